@@ -1,0 +1,70 @@
+"""taskq: a distributed task queue for Python.
+
+The public API lives here; everything else is an implementation module with one job.
+"""
+
+from __future__ import annotations
+
+from taskq_core.app import Taskq
+from taskq_core.backends import connect, register_backend
+from taskq_core.broker import BaseBroker, Capabilities
+from taskq_core.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
+from taskq_core.errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    MessageDecodeError,
+    Reject,
+    Retry,
+    SerializationError,
+    TaskError,
+    TaskqError,
+    UnknownBackend,
+    UnknownTask,
+)
+from taskq_core.plugins import hookimpl
+from taskq_core.result import AsyncResult
+from taskq_core.schemas import (
+    DeadLetter,
+    Delivery,
+    Message,
+    QueueCounts,
+    RecoveryReport,
+    WorkerInfo,
+)
+from taskq_core.task import Task
+from taskq_core.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "AsyncResult",
+    "BaseBroker",
+    "BrokerUnavailable",
+    "Capabilities",
+    "Clock",
+    "ConfigurationError",
+    "DeadLetter",
+    "Delivery",
+    "FakeClock",
+    "Message",
+    "MessageDecodeError",
+    "QueueCounts",
+    "RecoveryReport",
+    "Reject",
+    "Retry",
+    "SerializationError",
+    "SystemClock",
+    "Task",
+    "TaskError",
+    "Taskq",
+    "TaskqError",
+    "UnknownBackend",
+    "UnknownTask",
+    "Worker",
+    "WorkerInfo",
+    "__version__",
+    "connect",
+    "hookimpl",
+    "register_backend",
+]

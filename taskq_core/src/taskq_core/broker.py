@@ -1,0 +1,269 @@
+"""The storage contract every taskq backend implements.
+
+A message id is, at every moment, in exactly one of four states per queue, or gone (acked):
+
+* READY: waiting to be reserved; FIFO within a priority level, larger priority first.
+* SCHEDULED: waiting for its ETA (also where retries wait out their backoff).
+* PROCESSING: reserved by one worker under a lease that expires at a deadline.
+* DEAD: kept with a reason until an operator requeues or purges it.
+
+``BaseBroker`` is a pure storage SPI: it fires no hooks and holds no retry policy. The app and the
+worker decide *what* should happen (retry after 4 s, bury with this reason); the broker makes each
+decision one atomic state change. Every method is thread-safe.
+
+Fencing: ``reserve`` increments the message's delivery count and hands it out as
+``Delivery.token``. ``ack``, ``retry``, ``dead``, ``extend_lease`` and ``release`` act only when the
+message is still in PROCESSING, owned by ``delivery.worker_id``, with that same token. Otherwise
+they change nothing and return ``False``: a worker that stalled past its lease cannot touch a
+message that has since been handed to another worker.
+
+Time: float seconds since the epoch. ``clock=None`` lets the backend use its own authority (the
+Redis server's ``TIME``, so worker clock skew cannot break leases); tests pass a
+:class:`~taskq_core.clock.FakeClock` and move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Self
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from taskq_core.clock import Clock
+    from taskq_core.schemas import (
+        DeadLetter,
+        Delivery,
+        Message,
+        QueueCounts,
+        RecoveryReport,
+        WorkerInfo,
+    )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond the contract; the conformance suite skips by these, loudly.
+
+    Attributes:
+        cross_process: Several processes (and machines) can share the queues. ``False`` for the
+            in-memory backend, so the CLI refuses a process pool with ``memory://``.
+    """
+
+    cross_process: bool = True
+
+
+class BaseBroker(abc.ABC):
+    """Storage contract of a taskq backend; see the module docstring for the state machine."""
+
+    #: Primary URL scheme, for messages and ``taskq status``.
+    scheme: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock = clock
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str, **options: object) -> Self:
+        """Build a broker from a URL; raise ``ConfigurationError`` (one line) for a bad URL."""
+
+    def connect(self) -> None:
+        """Check the broker is reachable; idempotent.
+
+        Raises ``BrokerUnavailable`` with one clear line (host, port, cause) when it is not.
+        """
+
+    def close(self) -> None:
+        """Release connections; the broker must not be used afterwards."""
+
+    def interrupt(self) -> None:
+        """Make ``reserve`` calls blocked in this process return promptly (possibly empty).
+
+        Graceful shutdown calls it so a worker does not wait out a long blocking timeout.
+        """
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """Current time as the broker sees it: ``clock.now()`` if a clock was given."""
+
+    # -- producing -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def send(self, message: Message) -> bool:
+        """Put ``message`` in READY of ``message.queue``.
+
+        Idempotent by id: returns ``False`` and changes nothing when the id is already known to the
+        queue in any state, so a send retried after a lost reply cannot duplicate the message.
+        """
+
+    def send_batch(self, messages: Sequence[Message]) -> list[bool]:
+        """Send many messages; result ``i`` is what ``send(messages[i])`` would return.
+
+        Each message is atomic on its own; the batch as a whole is not. Backends override this to
+        save round trips.
+        """
+        return [self.send(message) for message in messages]
+
+    @abc.abstractmethod
+    def schedule(self, message: Message, *, eta: float) -> bool:
+        """Put ``message`` in SCHEDULED until ``eta``; same idempotency as :meth:`send`.
+
+        A message is never visible to ``reserve`` before its ETA; once due it is promoted to READY
+        by ``reserve`` or :meth:`poll_schedule`. An ``eta`` in the past means ready now.
+        """
+
+    @abc.abstractmethod
+    def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
+        """Move up to ``limit`` due SCHEDULED messages to READY, earliest ETA first.
+
+        Returns how many moved. A backstop: ``reserve`` promotes due messages too.
+        """
+
+    # -- consuming -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def reserve(
+        self,
+        queues: Sequence[str],
+        *,
+        worker_id: str,
+        lease: float,
+        limit: int = 1,
+        timeout: float = 0.0,
+    ) -> list[Delivery]:
+        """Move up to ``limit`` READY messages to PROCESSING under a lease of ``lease`` seconds.
+
+        ``queues`` are tried in order; messages come from the first queue that has any, highest
+        priority first, FIFO within a priority. Due SCHEDULED messages are promoted first. Each
+        reserved message's delivery count goes up by one and becomes the delivery's token; no
+        message is handed out twice while its lease holds.
+
+        When nothing is ready, waits up to ``timeout`` seconds (real time) for work without
+        polling, then returns ``[]``. A payload that cannot be decoded is moved to DEAD with the
+        decode error as its reason and is not returned.
+        """
+
+    @abc.abstractmethod
+    def ack(self, delivery: Delivery) -> bool:
+        """Finish the delivery: the message leaves the broker.
+
+        Returns ``False`` and changes nothing if the lease was lost (fencing, module docstring).
+        """
+
+    @abc.abstractmethod
+    def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
+        """Count one retry and return the message to READY, or to SCHEDULED ``delay`` s from now.
+
+        The delivery count is kept; the retry count goes up by one; ``error`` is kept as the last
+        error. Fenced: ``False`` and no change if the lease was lost.
+        """
+
+    @abc.abstractmethod
+    def dead(self, delivery: Delivery, *, reason: str) -> bool:
+        """Move the message from PROCESSING to DEAD, keeping ``reason``. Fenced like :meth:`ack`."""
+
+    @abc.abstractmethod
+    def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
+        """Push each lease deadline to ``now + lease``; one batched call for a worker's heartbeat.
+
+        Result ``i`` is ``False`` when delivery ``i`` is no longer held (its lease was lost), so
+        the worker knows its result will be refused.
+        """
+
+    @abc.abstractmethod
+    def release(self, deliveries: Sequence[Delivery]) -> int:
+        """Give held deliveries back to the front of READY without counting a retry or a loss.
+
+        For graceful shutdown of prefetched, unstarted work. Returns how many were released;
+        deliveries whose lease was already lost are skipped.
+        """
+
+    @abc.abstractmethod
+    def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
+        """Hand back up to ``limit`` PROCESSING messages whose lease deadline has passed.
+
+        Each one's lost-lease count goes up by one. Below the message's ``max_deliveries`` it goes
+        to the front of READY; at the limit it goes to DEAD with a reason naming the count, so a
+        task that kills its worker every time cannot loop forever. Safe to run from many workers
+        at once: each expired message is recovered exactly once.
+        """
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def send_heartbeat(self, worker: WorkerInfo) -> None:
+        """Record that ``worker`` is alive now, in every queue of ``worker.queues``."""
+
+    @abc.abstractmethod
+    def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
+        """Workers whose last heartbeat is at most ``within`` seconds old, ``last_seen`` filled in.
+
+        ``queue=None`` means every known queue; each worker appears once.
+        """
+
+    @abc.abstractmethod
+    def forget_worker(self, worker: WorkerInfo) -> None:
+        """Remove ``worker`` from the liveness records (clean shutdown)."""
+
+    @abc.abstractmethod
+    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
+        """Declare dead the workers silent for more than ``within`` seconds and expire their leases.
+
+        Every PROCESSING message such a worker holds gets a lease deadline of now, so the next
+        :meth:`recover_expired` hands it back (one code path for every loss, so crash counting
+        stays consistent). Returns the ids of the workers removed.
+        """
+
+    # -- monitoring and admin --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def queues(self) -> list[str]:
+        """Names of every queue that ever received a message, sorted; persisted in the broker."""
+
+    @abc.abstractmethod
+    def counts(self, queue: str) -> QueueCounts:
+        """How many messages ``queue`` holds in each state; cheap enough for a dashboard."""
+
+    @abc.abstractmethod
+    def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
+        """DEAD messages of ``queue``, most recent first, with their reasons."""
+
+    @abc.abstractmethod
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        """Move DEAD messages (all, or those in ``ids``) back to READY with fresh counters.
+
+        Returns how many moved; unknown ids are ignored.
+        """
+
+    @abc.abstractmethod
+    def purge(self, queue: str) -> int:
+        """Delete every READY and SCHEDULED message of ``queue``; returns how many.
+
+        PROCESSING is left alone: those messages belong to running workers.
+        """
+
+    @abc.abstractmethod
+    def purge_dead(self, queue: str) -> int:
+        """Delete every DEAD message of ``queue``; returns how many."""
+
+
+def as_queue_list(queues: str | Sequence[str]) -> list[str]:
+    """Accept one queue name or several; a bare string is one queue, not its characters."""
+    return [queues] if isinstance(queues, str) else list(queues)

@@ -1,0 +1,65 @@
+"""The one exception hierarchy of taskq.
+
+Everything taskq raises on purpose derives from :class:`TaskqError`, so callers can catch one type.
+Third-party exceptions (redis-py, pydantic) are translated at the boundary with ``raise ... from``;
+the CLI prints ``str(error)`` of a :class:`TaskqError` as one line, so each message is written to be
+read alone, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class TaskqError(Exception):
+    """Base class of every error taskq raises on purpose."""
+
+
+class ConfigurationError(TaskqError):
+    """A setting, URL or argument is wrong; fixing the input fixes it."""
+
+
+class UnknownBackend(ConfigurationError):
+    """No installed backend serves a URL scheme."""
+
+
+class BrokerUnavailable(TaskqError):
+    """The broker cannot be reached (connection refused, DNS, auth, TLS)."""
+
+
+class SerializationError(TaskqError):
+    """A message cannot be encoded to JSON; raised at enqueue time, before anything is written."""
+
+
+class UnknownTask(TaskqError):
+    """A worker received a message for a task name no module registered."""
+
+
+class Reject(TaskqError):
+    """Raised by a ``taskq_before_send`` hook to refuse a message; nothing is written."""
+
+
+class Retry(TaskqError):  # noqa: N818 - it is a request, like Celery's Retry
+    """Raised inside a task to ask for a retry, optionally after an explicit delay.
+
+    Args:
+        delay: Seconds to wait before the next attempt; ``None`` uses the task's backoff policy.
+        reason: Recorded as the last error of the delivery.
+    """
+
+    def __init__(self, delay: float | None = None, reason: str = "retry requested") -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class TaskError(TaskqError):
+    """A task failed remotely; carries the remote exception type and message."""
+
+    def __init__(self, exc_type: str, message: str, traceback: str | None = None) -> None:
+        super().__init__(f"{exc_type}: {message}")
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+
+
+class MessageDecodeError(TaskqError):
+    """Bytes read from a broker are not a valid taskq message; the broker buries them in DEAD."""

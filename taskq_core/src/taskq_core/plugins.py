@@ -1,0 +1,69 @@
+"""The plugin manager: built lazily, once, with an off-switch.
+
+Nothing happens at import time. The first call to :func:`plugin_manager` adds the hookspecs,
+registers the built-in plugins, then loads the entry-point group ``taskq`` unless
+``TASKQ_DISABLE_PLUGIN_AUTOLOAD`` is set (tests and embedders can then register by hand).
+``TASKQ_TRACE_PLUGINS=1`` logs every hook call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import pluggy
+
+from taskq_core import hookspecs
+from taskq_core.hookspecs import PROJECT
+
+log = logging.getLogger("taskq.plugins")
+
+#: The marker third-party plugins decorate their hook implementations with.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+_manager: pluggy.PluginManager | None = None
+_manager_lock = threading.Lock()
+
+
+def _autoload_disabled() -> bool:
+    return os.environ.get("TASKQ_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() not in (
+        "",
+        "0",
+        "false",
+        "no",
+    )
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """Return the process-wide plugin manager, building it on first use."""
+    global _manager
+    if _manager is not None:
+        return _manager
+    with _manager_lock:
+        if _manager is None:
+            manager = pluggy.PluginManager(PROJECT)
+            manager.add_hookspecs(hookspecs)
+            from taskq_core import execution
+
+            manager.register(execution, name="taskq.execution")
+            if not _autoload_disabled():
+                manager.load_setuptools_entrypoints(PROJECT)
+            manager.check_pending()
+            if os.environ.get("TASKQ_TRACE_PLUGINS"):
+                manager.trace.root.setwriter(log.debug)
+                manager.enable_tracing()
+            _manager = manager
+    return _manager
+
+
+def notify(hook_name: str, **kwargs: Any) -> None:
+    """Fire an event hook after a state change; log and swallow plugin errors.
+
+    A failing plugin must not undo an ack or stop a worker, so its exception ends here.
+    """
+    try:
+        getattr(plugin_manager().hook, hook_name)(**kwargs)
+    except Exception:
+        log.exception("plugin hook %s failed; continuing", hook_name)

@@ -1,0 +1,217 @@
+"""Wire and result models.
+
+``Message`` is what producers write and workers read: immutable, validated once, JSON on the wire.
+Wire models ignore unknown fields so an older worker tolerates a newer producer during a rolling
+deploy. Mutable delivery state (delivery count, retries, owner, last error) lives in the broker,
+never in the payload, so a payload is written once and never rewritten.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated, Any, Literal
+
+import uuid6
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+)
+
+from taskq_core.errors import MessageDecodeError, SerializationError
+
+#: Queue names become part of Redis keys inside a ``{hash tag}``, so braces, spaces and other
+#: separators are refused up front rather than producing keys that land in the wrong slot.
+QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+#: Priorities are small integers; larger runs first. Ten levels keep the Redis READY lists few.
+MIN_PRIORITY = 0
+MAX_PRIORITY = 9
+
+SCHEMA_VERSION = 1
+
+
+def new_message_id() -> str:
+    """Return a fresh UUIDv7 string: time-ordered, so ids sort by creation time."""
+    return str(uuid6.uuid7())
+
+
+def check_queue_name(name: str) -> str:
+    """Return ``name`` if it is a valid queue name, else raise ``ValueError`` saying why."""
+    if not QUEUE_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"invalid queue name {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+QueueName = Annotated[str, AfterValidator(check_queue_name)]
+
+
+class Message(BaseModel):
+    """One call of a task, as it travels through the broker.
+
+    Attributes:
+        id: Unique id (UUIDv7 by default); sending the same id twice is a no-op.
+        task: Registered task name.
+        args: Positional arguments, JSON values only.
+        kwargs: Keyword arguments, JSON values only.
+        queue: Queue the message lives in.
+        priority: 0-9, larger runs first within a queue.
+        max_retries: Per-call override of the task's retry limit; ``None`` uses the task's.
+        max_deliveries: How many lost leases (worker crashes, timeouts) the message survives
+            before it goes to DEAD, so a task that kills its worker cannot loop forever.
+        headers: Free-form string metadata for plugins (trace ids, origin).
+        created_at: When the producer built the message (seconds since the epoch).
+        schema_version: Wire format version.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(default_factory=new_message_id, min_length=1, max_length=200)
+    task: str = Field(min_length=1, max_length=500)
+    args: tuple[JsonValue, ...] = ()
+    kwargs: dict[str, JsonValue] = Field(default_factory=dict)
+    queue: QueueName = "default"
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    max_retries: int | None = Field(default=None, ge=0)
+    max_deliveries: int = Field(default=5, ge=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+    created_at: float = Field(default_factory=time.time)
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        """Encode for the wire."""
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Message:
+        """Decode from the wire; raise :class:`MessageDecodeError` with a one-line reason."""
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as exc:
+            raise MessageDecodeError(f"undecodable payload: {_summarize(exc)}") from None
+
+    @classmethod
+    def build(cls, **fields: Any) -> Message:
+        """Validate a new message; raise :class:`SerializationError` naming the bad argument.
+
+        Producers call this so a non-JSON argument fails at enqueue, before anything is written.
+        """
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            task = fields.get("task", "?")
+            raise SerializationError(
+                f"cannot enqueue task {task!r}: {_summarize(exc)} "
+                "(taskq sends JSON only: str, int, float, bool, None, list, dict with str keys)"
+            ) from None
+
+
+def _summarize(exc: ValidationError) -> str:
+    """One line out of a pydantic error: location and message of the first problem."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "message"
+    extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{extra}"
+
+
+class Delivery(BaseModel):
+    """One reservation of a message: the handle ack/retry/dead/extend_lease/release take.
+
+    Attributes:
+        message: The decoded message.
+        token: Fencing token, equal to the message's delivery count at reservation time. A call
+            carrying a token that is no longer current (the lease was lost and the message handed
+            to someone else) changes nothing and returns ``False``.
+        retries: Exception retries used so far (not counting lost leases).
+        worker_id: The worker holding the lease.
+        lease_deadline: When the lease expires unless extended (seconds since the epoch).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    message: Message
+    token: int = Field(ge=1)
+    retries: int = Field(default=0, ge=0)
+    worker_id: str
+    lease_deadline: float
+
+    @property
+    def id(self) -> str:
+        """The message id."""
+        return self.message.id
+
+    @property
+    def queue(self) -> str:
+        """The queue the message was reserved from."""
+        return self.message.queue
+
+    @property
+    def redelivered(self) -> bool:
+        """True when an earlier delivery of this message did not finish."""
+        return self.token > 1
+
+
+class DeadLetter(BaseModel):
+    """A message in DEAD, with why it died.
+
+    ``message`` is ``None`` when the payload could not be decoded; ``payload`` always holds the raw
+    text so nothing is lost.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    queue: str
+    payload: str
+    message: Message | None
+    reason: str
+    died_at: float
+    deliveries: int = 0
+    retries: int = 0
+
+
+class WorkerInfo(BaseModel):
+    """What a worker says about itself on every heartbeat."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    worker_id: str = Field(min_length=1, max_length=200)
+    hostname: str = ""
+    pid: int = 0
+    queues: tuple[str, ...] = ()
+    concurrency: int = 1
+    pool: str = "threads"
+    started_at: float = 0.0
+    last_seen: float = 0.0
+    version: str = ""
+
+
+class QueueCounts(BaseModel):
+    """How many messages a queue holds in each state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    ready: int = 0
+    scheduled: int = 0
+    processing: int = 0
+    dead: int = 0
+
+
+class RecoveryReport(BaseModel):
+    """What one reaper pass did: ids handed back to READY and ids buried in DEAD."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requeued: tuple[str, ...] = ()
+    dead: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.dead)
