@@ -72,16 +72,16 @@ class BaseBroker(abc.ABC):
     def from_url(cls, url: str, **options: object) -> Self:
         """Build a broker from a URL; raise ``ConfigurationError`` (one line) for a bad URL."""
 
-    def connect(self) -> None:
+    def connect(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Check the broker is reachable; idempotent.
 
         Raises ``BrokerUnavailable`` with one clear line (host, port, cause) when it is not.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release connections; the broker must not be used afterwards."""
 
-    def interrupt(self) -> None:
+    def interrupt(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Make ``reserve`` calls blocked in this process return promptly (possibly empty).
 
         Graceful shutdown calls it so a worker does not wait out a long blocking timeout.

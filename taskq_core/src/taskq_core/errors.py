@@ -37,7 +37,7 @@ class Reject(TaskqError):
     """Raised by a ``taskq_before_send`` hook to refuse a message; nothing is written."""
 
 
-class Retry(TaskqError):  # noqa: N818 - it is a request, like Celery's Retry
+class Retry(TaskqError):
     """Raised inside a task to ask for a retry, optionally after an explicit delay.
 
     Args:

@@ -13,7 +13,7 @@ Rules shared by all hooks:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -25,13 +25,7 @@ if TYPE_CHECKING:
 
 PROJECT = "taskq"
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-_spec = pluggy.HookspecMarker(PROJECT)
-
-
-def hookspec(function: _F | None = None, **options: Any) -> Any:
-    """Typed wrapper of pluggy's spec marker."""
-    return _spec(function, **options) if function is not None else _spec(**options)
+hookspec = pluggy.HookspecMarker(PROJECT)
 
 
 #: Signature of the callback given to :func:`taskq_register_backends`.
@@ -123,4 +117,3 @@ def taskq_worker_stopping(worker: WorkerInfo, reason: str) -> None:
 @hookspec
 def taskq_leases_recovered(queue: str, report: RecoveryReport) -> None:
     """The reaper handed expired leases back (reaper thread); fired only when it moved some."""
-

@@ -83,7 +83,7 @@ class Message(BaseModel):
     max_deliveries: int = Field(default=5, ge=1)
     headers: dict[str, str] = Field(default_factory=dict)
     created_at: float = Field(default_factory=time.time)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
 
     def to_json(self) -> str:
         """Encode for the wire."""

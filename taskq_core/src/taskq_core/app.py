@@ -1,0 +1,273 @@
+"""The application object: task registry, broker handle, routing and the send path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from taskq_core.backends import connect
+from taskq_core.broker import BaseBroker
+from taskq_core.clock import SYSTEM_CLOCK, Clock
+from taskq_core.errors import ConfigurationError
+from taskq_core.plugins import notify, plugin_manager
+from taskq_core.result import AsyncResult
+from taskq_core.retry import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BACKOFF_MAX,
+    DEFAULT_RETRY_DELAY,
+    RetryPolicy,
+)
+from taskq_core.schemas import check_queue_name
+from taskq_core.task import Task
+
+if TYPE_CHECKING:
+    from taskq_core.schemas import Message
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Environment variable naming the broker URL when the app is given none.
+BROKER_URL_ENV = "TASKQ_BROKER_URL"
+#: Lost leases (worker crashes, timeouts) a message survives before it goes to DEAD.
+DEFAULT_MAX_DELIVERIES = 5
+
+
+class Taskq:
+    """A taskq application.
+
+    Args:
+        broker: A broker, a broker URL, or ``None`` for ``$TASKQ_BROKER_URL`` else ``memory://``.
+            A URL is resolved through the installed backends and connected on first use.
+        default_queue: Queue for tasks that name none and match no route.
+        routes: Task-name glob patterns to queue names, first match wins
+            (``{"reports.*": "slow"}``); a task's own ``queue=`` wins over routes.
+        clock: Time source for ETAs and ``created_at``; defaults to the broker's clock, else the
+            system clock.
+    """
+
+    def __init__(
+        self,
+        broker: BaseBroker | str | None = None,
+        *,
+        default_queue: str = "default",
+        routes: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._broker: BaseBroker | None = broker if isinstance(broker, BaseBroker) else None
+        self.broker_url = (
+            None
+            if isinstance(broker, BaseBroker)
+            else (broker or os.environ.get(BROKER_URL_ENV) or "memory://")
+        )
+        self.default_queue = check_queue_name(default_queue)
+        self.routes = {pattern: check_queue_name(q) for pattern, q in (routes or {}).items()}
+        self._clock = clock
+        self.tasks: dict[str, Task[..., Any]] = {}
+        self._explicit_queue: set[str] = set()
+        self._broker_lock = threading.Lock()
+        plugin_manager().hook.taskq_app_configured.call_historic(kwargs={"app": self})
+
+    def __repr__(self) -> str:
+        where = self.broker_url or type(self._broker).__name__
+        return f"<Taskq broker={where} tasks={len(self.tasks)}>"
+
+    # -- broker ----------------------------------------------------------------------------------
+
+    @property
+    def broker(self) -> BaseBroker:
+        """The connected broker (built from the URL and connected on first access)."""
+        if self._broker is None:
+            with self._broker_lock:
+                if self._broker is None:
+                    assert self.broker_url is not None
+                    broker = connect(self.broker_url)
+                    broker.connect()
+                    self._broker = broker
+        return self._broker
+
+    @property
+    def clock(self) -> Clock:
+        """The clock ETAs are computed with."""
+        if self._clock is not None:
+            return self._clock
+        if self._broker is not None and self._broker.clock is not None:
+            return self._broker.clock
+        return SYSTEM_CLOCK
+
+    def close(self) -> None:
+        """Close the broker if this app opened it from a URL."""
+        if self._broker is not None and self.broker_url is not None:
+            self._broker.close()
+            self._broker = None
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_retry_delay: float = DEFAULT_RETRY_DELAY,
+        retry_backoff: bool = True,
+        retry_backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX,
+        retry_jitter: bool = True,
+        retry_for: Sequence[type[BaseException]] = (Exception,),
+        no_retry_for: Sequence[type[BaseException]] = (),
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_retry_delay: float = DEFAULT_RETRY_DELAY,
+        retry_backoff: bool = True,
+        retry_backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX,
+        retry_jitter: bool = True,
+        retry_for: Sequence[type[BaseException]] = (Exception,),
+        no_retry_for: Sequence[type[BaseException]] = (),
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+    ) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
+
+        Args:
+            fn: The function (when used without parentheses).
+            name: Name on the wire; defaults to ``module.qualname``. Producer and worker must agree.
+            queue: Queue for its messages; defaults to the app's routes, then ``default_queue``.
+            priority: Default priority 0-9, larger runs first.
+            max_retries: Retries after exceptions before the message goes to DEAD.
+            default_retry_delay: Base backoff delay in seconds.
+            retry_backoff: Exponential backoff (doubling) on each retry.
+            retry_backoff_max: Ceiling of one backoff delay in seconds.
+            retry_jitter: Full jitter: a uniform draw between 0 and the backoff delay.
+            retry_for: Exception types that are retried.
+            no_retry_for: Exception types that go straight to DEAD.
+            max_deliveries: Lost leases (the worker died mid-task) before the message goes to DEAD.
+        """
+        policy = RetryPolicy(
+            max_retries=max_retries,
+            default_retry_delay=default_retry_delay,
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
+            retry_jitter=retry_jitter,
+            retry_for=tuple(retry_for),
+            no_retry_for=tuple(no_retry_for),
+        )
+        if not 0 <= priority <= 9:
+            raise ConfigurationError(f"priority must be 0-9, got {priority}")
+        if max_deliveries < 1:
+            raise ConfigurationError("max_deliveries must be >= 1")
+
+        def register(function: Callable[..., Any]) -> Task[..., Any]:
+            task_name = name or default_task_name(function)
+            if task_name in self.tasks and self.tasks[task_name].fn is not function:
+                raise ConfigurationError(f"task name {task_name!r} is registered twice")
+            task: Task[..., Any] = Task(
+                self,
+                function,
+                name=task_name,
+                queue=queue or self.default_queue,
+                priority=priority,
+                policy=policy,
+                max_deliveries=max_deliveries,
+            )
+            if queue is not None:
+                self._explicit_queue.add(task_name)
+            self.tasks[task_name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def route(self, task: Task[..., Any]) -> str:
+        """Queue a task's messages go to: its own ``queue=``, else the first matching route."""
+        if task.name in self._explicit_queue:
+            return task.queue
+        for pattern, queue in self.routes.items():
+            if fnmatch.fnmatchcase(task.name, pattern):
+                return queue
+        return task.queue
+
+    def queue_names(self) -> list[str]:
+        """Every queue this app's tasks and routes send to, default queue first."""
+        names = [self.default_queue]
+        for queue in [*self.routes.values(), *(self.route(t) for t in self.tasks.values())]:
+            if queue not in names:
+                names.append(queue)
+        return names
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def resolve_eta(
+        self, *, countdown: float | None, eta: dt.datetime | float | None
+    ) -> float | None:
+        """Absolute ETA in epoch seconds from ``countdown`` or ``eta``; ``None`` means now."""
+        if countdown is not None and eta is not None:
+            raise ConfigurationError("give countdown or eta, not both")
+        if countdown is not None:
+            if countdown < 0:
+                raise ConfigurationError("countdown must be >= 0 seconds")
+            return self.clock.now() + countdown if countdown > 0 else None
+        if isinstance(eta, dt.datetime):
+            if eta.tzinfo is None:
+                raise ConfigurationError("eta must be timezone-aware (e.g. datetime.now(UTC))")
+            return eta.timestamp()
+        return eta
+
+    def send_message(self, message: Message, *, eta: float | None = None) -> bool:
+        """Write one message (hooks around it); ``False`` if its id was already known."""
+        plugin_manager().hook.taskq_before_send(message=message)
+        broker = self.broker
+        accepted = broker.send(message) if eta is None else broker.schedule(message, eta=eta)
+        notify("taskq_after_send", message=message, eta=eta)
+        return accepted
+
+    def send_messages(self, messages: Sequence[Message], *, eta: float | None = None) -> list[bool]:
+        """Write many messages; every ``before_send`` hook runs before the first write."""
+        hook = plugin_manager().hook
+        for message in messages:
+            hook.taskq_before_send(message=message)
+        broker = self.broker
+        if eta is None:
+            accepted = broker.send_batch(messages)
+        else:
+            accepted = [broker.schedule(message, eta=eta) for message in messages]
+        for message in messages:
+            notify("taskq_after_send", message=message, eta=eta)
+        return accepted
+
+    def AsyncResult(self, id: str, *, queue: str | None = None) -> AsyncResult:
+        """Rebuild a handle from a message id."""
+        return AsyncResult(id, app=self, queue=queue)
+
+
+def default_task_name(function: Callable[..., Any]) -> str:
+    """``module.qualname``, with the real module name even when it runs as ``__main__``.
+
+    A producer started as ``python tasks.py`` and a worker that imported ``tasks`` must agree on
+    the name, so ``__main__`` is replaced by the name it would have when imported.
+    """
+    module = function.__module__
+    if module == "__main__":
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name:
+            module = spec.name
+        elif main is not None and getattr(main, "__file__", None):
+            module = Path(str(main.__file__)).stem
+    return f"{module}.{function.__qualname__}"

@@ -1,0 +1,169 @@
+"""A registered task: the function plus how to send it and how to retry it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from taskq_core.errors import ConfigurationError
+from taskq_core.schemas import Message, check_queue_name
+
+if TYPE_CHECKING:
+    from taskq_core.app import Taskq
+    from taskq_core.result import AsyncResult
+    from taskq_core.retry import RetryPolicy
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Messages per ``send_batch`` call in ``delay_many``: one pipelined round trip each.
+BULK_CHUNK = 1000
+
+
+class Task(Generic[P, R]):
+    """A function registered with ``@app.task``.
+
+    Calling the task runs the function here and now; ``delay``/``apply_async`` send it to a worker.
+    """
+
+    def __init__(
+        self,
+        app: Taskq,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        queue: str,
+        priority: int,
+        policy: RetryPolicy,
+        max_deliveries: int,
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.queue = check_queue_name(queue)
+        self.priority = priority
+        self.policy = policy
+        self.max_deliveries = max_deliveries
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function in this process, like calling it undecorated."""
+        return self.fn(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function with decoded message arguments (what the worker calls)."""
+        return self.fn(*args, **kwargs)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
+        """Send a call with the task's defaults; shorthand for ``apply_async(args, kwargs)``."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncResult:
+        """Send a call with per-call options.
+
+        Args:
+            args: Positional arguments (JSON values).
+            kwargs: Keyword arguments (JSON values).
+            countdown: Run no earlier than this many seconds from now.
+            eta: Run no earlier than this moment (aware ``datetime`` or epoch seconds).
+            queue: Queue to send to, instead of the task's (or the app's route for it).
+            priority: 0-9, larger runs first.
+            task_id: Message id to use; sending an id the queue already knows is a no-op.
+            max_retries: Retry limit for this call only.
+            headers: String metadata for plugins.
+
+        Raises:
+            SerializationError: an argument is not JSON; nothing was written.
+            Reject: a ``taskq_before_send`` hook refused the message.
+        """
+        message = self.build_message(
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            task_id=task_id,
+            max_retries=max_retries,
+            headers=headers,
+        )
+        when = self.app.resolve_eta(countdown=countdown, eta=eta)
+        self.app.send_message(message, eta=when)
+        return self.app.AsyncResult(message.id, queue=message.queue)
+
+    def delay_many(
+        self,
+        calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+        *,
+        countdown: float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> list[AsyncResult]:
+        """Send many calls in as few round trips as the backend allows.
+
+        Each item is a sequence of positional arguments or a mapping of keyword arguments.
+        Every message is validated before the first one is written, so a bad argument anywhere
+        raises ``SerializationError`` with nothing sent.
+        """
+        messages = [
+            self.build_message(
+                None if isinstance(call, Mapping) else call,
+                call if isinstance(call, Mapping) else None,
+                queue=queue,
+                priority=priority,
+            )
+            for call in calls
+        ]
+        when = self.app.resolve_eta(countdown=countdown, eta=None)
+        for start in range(0, len(messages), BULK_CHUNK):
+            self.app.send_messages(messages[start : start + BULK_CHUNK], eta=when)
+        return [self.app.AsyncResult(m.id, queue=m.queue) for m in messages]
+
+    def build_message(
+        self,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Message:
+        """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON)."""
+        if isinstance(args, str | bytes | Mapping):
+            raise ConfigurationError(
+                f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
+            )
+        fields: dict[str, Any] = {
+            "task": self.name,
+            "args": tuple(args or ()),
+            "kwargs": dict(kwargs or {}),
+            "queue": queue or self.app.route(self),
+            "priority": self.priority if priority is None else priority,
+            "max_deliveries": self.max_deliveries,
+            "created_at": self.app.clock.now(),
+        }
+        if task_id is not None:
+            fields["id"] = task_id
+        if max_retries is not None:
+            fields["max_retries"] = max_retries
+        if headers:
+            fields["headers"] = dict(headers)
+        return Message.build(**fields)

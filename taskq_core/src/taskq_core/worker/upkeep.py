@@ -1,0 +1,62 @@
+"""The worker's background timers: heartbeat (with lease renewal), schedule poll and reaper.
+
+Each timer runs on its own daemon thread and waits on one shared stop event, so an idle worker
+sleeps in ``Event.wait`` rather than polling, and shutdown wakes every timer at once. A timer that
+raises (Redis restarting, say) logs and tries again on its next tick; it never dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("taskq.worker")
+
+#: Fraction of an interval added or removed at random, so a fleet started together spreads out.
+TIMER_JITTER = 0.1
+
+
+class Timer:
+    """Calls ``action`` now (if asked) and then every ``interval`` seconds until stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        action: Callable[[], None],
+        stop: threading.Event,
+        *,
+        run_first: bool = True,
+    ) -> None:
+        self.name = name
+        self.interval = interval
+        self._action = action
+        self._stop = stop
+        self._run_first = run_first
+        self._thread = threading.Thread(target=self._loop, name=f"taskq-{name}", daemon=True)
+
+    def start(self) -> None:
+        """Begin ticking on a daemon thread."""
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end (after the stop event is set)."""
+        self._thread.join(timeout)
+
+    def _next_wait(self) -> float:
+        return self.interval * (1.0 + random.uniform(-TIMER_JITTER, TIMER_JITTER))
+
+    def _tick(self) -> None:
+        try:
+            self._action()
+        except Exception as exc:
+            log.warning("%s failed: %s; retrying in %.1fs", self.name, exc, self.interval)
+            log.debug("%s failure", self.name, exc_info=True)
+
+    def _loop(self) -> None:
+        if self._run_first:
+            self._tick()
+        while not self._stop.wait(self._next_wait()):
+            self._tick()

@@ -1,0 +1,368 @@
+"""The worker: reserve -> execute -> settle, plus heartbeat, schedule poll and reaper timers.
+
+Threads (as in the seed design):
+
+* the consumer reserves batches, blocking in the broker (never sleep-polling) while idle, and only
+  when the pool has a free slot (+ ``prefetch`` reserved ahead);
+* the pool runs deliveries (``threads`` or ``solo``);
+* timers: heartbeat (liveness + renewal of the leases of everything held, running or prefetched),
+  schedule poll (backstop promotion of due ETAs) and reaper (dead workers, expired leases).
+
+Shutdown: the first SIGTERM/SIGINT (or ``stop()``) stops reserving, releases prefetched deliveries
+back to READY, and lets running tasks finish within ``shutdown_grace`` seconds while heartbeats
+keep their leases alive. A second signal stops at once; leases bring unfinished work back.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from taskq_core.broker import as_queue_list
+from taskq_core.errors import ConfigurationError
+from taskq_core.plugins import notify
+from taskq_core.schemas import WorkerInfo, check_queue_name
+from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
+from taskq_core.worker.upkeep import Timer
+
+if TYPE_CHECKING:
+    from taskq_core.app import Taskq
+    from taskq_core.broker import BaseBroker
+    from taskq_core.schemas import Delivery
+
+log = logging.getLogger("taskq.worker")
+
+POOLS = ("threads", "solo")
+#: Longest a consumer blocks in one reserve call; bounds how stale a blocked connection can get.
+DEFAULT_BLOCK_TIMEOUT = 5.0
+#: Longest pause between reserve attempts while the broker is unreachable.
+MAX_ERROR_BACKOFF = 5.0
+
+
+class Worker:
+    """Consumes queues of one app.
+
+    Args:
+        app: The app whose tasks this worker runs (and whose broker it uses).
+        name: Worker id in heartbeats and leases; default ``host:pid:random``. Must be unique.
+        queues: Queues to consume, in priority order; default: every queue the app sends to.
+        concurrency: Tasks running at once.
+        pool: ``threads`` (default) or ``solo`` (run on the consumer thread).
+        prefetch: Deliveries reserved ahead of a free slot; 0 is fair mode. Default: concurrency.
+        heartbeat_interval: Seconds between heartbeats; each renews every held lease.
+        schedule_poll_interval: Seconds between backstop promotions of due scheduled messages.
+        reaper_interval: Seconds between recoveries of dead workers' and expired leases.
+        visibility_timeout: Lease length in seconds; a silent worker's tasks return after it.
+        worker_timeout: Seconds of silence after which a worker counts as dead and its leases are
+            expired at once; default four heartbeats.
+        shutdown_grace: Seconds running tasks get to finish after the first stop signal.
+        block_timeout: Longest single blocking reserve, in seconds.
+    """
+
+    def __init__(
+        self,
+        app: Taskq,
+        *,
+        name: str | None = None,
+        queues: str | Sequence[str] | None = None,
+        concurrency: int = 8,
+        pool: str = "threads",
+        prefetch: int | None = None,
+        heartbeat_interval: float = 5.0,
+        schedule_poll_interval: float = 5.0,
+        reaper_interval: float = 10.0,
+        visibility_timeout: float = 30.0,
+        worker_timeout: float | None = None,
+        shutdown_grace: float = 30.0,
+        block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
+    ) -> None:
+        if pool not in POOLS:
+            raise ConfigurationError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be >= 1")
+        if heartbeat_interval * 2 > visibility_timeout:
+            raise ConfigurationError(
+                f"heartbeat_interval ({heartbeat_interval}s) must be at most half the "
+                f"visibility_timeout ({visibility_timeout}s), or leases expire between heartbeats"
+            )
+        self.app = app
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        chosen = as_queue_list(queues) if queues is not None else app.queue_names()
+        self.queues = [check_queue_name(q) for q in chosen]
+        self.concurrency = 1 if pool == "solo" else concurrency
+        self.pool_name = pool
+        self.prefetch = self.concurrency if prefetch is None else prefetch
+        if self.prefetch < 0:
+            raise ConfigurationError("prefetch must be >= 0")
+        self.heartbeat_interval = heartbeat_interval
+        self.schedule_poll_interval = schedule_poll_interval
+        self.reaper_interval = reaper_interval
+        self.visibility_timeout = visibility_timeout
+        self.worker_timeout = worker_timeout or heartbeat_interval * 4
+        self.shutdown_grace = shutdown_grace
+        self.block_timeout = block_timeout
+
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._held: dict[str, Delivery] = {}
+        self._capacity = threading.Condition()
+        self._stopping = threading.Event()
+        self._upkeep_stop = threading.Event()
+        self._hard_stop = threading.Event()
+        self._stop_requested = threading.Event()
+        self._started = False
+        self._stopped = threading.Event()
+        self._consumer: threading.Thread | None = None
+        self._timers: list[Timer] = []
+        self._pool: Pool | None = None
+        self._broker: BaseBroker | None = None
+        self.info = WorkerInfo(
+            worker_id=self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=tuple(self.queues),
+            concurrency=self.concurrency,
+            pool=pool,
+            started_at=time.time(),
+            version=_version(),
+        )
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.id} queues={','.join(self.queues)} pool={self.pool_name}>"
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def held(self) -> list[Delivery]:
+        """Deliveries this worker holds right now (running or prefetched)."""
+        with self._capacity:
+            return list(self._held.values())
+
+    def start(self) -> None:
+        """Start consuming on background threads and return."""
+        if self._started:
+            raise RuntimeError("a Worker can be started once")
+        self._started = True
+        broker = self._broker = self.app.broker
+        runner = DeliveryRunner(self.app, broker)
+
+        def execute(delivery: Delivery) -> None:
+            try:
+                outcome = runner.run(delivery)
+            except Exception:
+                # The broker failed while settling; the lease will bring the message back.
+                log.exception("could not settle %s; its lease will return it", delivery.id)
+                outcome = "error"
+            with self._capacity:
+                self.stats[outcome] += 1
+                self._held.pop(delivery.id, None)
+                self._capacity.notify_all()
+
+        self._pool = (
+            SoloPool(execute)
+            if self.pool_name == "solo"
+            else ThreadPool(self.concurrency, execute, thread_prefix=f"taskq-{self.id}")
+        )
+        self._timers = [
+            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, self._upkeep_stop),
+            Timer("schedule-poll", self.schedule_poll_interval, self._poll, self._upkeep_stop),
+            Timer("reaper", self.reaper_interval, self._reap, self._upkeep_stop),
+        ]
+        for timer in self._timers:
+            timer.start()
+        self._consumer = threading.Thread(target=self._consume, name="taskq-consumer", daemon=True)
+        self._consumer.start()
+        log.info(
+            "worker %s consuming %s (%s x%d)",
+            self.id,
+            self.queues,
+            self.pool_name,
+            self.concurrency,
+        )
+        notify("taskq_worker_started", worker=self.info)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop gracefully; returns True when every running task finished in time.
+
+        Args:
+            timeout: Seconds running tasks may take to finish; default ``shutdown_grace``.
+        """
+        return self._shutdown("stop()", self.shutdown_grace if timeout is None else timeout)
+
+    def run(self) -> None:
+        """Consume until SIGTERM/SIGINT (first: graceful, second: immediate)."""
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = {}
+        if in_main:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            self.start()
+            self._stop_requested.wait()
+            self._shutdown("signal", self.shutdown_grace)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until the worker has shut down; True if it did within ``timeout``."""
+        return self._stopped.wait(timeout)
+
+    # -- signals and shutdown --------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop_requested.is_set():
+            log.warning("second signal: stopping now; unfinished tasks return when leases expire")
+            self._hard_stop.set()
+        else:
+            log.info("signal %d: finishing running tasks (again to stop now)", signum)
+            self._stop_requested.set()
+        self._stopping.set()
+
+    def _shutdown(self, reason: str, grace: float) -> bool:
+        if self._stopped.is_set() or not self._started:
+            return True
+        notify("taskq_worker_stopping", worker=self.info, reason=reason)
+        self._stopping.set()
+        self._stop_requested.set()
+        broker = self._broker
+        assert broker is not None
+        assert self._pool is not None
+        assert self._consumer is not None
+        broker.interrupt()
+        with self._capacity:
+            self._capacity.notify_all()
+        # A solo pool runs tasks on the consumer thread, so joining it is part of the grace.
+        self._consumer.join(grace)
+        self._release(self._pool.take_pending())
+        finished = self._wait_running(grace)
+        self._upkeep_stop.set()
+        for timer in self._timers:
+            timer.join(timeout=5)
+        self._pool.close(timeout=0 if not finished else 1)
+        try:
+            broker.forget_worker(self.info)
+        except Exception as exc:
+            log.warning("could not unregister worker: %s", exc)
+        self._stopped.set()
+        log.info("worker %s stopped (%s)", self.id, dict(self.stats))
+        return finished
+
+    def _wait_running(self, grace: float) -> bool:
+        deadline = time.monotonic() + grace
+        with self._capacity:
+            while self._held:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._hard_stop.is_set():
+                    log.warning("%d task(s) still running at shutdown", len(self._held))
+                    return False
+                self._capacity.wait(min(remaining, 0.5))
+        return True
+
+    def _release(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        assert self._broker is not None
+        try:
+            released = self._broker.release(deliveries)
+            log.info("released %d prefetched deliveries back to READY", released)
+        except Exception as exc:
+            log.warning(
+                "could not release prefetched deliveries (%s); leases will return them", exc
+            )
+        with self._capacity:
+            for delivery in deliveries:
+                self._held.pop(delivery.id, None)
+            self._capacity.notify_all()
+
+    # -- consumer --------------------------------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        """Wait for room to reserve into; 0 means shutting down."""
+        limit = self.concurrency + self.prefetch
+        with self._capacity:
+            while len(self._held) >= limit and not self._stopping.is_set():
+                self._capacity.wait()
+            return 0 if self._stopping.is_set() else limit - len(self._held)
+
+    def _consume(self) -> None:
+        assert self._broker is not None
+        assert self._pool is not None
+        backoff = 0.1
+        while not self._stopping.is_set():
+            free = self._free_slots()
+            if not free:
+                break
+            try:
+                deliveries = self._broker.reserve(
+                    self.queues,
+                    worker_id=self.id,
+                    lease=self.visibility_timeout,
+                    limit=free,
+                    timeout=self.block_timeout,
+                )
+            except Exception as exc:
+                log.warning("reserve failed: %s; retrying in %.1fs", exc, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_ERROR_BACKOFF)
+                continue
+            backoff = 0.1
+            if not deliveries:
+                continue
+            with self._capacity:
+                for delivery in deliveries:
+                    self._held[delivery.id] = delivery
+            for index, delivery in enumerate(deliveries):
+                if self._stopping.is_set():
+                    self._release(deliveries[index:])
+                    break
+                self._pool.submit(delivery)
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        assert self._broker is not None
+        self._broker.send_heartbeat(self.info)
+        held = self.held
+        if held:
+            kept = self._broker.extend_lease(held, lease=self.visibility_timeout)
+            for delivery, ok in zip(held, kept, strict=True):
+                if not ok:
+                    log.warning("lease of %s was lost; its result will be refused", delivery.id)
+        notify("taskq_worker_heartbeat", worker=self.info)
+
+    def _poll(self) -> None:
+        assert self._broker is not None
+        for queue in self.queues:
+            self._broker.poll_schedule(queue)
+
+    def _reap(self) -> None:
+        assert self._broker is not None
+        for queue in self.queues:
+            dead = self._broker.expire_dead_workers(queue, within=self.worker_timeout)
+            if dead:
+                log.warning("workers %s stopped heartbeating; expiring their leases", dead)
+            report = self._broker.recover_expired(queue)
+            if report:
+                log.warning(
+                    "recovered %d expired leases in %s (%d to DEAD)",
+                    len(report.requeued) + len(report.dead),
+                    queue,
+                    len(report.dead),
+                )
+                notify("taskq_leases_recovered", queue=queue, report=report)
+
+
+def _version() -> str:
+    from taskq_core import __version__
+
+    return __version__
