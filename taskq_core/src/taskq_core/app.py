@@ -100,6 +100,12 @@ class Taskq:
             return self._broker.clock
         return SYSTEM_CLOCK
 
+    def use_broker(self, broker: BaseBroker | str) -> None:
+        """Switch to another broker or URL (the CLI's ``--broker``); tasks stay registered."""
+        with self._broker_lock:
+            self._broker = broker if isinstance(broker, BaseBroker) else None
+            self.broker_url = None if isinstance(broker, BaseBroker) else broker
+
     def close(self) -> None:
         """Close the broker if this app opened it from a URL."""
         if self._broker is not None and self.broker_url is not None:
