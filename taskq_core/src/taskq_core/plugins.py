@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 
 from taskq_core import hookspecs
+from taskq_core.errors import ConfigurationError
 from taskq_core.hookspecs import PROJECT
 
 log = logging.getLogger("taskq.plugins")
@@ -49,7 +50,13 @@ def plugin_manager() -> pluggy.PluginManager:
 
             manager.register(execution, name="taskq.execution")
             if not _autoload_disabled():
-                manager.load_setuptools_entrypoints(PROJECT)
+                try:
+                    manager.load_setuptools_entrypoints(PROJECT)
+                except Exception as exc:
+                    raise ConfigurationError(
+                        f"a taskq plugin failed to load ({type(exc).__name__}: {exc}); "
+                        "fix or uninstall it, or set TASKQ_DISABLE_PLUGIN_AUTOLOAD=1"
+                    ) from exc
             manager.check_pending()
             if os.environ.get("TASKQ_TRACE_PLUGINS"):
                 manager.trace.root.setwriter(log.debug)
