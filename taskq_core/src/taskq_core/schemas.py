@@ -71,7 +71,9 @@ class Message(BaseModel):
         schema_version: Wire format version.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # NaN and infinity are not JSON: pydantic would write them as ``null``, so a task would
+    # silently receive None. Refusing them keeps "non-JSON fails at enqueue" true for floats.
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
     id: str = Field(default_factory=new_message_id, min_length=1, max_length=200)
     task: str = Field(min_length=1, max_length=500)
