@@ -23,7 +23,7 @@ from taskq_core.retry import (
     DEFAULT_RETRY_DELAY,
     RetryPolicy,
 )
-from taskq_core.schemas import check_queue_name
+from taskq_core.schemas import require_queue_name
 from taskq_core.task import Task
 
 if TYPE_CHECKING:
@@ -65,8 +65,8 @@ class Taskq:
             if isinstance(broker, BaseBroker)
             else (broker or os.environ.get(BROKER_URL_ENV) or "memory://")
         )
-        self.default_queue = check_queue_name(default_queue)
-        self.routes = {pattern: check_queue_name(q) for pattern, q in (routes or {}).items()}
+        self.default_queue = require_queue_name(default_queue)
+        self.routes = {pattern: require_queue_name(q) for pattern, q in (routes or {}).items()}
         self._clock = clock
         self.tasks: dict[str, Task[..., Any]] = {}
         self._explicit_queue: set[str] = set()

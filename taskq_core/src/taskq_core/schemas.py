@@ -22,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from taskq_core.errors import MessageDecodeError, SerializationError
+from taskq_core.errors import ConfigurationError, MessageDecodeError, SerializationError
 
 #: Queue names become part of Redis keys inside a ``{hash tag}``, so braces, spaces and other
 #: separators are refused up front rather than producing keys that land in the wrong slot.
@@ -48,6 +48,18 @@ def check_queue_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+def require_queue_name(name: str) -> str:
+    """Like :func:`check_queue_name`, for configuration: raise ``ConfigurationError`` instead.
+
+    Apps, tasks and workers name queues in code and on the command line; a bad name there is a
+    user's mistake, which the CLI reports in one line only for errors under ``TaskqError``.
+    """
+    try:
+        return check_queue_name(name)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 QueueName = Annotated[str, AfterValidator(check_queue_name)]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from taskq_core.errors import ConfigurationError
-from taskq_core.schemas import Message, check_queue_name
+from taskq_core.schemas import Message, require_queue_name
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -41,7 +41,7 @@ class Task(Generic[P, R]):
         self.app = app
         self.fn = fn
         self.name = name
-        self.queue = check_queue_name(queue)
+        self.queue = require_queue_name(queue)
         self.priority = priority
         self.policy = policy
         self.max_deliveries = max_deliveries

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify
-from taskq_core.schemas import WorkerInfo, check_queue_name
+from taskq_core.schemas import WorkerInfo, require_queue_name
 from taskq_core.worker.execute import DeliveryRunner
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.upkeep import Timer
@@ -98,7 +98,7 @@ class Worker:
         self.app = app
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         chosen = as_queue_list(queues) if queues is not None else app.queue_names()
-        self.queues = [check_queue_name(q) for q in chosen]
+        self.queues = [require_queue_name(q) for q in chosen]
         self.concurrency = 1 if pool == "solo" else concurrency
         self.pool_name = pool
         self.prefetch = self.concurrency if prefetch is None else prefetch
