@@ -1,0 +1,60 @@
+"""The broker conformance suite: every promise of :class:`~taskq_core.broker.BaseBroker` as tests.
+
+One themed class per part of the state machine; :class:`BrokerConformance` combines them all. A
+backend runs the whole suite by subclassing it and overriding one fixture::
+
+    class TestMyBroker(BrokerConformance):
+        @pytest.fixture
+        def make_broker(self) -> BrokerFactory:
+            return lambda clock: MyBroker(namespace=f"t-{uuid4().hex}", clock=clock)
+
+Optionally override ``inject_raw_payload`` (a back door that writes raw text into READY) so the
+undecodable-payload test runs instead of being skipped.
+"""
+
+from __future__ import annotations
+
+from taskq_core.testing.conformance.base import BrokerFactory, ConformanceBase, RawPayloadInjector
+from taskq_core.testing.conformance.concurrency import ConcurrencyTests
+from taskq_core.testing.conformance.dead import DeadTests
+from taskq_core.testing.conformance.fencing import AckAndFencingTests
+from taskq_core.testing.conformance.leases import LeaseTests
+from taskq_core.testing.conformance.monitoring import MonitoringTests
+from taskq_core.testing.conformance.ready import ReadyTests
+from taskq_core.testing.conformance.release import ReleaseTests
+from taskq_core.testing.conformance.retry import RetryTests
+from taskq_core.testing.conformance.scheduled import ScheduleTests
+from taskq_core.testing.conformance.workers import WorkerTests
+
+
+class BrokerConformance(
+    ReadyTests,
+    LeaseTests,
+    AckAndFencingTests,
+    ScheduleTests,
+    RetryTests,
+    DeadTests,
+    ReleaseTests,
+    WorkerTests,
+    MonitoringTests,
+    ConcurrencyTests,
+):
+    """Every conformance test; subclass it and override the ``make_broker`` fixture."""
+
+
+__all__ = [
+    "AckAndFencingTests",
+    "BrokerConformance",
+    "BrokerFactory",
+    "ConcurrencyTests",
+    "ConformanceBase",
+    "DeadTests",
+    "LeaseTests",
+    "MonitoringTests",
+    "RawPayloadInjector",
+    "ReadyTests",
+    "ReleaseTests",
+    "RetryTests",
+    "ScheduleTests",
+    "WorkerTests",
+]

@@ -1,0 +1,140 @@
+"""What every themed conformance class shares: the fixtures a backend overrides, and small steps.
+
+A backend overrides exactly one fixture, ``make_broker``; ``inject_raw_payload`` is an optional
+back door (the test that needs it is skipped, with a reason naming the fixture, when it is
+missing). The ``broker`` fixture builds, connects, and afterwards cleans only the queues this test
+used, never a whole server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+from typing import TYPE_CHECKING, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from taskq_core.broker import BaseBroker
+    from taskq_core.clock import Clock, FakeClock
+    from taskq_core.schemas import Delivery
+
+T = TypeVar("T")
+
+#: ``make_broker``: a broker on a fresh namespace that reads time from the given clock.
+BrokerFactory = Callable[["Clock"], "BaseBroker"]
+#: ``inject_raw_payload(broker, queue, id, raw_text)``: put raw text in READY, bypassing ``send``.
+RawPayloadInjector = Callable[["BaseBroker", str, str, str], None]
+
+#: The worker most tests reserve as, and a second one for ownership and race tests.
+WORKER = "worker-a"
+OTHER_WORKER = "worker-b"
+#: Lease most tests reserve with, in seconds.
+LEASE = 30.0
+#: How long teardown moves the clock so every lease has expired and every ETA is due.
+_TEARDOWN_ADVANCE = 10.0**7
+#: Bound on reaper passes at teardown, so a broken backend fails instead of looping.
+_TEARDOWN_RECOVERY_ROUNDS = 100
+#: Wall-clock guard for threads in concurrency tests; reached only when a backend hangs.
+THREAD_GUARD_TIMEOUT = 60.0
+
+
+class ConformanceBase:
+    """Fixtures every themed class uses. Subclass :class:`BrokerConformance`, not this."""
+
+    @pytest.fixture
+    def make_broker(self) -> BrokerFactory:
+        """Override: return ``lambda clock: YourBroker(..., clock=clock)`` on a fresh namespace."""
+        raise NotImplementedError(
+            "override the make_broker fixture: return a callable building your broker from a clock"
+        )
+
+    @pytest.fixture
+    def inject_raw_payload(self) -> RawPayloadInjector | None:
+        """Override (optional): a back door that writes undecodable text into READY."""
+        return None
+
+    @pytest.fixture
+    def broker(
+        self,
+        make_broker: BrokerFactory,
+        clock: FakeClock,
+        queue_name: str,
+        other_queue: str,
+        third_queue: str,
+    ) -> Iterator[BaseBroker]:
+        """The broker under test, connected; afterwards this test's queues are emptied."""
+        broker = make_broker(clock)
+        broker.connect()
+        try:
+            yield broker
+        finally:
+            try:
+                _clean_queues(broker, clock, [queue_name, other_queue, third_queue])
+            finally:
+                broker.close()
+
+    @pytest.fixture
+    def other_queue(self, queue_name: str) -> str:
+        """A second queue of this test (cleaned up with the first)."""
+        return f"{queue_name}-b"
+
+    @pytest.fixture
+    def third_queue(self, queue_name: str) -> str:
+        """A third queue of this test (cleaned up with the first)."""
+        return f"{queue_name}-c"
+
+
+def _clean_queues(broker: BaseBroker, clock: FakeClock, names: list[str]) -> None:
+    """Empty this test's queues through the contract itself, leaving every other key alone.
+
+    PROCESSING cannot be purged, so time jumps far ahead: the reaper hands every lease back (or
+    buries it), then purges remove what is left; silent workers are expired the same way.
+    """
+    clock.advance(_TEARDOWN_ADVANCE)
+    for name in dict.fromkeys([*names, *(q for q in broker.queues() if q.startswith(names[0]))]):
+        for _ in range(_TEARDOWN_RECOVERY_ROUNDS):
+            if not broker.recover_expired(name, limit=10_000):
+                break
+        broker.purge(name)
+        broker.purge_dead(name)
+        broker.expire_dead_workers(name, within=0.0)
+
+
+def reserve_one(
+    broker: BaseBroker, queue: str, *, worker_id: str = WORKER, lease: float = LEASE
+) -> Delivery:
+    """Reserve exactly one message from ``queue``, failing the test if there is none."""
+    deliveries = broker.reserve([queue], worker_id=worker_id, lease=lease)
+    assert len(deliveries) == 1, f"expected one delivery from {queue!r}, got {deliveries!r}"
+    return deliveries[0]
+
+
+def reserved_ids(deliveries: Sequence[Delivery]) -> list[str]:
+    """Message ids of ``deliveries``, in order."""
+    return [delivery.id for delivery in deliveries]
+
+
+def lose_lease(broker: BaseBroker, clock: FakeClock, delivery: Delivery) -> None:
+    """Let ``delivery``'s lease expire and have the reaper take the message back."""
+    clock.set(max(clock.now(), delivery.lease_deadline) + 1.0)
+    report = broker.recover_expired(delivery.queue)
+    assert delivery.id in report.requeued + report.dead, f"{delivery.id} was not recovered"
+
+
+def run_concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` on one thread each, released together; return their results in order.
+
+    A barrier lines the threads up so they really race; an exception in any thread is raised
+    here, so a failing worker thread fails the test instead of warning.
+    """
+    start = Barrier(len(calls))
+
+    def lined_up(call: Callable[[], T]) -> T:
+        start.wait(timeout=THREAD_GUARD_TIMEOUT)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(lined_up, call) for call in calls]
+        return [future.result(timeout=THREAD_GUARD_TIMEOUT) for future in futures]

@@ -1,0 +1,152 @@
+"""Ack and fencing: only the current holder of a lease can finish, retry, bury or renew it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from taskq_core.testing.conformance.base import (
+    LEASE,
+    OTHER_WORKER,
+    WORKER,
+    ConformanceBase,
+    lose_lease,
+    reserve_one,
+)
+
+if TYPE_CHECKING:
+    from taskq_core.broker import BaseBroker
+    from taskq_core.clock import FakeClock
+    from taskq_core.schemas import Delivery
+    from taskq_core.testing.plugin import MessageFactory
+
+#: Every fenced operation, as "did it act?" for one delivery.
+FENCED_OPERATIONS: dict[str, Callable[[BaseBroker, Delivery], bool]] = {
+    "ack": lambda broker, delivery: broker.ack(delivery),
+    "retry": lambda broker, delivery: broker.retry(delivery, delay=0.0, error="boom"),
+    "dead": lambda broker, delivery: broker.dead(delivery, reason="test"),
+    "extend_lease": lambda broker, delivery: broker.extend_lease([delivery], lease=LEASE)[0],
+    "release": lambda broker, delivery: broker.release([delivery]) == 1,
+}
+
+fenced_operation = pytest.mark.parametrize("operation", sorted(FENCED_OPERATIONS))
+
+
+class AckAndFencingTests(ConformanceBase):
+    """Ack removes a message; a stale or foreign handle changes nothing and returns False."""
+
+    def test_ack_removes_the_message(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """An acked message leaves the broker: no state holds it, nothing can reserve it."""
+        # Given a reserved message
+        broker.send(make_message())
+        delivery = reserve_one(broker, queue_name)
+        # When the worker acks it
+        assert broker.ack(delivery) is True
+        # Then the queue is empty in every state
+        counts = broker.counts(queue_name)
+        assert (counts.ready, counts.scheduled, counts.processing, counts.dead) == (0, 0, 0, 0)
+        assert broker.reserve([queue_name], worker_id=WORKER, lease=LEASE) == []
+
+    def test_ack_after_the_deadline_but_before_recovery_succeeds(
+        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """A lease is lost when the reaper takes the message back, not at the deadline itself."""
+        # Given a message whose lease ran out but which nobody recovered yet
+        broker.send(make_message())
+        delivery = reserve_one(broker, queue_name)
+        clock.advance(LEASE + 1.0)
+        # When the worker acks it
+        acked = broker.ack(delivery)
+        # Then the ack counts (the message was never handed to anyone else), and it is gone
+        assert acked is True
+        assert not broker.recover_expired(queue_name)
+        assert broker.counts(queue_name).processing == 0
+
+    def test_second_ack_returns_false(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """Acking twice is harmless: the second ack reports that nothing was held."""
+        # Given an acked delivery
+        broker.send(make_message())
+        delivery = reserve_one(broker, queue_name)
+        assert broker.ack(delivery) is True
+        # When it is acked again
+        again = broker.ack(delivery)
+        # Then nothing was done
+        assert again is False
+
+    @fenced_operation
+    def test_finished_delivery_is_fenced(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str, operation: str
+    ) -> None:
+        """After an ack, no operation on the same handle acts or resurrects the message."""
+        # Given an acked delivery
+        broker.send(make_message())
+        delivery = reserve_one(broker, queue_name)
+        broker.ack(delivery)
+        # When the operation is tried on it
+        acted = FENCED_OPERATIONS[operation](broker, delivery)
+        # Then it is refused and the queue stays empty
+        assert acted is False
+        counts = broker.counts(queue_name)
+        assert (counts.ready, counts.scheduled, counts.processing, counts.dead) == (0, 0, 0, 0)
+
+    @fenced_operation
+    def test_stale_token_is_fenced(
+        self,
+        broker: BaseBroker,
+        clock: FakeClock,
+        make_message: MessageFactory,
+        queue_name: str,
+        operation: str,
+    ) -> None:
+        """A worker whose lease was lost cannot touch the message another worker now holds."""
+        # Given a message lost by one worker and re-reserved by another
+        broker.send(make_message())
+        stale = reserve_one(broker, queue_name, worker_id=WORKER)
+        lose_lease(broker, clock, stale)
+        current = reserve_one(broker, queue_name, worker_id=WORKER)
+        assert current.token > stale.token
+        before = broker.counts(queue_name)
+        # When the stale handle is used
+        acted = FENCED_OPERATIONS[operation](broker, stale)
+        # Then it is refused, nothing moved, and the current holder is unaffected
+        assert acted is False
+        assert broker.counts(queue_name) == before
+        assert broker.ack(current) is True
+
+    @fenced_operation
+    def test_foreign_worker_is_fenced(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str, operation: str
+    ) -> None:
+        """A handle naming another worker, even with the right token, is refused."""
+        # Given a message held by one worker, and a forged handle naming another
+        broker.send(make_message())
+        held = reserve_one(broker, queue_name, worker_id=WORKER)
+        forged = held.model_copy(update={"worker_id": OTHER_WORKER})
+        before = broker.counts(queue_name)
+        # When the forged handle is used
+        acted = FENCED_OPERATIONS[operation](broker, forged)
+        # Then it is refused, nothing moved, and the real holder still owns the lease
+        assert acted is False
+        assert broker.counts(queue_name) == before
+        assert broker.extend_lease([held], lease=LEASE) == [True]
+
+    def test_fenced_retry_does_not_count_a_retry(
+        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """A refused retry leaves the retry counter alone."""
+        # Given a message lost by one worker and now held by another
+        broker.send(make_message())
+        stale = reserve_one(broker, queue_name, worker_id=WORKER)
+        lose_lease(broker, clock, stale)
+        current = reserve_one(broker, queue_name, worker_id=OTHER_WORKER)
+        # When the stale worker tries to retry it, and the holder then retries it properly
+        assert broker.retry(stale, delay=0.0, error="stale") is False
+        assert broker.retry(current, delay=0.0, error="real") is True
+        # Then exactly one retry was counted
+        assert reserve_one(broker, queue_name).retries == 1

@@ -1,0 +1,443 @@
+"""The in-process backend: the full broker contract in one process, for unit tests and demos.
+
+Users run their unit tests on this backend, so it keeps the Redis backend's semantics in every
+corner: payloads are stored as JSON text and decoded at reserve (an undecodable one goes to DEAD),
+fencing tokens, lease recovery with a lost-lease limit, priorities and idempotent sends.
+
+Concurrency: one :class:`threading.Lock` guards every queue, so each method is one atomic
+transition. A :class:`threading.Condition` on that lock lets ``reserve(timeout=...)`` sleep until
+something may have become ready (a send, retry, release, recovery, requeue or promotion) instead
+of polling. Blocking uses real time even under a fake clock: moving a
+:class:`~taskq_core.clock.FakeClock` wakes nobody, so tests drive reserves with ``timeout=0``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
+
+from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
+from taskq_core.clock import Clock
+from taskq_core.errors import ConfigurationError, MessageDecodeError
+from taskq_core.schemas import (
+    DeadLetter,
+    Delivery,
+    Message,
+    QueueCounts,
+    RecoveryReport,
+    WorkerInfo,
+    check_queue_name,
+)
+from taskq_memory.queue import MemoryQueue, Record, State
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+#: ``max_deliveries`` of a message whose payload cannot be read (it dies at reserve anyway).
+_DEFAULT_MAX_DELIVERIES: int = Message.model_fields["max_deliveries"].default
+
+
+class MemoryBroker(BaseBroker):
+    """A broker whose queues live in this process's memory; nothing survives the process.
+
+    Args:
+        clock: Time source for leases, ETAs and heartbeats; ``None`` means ``time.time()``.
+            Pass a :class:`~taskq_core.clock.FakeClock` in tests and move it instead of sleeping.
+
+    Example:
+        >>> broker = MemoryBroker.from_url("memory://")
+        >>> broker.send(Message(task="add", args=(1, 2)))
+        True
+    """
+
+    scheme = "memory"
+    capabilities = Capabilities(cross_process=False)
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock)
+        self._lock = threading.Lock()
+        self._work_may_be_ready = threading.Condition(self._lock)
+        self._queues: dict[str, MemoryQueue] = {}
+        #: worker id -> (what it said about itself, last heartbeat); the source for queue=None.
+        self._workers: dict[str, tuple[WorkerInfo, float]] = {}
+        # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
+        self._interrupts = 0
+
+    @classmethod
+    def from_url(cls, url: str, **options: object) -> Self:
+        """Build a broker from ``memory://``; the only option is ``clock``.
+
+        Raises:
+            ConfigurationError: the URL is not exactly ``memory://`` or an option is unknown.
+        """
+        parts = urlsplit(url)
+        if (
+            parts.scheme.lower() != cls.scheme
+            or parts.netloc
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigurationError(f"memory broker URL must be 'memory://', got {url!r}")
+        clock = options.pop("clock", None)
+        if options:
+            raise ConfigurationError(
+                f"unknown memory broker option(s): {', '.join(sorted(options))}; only 'clock'"
+            )
+        if clock is not None and not isinstance(clock, Clock):
+            raise ConfigurationError(f"clock must have a now() method, got {clock!r}")
+        return cls(clock=clock)
+
+    def close(self) -> None:
+        """Wake blocked reserves; the queues stay readable, as nothing needs releasing."""
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Make every ``reserve`` blocked right now return promptly, possibly empty."""
+        with self._lock:
+            self._interrupts += 1
+            self._work_may_be_ready.notify_all()
+
+    def now(self) -> float:
+        """``clock.now()`` if a clock was given, else this process's wall clock."""
+        return self.clock.now() if self.clock is not None else time.time()
+
+    def inject_raw(self, queue: str, message_id: str, raw: str, *, priority: int = 0) -> bool:
+        """Test back door: put ``raw`` text in READY as if a producer had written it.
+
+        For tests of the undecodable-payload path (the conformance suite's
+        ``inject_raw_payload`` fixture): ``raw`` need not be a valid message, and it is decoded
+        only when reserved, like bytes a foreign producer left in Redis. Same idempotency as
+        :meth:`send`.
+        """
+        check_queue_name(queue)
+        record = Record(message_id, raw, priority, _DEFAULT_MAX_DELIVERIES)
+        return self._admit(queue, record, eta=None)
+
+    # -- producing -------------------------------------------------------------------------------
+
+    def send(self, message: Message) -> bool:
+        """Put ``message`` in READY; ``False`` if its id is already known to the queue."""
+        return self._admit(message.queue, _record_of(message), eta=None)
+
+    def schedule(self, message: Message, *, eta: float) -> bool:
+        """Put ``message`` in SCHEDULED until ``eta``; same idempotency as :meth:`send`."""
+        return self._admit(message.queue, _record_of(message), eta=eta)
+
+    def _admit(self, queue: str, record: Record, *, eta: float | None) -> bool:
+        with self._lock:
+            added = self._queue(queue).add(record, eta=eta)
+            if added:
+                self._work_may_be_ready.notify_all()
+            return added
+
+    def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
+        """Move up to ``limit`` due SCHEDULED messages to READY, earliest ETA first."""
+        with self._lock:
+            moved = self._queue(queue).promote_due(self.now(), limit)
+            if moved:
+                self._work_may_be_ready.notify_all()
+            return moved
+
+    # -- consuming -------------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        queues: Sequence[str],
+        *,
+        worker_id: str,
+        lease: float,
+        limit: int = 1,
+        timeout: float = 0.0,
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` messages from the first of ``queues`` that has any.
+
+        Blocks on the condition (real time, up to ``timeout``) while nothing is ready; wakes on
+        every change that can make work ready and on :meth:`interrupt`.
+        """
+        if limit < 1:
+            raise ValueError(f"reserve limit must be at least 1, got {limit}")
+        names = as_queue_list(queues)
+        give_up_at = time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            generation = self._interrupts
+            while True:
+                deliveries = self._reserve_now(names, worker_id, lease, limit)
+                remaining = give_up_at - time.monotonic()
+                if deliveries or remaining <= 0 or self._interrupts != generation:
+                    return deliveries
+                self._work_may_be_ready.wait(self._wait_time(names, remaining))
+
+    def _reserve_now(
+        self, names: list[str], worker_id: str, lease: float, limit: int
+    ) -> list[Delivery]:
+        now = self.now()
+        for name in names:
+            queue = self._queues.get(name)
+            if queue is None:
+                continue
+            queue.promote_due(now)
+            records = queue.pop_ready(limit)
+            if records:
+                return self._lease(name, queue, records, worker_id, now + lease, now)
+        return []
+
+    def _lease(
+        self,
+        name: str,
+        queue: MemoryQueue,
+        records: list[Record],
+        worker_id: str,
+        deadline: float,
+        now: float,
+    ) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        for record in records:
+            queue.to_processing(record, worker_id=worker_id, deadline=deadline)
+            try:
+                message = Message.from_json(record.payload)
+            except MessageDecodeError as exc:
+                queue.to_dead(record, reason=str(exc), now=now)
+                continue
+            if message.queue != name:  # a payload copied between queues; trust the key, not it
+                message = message.model_copy(update={"queue": name})
+            deliveries.append(
+                Delivery(
+                    message=message,
+                    token=record.deliveries,
+                    retries=record.retries,
+                    worker_id=worker_id,
+                    lease_deadline=deadline,
+                )
+            )
+        return deliveries
+
+    def _wait_time(self, names: list[str], remaining: float) -> float:
+        """How long a blocked reserve may sleep: until the timeout, or the next real-time ETA."""
+        if self.clock is not None:
+            return remaining  # a fake ETA says nothing about real time; advancing wakes nobody
+        etas = [eta for name in names if (eta := self._next_eta(name)) is not None]
+        return min([remaining, *(max(eta - self.now(), 0.0) for eta in etas)])
+
+    def _next_eta(self, name: str) -> float | None:
+        queue = self._queues.get(name)
+        return queue.next_eta() if queue is not None else None
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Remove the message for good; ``False`` if the lease was lost."""
+        with self._lock:
+            queue, record = self._held(delivery)
+            if record is None:
+                return False
+            queue.remove(record)
+            return True
+
+    def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
+        """Count a retry; back to READY, or SCHEDULED at ``now + delay``. Fenced."""
+        with self._lock:
+            queue, record = self._held(delivery)
+            if record is None:
+                return False
+            record.retries += 1
+            record.last_error = error
+            if delay > 0:
+                queue.to_scheduled(record, self.now() + delay)
+            else:
+                queue.to_ready(record)
+            self._work_may_be_ready.notify_all()
+            return True
+
+    def dead(self, delivery: Delivery, *, reason: str) -> bool:
+        """Move the message to DEAD with ``reason``. Fenced."""
+        with self._lock:
+            queue, record = self._held(delivery)
+            if record is None:
+                return False
+            queue.to_dead(record, reason=reason, now=self.now())
+            return True
+
+    def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
+        """Push each still-held lease to ``now + lease``; ``False`` for the lost ones."""
+        with self._lock:
+            deadline = self.now() + lease
+            extended: list[bool] = []
+            for delivery in deliveries:
+                _, record = self._held(delivery)
+                if record is not None:
+                    record.lease_deadline = deadline
+                extended.append(record is not None)
+            return extended
+
+    def release(self, deliveries: Sequence[Delivery]) -> int:
+        """Put held deliveries back at the front of READY, in the order given; skip lost ones."""
+        with self._lock:
+            held = [(queue, record) for queue, record in map(self._held, deliveries) if record]
+            # Front-inserting in reverse keeps the released batch in its original order.
+            for queue, record in reversed(held):
+                queue.to_ready(record, front=True)
+            if held:
+                self._work_may_be_ready.notify_all()
+            return len(held)
+
+    def _held(self, delivery: Delivery) -> tuple[MemoryQueue, Record | None]:
+        queue = self._queue(delivery.queue)
+        record = queue.held(delivery.id, worker_id=delivery.worker_id, token=delivery.token)
+        return queue, record
+
+    def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
+        """Hand back expired leases: front of READY, or DEAD at ``max_deliveries`` losses."""
+        with self._lock:
+            now = self.now()
+            state = self._queue(queue)
+            requeued: list[Record] = []
+            buried: list[str] = []
+            for record in state.expired(now, limit):
+                record.losses += 1
+                if record.losses >= record.max_deliveries:
+                    reason = (
+                        f"lease lost {record.losses} times "
+                        f"(max_deliveries={record.max_deliveries}): the worker died or stalled"
+                    )
+                    state.to_dead(record, reason=reason, now=now)
+                    buried.append(record.id)
+                else:
+                    requeued.append(record)
+            # Earliest-expired ends up first: front-insert in reverse deadline order.
+            for record in reversed(requeued):
+                state.to_ready(record, front=True)
+            if requeued:
+                self._work_may_be_ready.notify_all()
+            return RecoveryReport(
+                requeued=tuple(record.id for record in requeued), dead=tuple(buried)
+            )
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def send_heartbeat(self, worker: WorkerInfo) -> None:
+        """Record ``worker`` as alive now, globally and in each of its queues."""
+        with self._lock:
+            now = self.now()
+            self._workers[worker.worker_id] = (worker, now)
+            for name in worker.queues:
+                self._queue(name).heartbeats[worker.worker_id] = now
+
+    def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
+        """Workers heard from within ``within`` seconds, sorted by id, ``last_seen`` filled."""
+        with self._lock:
+            now = self.now()
+            if queue is None:
+                seen = {worker_id: last for worker_id, (_, last) in self._workers.items()}
+            else:
+                state = self._queues.get(queue)
+                seen = dict(state.heartbeats) if state is not None else {}
+            return [
+                self._workers[worker_id][0].model_copy(update={"last_seen": last})
+                for worker_id, last in sorted(seen.items())
+                if now - last <= within and worker_id in self._workers
+            ]
+
+    def forget_worker(self, worker: WorkerInfo) -> None:
+        """Drop every liveness record of ``worker``."""
+        with self._lock:
+            self._workers.pop(worker.worker_id, None)
+            for state in self._queues.values():
+                state.heartbeats.pop(worker.worker_id, None)
+
+    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
+        """Remove workers of ``queue`` silent for over ``within`` s; expire the leases they hold."""
+        with self._lock:
+            now = self.now()
+            state = self._queue(queue)
+            silent = sorted(w for w, last in state.heartbeats.items() if now - last > within)
+            for worker_id in silent:
+                del state.heartbeats[worker_id]
+                if not any(worker_id in other.heartbeats for other in self._queues.values()):
+                    self._workers.pop(worker_id, None)
+            for record in state.held_by(set(silent)):
+                record.lease_deadline = now
+            return silent
+
+    # -- monitoring and admin --------------------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        """Every queue that ever received a message, sorted."""
+        with self._lock:
+            return sorted(name for name, state in self._queues.items() if state.received)
+
+    def counts(self, queue: str) -> QueueCounts:
+        """Messages of ``queue`` per state."""
+        with self._lock:
+            state = self._queues.get(queue) or MemoryQueue()
+            return QueueCounts(
+                queue=queue,
+                ready=state.count(State.READY),
+                scheduled=state.count(State.SCHEDULED),
+                processing=state.count(State.PROCESSING),
+                dead=state.count(State.DEAD),
+            )
+
+    def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
+        """DEAD messages, most recent first; ``message`` is ``None`` when undecodable."""
+        with self._lock:
+            state = self._queues.get(queue)
+            records = state.dead_newest_first()[offset : offset + limit] if state else []
+            return [_dead_letter(queue, record) for record in records]
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        """Move DEAD messages back to the back of READY with every counter reset."""
+        with self._lock:
+            state = self._queues.get(queue)
+            if state is None:
+                return 0
+            records = state.take_dead(None if ids is None else list(ids))
+            for record in records:
+                record.deliveries = record.retries = record.losses = 0
+                record.last_error = None
+                record.reason = ""
+                state.to_ready(record)
+            if records:
+                self._work_may_be_ready.notify_all()
+            return len(records)
+
+    def purge(self, queue: str) -> int:
+        """Delete READY and SCHEDULED messages; PROCESSING belongs to running workers."""
+        with self._lock:
+            state = self._queues.get(queue)
+            return state.purge() if state is not None else 0
+
+    def purge_dead(self, queue: str) -> int:
+        """Delete DEAD messages."""
+        with self._lock:
+            state = self._queues.get(queue)
+            return state.purge_dead() if state is not None else 0
+
+    def _queue(self, name: str) -> MemoryQueue:
+        """The queue called ``name``, created empty on first use (caller holds the lock)."""
+        state = self._queues.get(name)
+        if state is None:
+            state = self._queues[name] = MemoryQueue()
+        return state
+
+
+def _record_of(message: Message) -> Record:
+    """A fresh record for ``message``, its payload encoded once as on the wire."""
+    return Record(message.id, message.to_json(), message.priority, message.max_deliveries)
+
+
+def _dead_letter(queue: str, record: Record) -> DeadLetter:
+    try:
+        message: Message | None = Message.from_json(record.payload)
+    except MessageDecodeError:
+        message = None
+    return DeadLetter(
+        id=record.id,
+        queue=queue,
+        payload=record.payload,
+        message=message,
+        reason=record.reason,
+        died_at=record.died_at,
+        deliveries=record.deliveries,
+        retries=record.retries,
+    )
