@@ -1,0 +1,111 @@
+"""Monitoring and operator actions: queue list, counts, DEAD browsing, requeue and purge.
+
+Counts are a pipeline of O(1) commands (LLEN, ZCARD), cheap enough for a dashboard. Purges
+and requeues of everything loop over bounded script calls, so a million messages never block
+Redis in one script.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskq_core.schemas import QueueCounts
+from taskq_redis.codec import dead_letter, text
+from taskq_redis.keys import queues_key
+from taskq_redis.store import BATCH
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from redis.client import Pipeline
+
+    from taskq_core.schemas import DeadLetter
+    from taskq_redis.store import Store
+
+
+def queues(store: Store) -> list[str]:
+    """Every queue that ever received a message, sorted."""
+    members: set[bytes | str] = store.client.smembers(queues_key(store.prefix))  # type: ignore[assignment]
+    return sorted(text(name) for name in members)
+
+
+def counts(store: Store, queue: str) -> QueueCounts:
+    """One pipeline: LLEN of the ten READY lists, ZCARD of SCHEDULED, PROCESSING and DEAD."""
+    keys = store.keys(queue)
+
+    def fill(pipe: Pipeline) -> None:
+        for ready in keys.ready:
+            pipe.llen(ready)
+        pipe.zcard(keys.scheduled)
+        pipe.zcard(keys.processing)
+        pipe.zcard(keys.dead)
+
+    *ready, scheduled, processing, dead = store.pipelined(fill)
+    return QueueCounts(
+        queue=queue,
+        ready=sum(ready),
+        scheduled=scheduled,
+        processing=processing,
+        dead=dead,
+    )
+
+
+def list_dead(store: Store, queue: str, *, offset: int, limit: int) -> list[DeadLetter]:
+    """DEAD messages, most recent first: ZREVRANGE, then their payloads and fields."""
+    if limit <= 0 or offset < 0:
+        return []
+    keys = store.keys(queue)
+    ids = [text(item) for item in store.client.zrevrange(keys.dead, offset, offset + limit - 1)]
+    if not ids:
+        return []
+
+    def fill(pipe: Pipeline) -> None:
+        pipe.hmget(keys.payloads, ids)
+        for message_id in ids:
+            pipe.hmget(keys.state, [f"{message_id}:{c}" for c in "xtdr"])
+
+    payloads, *fields = store.pipelined(fill)
+    return [
+        dead_letter(keys, message_id, payload, state)
+        for message_id, payload, state in zip(ids, payloads, fields, strict=True)
+        if payload is not None  # requeued or purged between the two round trips
+    ]
+
+
+def requeue_dead(store: Store, queue: str, ids: Sequence[str] | None) -> int:
+    """requeue_dead.lua over all of DEAD (oldest first) or over ``ids``, 1000 per call."""
+    keys = store.keys(queue)
+    script_keys = [keys.dead, keys.payloads, keys.state, keys.marker, *keys.ready]
+    moved = 0
+    if ids is None:
+        while True:
+            back, taken = store.run("requeue_dead", script_keys, [BATCH])
+            moved += int(back)
+            if int(taken) == 0:
+                return moved
+    for start in range(0, len(ids), BATCH):
+        back, _ = store.run("requeue_dead", script_keys, [BATCH, *ids[start : start + BATCH]])
+        moved += int(back)
+    return moved
+
+
+def purge(store: Store, queue: str) -> int:
+    """purge.lua until it deletes nothing: READY and SCHEDULED, never PROCESSING."""
+    keys = store.keys(queue)
+    script_keys = [keys.scheduled, keys.payloads, keys.state, keys.marker, *keys.ready]
+    return _drain(store, "purge", script_keys)
+
+
+def purge_dead(store: Store, queue: str) -> int:
+    """purge_dead.lua until it deletes nothing."""
+    keys = store.keys(queue)
+    return _drain(store, "purge_dead", [keys.dead, keys.payloads, keys.state])
+
+
+def _drain(store: Store, script: str, keys: list[str]) -> int:
+    total = 0
+    while True:
+        deleted = int(store.run(script, keys, [BATCH]))
+        total += deleted
+        if deleted == 0:
+            return total

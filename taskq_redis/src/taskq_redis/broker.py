@@ -1,0 +1,479 @@
+"""``RedisBroker``: the taskq storage contract on Redis, one Lua script per state change.
+
+This module holds the lifecycle and the message flow (send, reserve, ack, retry, dead, lease
+renewal, release, recovery); ``workers.py`` holds liveness and ``admin.py`` monitoring and
+operator actions. Scripts live in ``lua/`` and their headers are the specification.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
+from taskq_core.errors import ConfigurationError, MessageDecodeError
+from taskq_core.schemas import Message, RecoveryReport
+from taskq_redis import admin, workers
+from taskq_redis.codec import decode_message, delivery, optional_float, reserved_items, text
+from taskq_redis.connection import (
+    MAX_BLOCK_SECONDS,
+    check_server,
+    client_from_url,
+    ping_once,
+)
+from taskq_redis.keys import DEFAULT_PREFIX, check_prefix, queues_key
+from taskq_redis.store import BATCH, Store
+from taskq_redis.waiting import MarkerWaiter
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import redis
+    from redis.client import Pipeline
+
+    from taskq_core.clock import Clock
+    from taskq_core.schemas import DeadLetter, Delivery, QueueCounts, WorkerInfo
+    from taskq_redis.keys import QueueKeys
+
+#: Messages per pipelined round trip in ``send_batch``.
+SEND_CHUNK = 500
+
+#: Due SCHEDULED messages each reserve promotes before taking work.
+PROMOTE_PER_RESERVE = 1000
+
+
+class RedisBroker(BaseBroker):
+    """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
+
+    Args:
+        client: A redis-py client, or a URL (see :meth:`from_url`). A client passed in is not
+            closed by :meth:`close`; its socket timeout should exceed ``max_block``.
+        prefix: First part of every key; several taskq apps can share one Redis database.
+        clock: Test clock passed to the scripts as ``now``; ``None`` uses the server's TIME.
+        max_block: Longest single blocking wait of an idle ``reserve``, in seconds.
+    """
+
+    scheme: ClassVar[str] = "redis"
+    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True)
+
+    def __init__(
+        self,
+        client: redis.Redis | str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str | None = None,
+        clock: Clock | None = None,
+        max_block: float = MAX_BLOCK_SECONDS,
+    ) -> None:
+        super().__init__(clock=clock)
+        url_prefix = None
+        if isinstance(client, str):
+            client, url_prefix = client_from_url(client)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.prefix = check_prefix(prefix or url_prefix or DEFAULT_PREFIX)
+        self.client = client
+        self._store = Store(client, self.prefix, clock)
+        self._waiter = MarkerWaiter(client, _block_limit(client, max_block))
+        self._connected = False
+
+    @classmethod
+    def from_url(cls, url: str, **options: object) -> Self:
+        """Build a broker from ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL.
+
+        ``redis://user:password@host:port/db?prefix=myapp&socket_timeout=12`` covers ACL
+        users, databases and socket options; ``unix:///run/redis.sock?db=1`` a local socket.
+        A ``prefix`` keyword wins over the URL's ``?prefix=``.
+
+        Raises:
+            ConfigurationError: the URL or an option is wrong (one line).
+        """
+        prefix = options.pop("prefix", None)
+        clock = options.pop("clock", None)
+        max_block = options.pop("max_block", MAX_BLOCK_SECONDS)
+        if options:
+            raise ConfigurationError(
+                f"unknown RedisBroker option {sorted(options)[0]!r}; "
+                "known: prefix, clock, max_block"
+            )
+        if prefix is not None and not isinstance(prefix, str):
+            raise ConfigurationError(f"prefix must be a string, got {prefix!r}")
+        if not isinstance(max_block, int | float):
+            raise ConfigurationError(f"max_block must be a number of seconds, got {max_block!r}")
+        return cls(url, prefix=prefix, clock=clock, max_block=float(max_block))  # type: ignore[arg-type]
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """PING (failing fast, without backoff), then check the server version and policy.
+
+        Raises:
+            BrokerUnavailable: Redis cannot be reached (host, port and cause in one line).
+            ConfigurationError: Redis is older than 6.2.
+        """
+        if self._connected:
+            return
+        ping_once(self.client)
+        check_server(self.client)
+        self._connected = True
+
+    def close(self) -> None:
+        """Wake blocked reserves and, when this broker built the client, close its pool."""
+        self._waiter.interrupt()
+        if self._owns_client:
+            self.client.close()
+
+    def interrupt(self) -> None:
+        """Make reserves blocked in this process return promptly with what they have."""
+        self._waiter.interrupt()
+
+    def now(self) -> float:
+        """The test clock's time, else the Redis server's ``TIME``."""
+        return self._store.now()
+
+    # -- producing -------------------------------------------------------------------------------
+
+    def send(self, message: Message) -> bool:
+        """Write ``message`` to READY (idempotent by id); one round trip."""
+        return self.send_batch([message])[0]
+
+    def send_batch(self, messages: Sequence[Message]) -> list[bool]:
+        """Send many messages in pipelined chunks: one round trip per SEND_CHUNK messages."""
+        results: list[bool] = []
+        for start in range(0, len(messages), SEND_CHUNK):
+            chunk = [(message, None) for message in messages[start : start + SEND_CHUNK]]
+            results.extend(self._write(chunk))
+        return results
+
+    def schedule(self, message: Message, *, eta: float) -> bool:
+        """Write ``message`` to SCHEDULED until ``eta`` (READY at once if ``eta`` has passed)."""
+        return self._write([(message, eta)])[0]
+
+    def _write(self, batch: Sequence[tuple[Message, float | None]]) -> list[bool]:
+        now = self._store.now_arg()
+        known = queues_key(self.prefix)
+
+        def fill(pipe: Pipeline) -> None:
+            pipe.sadd(known, *sorted({message.queue for message, _ in batch}))
+            for message, eta in batch:
+                keys = self._store.keys(message.queue)
+                self._store.scripts(
+                    "send",
+                    [
+                        keys.payloads,
+                        keys.state,
+                        keys.scheduled,
+                        keys.marker,
+                        keys.ready_for(message.priority),
+                    ],
+                    [
+                        now,
+                        message.id,
+                        message.to_json(),
+                        message.priority,
+                        message.max_deliveries,
+                        "" if eta is None else repr(float(eta)),
+                    ],
+                    client=pipe,
+                )
+
+        replies = self._store.pipelined(fill)
+        return [bool(reply) for reply in replies[1:]]
+
+    def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
+        """Promote up to ``limit`` due messages, earliest ETA first, in bounded script calls."""
+        keys = self._store.keys(queue)
+        moved = 0
+        while moved < limit:
+            step = min(BATCH, limit - moved)
+            count = int(
+                self._store.run(
+                    "promote",
+                    [keys.scheduled, keys.state, keys.marker, *keys.ready],
+                    [self._store.now_arg(), step],
+                )
+            )
+            moved += count
+            if count < step:
+                break
+        return moved
+
+    # -- consuming -------------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        queues: Sequence[str],
+        *,
+        worker_id: str,
+        lease: float,
+        limit: int = 1,
+        timeout: float = 0.0,
+    ) -> list[Delivery]:
+        """Reserve from the first queue with work; block on the markers while there is none.
+
+        The wait is chunked (at most ``max_block`` per BZPOPMIN, less when the next ETA is
+        sooner) so a scheduled message wakes the worker on time and a dead link is noticed.
+        """
+        _check_reserve_args(lease, limit)
+        keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
+        if not keys:
+            raise ValueError("reserve needs at least one queue")
+        generation = self._waiter.generation()
+        give_up = time.monotonic() + max(0.0, timeout)
+        while True:
+            found, wait_hint = self._reserve_now(keys, worker_id, lease, limit)
+            remaining = give_up - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            if not self._waiter.wait(keys, min(remaining, wait_hint), generation):
+                return []
+
+    def ack_and_reserve(
+        self, finished: Delivery, queues: Sequence[str], *, lease: float, limit: int = 1
+    ) -> tuple[bool, list[Delivery]]:
+        """Ack ``finished`` and reserve the next batch in one round trip (never blocks).
+
+        The ack and the first queue's reserve are pipelined: each atomic on its own, and
+        nothing needs them atomic together. An extension of the contract, for a busy worker.
+        """
+        _check_reserve_args(lease, limit)
+        keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
+        worker_id = finished.worker_id
+        now = self._store.now_arg()
+
+        def fill(pipe: Pipeline) -> None:
+            self._ack(finished, client=pipe)
+            self._reserve_call(keys[0], worker_id, lease, min(limit, BATCH), now, client=pipe)
+
+        acked, reply = self._store.pipelined(fill, idempotent=False)
+        found = self._deliveries(keys[0], worker_id, reply)
+        if not found:
+            found, _ = self._reserve_now(keys, worker_id, lease, limit)
+        return bool(acked), found
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Finish ``delivery``; ``False`` if its lease was lost (nothing changes)."""
+        return bool(self._ack(delivery))
+
+    def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
+        """Count a retry and send the message to READY, or to SCHEDULED ``delay`` s from now."""
+        keys = self._store.keys(delivery.queue)
+        return bool(
+            self._store.run(
+                "retry",
+                [
+                    keys.processing,
+                    keys.state,
+                    keys.scheduled,
+                    keys.marker,
+                    keys.ready_for(delivery.message.priority),
+                ],
+                [self._store.now_arg(), *_fence(delivery), repr(float(delay)), error or ""],
+            )
+        )
+
+    def dead(self, delivery: Delivery, *, reason: str) -> bool:
+        """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`."""
+        keys = self._store.keys(delivery.queue)
+        return self._bury(keys, delivery.id, delivery.token, delivery.worker_id, reason)
+
+    def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
+        """Renew every lease still held, in one pipelined round trip (one script per queue)."""
+        if lease <= 0:
+            raise ValueError(f"lease must be positive, got {lease!r}")
+        groups = list(_by_queue(deliveries))
+        now = self._store.now_arg()
+
+        def fill(pipe: Pipeline) -> None:
+            for queue, batch in groups:
+                keys = self._store.keys(queue)
+                args: list[str | int] = [now, repr(float(lease))]
+                args += [part for _, held in batch for part in _fence(held)]
+                self._store.scripts(
+                    "extend_lease", [keys.processing, keys.state], args, client=pipe
+                )
+
+        held = [False] * len(deliveries)
+        for (_, batch), flags in zip(groups, self._store.pipelined(fill), strict=True):
+            for (index, _), flag in zip(batch, flags, strict=True):
+                held[index] = bool(flag)
+        return held
+
+    def release(self, deliveries: Sequence[Delivery]) -> int:
+        """Give held deliveries back to the front of READY, uncounted; returns how many."""
+        groups = list(_by_queue(deliveries))
+
+        def fill(pipe: Pipeline) -> None:
+            for queue, batch in groups:
+                keys = self._store.keys(queue)
+                self._store.scripts(
+                    "release",
+                    [keys.processing, keys.state, keys.marker, *keys.ready],
+                    [part for _, held in batch for part in _fence(held)],
+                    client=pipe,
+                )
+
+        return sum(int(count) for count in self._store.pipelined(fill))
+
+    def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
+        """Hand back expired leases (front of READY, or DEAD at max_deliveries), bounded."""
+        keys = self._store.keys(queue)
+        requeued: list[str] = []
+        buried: list[str] = []
+        while len(requeued) + len(buried) < limit:
+            step = min(BATCH, limit - len(requeued) - len(buried))
+            back, dead = self._store.run(
+                "recover_expired",
+                [keys.processing, keys.state, keys.dead, keys.marker, *keys.ready],
+                [self._store.now_arg(), step, Message.model_fields["max_deliveries"].default],
+            )
+            requeued += [text(item) for item in back]
+            buried += [text(item) for item in dead]
+            if len(back) + len(dead) < step:
+                break
+        return RecoveryReport(requeued=tuple(requeued), dead=tuple(buried))
+
+    def _ack(self, delivery: Delivery, *, client: Pipeline | None = None) -> Any:
+        keys = self._store.keys(delivery.queue)
+        return self._store.scripts(
+            "ack", [keys.processing, keys.payloads, keys.state], _fence(delivery), client=client
+        )
+
+    def _bury(self, keys: QueueKeys, message_id: str, token: int, worker: str, reason: str) -> bool:
+        return bool(
+            self._store.run(
+                "dead",
+                [keys.processing, keys.state, keys.dead],
+                [self._store.now_arg(), message_id, token, worker, reason],
+            )
+        )
+
+    def _reserve_call(
+        self,
+        keys: QueueKeys,
+        worker_id: str,
+        lease: float,
+        limit: int,
+        now: str,
+        *,
+        client: Pipeline | None = None,
+    ) -> Any:
+        return self._store.scripts(
+            "reserve",
+            [keys.scheduled, keys.processing, keys.payloads, keys.state, keys.marker, *keys.ready],
+            [now, worker_id, repr(float(lease)), limit, PROMOTE_PER_RESERVE],
+            client=client,
+        )
+
+    def _reserve_now(
+        self, queues: Sequence[QueueKeys], worker_id: str, lease: float, limit: int
+    ) -> tuple[list[Delivery], float]:
+        """One non-blocking pass over ``queues`` in order.
+
+        Returns:
+            What the first queue with work gave, and how long to block at most before the
+            earliest scheduled message of these queues is due (``inf`` when none is).
+        """
+        wait_hint = float("inf")
+        for keys in queues:
+            found: list[Delivery] = []
+            while len(found) < limit:
+                step = min(BATCH, limit - len(found))
+                reply = self._reserve_call(keys, worker_id, lease, step, self._store.now_arg())
+                found += self._deliveries(keys, worker_id, reply)
+                next_eta = optional_float(reply[1])
+                if next_eta is not None:
+                    wait_hint = min(wait_hint, max(0.0, next_eta - float(text(reply[0]))))
+                if len(reserved_items(reply)) < step:
+                    break
+            if found:
+                return found, wait_hint
+        return [], wait_hint
+
+    def _deliveries(self, keys: QueueKeys, worker_id: str, reply: Sequence[Any]) -> list[Delivery]:
+        """Decode a reserve.lua reply; bury each undecodable payload with the decode error."""
+        deadline = float(text(reply[2]))
+        found = []
+        for message_id, token, retries, payload in reserved_items(reply):
+            try:
+                message = decode_message(keys, message_id, payload)
+            except MessageDecodeError as exc:
+                self._bury(keys, message_id, token, worker_id, str(exc))
+                continue
+            found.append(delivery(message, token, retries, worker_id, deadline))
+        return found
+
+    # -- workers (workers.py) --------------------------------------------------------------------
+
+    def send_heartbeat(self, worker: WorkerInfo) -> None:
+        """Record that ``worker`` is alive now (server time) in each of its queues."""
+        workers.send_heartbeat(self._store, worker)
+
+    def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
+        """Workers heard from within ``within`` seconds, each once, ``last_seen`` filled in."""
+        return workers.list_alive(self._store, within=within, queue=queue)
+
+    def forget_worker(self, worker: WorkerInfo) -> None:
+        """Drop ``worker``'s liveness records (clean shutdown)."""
+        workers.forget(self._store, worker)
+
+    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
+        """Remove workers silent for more than ``within`` s; their leases expire now."""
+        return workers.expire_dead(self._store, queue, within=within)
+
+    # -- monitoring and admin (admin.py) ---------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        """Every queue that ever received a message, sorted."""
+        return admin.queues(self._store)
+
+    def counts(self, queue: str) -> QueueCounts:
+        """Messages per state, from one pipeline of LLEN/ZCARD."""
+        return admin.counts(self._store, queue)
+
+    def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
+        """DEAD messages, most recent first, with their reasons."""
+        return admin.list_dead(self._store, queue, offset=offset, limit=limit)
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        """Move DEAD messages (all, or ``ids``) back to READY with fresh counters."""
+        return admin.requeue_dead(self._store, queue, ids)
+
+    def purge(self, queue: str) -> int:
+        """Delete READY and SCHEDULED messages in bounded script calls; returns how many."""
+        return admin.purge(self._store, queue)
+
+    def purge_dead(self, queue: str) -> int:
+        """Delete DEAD messages in bounded script calls; returns how many."""
+        return admin.purge_dead(self._store, queue)
+
+
+def _check_reserve_args(lease: float, limit: int) -> None:
+    if lease <= 0:
+        raise ValueError(f"lease must be positive, got {lease!r}")
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+
+
+def _fence(held: Delivery) -> list[str | int]:
+    """The id/token/worker triple every fenced script checks."""
+    return [held.id, held.token, held.worker_id]
+
+
+def _by_queue(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[tuple[int, Delivery]]]]:
+    """Deliveries grouped by queue, at most BATCH per group, with their original indexes."""
+    groups: dict[str, list[tuple[int, Delivery]]] = defaultdict(list)
+    for index, held in enumerate(deliveries):
+        groups[held.queue].append((index, held))
+    for queue, batch in groups.items():
+        for start in range(0, len(batch), BATCH):
+            yield queue, batch[start : start + BATCH]
+
+
+def _block_limit(client: redis.Redis, max_block: float) -> float:
+    """``max_block``, shortened when the client's socket timeout would cut the wait off."""
+    socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout is None:
+        return max_block
+    return max(0.1, min(max_block, float(socket_timeout) - 1.0))

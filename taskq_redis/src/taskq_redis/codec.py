@@ -1,0 +1,105 @@
+"""Replies of the Lua scripts turned into taskq's models.
+
+The client is built with ``decode_responses=False`` (payloads are decoded by pydantic straight
+from bytes), but a caller may hand in a client that decodes; every helper accepts both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from taskq_core.errors import MessageDecodeError
+from taskq_core.schemas import DeadLetter, Delivery, Message, WorkerInfo
+
+if TYPE_CHECKING:
+    from taskq_redis.keys import QueueKeys
+
+#: One reserved message in a reserve.lua reply: id, token, retries, payload.
+RESERVED_FIELDS = 4
+
+
+def text(value: bytes | str | int | float | None) -> str:
+    """A reply value as text ('' for a missing one); undecodable bytes are replaced, not lost."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def optional_float(value: bytes | str | None) -> float | None:
+    """A score or time field, or ``None`` when the reply holds '' or nothing."""
+    value_text = text(value)
+    return float(value_text) if value_text else None
+
+
+def decode_message(keys: QueueKeys, message_id: str, payload: bytes | str) -> Message:
+    """Decode a stored payload and check it belongs where it was found.
+
+    Raises:
+        MessageDecodeError: the payload is not a valid message, or names another id or queue
+            (it was written behind taskq's back, and acking it would touch the wrong keys).
+    """
+    message = Message.from_json(payload)
+    if message.id != message_id or message.queue != keys.queue:
+        raise MessageDecodeError(
+            f"undecodable payload: stored as {keys.queue}/{message_id} but names "
+            f"{message.queue}/{message.id}"
+        )
+    return message
+
+
+def reserved_items(reply: Sequence[Any]) -> list[tuple[str, int, int, bytes | str]]:
+    """The ``(id, token, retries, payload)`` tuples of a reserve.lua reply (after its header)."""
+    items = []
+    for start in range(3, len(reply), RESERVED_FIELDS):
+        message_id, token, retries, payload = reply[start : start + RESERVED_FIELDS]
+        items.append((text(message_id), int(token), int(text(retries) or 0), payload))
+    return items
+
+
+def delivery(
+    message: Message, token: int, retries: int, worker_id: str, lease_deadline: float
+) -> Delivery:
+    """A Delivery; kept here so every reply-to-model conversion sits in one module."""
+    return Delivery(
+        message=message,
+        token=token,
+        retries=retries,
+        worker_id=worker_id,
+        lease_deadline=lease_deadline,
+    )
+
+
+def dead_letter(
+    keys: QueueKeys,
+    message_id: str,
+    payload: bytes | str,
+    fields: Sequence[bytes | str | None],
+) -> DeadLetter:
+    """A DeadLetter from a payload and the state fields ``x t d r`` (reason, time, counts)."""
+    reason, died_at, deliveries, retries = (text(field) for field in fields)
+    try:
+        message: Message | None = decode_message(keys, message_id, payload)
+    except MessageDecodeError:
+        message = None
+    return DeadLetter(
+        id=message_id,
+        queue=keys.queue,
+        payload=text(payload),
+        message=message,
+        reason=reason,
+        died_at=float(died_at or 0.0),
+        deliveries=int(deliveries or 0),
+        retries=int(retries or 0),
+    )
+
+
+def worker_info(raw: bytes | str, last_seen: float) -> WorkerInfo | None:
+    """A WorkerInfo from its stored JSON with ``last_seen`` filled in; ``None`` if unreadable."""
+    try:
+        info = WorkerInfo.model_validate_json(raw)
+    except ValueError:
+        return None
+    return info.model_copy(update={"last_seen": last_seen})

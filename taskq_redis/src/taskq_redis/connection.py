@@ -1,0 +1,230 @@
+"""From a URL to a robust redis-py client, and the checks ``connect()`` runs.
+
+Robustness lives in the client: every command retries ``ConnectionError``, ``TimeoutError``
+and ``BusyLoadingError`` (Redis loading its AOF after a restart) with exponential backoff and
+full jitter, so a Redis restart looks like a slow command, not a crash. The socket timeout is
+longer than the longest blocking ``BZPOPMIN`` chunk, so an idle worker's wait is never mistaken
+for a dead connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import BusyLoadingError, RedisError, ResponseError
+from redis.retry import Retry
+
+from taskq_core.errors import BrokerUnavailable, ConfigurationError
+from taskq_redis.codec import text
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+log = logging.getLogger("taskq.redis")
+
+SCHEMES = ("redis", "rediss", "unix")
+
+#: Longest single ``BZPOPMIN`` of an idle worker, in seconds: short enough that a half-open
+#: connection is noticed (BullMQ caps its block at 10 s for that reason), long enough that an
+#: idle worker sends well under one command per second.
+MAX_BLOCK_SECONDS = 5.0
+
+#: Socket timeout of clients built from a URL, in seconds: above MAX_BLOCK_SECONDS so a
+#: blocking wait never times out the socket.
+DEFAULT_SOCKET_TIMEOUT_SECONDS = MAX_BLOCK_SECONDS + 5.0
+
+#: Retries of a failed command; with the backoff below they span roughly 3 s, the time a
+#: small Redis needs to restart and reload.
+COMMAND_RETRIES = 6
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 2.0
+
+#: Oldest Redis with everything the scripts use (LPOP count, ZADD GT/LT).
+MIN_REDIS_VERSION = (6, 2)
+
+#: Query options a URL may carry besides ``prefix``; anything else is a typo worth an error.
+URL_OPTIONS = frozenset(
+    {
+        "db",
+        "prefix",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "health_check_interval",
+        "max_connections",
+        "client_name",
+        "protocol",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_check_hostname",
+    }
+)
+
+_RETRIED_ERRORS = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
+
+
+def command_retry() -> Retry:
+    """The retry policy of every client taskq builds: exponential backoff with full jitter."""
+    backoff = ExponentialWithJitterBackoff(cap=BACKOFF_CAP_SECONDS, base=BACKOFF_BASE_SECONDS)
+    return Retry(backoff, COMMAND_RETRIES, supported_errors=_RETRIED_ERRORS)
+
+
+def _fail(url: str, why: str) -> ConfigurationError:
+    return ConfigurationError(f"bad Redis URL {_redact(url)!r}: {why}")
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, fit for an error message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """Check ``url`` and take the taskq-only ``prefix`` option out of it.
+
+    Returns:
+        The URL redis-py should see, and the key prefix the URL asked for (or ``None``).
+
+    Raises:
+        ConfigurationError: unknown scheme, bad port or database, unknown query option.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _fail(url, str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise _fail(url, f"scheme must be one of {', '.join(s + '://' for s in SCHEMES)}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    unknown = sorted({name for name, _ in query} - URL_OPTIONS)
+    if unknown:
+        raise _fail(url, f"unknown option {unknown[0]!r}; known: {', '.join(sorted(URL_OPTIONS))}")
+    options = dict(query)
+    prefix = options.pop("prefix", None)
+    if scheme == "unix":
+        if not parts.path:
+            raise _fail(url, "unix:// needs a socket path, e.g. unix:///run/redis.sock?db=0")
+    else:
+        if not parts.hostname:
+            raise _fail(url, "no host")
+        database = parts.path.strip("/")
+        if database and not database.isdigit():
+            raise _fail(url, f"database must be a number, got {database!r}")
+        if port == 0:
+            raise _fail(url, "port 0")
+    if "db" in options and not options["db"].isdigit():
+        raise _fail(url, f"db must be a number, got {options['db']!r}")
+    return urlunsplit(parts._replace(query=urlencode(options))), prefix
+
+
+def client_from_url(url: str) -> tuple[redis.Redis, str | None]:
+    """Build the client for ``url`` (no connection is opened yet) and the prefix it asks for.
+
+    ``rediss://`` turns TLS on, ``unix://`` uses a socket path; user, password, database and
+    socket options come from the URL as redis-py understands them.
+    """
+    redis_url, prefix = split_url(url)
+    defaults: dict[str, Any] = {
+        "socket_timeout": DEFAULT_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": 5.0,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry": command_retry(),
+        "retry_on_error": list(_RETRIED_ERRORS),
+    }
+    try:
+        client = redis.Redis.from_url(redis_url, **defaults)
+    except (ValueError, TypeError) as exc:
+        raise _fail(url, str(exc)) from None
+    return client, prefix
+
+
+def describe(client: redis.Redis) -> str:
+    """Where ``client`` connects: ``host:port`` or the unix socket path."""
+    kwargs: Mapping[str, Any] = client.connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def ping_once(client: redis.Redis) -> None:
+    """PING on a fresh connection without the backoff, so an unreachable Redis fails fast.
+
+    Raises:
+        BrokerUnavailable: connection refused, DNS, auth or TLS failure, or a timeout.
+    """
+    pool = client.connection_pool
+    settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+    try:
+        connection = pool.connection_class(**settings)
+    except TypeError:  # a connection class that does not take these settings (test doubles)
+        connection = None
+    try:
+        if connection is None:
+            client.ping()
+            return
+        try:
+            connection.connect()
+            connection.send_command("PING")
+            connection.read_response()
+        finally:
+            connection.disconnect()
+    except RedisError as exc:
+        raise BrokerUnavailable(
+            f"cannot reach Redis at {describe(client)}: {_one_line(exc)}"
+        ) from None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+def check_server(client: redis.Redis) -> None:
+    """Refuse a Redis older than 6.2; warn when it may evict keys.
+
+    Either check is skipped (logged at debug level) when the server refuses INFO or CONFIG,
+    as managed services and ACL users often do.
+
+    Raises:
+        ConfigurationError: the server is older than 6.2.
+    """
+    where = describe(client)
+    try:
+        info: Mapping[str, Any] = client.info("server")
+    except ResponseError as exc:
+        log.debug("Redis at %s refused INFO (%s); skipping the version check", where, exc)
+    else:
+        version = str(info.get("redis_version", ""))
+        if version and _version(version) < MIN_REDIS_VERSION:
+            raise ConfigurationError(
+                f"Redis at {where} is version {version}; taskq needs 6.2 or newer"
+            )
+    try:
+        reply: Mapping[Any, Any] = client.config_get("maxmemory-policy")
+    except ResponseError as exc:
+        log.debug("Redis at %s refused CONFIG GET (%s); skipping the eviction check", where, exc)
+        return
+    policy = next((text(value) for value in reply.values()), "")
+    if policy and policy != "noeviction":
+        log.warning(
+            "Redis at %s has maxmemory-policy %s: under memory pressure it may silently delete "
+            "queue keys and lose tasks; set maxmemory-policy noeviction",
+            where,
+            policy,
+        )

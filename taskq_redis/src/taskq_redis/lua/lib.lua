@@ -1,0 +1,166 @@
+--[[
+lib.lua: helpers shared by every taskq script.
+
+scripts.py prepends this file to each script before registering it, so every script is still
+one self-contained EVAL body. The helpers touch only keys their caller passes in (all of them
+declared in the caller's KEYS); nothing here runs on its own.
+
+Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue>}`):
+  Q:ready:<p>   LIST  ids waiting to run at priority p (0..9, larger first); RPUSH back, LPOP front
+  Q:scheduled   ZSET  id -> ETA (seconds since the epoch)
+  Q:processing  ZSET  id -> lease deadline (seconds since the epoch)
+  Q:dead        ZSET  id -> death sequence number (strict "most recent first", even within one
+                      clock tick); the death time itself is state field `<id>:t`
+  Q:payloads    HASH  id -> message JSON, written once by send, deleted by ack and purge
+  Q:state       HASH  `<id>:<c>` mutable per-message fields, c in:
+                        d delivery count = fencing token    r retries used
+                        l lost leases                       w owner worker id (PROCESSING only)
+                        e last error                        m max_deliveries
+                        p priority (absent = 0)             x dead reason
+                        t died at
+                      plus `#dead_seq`, the counter behind Q:dead's scores
+  Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work,
+                      `s` -> earliest ETA a blocked worker should wake for
+  Q:workers     ZSET  worker id -> last heartbeat
+  Q:worker_info HASH  worker id -> WorkerInfo JSON
+
+Times are float seconds. Every number that goes back to Redis or to the client is formatted
+with `fmt` (17 significant digits): Lua's own number-to-string keeps 14, which would round a
+lease deadline like 1700000000.123456 to a different double than the one Python computed.
+]]
+
+local unpack = unpack or table.unpack
+-- Largest argument list handed to one command through unpack; Lua's C stack allows ~8000.
+local CHUNK = 1000
+local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't' }
+
+local function fmt(x)
+  return string.format('%.17g', x)
+end
+
+-- A numeric ARGV, or an error naming it (raised before any write, so nothing is half done).
+local function num(value, name)
+  local n = tonumber(value)
+  if n == nil then
+    error('taskq: ' .. name .. ' must be a number, got ' .. tostring(value))
+  end
+  return n
+end
+
+-- The test clock's `now` when given, else the server's TIME (immune to worker clock skew).
+local function clock(arg)
+  if arg ~= nil and arg ~= '' then
+    return num(arg, 'now')
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- Run `command key item...` over `items` in chunks of CHUNK, so no unpack is too large.
+local function each_chunk(command, key, items)
+  for i = 1, #items, CHUNK do
+    redis.call(command, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
+  end
+end
+
+-- LPUSH `ids` so that they end up at the front of `key` in their given order.
+local function push_front(key, ids)
+  local reversed = {}
+  for i = #ids, 1, -1 do
+    reversed[#reversed + 1] = ids[i]
+  end
+  each_chunk('LPUSH', key, reversed)
+end
+
+-- Delete every state field of each id (chunked HDEL).
+local function clear_state(state, ids)
+  local fields = {}
+  for _, id in ipairs(ids) do
+    for _, c in ipairs(STATE_FIELDS) do
+      fields[#fields + 1] = id .. ':' .. c
+    end
+  end
+  each_chunk('HDEL', state, fields)
+end
+
+-- Priority stored at send, as a 1-based index into a table of the ten READY keys.
+-- A message written without state (a planted payload) counts as priority 0.
+local function ready_index(state, id)
+  local p = tonumber(redis.call('HGET', state, id .. ':p'))
+  if p == nil or p < 0 or p > 9 then
+    return 1
+  end
+  return math.floor(p) + 1
+end
+
+-- Group ids by their READY list, keeping their order within each group.
+local function by_ready_list(state, ids)
+  local groups = {}
+  for _, id in ipairs(ids) do
+    local index = ready_index(state, id)
+    groups[index] = groups[index] or {}
+    table.insert(groups[index], id)
+  end
+  return groups
+end
+
+local function any_ready(ready)
+  for i = 1, #ready do
+    if redis.call('LLEN', ready[i]) > 0 then
+      return true
+    end
+  end
+  return false
+end
+
+-- Wake one blocked worker: READY has work.
+local function mark_ready(marker)
+  redis.call('ZADD', marker, 0, 'r')
+end
+
+-- Let a blocked worker know an ETA; LT keeps the earliest one already announced.
+local function mark_eta(marker, eta)
+  redis.call('ZADD', marker, 'LT', fmt(eta), 's')
+end
+
+-- Fencing: true when `id` is in PROCESSING, owned by `worker`, under delivery count `token`.
+local function holds(processing, state, id, token, worker)
+  if not redis.call('ZSCORE', processing, id) then
+    return false
+  end
+  local fields = redis.call('HMGET', state, id .. ':d', id .. ':w')
+  return tonumber(fields[1]) == tonumber(token) and fields[2] == worker
+end
+
+-- Put `id` (already removed from its previous set) in DEAD with `reason`; payload and counters
+-- stay for inspection and requeue.
+local function bury(dead, state, id, reason, now)
+  local seq = redis.call('HINCRBY', state, '#dead_seq', 1)
+  redis.call('ZADD', dead, seq, id)
+  redis.call('HSET', state, id .. ':x', reason, id .. ':t', fmt(now))
+  redis.call('HDEL', state, id .. ':w')
+end
+
+-- Move up to `limit` due ids from SCHEDULED to the back of their READY lists, earliest ETA
+-- first (equal ETAs in id order, which is creation order for UUIDv7). Returns how many moved.
+local function promote_due(scheduled, state, ready, now, limit)
+  local ids = redis.call('ZRANGEBYSCORE', scheduled, '-inf', fmt(now), 'LIMIT', 0, limit)
+  if #ids == 0 then
+    return 0
+  end
+  local groups = by_ready_list(state, ids)
+  each_chunk('ZREM', scheduled, ids)
+  for index, group in pairs(groups) do
+    each_chunk('RPUSH', ready[index], group)
+  end
+  return #ids
+end
+
+-- The ten READY keys, passed as KEYS[first] .. KEYS[first + 9] in priority order 0..9.
+local function ready_keys(first)
+  local ready = {}
+  for i = 0, 9 do
+    ready[i + 1] = KEYS[first + i]
+  end
+  return ready
+end

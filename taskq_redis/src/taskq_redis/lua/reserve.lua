@@ -1,0 +1,82 @@
+--[[
+reserve.lua: promote due SCHEDULED messages, then move up to `limit` READY messages to
+PROCESSING under a lease, highest priority first, FIFO within a priority.
+
+KEYS
+  1 Q:scheduled   2 Q:processing   3 Q:payloads   4 Q:state   5 Q:marker
+  6..15 Q:ready:0 .. Q:ready:9
+ARGV
+  1 now            float seconds, or '' for the server's TIME
+  2 worker         id of the reserving worker
+  3 lease          seconds (> 0)
+  4 limit          messages to reserve (1..1000)
+  5 promote_limit  due SCHEDULED messages to promote first (0..1000)
+EFFECTS
+  Promotes due messages (see promote.lua). LPOPs up to `limit` ids from ready:9 down to ready:0.
+  For each id with a payload: HINCRBY `d` (the new delivery count is the fencing token),
+  HSET `w` = worker, ZADD processing now+lease. An id without a payload (deleted behind the
+  queue's back) is dropped with its state. Then the marker: `r` stays set while READY still
+  holds work, so the next blocked worker wakes (chain wake-up), and is removed otherwise.
+  Payloads are not decoded here; the client buries undecodable ones through dead.lua.
+RETURNS
+  { now, next_eta, lease_deadline, id_1, token_1, retries_1, payload_1, ... }
+  next_eta is the earliest remaining ETA in SCHEDULED or '' (the client blocks until then at
+  most); times are strings (fmt) so no precision is lost.
+]]
+
+local scheduled, processing, payloads, state, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ready = ready_keys(6)
+local now = clock(ARGV[1])
+local worker = ARGV[2]
+local lease = num(ARGV[3], 'lease')
+local limit = num(ARGV[4], 'limit')
+local promote_limit = num(ARGV[5], 'promote_limit')
+if lease <= 0 or limit < 1 or limit > 1000 or promote_limit < 0 or promote_limit > 1000 then
+  error('taskq: reserve needs lease > 0, limit in 1..1000, promote_limit in 0..1000')
+end
+
+promote_due(scheduled, state, ready, now, promote_limit)
+
+local deadline = now + lease
+local result = { fmt(now), '', fmt(deadline) }
+local taken = 0
+for i = #ready, 1, -1 do
+  if taken >= limit then
+    break
+  end
+  local ids = redis.call('LPOP', ready[i], limit - taken)
+  if ids then
+    local found = redis.call('HMGET', payloads, unpack(ids))
+    local orphans = {}
+    for j, id in ipairs(ids) do
+      local payload = found[j]
+      if payload then
+        local token = redis.call('HINCRBY', state, id .. ':d', 1)
+        local retries = redis.call('HGET', state, id .. ':r') or '0'
+        redis.call('HSET', state, id .. ':w', worker)
+        redis.call('ZADD', processing, fmt(deadline), id)
+        result[#result + 1] = id
+        result[#result + 1] = token
+        result[#result + 1] = retries
+        result[#result + 1] = payload
+        taken = taken + 1
+      else
+        orphans[#orphans + 1] = id
+      end
+    end
+    if #orphans > 0 then
+      clear_state(state, orphans)
+    end
+  end
+end
+
+if any_ready(ready) then
+  mark_ready(marker)
+else
+  redis.call('ZREM', marker, 'r')
+end
+local next_eta = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+if #next_eta > 0 then
+  result[2] = next_eta[2]
+end
+return result

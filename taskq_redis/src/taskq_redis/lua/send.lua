@@ -1,0 +1,49 @@
+--[[
+send.lua: a new message enters the queue, in READY or (with an ETA) in SCHEDULED.
+
+KEYS
+  1 Q:payloads   2 Q:state   3 Q:scheduled   4 Q:marker
+  5 Q:ready:<p>  the READY list of the message's priority
+ARGV
+  1 now             float seconds, or '' for the server's TIME
+  2 id              message id
+  3 payload         message JSON (written once, never rewritten)
+  4 priority        0..9
+  5 max_deliveries  lost leases the message survives before DEAD (>= 1)
+  6 eta             float seconds, or '' for "ready now"; an ETA at or before now is ready now
+EFFECTS
+  Nothing when the id is already known to the queue in any state (its payload exists): a send
+  retried after a lost reply cannot duplicate the message.
+  Otherwise HSET payload, state `m` (and `p` when not 0); then either ZADD scheduled eta and
+  announce the ETA on the marker, or RPUSH to READY and mark READY on the marker.
+RETURNS
+  1 when written, 0 when the id was already known.
+]]
+
+local payloads, state, scheduled, marker, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = clock(ARGV[1])
+local id, payload = ARGV[2], ARGV[3]
+local priority = num(ARGV[4], 'priority')
+local max_deliveries = num(ARGV[5], 'max_deliveries')
+local eta = nil
+if ARGV[6] ~= '' then
+  eta = num(ARGV[6], 'eta')
+end
+
+if redis.call('HEXISTS', payloads, id) == 1 then
+  return 0
+end
+
+redis.call('HSET', payloads, id, payload)
+redis.call('HSET', state, id .. ':m', max_deliveries)
+if priority ~= 0 then
+  redis.call('HSET', state, id .. ':p', priority)
+end
+if eta ~= nil and eta > now then
+  redis.call('ZADD', scheduled, fmt(eta), id)
+  mark_eta(marker, eta)
+else
+  redis.call('RPUSH', ready, id)
+  mark_ready(marker)
+end
+return 1

@@ -1,0 +1,76 @@
+"""The Redis handle every part of the broker shares: client, scripts, key names and time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from taskq_redis.keys import QueueKeys, queue_keys
+from taskq_redis.scripts import Scripts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import redis
+    from redis.client import Pipeline
+
+    from taskq_core.clock import Clock
+
+#: Items one script call handles at most; every loop in the Lua scripts is bounded by it.
+BATCH = 1000
+
+
+class Store:
+    """One client with its registered scripts, under one key prefix.
+
+    Args:
+        client: The redis-py client (thread-safe: each thread borrows its own connection).
+        prefix: First part of every key name.
+        clock: Test clock; ``None`` lets the scripts read the server's ``TIME``.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, clock: Clock | None) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.clock = clock
+        self.scripts = Scripts(client)
+
+    def keys(self, queue: str) -> QueueKeys:
+        """Key names of ``queue``; raises ``ValueError`` for an invalid queue name."""
+        return queue_keys(self.prefix, queue)
+
+    def now_arg(self) -> str:
+        """The ``now`` ARGV of the scripts: the test clock's time, or '' for the server's TIME.
+
+        ``repr`` of a float round-trips exactly, so Lua computes with the same double.
+        """
+        return "" if self.clock is None else repr(self.clock.now())
+
+    def now(self) -> float:
+        """The broker's current time: the test clock, else the server's ``TIME``."""
+        if self.clock is not None:
+            return self.clock.now()
+        seconds, microseconds = self.client.time()
+        return seconds + microseconds / 1_000_000
+
+    def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one script now (EVALSHA, reloading it on NOSCRIPT)."""
+        return self.scripts(name, keys, args)
+
+    def pipelined(self, fill: Callable[[Pipeline], None], *, idempotent: bool = True) -> list[Any]:
+        """Run the commands ``fill`` queues in one round trip (not a transaction).
+
+        Each script is atomic on its own; the pipeline only saves round trips. redis-py loads
+        the pipeline's scripts before sending it; if the script cache is flushed in between,
+        an ``idempotent`` pipeline is sent once more, any other raises ``NoScriptError``.
+        """
+        from redis.exceptions import NoScriptError
+
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            fill(pipe)
+            try:
+                return pipe.execute()
+            except NoScriptError:
+                if attempt == 2 or not idempotent:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,96 @@
+"""Waiting for work without polling: BZPOPMIN on the queues' wake-up markers.
+
+Every script that makes work available writes the queue's marker zset (``r`` -> 0 for READY
+work, ``s`` -> ETA for a new earliest scheduled message), and an idle ``reserve`` blocks on
+the markers of its queues. The marker is only a hint: a lost wake-up costs at most one
+blocking chunk, an extra one costs one empty reserve. An idle worker therefore sends one
+reserve script and one BZPOPMIN per chunk (at most MAX_BLOCK_SECONDS, shorter when a
+scheduled message is due sooner).
+
+``interrupt()`` must end waits blocked in this process only, so each wait also blocks on a
+private wake key (``<queue base>:wake:<token>``, in the first queue's hash tag) that
+``interrupt()`` writes to. No socket is closed under a reader's feet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import redis
+
+    from taskq_redis.keys import QueueKeys
+
+log = logging.getLogger("taskq.redis")
+
+#: Shortest block handed to BZPOPMIN, in seconds (0 would mean "forever").
+MIN_BLOCK_SECONDS = 0.01
+
+#: Lifetime of a wake key that ``interrupt()`` wrote after its waiter had already returned.
+WAKE_KEY_TTL_SECONDS = 60
+
+
+class MarkerWaiter:
+    """Blocks reserves on queue markers; ``interrupt()`` ends every wait in progress.
+
+    Args:
+        client: The client to block on; its socket timeout must exceed ``max_block``.
+        max_block: Longest single BZPOPMIN, in seconds.
+    """
+
+    def __init__(self, client: redis.Redis, max_block: float) -> None:
+        self._client = client
+        self.max_block = max_block
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._waiting: dict[str, str] = {}
+
+    def generation(self) -> int:
+        """Interruptions so far; a reserve remembers it and stops once it changes."""
+        with self._lock:
+            return self._generation
+
+    def wait(self, queues: Sequence[QueueKeys], seconds: float, generation: int) -> bool:
+        """Block up to ``seconds`` (capped at ``max_block``) until one of the markers is set.
+
+        Returns:
+            ``False`` when ``interrupt()`` was called since ``generation`` was read, else
+            ``True`` (woken or timed out: either way the caller reserves again).
+        """
+        token = uuid.uuid4().hex
+        wake = queues[0].wake(token)
+        with self._lock:
+            if self._generation != generation:
+                return False
+            self._waiting[token] = wake
+        try:
+            timeout = max(MIN_BLOCK_SECONDS, min(seconds, self.max_block))
+            self._client.bzpopmin([*(keys.marker for keys in queues), wake], timeout=timeout)
+        finally:
+            with self._lock:
+                self._waiting.pop(token, None)
+                interrupted = self._generation != generation
+        return not interrupted
+
+    def interrupt(self) -> None:
+        """Wake every wait blocked in this process and make running reserves return."""
+        with self._lock:
+            self._generation += 1
+            wakes = list(self._waiting.values())
+        if not wakes:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for wake in wakes:
+                pipe.zadd(wake, {"interrupt": 0})
+                pipe.expire(wake, WAKE_KEY_TTL_SECONDS)
+            pipe.execute()
+        except RedisError as exc:  # the blocked call will fail on the same broken link
+            log.warning("could not wake blocked reserves: %s", exc)

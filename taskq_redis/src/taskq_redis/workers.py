@@ -1,0 +1,121 @@
+"""Worker liveness: heartbeats, the alive list, and declaring silent workers dead.
+
+Liveness is recorded per queue (``Q:workers`` zset scored by the last heartbeat, plus the
+worker's JSON in ``Q:worker_info``) so that dead-worker recovery, which must read a queue's
+PROCESSING and its workers together, stays inside the queue's hash tag.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskq_redis.codec import text, worker_info
+from taskq_redis.keys import queues_key, worker_queues_key
+from taskq_redis.store import BATCH
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from taskq_core.schemas import WorkerInfo
+    from taskq_redis.store import Store
+
+
+def send_heartbeat(store: Store, worker: WorkerInfo) -> None:
+    """One pipelined round trip: heartbeat.lua in each queue, and the queues remembered."""
+    if not worker.queues:
+        return
+    info = worker.model_dump_json()
+    now = store.now_arg()
+
+    def fill(pipe: Pipeline) -> None:
+        pipe.sadd(worker_queues_key(store.prefix), *worker.queues)
+        for queue in worker.queues:
+            keys = store.keys(queue)
+            store.scripts(
+                "heartbeat",
+                [keys.workers, keys.worker_info],
+                [now, worker.worker_id, info],
+                client=pipe,
+            )
+
+    store.pipelined(fill)
+
+
+def forget(store: Store, worker: WorkerInfo) -> None:
+    """forget_worker.lua in each of the worker's queues, pipelined."""
+    if not worker.queues:
+        return
+
+    def fill(pipe: Pipeline) -> None:
+        for queue in worker.queues:
+            keys = store.keys(queue)
+            store.scripts(
+                "forget_worker", [keys.workers, keys.worker_info], [worker.worker_id], client=pipe
+            )
+
+    store.pipelined(fill)
+
+
+def known_worker_queues(store: Store) -> list[str]:
+    """Queues that received a message or a heartbeat, sorted."""
+    members = store.client.sunion([queues_key(store.prefix), worker_queues_key(store.prefix)])
+    return sorted(text(member) for member in members)
+
+
+def list_alive(store: Store, *, within: float, queue: str | None) -> list[WorkerInfo]:
+    """Workers whose last heartbeat is at most ``within`` seconds old, each listed once.
+
+    Two round trips: the fresh ids with their scores per queue, then their stored info.
+    """
+    queues = [queue] if queue is not None else known_worker_queues(store)
+    if not queues:
+        return []
+    cutoff = repr(store.now() - within)
+    keys = [store.keys(name) for name in queues]
+
+    def fresh(pipe: Pipeline) -> None:
+        for queue_keys in keys:
+            pipe.zrangebyscore(queue_keys.workers, cutoff, "+inf", withscores=True)
+
+    seen = store.pipelined(fresh)
+
+    def infos(pipe: Pipeline) -> None:
+        for queue_keys, members in zip(keys, seen, strict=True):
+            if members:
+                pipe.hmget(queue_keys.worker_info, [member for member, _ in members])
+
+    replies = iter(store.pipelined(infos))
+    alive: dict[str, WorkerInfo] = {}
+    for members in seen:
+        if not members:
+            continue
+        for (_, score), raw in zip(members, next(replies), strict=True):
+            found = worker_info(raw, float(score)) if raw is not None else None
+            if found is None:
+                continue
+            current = alive.get(found.worker_id)
+            if current is None or current.last_seen < found.last_seen:
+                alive[found.worker_id] = found
+    return sorted(alive.values(), key=lambda info: info.worker_id)
+
+
+def expire_dead(store: Store, queue: str, *, within: float) -> list[str]:
+    """Expire the leases of workers silent for more than ``within`` s, then remove them.
+
+    expire_workers.lua scans PROCESSING a bounded slice per call; this loop walks the slices,
+    passing the dead workers found by the first call to the next ones.
+    """
+    keys = store.keys(queue)
+    offset = 0
+    silent: list[str] = []
+    while True:
+        reply = store.run(
+            "expire_workers",
+            [keys.workers, keys.worker_info, keys.processing, keys.state],
+            [store.now_arg(), repr(float(within)), offset, BATCH, *silent],
+        )
+        offset = int(reply[0])
+        workers = [text(worker) for worker in reply[1:]]
+        if offset < 0:
+            return workers
+        silent = workers
