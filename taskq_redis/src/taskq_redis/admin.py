@@ -7,7 +7,7 @@ Redis in one script.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskq_core.schemas import QueueCounts
 from taskq_redis.codec import dead_letter, text
@@ -15,7 +15,7 @@ from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from redis.client import Pipeline
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def queues(store: Store) -> list[str]:
     """Every queue that ever received a message, sorted."""
-    members: set[bytes | str] = store.client.smembers(queues_key(store.prefix))  # type: ignore[assignment]
+    members: Iterable[bytes | str] = store.client.smembers(queues_key(store.prefix))
     return sorted(text(name) for name in members)
 
 
@@ -55,7 +55,8 @@ def list_dead(store: Store, queue: str, *, offset: int, limit: int) -> list[Dead
     if limit <= 0 or offset < 0:
         return []
     keys = store.keys(queue)
-    ids = [text(item) for item in store.client.zrevrange(keys.dead, offset, offset + limit - 1)]
+    found: Iterable[Any] = store.client.zrevrange(keys.dead, offset, offset + limit - 1)
+    ids = [text(item) for item in found]
     if not ids:
         return []
 

@@ -12,10 +12,11 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
-from taskq_core.errors import ConfigurationError, MessageDecodeError
+from taskq_core.clock import Clock
+from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import Message, RecoveryReport
 from taskq_redis import admin, workers
-from taskq_redis.codec import decode_message, delivery, optional_float, reserved_items, text
+from taskq_redis.codec import text
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     check_server,
@@ -23,6 +24,7 @@ from taskq_redis.connection import (
     ping_once,
 )
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix, queues_key
+from taskq_redis.reserving import bury, deliveries_of, fence, reserve_call, reserve_now
 from taskq_redis.store import BATCH, Store
 from taskq_redis.waiting import MarkerWaiter
 
@@ -32,15 +34,10 @@ if TYPE_CHECKING:
     import redis
     from redis.client import Pipeline
 
-    from taskq_core.clock import Clock
     from taskq_core.schemas import DeadLetter, Delivery, QueueCounts, WorkerInfo
-    from taskq_redis.keys import QueueKeys
 
 #: Messages per pipelined round trip in ``send_batch``.
 SEND_CHUNK = 500
-
-#: Due SCHEDULED messages each reserve promotes before taking work.
-PROMOTE_PER_RESERVE = 1000
 
 
 class RedisBroker(BaseBroker):
@@ -99,9 +96,13 @@ class RedisBroker(BaseBroker):
             )
         if prefix is not None and not isinstance(prefix, str):
             raise ConfigurationError(f"prefix must be a string, got {prefix!r}")
-        if not isinstance(max_block, int | float):
-            raise ConfigurationError(f"max_block must be a number of seconds, got {max_block!r}")
-        return cls(url, prefix=prefix, clock=clock, max_block=float(max_block))  # type: ignore[arg-type]
+        if clock is not None and not isinstance(clock, Clock):
+            raise ConfigurationError(f"clock must have a now() method, got {clock!r}")
+        if not isinstance(max_block, int | float) or max_block <= 0:
+            raise ConfigurationError(
+                f"max_block must be a positive number of seconds, got {max_block!r}"
+            )
+        return cls(url, prefix=prefix, clock=clock, max_block=float(max_block))
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -222,7 +223,7 @@ class RedisBroker(BaseBroker):
         generation = self._waiter.generation()
         give_up = time.monotonic() + max(0.0, timeout)
         while True:
-            found, wait_hint = self._reserve_now(keys, worker_id, lease, limit)
+            found, wait_hint = reserve_now(self._store, keys, worker_id, lease, limit)
             remaining = give_up - time.monotonic()
             if found or remaining <= 0:
                 return found
@@ -244,12 +245,14 @@ class RedisBroker(BaseBroker):
 
         def fill(pipe: Pipeline) -> None:
             self._ack(finished, client=pipe)
-            self._reserve_call(keys[0], worker_id, lease, min(limit, BATCH), now, client=pipe)
+            reserve_call(
+                self._store, keys[0], worker_id, lease, min(limit, BATCH), now, client=pipe
+            )
 
         acked, reply = self._store.pipelined(fill, idempotent=False)
-        found = self._deliveries(keys[0], worker_id, reply)
+        found = deliveries_of(self._store, keys[0], worker_id, reply)
         if not found:
-            found, _ = self._reserve_now(keys, worker_id, lease, limit)
+            found, _ = reserve_now(self._store, keys, worker_id, lease, limit)
         return bool(acked), found
 
     def ack(self, delivery: Delivery) -> bool:
@@ -269,14 +272,14 @@ class RedisBroker(BaseBroker):
                     keys.marker,
                     keys.ready_for(delivery.message.priority),
                 ],
-                [self._store.now_arg(), *_fence(delivery), repr(float(delay)), error or ""],
+                [self._store.now_arg(), *fence(delivery), repr(float(delay)), error or ""],
             )
         )
 
     def dead(self, delivery: Delivery, *, reason: str) -> bool:
         """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`."""
         keys = self._store.keys(delivery.queue)
-        return self._bury(keys, delivery.id, delivery.token, delivery.worker_id, reason)
+        return bury(self._store, keys, delivery.id, delivery.token, delivery.worker_id, reason)
 
     def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
         """Renew every lease still held, in one pipelined round trip (one script per queue)."""
@@ -289,7 +292,7 @@ class RedisBroker(BaseBroker):
             for queue, batch in groups:
                 keys = self._store.keys(queue)
                 args: list[str | int] = [now, repr(float(lease))]
-                args += [part for _, held in batch for part in _fence(held)]
+                args += [part for _, held in batch for part in fence(held)]
                 self._store.scripts(
                     "extend_lease", [keys.processing, keys.state], args, client=pipe
                 )
@@ -310,7 +313,7 @@ class RedisBroker(BaseBroker):
                 self._store.scripts(
                     "release",
                     [keys.processing, keys.state, keys.marker, *keys.ready],
-                    [part for _, held in batch for part in _fence(held)],
+                    [part for _, held in batch for part in fence(held)],
                     client=pipe,
                 )
 
@@ -337,72 +340,8 @@ class RedisBroker(BaseBroker):
     def _ack(self, delivery: Delivery, *, client: Pipeline | None = None) -> Any:
         keys = self._store.keys(delivery.queue)
         return self._store.scripts(
-            "ack", [keys.processing, keys.payloads, keys.state], _fence(delivery), client=client
+            "ack", [keys.processing, keys.payloads, keys.state], fence(delivery), client=client
         )
-
-    def _bury(self, keys: QueueKeys, message_id: str, token: int, worker: str, reason: str) -> bool:
-        return bool(
-            self._store.run(
-                "dead",
-                [keys.processing, keys.state, keys.dead],
-                [self._store.now_arg(), message_id, token, worker, reason],
-            )
-        )
-
-    def _reserve_call(
-        self,
-        keys: QueueKeys,
-        worker_id: str,
-        lease: float,
-        limit: int,
-        now: str,
-        *,
-        client: Pipeline | None = None,
-    ) -> Any:
-        return self._store.scripts(
-            "reserve",
-            [keys.scheduled, keys.processing, keys.payloads, keys.state, keys.marker, *keys.ready],
-            [now, worker_id, repr(float(lease)), limit, PROMOTE_PER_RESERVE],
-            client=client,
-        )
-
-    def _reserve_now(
-        self, queues: Sequence[QueueKeys], worker_id: str, lease: float, limit: int
-    ) -> tuple[list[Delivery], float]:
-        """One non-blocking pass over ``queues`` in order.
-
-        Returns:
-            What the first queue with work gave, and how long to block at most before the
-            earliest scheduled message of these queues is due (``inf`` when none is).
-        """
-        wait_hint = float("inf")
-        for keys in queues:
-            found: list[Delivery] = []
-            while len(found) < limit:
-                step = min(BATCH, limit - len(found))
-                reply = self._reserve_call(keys, worker_id, lease, step, self._store.now_arg())
-                found += self._deliveries(keys, worker_id, reply)
-                next_eta = optional_float(reply[1])
-                if next_eta is not None:
-                    wait_hint = min(wait_hint, max(0.0, next_eta - float(text(reply[0]))))
-                if len(reserved_items(reply)) < step:
-                    break
-            if found:
-                return found, wait_hint
-        return [], wait_hint
-
-    def _deliveries(self, keys: QueueKeys, worker_id: str, reply: Sequence[Any]) -> list[Delivery]:
-        """Decode a reserve.lua reply; bury each undecodable payload with the decode error."""
-        deadline = float(text(reply[2]))
-        found = []
-        for message_id, token, retries, payload in reserved_items(reply):
-            try:
-                message = decode_message(keys, message_id, payload)
-            except MessageDecodeError as exc:
-                self._bury(keys, message_id, token, worker_id, str(exc))
-                continue
-            found.append(delivery(message, token, retries, worker_id, deadline))
-        return found
 
     # -- workers (workers.py) --------------------------------------------------------------------
 
@@ -454,11 +393,6 @@ def _check_reserve_args(lease: float, limit: int) -> None:
         raise ValueError(f"lease must be positive, got {lease!r}")
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
-
-
-def _fence(held: Delivery) -> list[str | int]:
-    """The id/token/worker triple every fenced script checks."""
-    return [held.id, held.token, held.worker_id]
 
 
 def _by_queue(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[tuple[int, Delivery]]]]:
