@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
 from taskq_core.clock import Clock
-from taskq_core.errors import ConfigurationError, MessageDecodeError
+from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import (
     DeadLetter,
     Delivery,
@@ -30,7 +30,8 @@ from taskq_core.schemas import (
     WorkerInfo,
     check_queue_name,
 )
-from taskq_memory.queue import MemoryQueue, Record, State
+from taskq_memory.liveness import Heartbeats
+from taskq_memory.queue import MemoryQueue, Record
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,8 +61,7 @@ class MemoryBroker(BaseBroker):
         self._lock = threading.Lock()
         self._work_may_be_ready = threading.Condition(self._lock)
         self._queues: dict[str, MemoryQueue] = {}
-        #: worker id -> (what it said about itself, last heartbeat); the source for queue=None.
-        self._workers: dict[str, tuple[WorkerInfo, float]] = {}
+        self._heartbeats = Heartbeats()
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
 
@@ -120,11 +120,11 @@ class MemoryBroker(BaseBroker):
 
     def send(self, message: Message) -> bool:
         """Put ``message`` in READY; ``False`` if its id is already known to the queue."""
-        return self._admit(message.queue, _record_of(message), eta=None)
+        return self._admit(message.queue, Record.of(message), eta=None)
 
     def schedule(self, message: Message, *, eta: float) -> bool:
         """Put ``message`` in SCHEDULED until ``eta``; same idempotency as :meth:`send`."""
-        return self._admit(message.queue, _record_of(message), eta=eta)
+        return self._admit(message.queue, Record.of(message), eta=eta)
 
     def _admit(self, queue: str, record: Record, *, eta: float | None) -> bool:
         with self._lock:
@@ -176,43 +176,13 @@ class MemoryBroker(BaseBroker):
         now = self.now()
         for name in names:
             queue = self._queues.get(name)
-            if queue is None:
-                continue
-            queue.promote_due(now)
-            records = queue.pop_ready(limit)
-            if records:
-                return self._lease(name, queue, records, worker_id, now + lease, now)
-        return []
-
-    def _lease(
-        self,
-        name: str,
-        queue: MemoryQueue,
-        records: list[Record],
-        worker_id: str,
-        deadline: float,
-        now: float,
-    ) -> list[Delivery]:
-        deliveries: list[Delivery] = []
-        for record in records:
-            queue.to_processing(record, worker_id=worker_id, deadline=deadline)
-            try:
-                message = Message.from_json(record.payload)
-            except MessageDecodeError as exc:
-                queue.to_dead(record, reason=str(exc), now=now)
-                continue
-            if message.queue != name:  # a payload copied between queues; trust the key, not it
-                message = message.model_copy(update={"queue": name})
-            deliveries.append(
-                Delivery(
-                    message=message,
-                    token=record.deliveries,
-                    retries=record.retries,
-                    worker_id=worker_id,
-                    lease_deadline=deadline,
+            if queue is not None and (
+                deliveries := queue.reserve(
+                    worker_id=worker_id, deadline=now + lease, limit=limit, now=now
                 )
-            )
-        return deliveries
+            ):
+                return deliveries
+        return []
 
     def _wait_time(self, names: list[str], remaining: float) -> float:
         """How long a blocked reserve may sleep: until the timeout, or the next real-time ETA."""
@@ -273,9 +243,14 @@ class MemoryBroker(BaseBroker):
     def release(self, deliveries: Sequence[Delivery]) -> int:
         """Put held deliveries back at the front of READY, in the order given; skip lost ones."""
         with self._lock:
-            held = [(queue, record) for queue, record in map(self._held, deliveries) if record]
+            # Keyed by queue and id, so a delivery listed twice is released once.
+            held: dict[tuple[str, str], tuple[MemoryQueue, Record]] = {}
+            for delivery in deliveries:
+                queue, record = self._held(delivery)
+                if record is not None:
+                    held.setdefault((delivery.queue, delivery.id), (queue, record))
             # Front-inserting in reverse keeps the released batch in its original order.
-            for queue, record in reversed(held):
+            for queue, record in reversed(held.values()):
                 queue.to_ready(record, front=True)
             if held:
                 self._work_may_be_ready.notify_all()
@@ -289,74 +264,36 @@ class MemoryBroker(BaseBroker):
     def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
         """Hand back expired leases: front of READY, or DEAD at ``max_deliveries`` losses."""
         with self._lock:
-            now = self.now()
-            state = self._queue(queue)
-            requeued: list[Record] = []
-            buried: list[str] = []
-            for record in state.expired(now, limit):
-                record.losses += 1
-                if record.losses >= record.max_deliveries:
-                    reason = (
-                        f"lease lost {record.losses} times "
-                        f"(max_deliveries={record.max_deliveries}): the worker died or stalled"
-                    )
-                    state.to_dead(record, reason=reason, now=now)
-                    buried.append(record.id)
-                else:
-                    requeued.append(record)
-            # Earliest-expired ends up first: front-insert in reverse deadline order.
-            for record in reversed(requeued):
-                state.to_ready(record, front=True)
-            if requeued:
+            report = self._queue(queue).recover_expired(self.now(), limit)
+            if report.requeued:
                 self._work_may_be_ready.notify_all()
-            return RecoveryReport(
-                requeued=tuple(record.id for record in requeued), dead=tuple(buried)
-            )
+            return report
 
     # -- workers ---------------------------------------------------------------------------------
 
     def send_heartbeat(self, worker: WorkerInfo) -> None:
-        """Record ``worker`` as alive now, globally and in each of its queues."""
+        """Record ``worker`` as alive now, overall and in each of its queues."""
         with self._lock:
-            now = self.now()
-            self._workers[worker.worker_id] = (worker, now)
-            for name in worker.queues:
-                self._queue(name).heartbeats[worker.worker_id] = now
+            self._heartbeats.beat(worker, self.now())
 
     def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
         """Workers heard from within ``within`` seconds, sorted by id, ``last_seen`` filled."""
         with self._lock:
-            now = self.now()
-            if queue is None:
-                seen = {worker_id: last for worker_id, (_, last) in self._workers.items()}
-            else:
-                state = self._queues.get(queue)
-                seen = dict(state.heartbeats) if state is not None else {}
-            return [
-                self._workers[worker_id][0].model_copy(update={"last_seen": last})
-                for worker_id, last in sorted(seen.items())
-                if now - last <= within and worker_id in self._workers
-            ]
+            return self._heartbeats.alive(now=self.now(), within=within, queue=queue)
 
     def forget_worker(self, worker: WorkerInfo) -> None:
         """Drop every liveness record of ``worker``."""
         with self._lock:
-            self._workers.pop(worker.worker_id, None)
-            for state in self._queues.values():
-                state.heartbeats.pop(worker.worker_id, None)
+            self._heartbeats.forget(worker.worker_id)
 
     def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
         """Remove workers of ``queue`` silent for over ``within`` s; expire the leases they hold."""
         with self._lock:
             now = self.now()
-            state = self._queue(queue)
-            silent = sorted(w for w, last in state.heartbeats.items() if now - last > within)
-            for worker_id in silent:
-                del state.heartbeats[worker_id]
-                if not any(worker_id in other.heartbeats for other in self._queues.values()):
-                    self._workers.pop(worker_id, None)
-            for record in state.held_by(set(silent)):
-                record.lease_deadline = now
+            silent = self._heartbeats.expire(queue, now=now, within=within)
+            state = self._queues.get(queue)
+            if state is not None:
+                state.expire_leases(set(silent), now)
             return silent
 
     # -- monitoring and admin --------------------------------------------------------------------
@@ -369,37 +306,23 @@ class MemoryBroker(BaseBroker):
     def counts(self, queue: str) -> QueueCounts:
         """Messages of ``queue`` per state."""
         with self._lock:
-            state = self._queues.get(queue) or MemoryQueue()
-            return QueueCounts(
-                queue=queue,
-                ready=state.count(State.READY),
-                scheduled=state.count(State.SCHEDULED),
-                processing=state.count(State.PROCESSING),
-                dead=state.count(State.DEAD),
-            )
+            state = self._queues.get(queue)
+            return state.counts() if state is not None else QueueCounts(queue=queue)
 
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
         """DEAD messages, most recent first; ``message`` is ``None`` when undecodable."""
         with self._lock:
             state = self._queues.get(queue)
-            records = state.dead_newest_first()[offset : offset + limit] if state else []
-            return [_dead_letter(queue, record) for record in records]
+            return state.list_dead(offset=offset, limit=limit) if state is not None else []
 
     def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        """Move DEAD messages back to the back of READY with every counter reset."""
+        """Move DEAD messages to the back of READY with every counter reset."""
         with self._lock:
             state = self._queues.get(queue)
-            if state is None:
-                return 0
-            records = state.take_dead(None if ids is None else list(ids))
-            for record in records:
-                record.deliveries = record.retries = record.losses = 0
-                record.last_error = None
-                record.reason = ""
-                state.to_ready(record)
-            if records:
+            moved = state.requeue_dead(None if ids is None else list(ids)) if state else 0
+            if moved:
                 self._work_may_be_ready.notify_all()
-            return len(records)
+            return moved
 
     def purge(self, queue: str) -> int:
         """Delete READY and SCHEDULED messages; PROCESSING belongs to running workers."""
@@ -417,27 +340,5 @@ class MemoryBroker(BaseBroker):
         """The queue called ``name``, created empty on first use (caller holds the lock)."""
         state = self._queues.get(name)
         if state is None:
-            state = self._queues[name] = MemoryQueue()
+            state = self._queues[name] = MemoryQueue(name)
         return state
-
-
-def _record_of(message: Message) -> Record:
-    """A fresh record for ``message``, its payload encoded once as on the wire."""
-    return Record(message.id, message.to_json(), message.priority, message.max_deliveries)
-
-
-def _dead_letter(queue: str, record: Record) -> DeadLetter:
-    try:
-        message: Message | None = Message.from_json(record.payload)
-    except MessageDecodeError:
-        message = None
-    return DeadLetter(
-        id=record.id,
-        queue=queue,
-        payload=record.payload,
-        message=message,
-        reason=record.reason,
-        died_at=record.died_at,
-        deliveries=record.deliveries,
-        retries=record.retries,
-    )

@@ -1,7 +1,7 @@
 """One queue's state machine in plain Python structures, mirroring the Redis key layout.
 
 :class:`MemoryQueue` holds the four states of the contract (READY, SCHEDULED, PROCESSING, DEAD) for
-one queue, plus the heartbeats of the workers that consume it. It does no locking and reads no
+one queue. It does no locking and reads no
 clock: :class:`~taskq_memory.broker.MemoryBroker` calls it under its one lock and passes ``now``,
 so every transition here is atomic from the outside and the rules stay in one place.
 
@@ -17,7 +17,16 @@ import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from taskq_core.schemas import MAX_PRIORITY, MIN_PRIORITY
+from taskq_core.errors import MessageDecodeError
+from taskq_core.schemas import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    DeadLetter,
+    Delivery,
+    Message,
+    QueueCounts,
+    RecoveryReport,
+)
 
 
 class State(enum.Enum):
@@ -66,6 +75,28 @@ class Record:
     reason: str = ""
     died_at: float = 0.0
 
+    @classmethod
+    def of(cls, message: Message) -> Record:
+        """A fresh record for ``message``, its payload encoded once, as on the wire."""
+        return cls(message.id, message.to_json(), message.priority, message.max_deliveries)
+
+    def dead_letter(self, queue: str) -> DeadLetter:
+        """This DEAD record as the contract lists it; ``message`` is ``None`` if undecodable."""
+        try:
+            message: Message | None = Message.from_json(self.payload)
+        except MessageDecodeError:
+            message = None
+        return DeadLetter(
+            id=self.id,
+            queue=queue,
+            payload=self.payload,
+            message=message,
+            reason=self.reason,
+            died_at=self.died_at,
+            deliveries=self.deliveries,
+            retries=self.retries,
+        )
+
 
 class MemoryQueue:
     """The READY, SCHEDULED, PROCESSING and DEAD collections of one queue.
@@ -74,7 +105,8 @@ class MemoryQueue:
     An id is in exactly one collection, and ``records`` knows it, until it is acked or purged.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.records: dict[str, Record] = {}
         # One deque per priority level, index = priority; popleft is the front of READY.
         self._ready: list[deque[str]] = [deque() for _ in range(MAX_PRIORITY + 1)]
@@ -84,8 +116,6 @@ class MemoryQueue:
         self._processing: dict[str, Record] = {}
         # Insertion order is death order; the newest is last.
         self._dead: OrderedDict[str, Record] = OrderedDict()
-        #: worker id -> last heartbeat, for the workers that consume this queue.
-        self.heartbeats: dict[str, float] = {}
         #: Whether a message ever arrived; a queue known only from heartbeats is not listed.
         self.received = False
 
@@ -179,27 +209,82 @@ class MemoryQueue:
                 taken.append(self.records[level.popleft()])
         return taken
 
-    def expired(self, now: float, limit: int) -> list[Record]:
-        """Up to ``limit`` PROCESSING records whose lease deadline is at or before ``now``.
+    def reserve(self, *, worker_id: str, deadline: float, limit: int, now: float) -> list[Delivery]:
+        """Promote due messages, then lease up to ``limit`` READY ones to ``worker_id``.
 
-        Earliest deadline first, so the longest-lost work is handed back first.
+        Payloads are decoded here; one that cannot be decoded is buried with the decode error and
+        the batch is refilled from READY, so a corrupt message never blocks the ones behind it.
         """
-        due = [record for record in self._processing.values() if record.lease_deadline <= now]
-        due.sort(key=lambda record: record.lease_deadline)
-        return due[:limit]
+        self.promote_due(now)
+        deliveries: list[Delivery] = []
+        while len(deliveries) < limit and (records := self.pop_ready(limit - len(deliveries))):
+            for record in records:
+                self.to_processing(record, worker_id=worker_id, deadline=deadline)
+                try:
+                    message = Message.from_json(record.payload)
+                except MessageDecodeError as exc:
+                    self.to_dead(record, reason=str(exc), now=now)
+                    continue
+                if message.queue != self.name:  # a payload copied across queues: trust where it is
+                    message = message.model_copy(update={"queue": self.name})
+                deliveries.append(
+                    Delivery(
+                        message=message,
+                        token=record.deliveries,
+                        retries=record.retries,
+                        worker_id=worker_id,
+                        lease_deadline=deadline,
+                    )
+                )
+        return deliveries
 
-    def held_by(self, worker_ids: set[str]) -> list[Record]:
-        """PROCESSING records whose lease belongs to one of ``worker_ids``."""
-        return [record for record in self._processing.values() if record.owner in worker_ids]
+    def recover_expired(self, now: float, limit: int) -> RecoveryReport:
+        """Count a lost lease on up to ``limit`` expired records, earliest deadline first.
 
-    def dead_newest_first(self) -> list[Record]:
-        """DEAD records, most recent death first."""
-        return list(reversed(self._dead.values()))
+        Below ``max_deliveries`` losses a record goes to the front of READY (the earliest-expired
+        first); at the limit it goes to DEAD with a reason naming the count.
+        """
+        expired = [r for r in self._processing.values() if r.lease_deadline <= now]
+        expired.sort(key=lambda record: record.lease_deadline)
+        requeued: list[Record] = []
+        buried: list[str] = []
+        for record in expired[:limit]:
+            record.losses += 1
+            if record.losses >= record.max_deliveries:
+                reason = (
+                    f"lease lost {record.losses} times (max_deliveries={record.max_deliveries}): "
+                    "the worker died or stalled each time"
+                )
+                self.to_dead(record, reason=reason, now=now)
+                buried.append(record.id)
+            else:
+                requeued.append(record)
+        for record in reversed(requeued):
+            self.to_ready(record, front=True)
+        return RecoveryReport(requeued=tuple(r.id for r in requeued), dead=tuple(buried))
 
-    def take_dead(self, ids: list[str] | None) -> list[Record]:
-        """Remove DEAD records (all, or those in ``ids``), oldest death first; skip unknown ids."""
+    def requeue_dead(self, ids: list[str] | None) -> int:
+        """Move DEAD records (all, or those in ``ids``) to the back of READY, counters reset."""
         chosen = list(self._dead) if ids is None else [i for i in ids if i in self._dead]
-        return [self._dead.pop(message_id) for message_id in dict.fromkeys(chosen)]
+        unique = list(dict.fromkeys(chosen))
+        for message_id in unique:
+            record = self._dead.pop(message_id)
+            record.deliveries = record.retries = record.losses = 0
+            record.last_error = None
+            record.reason = ""
+            self.to_ready(record)
+        return len(unique)
+
+    def expire_leases(self, worker_ids: set[str], now: float) -> None:
+        """End now the leases held by ``worker_ids``, so the next reaper pass counts the loss."""
+        for record in self._processing.values():
+            if record.owner in worker_ids:
+                record.lease_deadline = now
+
+    def list_dead(self, *, offset: int, limit: int) -> list[DeadLetter]:
+        """DEAD records, most recent death first, one page of them."""
+        newest_first = list(reversed(self._dead.values()))[offset : offset + limit]
+        return [record.dead_letter(self.name) for record in newest_first]
 
     def purge(self) -> int:
         """Delete every READY and SCHEDULED record; return how many."""
@@ -220,12 +305,12 @@ class MemoryQueue:
         self._dead.clear()
         return count
 
-    def count(self, state: State) -> int:
-        """How many records are in ``state``."""
-        if state is State.READY:
-            return sum(len(level) for level in self._ready)
-        if state is State.SCHEDULED:
-            return len(self._scheduled)
-        if state is State.PROCESSING:
-            return len(self._processing)
-        return len(self._dead)
+    def counts(self) -> QueueCounts:
+        """How many records are in each state."""
+        return QueueCounts(
+            queue=self.name,
+            ready=sum(len(level) for level in self._ready),
+            scheduled=len(self._scheduled),
+            processing=len(self._processing),
+            dead=len(self._dead),
+        )

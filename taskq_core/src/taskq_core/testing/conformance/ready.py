@@ -223,6 +223,23 @@ class ReadyTests(ConformanceBase):
         assert broker.counts(queue_name).ready == 1
         assert reserve_one(broker, queue_name).message == message
 
+    def test_idempotency_is_per_queue(
+        self,
+        broker: BaseBroker,
+        make_message: MessageFactory,
+        queue_name: str,
+        other_queue: str,
+    ) -> None:
+        """An id is known to the queue that holds it: another queue accepts the same id."""
+        # Given a message sent to one queue
+        message = make_message(queue=queue_name)
+        broker.send(message)
+        # When a message with the same id is sent to another queue
+        accepted = broker.send(message.model_copy(update={"queue": other_queue}))
+        # Then it is accepted there, and each queue holds one
+        assert accepted is True
+        assert (broker.counts(queue_name).ready, broker.counts(other_queue).ready) == (1, 1)
+
     @pytest.mark.parametrize("state", ["scheduled", "processing", "dead"])
     def test_send_refuses_an_id_known_in_any_state(
         self,

@@ -68,6 +68,22 @@ class ReleaseTests(ConformanceBase):
         batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, limit=2)
         assert reserved_ids(batch) == [high.id, low.id]
 
+    def test_a_delivery_listed_twice_is_released_once(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """Releasing the same handle twice in one call cannot put the message in READY twice."""
+        # Given one held message
+        message = make_message()
+        broker.send(message)
+        delivery = reserve_one(broker, queue_name)
+        # When its handle is released twice in one batch
+        released = broker.release([delivery, delivery])
+        # Then it was released once and is handed out once
+        assert released == 1
+        assert broker.counts(queue_name).ready == 1
+        batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, limit=5)
+        assert reserved_ids(batch) == [message.id]
+
     def test_release_counts_no_retry(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
     ) -> None:

@@ -77,8 +77,9 @@ class RetryTests(ConformanceBase):
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
     ) -> None:
         """``Delivery.retries`` counts the retries so far, so the app can apply max_retries."""
-        # Given a message retried twice
+        # Given a sent message
         broker.send(make_message())
+        # When it is reserved and retried three times
         retries_seen = []
         for _ in range(3):
             delivery = reserve_one(broker, queue_name)
@@ -91,8 +92,9 @@ class RetryTests(ConformanceBase):
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Every delivery after a retry has a new, higher token and is marked redelivered."""
-        # Given a message retried twice
+        # Given a sent message
         broker.send(make_message())
+        # When it is reserved and retried three times
         seen = []
         for _ in range(3):
             delivery = reserve_one(broker, queue_name)
