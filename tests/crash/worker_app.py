@@ -1,0 +1,183 @@
+"""A real taskq worker process for the crash tests: ``python worker_app.py --url ... --name ...``.
+
+It runs :class:`taskq_core.Worker` (the same code ``taskq worker`` runs) on a
+:class:`~taskq_redis.RedisBroker`, with every timing configurable from the command line, and
+records what happens in Redis under ``<prefix>:test:`` so the test process can watch it:
+
+* ``ready``     the worker started (hook ``taskq_worker_started``): member ``<name>:<pid>``;
+* ``started``   an execution began (hook ``taskq_task_started``);
+* ``acked``     an execution was acked (hook ``taskq_task_succeeded``, fired only when the fenced
+                ack returned True);
+* ``ack_calls`` every ack the worker sent and what the broker answered (``ok``), so a test can
+                see a zombie's late ack being refused.
+
+Records are JSON members of Redis SETs, one per ``(id, token, worker)``: a record written again
+after a lost reply (the test restarts redis-server under the worker) is not counted twice, while
+two deliveries of one message (different tokens) always are. Recording retries through a Redis
+restart; a task's own start record is written before the task body runs, so even a task that
+kills its process is counted.
+
+Tasks (all in the queue given by ``--queue``):
+
+* ``crash.work(seconds=0)``  sleep, then succeed;
+* ``crash.gated()``          block until the test opens the gate (key ``<prefix>:test:gate``, or
+                             ``<prefix>:test:gate:<worker name>`` for this worker only);
+* ``crash.fail()``           always raise (``max_retries=2``, backoff from 0.05 s);
+* ``crash.exit()``           kill its own process with ``os._exit(1)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import redis
+
+from taskq_core import Taskq, Worker
+from taskq_core.plugins import hookimpl, plugin_manager
+
+#: How long a record may wait for Redis to come back before giving up, in seconds.
+RECORD_PATIENCE = 30.0
+#: Pause between two looks at the gate, in seconds (a gated task is a test instrument).
+GATE_POLL = 0.02
+#: Every ``Worker`` option the command line can set, with its type.
+WORKER_OPTIONS = {
+    "concurrency": int,
+    "prefetch": int,
+    "pool": str,
+    "visibility_timeout": float,
+    "heartbeat_interval": float,
+    "schedule_poll_interval": float,
+    "reaper_interval": float,
+    "worker_timeout": float,
+    "block_timeout": float,
+    "shutdown_grace": float,
+}
+
+
+class Recorder:
+    """Writes the worker's observations into the test's keys, patiently."""
+
+    def __init__(self, url: str, prefix: str, worker: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.base = f"{prefix}:test"
+        self.worker = worker
+
+    def _patiently(self, command: Any, *args: Any) -> Any:
+        deadline = time.monotonic() + RECORD_PATIENCE
+        while True:
+            try:
+                return command(*args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def record(self, kind: str, **fields: Any) -> None:
+        """Add one observation of ``kind``; idempotent for identical fields."""
+        member = json.dumps({"worker": self.worker, **fields}, sort_keys=True)
+        self._patiently(self.client.sadd, f"{self.base}:{kind}", member)
+
+    def gate_open(self) -> bool:
+        """True once the test opened the gate for everyone or for this worker."""
+        return bool(
+            self._patiently(
+                self.client.exists, f"{self.base}:gate", f"{self.base}:gate:{self.worker}"
+            )
+        )
+
+
+class RecordingPlugin:
+    """Hook implementations that report to the test (registered in the worker process only)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    @hookimpl
+    def taskq_worker_started(self, worker: Any) -> None:
+        self.recorder.record("ready", pid=os.getpid())
+
+    @hookimpl
+    def taskq_task_started(self, delivery: Any) -> None:
+        self.recorder.record("started", id=delivery.id, token=delivery.token)
+
+    @hookimpl
+    def taskq_task_succeeded(self, delivery: Any, result: object, runtime: float) -> None:
+        self.recorder.record("acked", id=delivery.id, token=delivery.token)
+
+
+def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
+    """A RedisBroker whose every ack is reported with the broker's answer."""
+    from taskq_redis import RedisBroker
+
+    class RecordingBroker(RedisBroker):
+        def ack(self, delivery: Any) -> bool:
+            ok = super().ack(delivery)
+            recorder.record("ack_calls", id=delivery.id, token=delivery.token, ok=ok)
+            return ok
+
+    return RecordingBroker.from_url(url, prefix=prefix)
+
+
+def build_app(broker: Any, queue: str, recorder: Recorder) -> Taskq:
+    """The app with the crash tests' tasks, all routed to ``queue``."""
+    app = Taskq(broker, default_queue=queue)
+
+    @app.task(name="crash.work")
+    def work(seconds: float = 0.0) -> None:
+        if seconds:
+            time.sleep(seconds)
+
+    @app.task(name="crash.gated")
+    def gated() -> None:
+        while not recorder.gate_open():
+            time.sleep(GATE_POLL)
+
+    @app.task(name="crash.fail", max_retries=2, default_retry_delay=0.05, retry_jitter=False)
+    def fail() -> None:
+        raise RuntimeError("crash.fail always fails")
+
+    @app.task(name="crash.exit")
+    def exit_process() -> None:
+        os._exit(1)
+
+    return app
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--queue", required=True)
+    parser.add_argument("--name", required=True)
+    for option, kind in WORKER_OPTIONS.items():
+        parser.add_argument("--" + option.replace("_", "-"), type=kind)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {args.name} %(threadName)s %(levelname)s %(name)s: %(message)s",
+    )
+    recorder = Recorder(args.url, args.prefix, args.name)
+    broker = build_broker(args.url, args.prefix, recorder)
+    app = build_app(broker, args.queue, recorder)
+    plugin_manager().register(RecordingPlugin(recorder))
+    options = {name: getattr(args, name) for name in WORKER_OPTIONS}
+    worker = Worker(
+        app,
+        name=args.name,
+        queues=[args.queue],
+        **{name: value for name, value in options.items() if value is not None},
+    )
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()
