@@ -63,7 +63,9 @@ class DeliveryRunner:
             result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
         except Retry as request:
             return self._retry_or_bury(delivery, task, request, request.delay)
-        except Exception as exc:
+        except BaseException as exc:
+            # SystemExit from a task (sys.exit in library code) is the task's failure: let it
+            # escape and it kills the pool thread, leaving the delivery held and renewed forever.
             return self._retry_or_bury(delivery, task, exc, None)
         runtime = time.perf_counter() - started
         if not self.broker.ack(delivery):
