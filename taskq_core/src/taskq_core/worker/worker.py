@@ -241,10 +241,16 @@ class Worker:
         broker.interrupt()
         with self._capacity:
             self._capacity.notify_all()
-        # A solo pool runs tasks on the consumer thread, so joining it is part of the grace.
-        self._consumer.join(grace)
+        # One grace period for the whole drain. A solo pool runs tasks on the consumer thread, so
+        # joining it is part of the grace, and a second signal must cut that join short too.
+        deadline = time.monotonic() + grace
+        while self._consumer.is_alive() and not self._hard_stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._consumer.join(min(remaining, 0.1))
         self._release(self._pool.take_pending())
-        finished = self._wait_running(grace)
+        finished = self._wait_running(deadline)
         self._upkeep_stop.set()
         for timer in self._timers:
             timer.join(timeout=5)
@@ -257,8 +263,7 @@ class Worker:
         log.info("worker %s stopped (%s)", self.id, dict(self.stats))
         return finished
 
-    def _wait_running(self, grace: float) -> bool:
-        deadline = time.monotonic() + grace
+    def _wait_running(self, deadline: float) -> bool:
         with self._capacity:
             while self._held:
                 remaining = deadline - time.monotonic()
