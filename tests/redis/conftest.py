@@ -9,12 +9,19 @@ so nothing here ever flushes a database.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import fakeredis
 import pytest
 import redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
 from taskq_core.broker import BaseBroker
 from taskq_core.clock import Clock
@@ -109,3 +116,89 @@ def write_raw_payload(broker: BaseBroker, queue: str, message_id: str, raw: str)
     pipe.rpush(keys.ready_for(0), message_id)
     pipe.zadd(keys.marker, {"r": 0})
     pipe.execute()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (free a moment ago)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def private_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of our own, for tests that read server-wide stats or stop the server.
+
+    Skips locally without the binary; fails in CI.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if in_ci():
+            raise RuntimeError("redis-server must be installed in CI")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    options = ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir)]
+    options += ["--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"]
+    process = subprocess.Popen(
+        [binary, *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    # Readiness through redis-py's own retry: up to ~10 s of reconnects, then the test errors.
+    waiting = redis.Redis.from_url(url, retry=Retry(ConstantBackoff(0.05), 200))
+    try:
+        waiting.ping()
+        yield url
+    finally:
+        waiting.close()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+class BlockSignal:
+    """Sets ``blocked`` each time a BZPOPMIN is about to be sent, so a test acts mid-wait."""
+
+    def __init__(self) -> None:
+        self.blocked = threading.Event()
+
+
+class SignallingFakeRedis(fakeredis.FakeRedis):
+    signal: BlockSignal
+
+    def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
+        self.signal.blocked.set()
+        return super().bzpopmin(keys, timeout)
+
+
+class SignallingRedis(redis.Redis):
+    signal: BlockSignal
+
+    def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
+        self.signal.blocked.set()
+        return super().bzpopmin(keys, timeout)
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
+def signalling_client(request: pytest.FixtureRequest, prefix: str) -> Iterator[redis.Redis]:
+    """A client (fakeredis, then the real server) that announces each blocking wait.
+
+    Its socket timeout is long, so brokers built on it may block for up to a minute.
+    """
+    if request.param == "fakeredis":
+        fake = SignallingFakeRedis(server=fakeredis.FakeServer())
+        fake.signal = BlockSignal()
+        yield fake
+        return
+    url = request.getfixturevalue("redis_url")
+    client = SignallingRedis.from_url(url, socket_timeout=90)
+    client.signal = BlockSignal()
+    yield client
+    delete_prefix(client, prefix)
+    client.close()

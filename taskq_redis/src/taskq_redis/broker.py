@@ -320,7 +320,11 @@ class RedisBroker(BaseBroker):
         return sum(int(count) for count in self._store.pipelined(fill))
 
     def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
-        """Hand back expired leases (front of READY, or DEAD at max_deliveries), bounded."""
+        """Hand back expired leases (front of READY, or DEAD at max_deliveries), bounded.
+
+        Each script call recovers at most 1000 and keeps their order at the front of READY;
+        a larger recovery puts later slices ahead of earlier ones.
+        """
         keys = self._store.keys(queue)
         requeued: list[str] = []
         buried: list[str] = []

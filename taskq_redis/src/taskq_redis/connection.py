@@ -125,7 +125,9 @@ def split_url(url: str) -> tuple[str, str | None]:
             raise _fail(url, "port 0")
     if "db" in options and not options["db"].isdigit():
         raise _fail(url, f"db must be a number, got {options['db']!r}")
-    return urlunsplit(parts._replace(query=urlencode(options))), prefix
+    # Rebuilt by hand: urlunsplit would turn "unix:///path" into "unix:/path".
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    return (f"{base}?{urlencode(options)}" if options else base), prefix
 
 
 def client_from_url(url: str) -> tuple[redis.Redis, str | None]:

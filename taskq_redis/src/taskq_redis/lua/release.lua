@@ -7,8 +7,9 @@ KEYS
 ARGV
   1.. id, token, worker triples, at most 1000 of them
 EFFECTS
-  For each triple still held (fenced like ack.lua): ZREM processing, HDEL the owner, and put
-  the id back at the FRONT of its READY list, the released ids keeping their given order.
+  For each triple still held (fenced like ack.lua; an id listed twice counts once): ZREM
+  processing, HDEL the owner, and put the id back at the FRONT of its READY list, the
+  released ids keeping their given order.
   No retry and no lost lease is counted. The delivery count is kept: it is the fencing token,
   and lowering it would let a stale handle of the released delivery match the next one.
   Marks READY when anything moved.
@@ -23,10 +24,11 @@ if count ~= math.floor(count) or count > 1000 then
   error('taskq: release needs at most 1000 id/token/worker triples')
 end
 
-local ids = {}
+local ids, seen = {}, {}
 for i = 0, count - 1 do
   local id = ARGV[1 + i * 3]
-  if holds(processing, state, id, ARGV[2 + i * 3], ARGV[3 + i * 3]) then
+  if not seen[id] and holds(processing, state, id, ARGV[2 + i * 3], ARGV[3 + i * 3]) then
+    seen[id] = true
     ids[#ids + 1] = id
   end
 end

@@ -1,0 +1,132 @@
+"""Blocking reserve: woken by the marker, not by polling; interruptible; few commands idle.
+
+Guards on thread joins are generous wall-clock limits that only a broken wake-up reaches: a
+broker that missed the wake-up would sit out its 60 s blocking chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+import redis
+
+from taskq_core.schemas import Delivery, Message
+from taskq_redis import RedisBroker
+
+#: Longest a correct wake-up may take before the test calls it missed (real seconds).
+WAKE_GUARD_SECONDS = 15.0
+#: Block chunk of the brokers here: long, so only a wake-up can end a wait early.
+LONG_BLOCK_SECONDS = 60.0
+
+
+def message(queue: str = "jobs", **fields: object) -> Message:
+    return Message.build(task="tests.noop", queue=queue, **fields)
+
+
+def reserve_in_background(broker: RedisBroker, queue: str) -> Future[list[Delivery]]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(
+        broker.reserve, [queue], worker_id="w", lease=30.0, timeout=LONG_BLOCK_SECONDS
+    )
+    pool.shutdown(wait=False)
+    return future
+
+
+def blocked_reserve(
+    client: redis.Redis, prefix: str, act: Callable[[RedisBroker], None]
+) -> list[Delivery]:
+    """Block a reserve on an empty queue, run ``act`` once it is blocked, return its result."""
+    broker = RedisBroker(client, prefix=prefix, max_block=LONG_BLOCK_SECONDS)
+    broker.connect()
+    # Given a worker blocked on an empty queue
+    future = reserve_in_background(broker, "jobs")
+    assert client.signal.blocked.wait(WAKE_GUARD_SECONDS), "reserve never blocked"  # type: ignore[attr-defined]
+    # When something happens elsewhere
+    act(broker)
+    return future.result(timeout=WAKE_GUARD_SECONDS)
+
+
+def test_send_from_another_thread_wakes_a_blocked_reserve(
+    signalling_client: redis.Redis, prefix: str
+) -> None:
+    sent = message()
+
+    def send(broker: RedisBroker) -> None:
+        producer = RedisBroker(signalling_client, prefix=prefix)
+        threading.Thread(target=producer.send, args=(sent,)).start()
+
+    # Then the blocked worker gets the message at once
+    got = blocked_reserve(signalling_client, prefix, send)
+    assert [delivery.id for delivery in got] == [sent.id]
+
+
+def test_interrupt_ends_a_blocked_reserve_empty(
+    signalling_client: redis.Redis, prefix: str
+) -> None:
+    # Then the reserve returns promptly with nothing
+    assert blocked_reserve(signalling_client, prefix, RedisBroker.interrupt) == []
+
+
+def test_interrupt_before_blocking_is_not_lost(fake_client: redis.Redis, prefix: str) -> None:
+    # Given a reserve that has started but not yet blocked
+    broker = RedisBroker(fake_client, prefix=prefix, max_block=LONG_BLOCK_SECONDS)
+    generation = broker._waiter.generation()
+    # When interrupt() lands in between
+    broker.interrupt()
+    # Then the wait refuses to start
+    keys = [broker._store.keys("jobs")]
+    assert broker._waiter.wait(keys, LONG_BLOCK_SECONDS, generation) is False
+
+
+def test_message_scheduled_while_blocked_wakes_the_worker_at_its_eta(
+    signalling_client: redis.Redis, prefix: str
+) -> None:
+    scheduled = message()
+
+    def schedule_soon(broker: RedisBroker) -> None:
+        broker.schedule(scheduled, eta=broker.now() + 0.2)
+
+    # Then the marker's ETA shortens the wait: the message arrives, not the 60 s timeout
+    got = blocked_reserve(signalling_client, prefix, schedule_soon)
+    assert [delivery.id for delivery in got] == [scheduled.id]
+
+
+def test_reserve_blocks_only_until_the_next_eta(fake_client: redis.Redis, prefix: str) -> None:
+    # Given a message due in 0.2 s (server time) and a worker that would block a minute
+    broker = RedisBroker(fake_client, prefix=prefix, max_block=LONG_BLOCK_SECONDS)
+    scheduled = message()
+    broker.schedule(scheduled, eta=broker.now() + 0.2)
+    # When it reserves with a long timeout
+    future = reserve_in_background(broker, "jobs")
+    # Then the reply to its first reserve bounds the wait by the ETA
+    assert [delivery.id for delivery in future.result(timeout=WAKE_GUARD_SECONDS)] == [scheduled.id]
+
+
+def command_calls(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
+
+
+@pytest.mark.redis
+def test_idle_blocked_reserve_sends_about_two_commands_per_chunk(
+    private_redis_url: str, prefix: str
+) -> None:
+    # Given an idle queue on a server nobody else uses, and chunks of 0.25 s
+    broker = RedisBroker.from_url(private_redis_url, prefix=prefix, max_block=0.25)
+    broker.connect()
+    assert broker.reserve(["idle"], worker_id="w", lease=30.0) == []  # scripts now loaded
+    stats = redis.Redis.from_url(private_redis_url)
+    before = command_calls(stats)
+    # When a worker waits 1 s for work
+    assert broker.reserve(["idle"], worker_id="w", lease=30.0, timeout=1.0) == []
+    after = command_calls(stats)
+    # (commandstats also counts the commands run inside scripts; the client sent only these)
+    sent = {name: after.get(name, 0) - before.get(name, 0) for name in ("evalsha", "bzpopmin")}
+    # Then it sent one reserve script and one BZPOPMIN per chunk (~4 chunks), not a poll loop
+    assert 3 <= sent["bzpopmin"] <= 6, sent
+    assert sent["evalsha"] <= sent["bzpopmin"] + 1, sent
+    broker.close()
+    stats.close()

@@ -1,0 +1,141 @@
+"""URLs, the plugin entry point, connection robustness and the checks ``connect()`` runs."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import BusyLoadingError
+
+from taskq_core.backends import connect as connect_url
+from taskq_core.errors import BrokerUnavailable, ConfigurationError
+from taskq_redis import RedisBroker
+from taskq_redis.connection import MAX_BLOCK_SECONDS
+
+
+def settings(broker: RedisBroker) -> dict[str, Any]:
+    return dict(broker.client.connection_pool.connection_kwargs)
+
+
+def test_url_gives_host_port_database_user_password_and_prefix() -> None:
+    broker = RedisBroker.from_url("redis://alice:s%40cret@redis.example:6380/3?prefix=myapp")
+    kwargs = settings(broker)
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("redis.example", 6380, 3)
+    assert (kwargs["username"], kwargs["password"]) == ("alice", "s@cret")
+    assert broker.prefix == "myapp"
+
+
+def test_prefix_keyword_wins_over_the_url_and_defaults_to_taskq() -> None:
+    assert RedisBroker.from_url("redis://h/0?prefix=a", prefix="b").prefix == "b"
+    assert RedisBroker.from_url("redis://h/0").prefix == "taskq"
+
+
+def test_rediss_turns_tls_on() -> None:
+    broker = RedisBroker.from_url("rediss://h:6380/0?ssl_cert_reqs=none")
+    assert broker.client.connection_pool.connection_class is SSLConnection
+
+
+def test_unix_socket_url_with_database() -> None:
+    broker = RedisBroker.from_url("unix:///run/redis/redis.sock?db=2&prefix=p")
+    assert broker.client.connection_pool.connection_class is UnixDomainSocketConnection
+    kwargs = settings(broker)
+    assert (kwargs["path"], kwargs["db"], broker.prefix) == ("/run/redis/redis.sock", 2, "p")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("redis://h:port/0", "Port could not be cast"),
+        ("redis://h/zero", "database must be a number"),
+        ("redis://h/0?sockettimeout=3", "unknown option 'sockettimeout'"),
+        ("redis://h/0?prefix={x}", "prefix"),
+        ("unix://", "needs a socket path"),
+        ("redis:///0", "no host"),
+        ("memcached://h", "scheme must be"),
+    ],
+)
+def test_a_bad_url_is_one_configuration_error_line(url: str, why: str) -> None:
+    with pytest.raises(ConfigurationError, match=why) as failure:
+        RedisBroker.from_url(url)
+    assert "\n" not in str(failure.value)
+
+
+def test_a_bad_url_error_hides_the_password() -> None:
+    with pytest.raises(ConfigurationError) as failure:
+        RedisBroker.from_url("redis://u:hunter2@h/zero")
+    assert "hunter2" not in str(failure.value)
+
+
+def test_unknown_broker_options_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown RedisBroker option 'colour'"):
+        RedisBroker.from_url("redis://h/0", colour="blue")
+
+
+def test_clients_from_urls_retry_with_jittered_backoff_and_outlast_a_block() -> None:
+    kwargs = settings(RedisBroker.from_url("redis://h/0"))
+    retry = kwargs["retry"]
+    assert isinstance(retry._backoff, ExponentialWithJitterBackoff)
+    assert retry._retries > 0
+    assert BusyLoadingError in retry._supported_errors
+    assert redis.TimeoutError in retry._supported_errors
+    assert kwargs["socket_timeout"] > MAX_BLOCK_SECONDS
+
+
+def test_a_short_socket_timeout_shortens_the_blocking_chunk() -> None:
+    broker = RedisBroker.from_url("redis://h/0?socket_timeout=3")
+    assert broker._waiter.max_block < 3
+
+
+def test_unreachable_redis_is_one_broker_unavailable_line(unused_port: int) -> None:
+    port = unused_port
+    broker = RedisBroker.from_url(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(BrokerUnavailable) as failure:
+        broker.connect()
+    message = str(failure.value)
+    assert message.startswith(f"cannot reach Redis at 127.0.0.1:{port}: ")
+    assert "\n" not in message
+
+
+def test_connect_refuses_redis_older_than_6_2(
+    fake_client: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake_client, "info", lambda *_: {"redis_version": "6.0.16"})
+    with pytest.raises(ConfigurationError, match=r"version 6\.0\.16; taskq needs 6\.2"):
+        RedisBroker(fake_client).connect()
+
+
+def test_connect_warns_when_redis_may_evict_queue_keys(
+    fake_client: fakeredis.FakeRedis,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(fake_client, "info", lambda *_: {"redis_version": "7.2.4"})
+    monkeypatch.setattr(fake_client, "config_get", lambda *_: {"maxmemory-policy": "allkeys-lru"})
+    with caplog.at_level(logging.WARNING, logger="taskq.redis"):
+        RedisBroker(fake_client).connect()
+    assert "maxmemory-policy allkeys-lru" in caplog.text
+
+
+@pytest.mark.redis
+def test_connect_passes_on_a_real_server(redis_url: str) -> None:
+    with RedisBroker.from_url(redis_url) as broker:
+        assert broker.now() > 1_600_000_000
+
+
+@pytest.mark.parametrize("scheme", ["redis", "rediss", "unix"])
+def test_the_plugin_serves_every_redis_scheme(scheme: str) -> None:
+    url = {"unix": "unix:///tmp/r.sock"}.get(scheme, f"{scheme}://h/0")
+    assert isinstance(connect_url(url), RedisBroker)
+
+
+def test_loading_the_plugin_does_not_import_redis() -> None:
+    code = "import sys, taskq_redis.plugin; print('redis' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
