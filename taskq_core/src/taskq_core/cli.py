@@ -127,13 +127,8 @@ def worker(
         app = load_app(app_spec)
         if broker:
             _rebind(app, broker)
-        if not app.broker.capabilities.cross_process:  # also connects: a bad URL fails here
-            click.echo(
-                f"note: {type(app.broker).__name__} is in-process; only producers in this "
-                "process reach it (use redis:// to share work between processes)",
-                err=True,
-            )
-        Worker(
+        # Built before connecting, so a bad setting is the only line printed.
+        consumer = Worker(
             app,
             name=name,
             queues=[q for q in queues.split(",") if q] if queues else None,
@@ -142,7 +137,14 @@ def worker(
             prefetch=prefetch,
             visibility_timeout=visibility_timeout,
             heartbeat_interval=heartbeat_interval,
-        ).run()
+        )
+        if not app.broker.capabilities.cross_process:  # also connects: a bad URL fails here
+            click.echo(
+                f"note: {type(app.broker).__name__} is in-process; only producers in this "
+                "process reach it (use redis:// to share work between processes)",
+                err=True,
+            )
+        consumer.run()
 
 
 def _rebind(app: Taskq, url: str) -> None:

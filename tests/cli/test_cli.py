@@ -1,0 +1,268 @@
+"""The ``taskq`` command: a user's mistake is one clear line and exit status 1, no traceback."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+import textwrap
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from click.testing import CliRunner, Result
+
+from taskq_core.cli import main
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from types import ModuleType
+
+    from taskq_memory import MemoryBroker
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    """Exit status 1, one ``Error: ...`` line containing every fragment, no traceback."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture
+def app_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """A module in the working directory defining ``app`` on memory:// and a task ``tests.add``."""
+    name = f"cli_app_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            from taskq_core import Taskq
+
+            app = Taskq("memory://")
+            not_an_app = 42
+
+            @app.task(name="tests.add")
+            def add(x, y):
+                return x + y
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+    yield module
+    sys.modules.pop(name, None)
+
+
+def bury(broker: MemoryBroker, count: int) -> list[str]:
+    """Send ``count`` messages of tests.add and move them to DEAD; return their ids."""
+    from taskq_core import Message
+
+    ids = []
+    for n in range(count):
+        message = Message.build(task="tests.add", args=(n, n))
+        broker.send(message)
+        [delivery] = broker.reserve(["default"], worker_id="cli-test", lease=30.0)
+        broker.dead(delivery, reason=f"broken {n}\nTraceback ...")
+        ids.append(message.id)
+    return ids
+
+
+def test_demo_runs_and_reports_outcomes_matching_its_plan(runner: CliRunner):
+    # Given the demo's plan for 20 tasks: 13 adds, 4 reports failing once, 2 cards always
+    # failing with 2 retries each, and 1 unregistered task
+    # When it runs
+    result = invoke(runner, "demo", "--tasks", "20")
+
+    # Then it exits 0 and reports 17 succeeded, 4 + 2 * 2 = 8 retried and 2 + 1 = 3 dead
+    assert result.exit_code == 0, result.output
+    outcomes = dict(
+        re.findall(r"^\W*(succeeded|retried|dead)\b[^\d\n]*(\d+)\W*$", result.output, re.M)
+    )
+    assert outcomes == {"succeeded": "17", "retried": "8", "dead": "3"}
+    assert "unknown task 'demo.not_registered'" in result.output
+
+
+def test_status_with_an_unknown_scheme_is_one_line(runner: CliRunner):
+    # Given a URL no installed backend serves
+    # When status is asked for it, then one line names the installed schemes
+    result = invoke(runner, "status", "--broker", "nope://x")
+    assert_one_line_error(result, "nope", "memory", "redis")
+
+
+def test_status_with_unreachable_redis_is_one_line(runner: CliRunner):
+    # Given a Redis URL where nothing listens
+    # When status is asked for it, then one line says it cannot be reached
+    result = invoke(runner, "status", "--broker", "redis://127.0.0.1:1")
+    assert_one_line_error(result, "127.0.0.1:1")
+
+
+def test_status_without_any_broker_is_one_line(runner: CliRunner, monkeypatch):
+    # Given no --broker, no -A and no TASKQ_BROKER_URL
+    monkeypatch.delenv("TASKQ_BROKER_URL", raising=False)
+
+    # When status runs, then one line says what to give
+    assert_one_line_error(invoke(runner, "status"), "--broker")
+
+
+def test_status_json_is_valid_json(runner: CliRunner):
+    # Given an empty memory broker, when status is asked for JSON, then it parses
+    result = invoke(runner, "status", "--broker", "memory://", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"queues": [], "workers": []}
+
+
+def test_status_of_an_apps_broker_shows_its_counts(runner: CliRunner, app_module):
+    # Given an app whose queue holds two READY messages
+    app_module.add.delay(1, 2)
+    app_module.add.delay(3, 4)
+
+    # When status reads the app's broker
+    result = invoke(runner, "status", "-A", f"{app_module.__name__}:app", "--json")
+
+    # Then the counts are there
+    assert result.exit_code == 0, result.output
+    [queue] = json.loads(result.output)["queues"]
+    assert (queue["queue"], queue["ready"]) == ("default", 2)
+
+
+def test_status_table_lists_queues(runner: CliRunner, app_module):
+    # Given an app with a READY message, when status prints its table, then the queue is in it
+    app_module.add.delay(1, 2)
+    result = invoke(runner, "status", "-A", f"{app_module.__name__}:app")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"default\W+1\W+0\W+0\W+0", result.output)
+
+
+def test_worker_with_a_missing_module_is_one_line(runner: CliRunner):
+    # Given a module that does not exist, when a worker is started for it, then one line
+    assert_one_line_error(invoke(runner, "worker", "nosuchmodule:app"), "nosuchmodule")
+
+
+def test_worker_with_an_attribute_that_is_not_an_app_is_one_line(runner: CliRunner, app_module):
+    # Given a module attribute that is not a Taskq app
+    # When a worker is started for it, then one line says so
+    result = invoke(runner, "worker", f"{app_module.__name__}:not_an_app")
+    assert_one_line_error(result, "not a taskq app")
+
+
+def test_worker_with_an_unknown_broker_scheme_is_one_line(runner: CliRunner, app_module):
+    # Given a good app and a broker URL nobody serves
+    # When a worker is started with it, then one line names the scheme
+    result = invoke(runner, "worker", f"{app_module.__name__}:app", "--broker", "nope://x")
+    assert_one_line_error(result, "nope")
+
+
+def test_worker_with_a_bad_queue_name_is_one_line(runner: CliRunner, app_module):
+    # Given a queue name with a space on the command line
+    # When a worker is started with it, then one line names the bad queue
+    result = invoke(runner, "worker", f"{app_module.__name__}:app", "-Q", "bad name")
+    assert_one_line_error(result, "invalid queue name 'bad name'")
+
+
+def test_dead_commands_on_an_empty_broker(runner: CliRunner):
+    # Given an empty memory broker, when each DEAD command runs, then it succeeds with nothing
+    listed = invoke(runner, "dead", "list", "--broker", "memory://", "--json")
+    requeued = invoke(runner, "dead", "requeue", "--broker", "memory://", "--json")
+    purged = invoke(runner, "dead", "purge", "--broker", "memory://", "--json")
+
+    assert [r.exit_code for r in (listed, requeued, purged)] == [0, 0, 0]
+    assert json.loads(listed.output) == []
+    assert json.loads(requeued.output) == {"requeued": 0}
+    assert json.loads(purged.output) == {"purged": 0}
+
+
+def test_dead_list_shows_ids_tasks_and_reasons(runner: CliRunner, app_module):
+    # Given two DEAD messages in the app's broker
+    ids = bury(app_module.app.broker, 2)
+
+    # When they are listed as JSON
+    result = invoke(runner, "dead", "list", "-A", f"{app_module.__name__}:app", "--json")
+
+    # Then both are there, most recent first, with their reasons
+    assert result.exit_code == 0, result.output
+    letters = json.loads(result.output)
+    assert [letter["id"] for letter in letters] == ids[::-1]
+    assert letters[0]["reason"].startswith("broken 1")
+
+
+def test_dead_list_table_shows_the_first_line_of_each_reason(runner: CliRunner, app_module):
+    # Given a DEAD message whose reason has a traceback under its first line
+    bury(app_module.app.broker, 1)
+
+    # When the table is printed, then the first line is shown and the traceback is not
+    result = invoke(runner, "dead", "list", "-A", f"{app_module.__name__}:app")
+    assert result.exit_code == 0, result.output
+    assert "broken 0" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_dead_requeue_of_one_id_moves_only_it(runner: CliRunner, app_module):
+    # Given two DEAD messages
+    broker = app_module.app.broker
+    first, _second = bury(broker, 2)
+
+    # When one of them is requeued by id
+    result = invoke(
+        runner, "dead", "requeue", "-A", f"{app_module.__name__}:app", "--id", first, "--json"
+    )
+
+    # Then only it is READY again
+    assert json.loads(result.output) == {"requeued": 1}
+    counts = broker.counts("default")
+    assert (counts.ready, counts.dead) == (1, 1)
+
+
+def test_dead_purge_deletes_dead_messages(runner: CliRunner, app_module):
+    # Given two DEAD messages, when DEAD is purged, then both are gone
+    broker = app_module.app.broker
+    bury(broker, 2)
+    result = invoke(runner, "dead", "purge", "-A", f"{app_module.__name__}:app")
+    assert result.exit_code == 0, result.output
+    assert "purged 2 dead message(s)" in result.output
+    assert broker.counts("default").dead == 0
+
+
+def test_purge_deletes_ready_and_scheduled_messages(runner: CliRunner, app_module):
+    # Given a READY and a SCHEDULED message
+    app_module.add.delay(1, 2)
+    app_module.add.apply_async((3, 4), countdown=3600)
+
+    # When the queue is purged
+    result = invoke(
+        runner, "purge", "-A", f"{app_module.__name__}:app", "--queue", "default", "--json"
+    )
+
+    # Then both are gone
+    assert json.loads(result.output) == {"purged": 2}
+    counts = app_module.app.broker.counts("default")
+    assert (counts.ready, counts.scheduled) == (0, 0)
+
+
+def test_worker_with_heartbeats_too_rare_for_the_lease_is_one_line(runner: CliRunner, app_module):
+    # Given a heartbeat interval longer than half the visibility timeout
+    # When a worker is started with it, then one line explains the rule
+    result = invoke(
+        runner,
+        "worker",
+        f"{app_module.__name__}:app",
+        "--heartbeat-interval",
+        "20",
+        "--visibility-timeout",
+        "30",
+    )
+    assert_one_line_error(result, "half the visibility_timeout")
