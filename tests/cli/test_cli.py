@@ -266,3 +266,10 @@ def test_worker_with_heartbeats_too_rare_for_the_lease_is_one_line(runner: CliRu
         "30",
     )
     assert_one_line_error(result, "half the visibility_timeout")
+
+
+def test_worker_with_an_empty_queue_list_is_one_line(runner: CliRunner, app_module):
+    # Given -Q with no queue names in it
+    # When a worker is started with it, then it refuses instead of consuming nothing forever
+    result = invoke(runner, "worker", f"{app_module.__name__}:app", "-Q", ",")
+    assert_one_line_error(result, "at least one queue")

@@ -331,6 +331,7 @@ def test_worker_reaper_recovers_leases_of_a_dead_worker(
         ({"concurrency": 0}, "concurrency"),
         ({"prefetch": -1}, "prefetch"),
         ({"queues": ["bad name"]}, "invalid queue name"),
+        ({"queues": []}, "at least one queue"),
     ],
 )
 def test_bad_worker_configuration_is_refused(app: Taskq, options, match):

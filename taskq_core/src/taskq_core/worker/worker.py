@@ -99,6 +99,8 @@ class Worker:
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         chosen = as_queue_list(queues) if queues is not None else app.queue_names()
         self.queues = [require_queue_name(q) for q in chosen]
+        if not self.queues:
+            raise ConfigurationError("a worker needs at least one queue to consume")
         self.concurrency = 1 if pool == "solo" else concurrency
         self.pool_name = pool
         self.prefetch = self.concurrency if prefetch is None else prefetch
