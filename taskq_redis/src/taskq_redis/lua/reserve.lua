@@ -40,8 +40,10 @@ promote_due(scheduled, state, ready, now, promote_limit)
 local deadline = now + lease
 local result = { fmt(now), '', fmt(deadline) }
 local taken = 0
+-- An idle queue costs one EXISTS here, not ten empty LPOPs.
+local has_work = any_ready(ready)
 for i = #ready, 1, -1 do
-  if taken >= limit then
+  if taken >= limit or not has_work then
     break
   end
   local ids = redis.call('LPOP', ready[i], limit - taken)
@@ -70,7 +72,7 @@ for i = #ready, 1, -1 do
   end
 end
 
-if any_ready(ready) then
+if has_work and any_ready(ready) then
   mark_ready(marker)
 else
   redis.call('ZREM', marker, 'r')
