@@ -263,10 +263,10 @@ class Crash:
         worker = WorkerProcess(name, process, log_path)
         self.workers.append(worker)
         if wait_ready:
-            self.wait_until(lambda: self._ready(worker), what=f"{name} is consuming")
+            self.wait_until(lambda: self.is_ready(worker), what=f"{name} is consuming")
         return worker
 
-    def _ready(self, worker: WorkerProcess) -> bool:
+    def is_ready(self, worker: WorkerProcess) -> bool:
         if not worker.alive:
             raise AssertionError(f"{worker.name} exited before it was ready\n{worker.log_tail()}")
         member = json.dumps({"pid": worker.pid, "worker": worker.name}, sort_keys=True)
@@ -280,15 +280,20 @@ class Crash:
 
     # -- producing -------------------------------------------------------------------------------
 
+    def message(self, task: str, *args, **fields) -> Message:
+        """A message for ``task`` in the test's queue, counted as sent (for ``send_batch``)."""
+        message = Message.build(task=task, args=args, queue=self.queue, **fields)
+        self.sent.append(message.id)
+        return message
+
     def send(self, task: str, *args, countdown: float | None = None, **fields) -> str:
         """Send one message for ``task`` (``crash.work``, ``crash.gated`` ...); returns its id."""
-        message = Message.build(task=task, args=args, queue=self.queue, **fields)
+        message = self.message(task, *args, **fields)
         if countdown is None:
             accepted = self.broker.send(message)
         else:
             accepted = self.broker.schedule(message, eta=self.broker.now() + countdown)
         assert accepted, f"send of {message.id} was refused"
-        self.sent.append(message.id)
         return message.id
 
     def plant_corrupt(self, payload: str = "\x00 not a message {") -> str:
