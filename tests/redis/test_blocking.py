@@ -15,6 +15,9 @@ import redis
 
 from taskq_core.schemas import Delivery, Message
 from taskq_redis import RedisBroker
+from taskq_redis.connection import command_retry
+
+from .conftest import BlockSignal, SignallingRedis
 
 #: Longest a correct wake-up may take before the test calls it missed (real seconds).
 WAKE_GUARD_SECONDS = 15.0
@@ -130,3 +133,25 @@ def test_idle_blocked_reserve_sends_about_two_commands_per_chunk(
     assert sent["evalsha"] <= sent["bzpopmin"] + 1, sent
     broker.close()
     stats.close()
+
+
+@pytest.mark.redis
+def test_killed_connections_are_reconnected_transparently(
+    private_redis_url: str, prefix: str
+) -> None:
+    # Given a client with taskq's retry policy, and a worker blocked on an empty queue
+    client = SignallingRedis.from_url(private_redis_url, socket_timeout=90, retry=command_retry())
+    client.signal = BlockSignal()
+    broker = RedisBroker(client, prefix=prefix, max_block=LONG_BLOCK_SECONDS)
+    broker.connect()
+    future = reserve_in_background(broker, "jobs")
+    assert client.signal.blocked.wait(WAKE_GUARD_SECONDS)
+    admin = redis.Redis.from_url(private_redis_url)
+    # When the server drops every other client connection (failover, proxy restart ...)
+    assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    # Then the next command and the blocked wait both carry on through the retry policy
+    sent = message()
+    assert broker.send(sent)
+    assert [delivery.id for delivery in future.result(timeout=WAKE_GUARD_SECONDS)] == [sent.id]
+    admin.close()
+    client.close()

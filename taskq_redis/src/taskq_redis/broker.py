@@ -45,7 +45,9 @@ class RedisBroker(BaseBroker):
 
     Args:
         client: A redis-py client, or a URL (see :meth:`from_url`). A client passed in is not
-            closed by :meth:`close`; its socket timeout should exceed ``max_block``.
+            closed by :meth:`close`; its socket timeout should exceed ``max_block``, and it
+            should carry a retry policy (``retry=taskq_redis.connection.command_retry()``):
+            redis-py's ``from_url`` builds clients that do not retry at all.
         prefix: First part of every key; several taskq apps can share one Redis database.
         clock: Test clock passed to the scripts as ``now``; ``None`` uses the server's TIME.
         max_block: Longest single blocking wait of an idle ``reserve``, in seconds.

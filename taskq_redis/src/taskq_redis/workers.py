@@ -58,8 +58,12 @@ def forget(store: Store, worker: WorkerInfo) -> None:
 
 def known_worker_queues(store: Store) -> list[str]:
     """Queues that received a message or a heartbeat, sorted."""
-    members = store.client.sunion([queues_key(store.prefix), worker_queues_key(store.prefix)])
-    return sorted(text(member) for member in members)
+
+    def fill(pipe: Pipeline) -> None:  # two SMEMBERS, not SUNION: the sets may sit in two slots
+        pipe.smembers(queues_key(store.prefix))
+        pipe.smembers(worker_queues_key(store.prefix))
+
+    return sorted({text(member) for members in store.pipelined(fill) for member in members})
 
 
 def list_alive(store: Store, *, within: float, queue: str | None) -> list[WorkerInfo]:
