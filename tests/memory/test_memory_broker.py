@@ -6,7 +6,6 @@ what only this backend has.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -15,41 +14,18 @@ import pytest
 from taskq_core.backends import connect
 from taskq_core.clock import FakeClock
 from taskq_core.errors import ConfigurationError
-from taskq_core.schemas import Delivery, Message
+from taskq_core.schemas import Message
+from taskq_core.testing import BlockedReserve
 from taskq_memory import MemoryBroker
 from taskq_memory import plugin as memory_plugin
 
 WORKER = "worker-a"
 LEASE = 30.0
-#: Guard for joins; reached only when a reserve is never woken.
-GUARD = 30.0
 
 
 @pytest.fixture
 def broker(clock: FakeClock) -> MemoryBroker:
     return MemoryBroker(clock=clock)
-
-
-class BlockedReserve:
-    """A reserve running on its own thread with a long timeout, to check what wakes it."""
-
-    def __init__(self, broker: MemoryBroker, queue: str, timeout: float = 60.0) -> None:
-        self.result: list[Delivery] | None = None
-        started = threading.Event()
-
-        def run() -> None:
-            started.set()
-            self.result = broker.reserve([queue], worker_id="blocked", lease=LEASE, timeout=timeout)
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert started.wait(GUARD)
-
-    def outcome(self) -> list[Delivery]:
-        self.thread.join(GUARD)
-        assert not self.thread.is_alive(), "the blocked reserve was never woken"
-        assert self.result is not None
-        return self.result
 
 
 # -- from_url and registration -------------------------------------------------------------------
@@ -140,112 +116,33 @@ def test_reserve_rejects_a_limit_below_one(broker: MemoryBroker) -> None:
 # -- blocking and waking ------------------------------------------------------------------------
 
 
-def _send(broker: MemoryBroker, queue: str) -> None:
-    broker.send(Message(task="t", queue=queue))
-
-
-def _retry(broker: MemoryBroker, queue: str, held: Delivery) -> None:
-    broker.retry(held, delay=0.0)
-
-
-def _release(broker: MemoryBroker, queue: str, held: Delivery) -> None:
-    broker.release([held])
-
-
-def _recover(broker: MemoryBroker, queue: str, held: Delivery) -> None:
-    assert isinstance(broker.clock, FakeClock)
-    broker.clock.advance(LEASE + 1.0)
-    broker.recover_expired(queue)
-
-
-def _requeue_dead(broker: MemoryBroker, queue: str, held: Delivery) -> None:
-    broker.dead(held, reason="test")
-    broker.requeue_dead(queue)
-
-
-@pytest.mark.parametrize("change", [_retry, _release, _recover, _requeue_dead])
-def test_every_return_to_ready_wakes_a_blocked_reserve(
-    broker: MemoryBroker, queue_name: str, change: Callable[[MemoryBroker, str, Delivery], None]
-) -> None:
-    # Given a message held by one worker, and another worker blocked on the empty queue
-    message = Message(task="t", queue=queue_name)
-    broker.send(message)
-    (held,) = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE)
-    blocked = BlockedReserve(broker, queue_name)
-    # When the held message returns to READY
-    change(broker, queue_name, held)
-    # Then the blocked reserve wakes up with it
-    assert [d.id for d in blocked.outcome()] == [message.id]
-
-
-def test_a_send_wakes_a_blocked_reserve(broker: MemoryBroker, queue_name: str) -> None:
-    # Given a worker blocked on an empty queue
-    blocked = BlockedReserve(broker, queue_name)
-    # When a message is sent, then the worker gets it
-    _send(broker, queue_name)
-    assert len(blocked.outcome()) == 1
-
-
-def test_poll_schedule_wakes_a_blocked_reserve(
-    broker: MemoryBroker, clock: FakeClock, queue_name: str
-) -> None:
-    # Given a scheduled message and a worker blocked on the queue (a fake ETA wakes nobody)
-    broker.schedule(Message(task="t", queue=queue_name), eta=clock.now() + 10.0)
-    blocked = BlockedReserve(broker, queue_name)
-    # When its ETA passes and the schedule is polled
-    clock.advance(10.0)
-    assert broker.poll_schedule(queue_name) == 1
-    # Then the worker gets it
-    assert len(blocked.outcome()) == 1
-
-
 def test_a_real_time_eta_wakes_a_blocked_reserve_without_any_call(queue_name: str) -> None:
     # Given a broker on the process clock and a message due in 50 ms
     broker = MemoryBroker()
     broker.schedule(Message(task="t", queue=queue_name), eta=broker.now() + 0.05)
     # When a worker blocks on the queue with a long timeout
-    blocked = BlockedReserve(broker, queue_name, timeout=60.0)
+    blocked = BlockedReserve(broker, [queue_name], timeout=60.0)
     # Then it wakes at the ETA by itself and gets the message
     assert len(blocked.outcome()) == 1
-
-
-def _interrupt_until_returned(broker: MemoryBroker, blocked: BlockedReserve) -> list[Delivery]:
-    # interrupt() only affects reserves already blocked, so repeat until the thread had blocked.
-    for _ in range(300):
-        broker.interrupt()
-        blocked.thread.join(0.1)
-        if not blocked.thread.is_alive():
-            break
-    return blocked.outcome()
-
-
-def test_interrupt_returns_a_blocked_reserve_empty(broker: MemoryBroker, queue_name: str) -> None:
-    # Given a worker blocked on an empty queue, when the broker is interrupted
-    blocked = BlockedReserve(broker, queue_name)
-    # Then the reserve returns, empty
-    assert _interrupt_until_returned(broker, blocked) == []
 
 
 def test_interrupt_does_not_affect_later_reserves(broker: MemoryBroker, queue_name: str) -> None:
     # Given an interrupt that happened earlier
     broker.interrupt()
     # When a worker then blocks and a message is sent
-    blocked = BlockedReserve(broker, queue_name)
-    _send(broker, queue_name)
+    blocked = BlockedReserve(broker, [queue_name])
+    broker.send(Message(task="t", queue=queue_name))
     # Then the worker waited for it instead of returning empty at once
     assert len(blocked.outcome()) == 1
 
 
 def test_close_wakes_blocked_reserves(broker: MemoryBroker, queue_name: str) -> None:
-    # Given a worker blocked on an empty queue, when the broker is closed repeatedly
-    blocked = BlockedReserve(broker, queue_name)
-    for _ in range(300):
-        broker.close()
-        blocked.thread.join(0.1)
-        if not blocked.thread.is_alive():
-            break
+    # Given a worker blocked on an empty queue
+    blocked = BlockedReserve(broker, [queue_name])
+    # When the broker is closed (repeatedly: only reserves already blocked are woken)
+    got = blocked.poke_until_returned(broker.close)
     # Then the reserve returned empty
-    assert blocked.outcome() == []
+    assert got == []
 
 
 # -- payloads on the wire -----------------------------------------------------------------------

@@ -26,6 +26,8 @@ pytest.register_assert_rewrite("taskq_core.testing.conformance")
 
 from taskq_core.testing.conformance import (  # noqa: E402 - must follow the rewrite registration
     AckAndFencingTests,
+    BlockedReserve,
+    BlockingTests,
     BrokerConformance,
     BrokerFactory,
     ConcurrencyTests,
@@ -44,6 +46,8 @@ from taskq_core.testing.plugin import MessageFactory  # noqa: E402
 
 __all__ = [
     "AckAndFencingTests",
+    "BlockedReserve",
+    "BlockingTests",
     "BrokerConformance",
     "BrokerFactory",
     "ConcurrencyTests",

@@ -14,7 +14,13 @@ undecodable-payload test runs instead of being skipped.
 
 from __future__ import annotations
 
-from taskq_core.testing.conformance.base import BrokerFactory, ConformanceBase, RawPayloadInjector
+from taskq_core.testing.conformance.base import (
+    BlockedReserve,
+    BrokerFactory,
+    ConformanceBase,
+    RawPayloadInjector,
+)
+from taskq_core.testing.conformance.blocking import BlockingTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
 from taskq_core.testing.conformance.dead import DeadTests
 from taskq_core.testing.conformance.fencing import AckAndFencingTests
@@ -29,6 +35,7 @@ from taskq_core.testing.conformance.workers import WorkerTests
 
 class BrokerConformance(
     ReadyTests,
+    BlockingTests,
     LeaseTests,
     AckAndFencingTests,
     ScheduleTests,
@@ -44,6 +51,8 @@ class BrokerConformance(
 
 __all__ = [
     "AckAndFencingTests",
+    "BlockedReserve",
+    "BlockingTests",
     "BrokerConformance",
     "BrokerFactory",
     "ConcurrencyTests",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
+from threading import Barrier, Event, Thread
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
@@ -36,6 +36,9 @@ LEASE = 30.0
 _TEARDOWN_ADVANCE = 10.0**7
 #: Bound on reaper passes at teardown, so a broken backend fails instead of looping.
 _TEARDOWN_RECOVERY_ROUNDS = 100
+#: How often, and how far apart in seconds, ``BlockedReserve.poke_until_returned`` pokes.
+_POKE_ATTEMPTS = 300
+_POKE_PAUSE = 0.1
 #: Wall-clock guard for threads in concurrency tests; reached only when a backend hangs.
 THREAD_GUARD_TIMEOUT = 60.0
 
@@ -95,7 +98,7 @@ def _clean_queues(broker: BaseBroker, clock: FakeClock, names: list[str]) -> Non
     clock.advance(_TEARDOWN_ADVANCE)
     for name in dict.fromkeys([*names, *(q for q in broker.queues() if q.startswith(names[0]))]):
         for _ in range(_TEARDOWN_RECOVERY_ROUNDS):
-            if not broker.recover_expired(name, limit=10_000):
+            if not broker.recover_expired(name):
                 break
         broker.purge(name)
         broker.purge_dead(name)
@@ -138,3 +141,47 @@ def run_concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(lined_up, call) for call in calls]
         return [future.result(timeout=THREAD_GUARD_TIMEOUT) for future in futures]
+
+
+class BlockedReserve:
+    """A ``reserve`` with a long timeout running on its own thread, to see what wakes it.
+
+    Args:
+        broker: The broker to reserve from.
+        queues: Queues to reserve from.
+        timeout: The reserve's own timeout; far longer than a woken reserve needs.
+    """
+
+    def __init__(self, broker: BaseBroker, queues: Sequence[str], *, timeout: float = 60.0) -> None:
+        self._result: list[Delivery] | None = None
+        started = Event()
+
+        def run() -> None:
+            started.set()
+            self._result = broker.reserve(
+                queues, worker_id="blocked-reserver", lease=LEASE, timeout=timeout
+            )
+
+        self._thread = Thread(target=run, name="blocked-reserve", daemon=True)
+        self._thread.start()
+        assert started.wait(THREAD_GUARD_TIMEOUT), "the reserve thread did not start"
+
+    def outcome(self, *, within: float = THREAD_GUARD_TIMEOUT / 2) -> list[Delivery]:
+        """What the reserve returned, failing the test if it is still blocked after ``within``."""
+        self._thread.join(within)
+        assert not self._thread.is_alive(), "the blocked reserve was not woken"
+        assert self._result is not None
+        return self._result
+
+    def poke_until_returned(self, poke: Callable[[], object]) -> list[Delivery]:
+        """Call ``poke`` (e.g. ``broker.interrupt``) until this reserve returns; return its result.
+
+        ``interrupt`` only affects reserves already blocked, and nothing can tell from outside
+        when the thread has blocked, so the poke is repeated until the thread is done.
+        """
+        for _ in range(_POKE_ATTEMPTS):
+            poke()
+            self._thread.join(_POKE_PAUSE)
+            if not self._thread.is_alive():
+                break
+        return self.outcome(within=0.0)

@@ -121,6 +121,24 @@ class LeaseTests(ConformanceBase):
         batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, limit=2)
         assert reserved_ids(batch) == [old.id, new.id]
 
+    def test_recovered_messages_keep_their_expiry_order_at_the_front(
+        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """Several recovered at once come back earliest-expired first, all ahead of new work."""
+        # Given two messages reserved a second apart, then a newer one waiting
+        first, second, new = make_message(), make_message(), make_message()
+        for message in (first, second):
+            broker.send(message)
+            reserve_one(broker, queue_name)
+            clock.advance(1.0)
+        broker.send(new)
+        # When both leases expire and one reaper pass recovers them
+        clock.advance(LEASE)
+        assert len(broker.recover_expired(queue_name).requeued) == 2
+        # Then the order is: earliest expired, next expired, then the newer message
+        batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, limit=3)
+        assert reserved_ids(batch) == [first.id, second.id, new.id]
+
     def test_reaper_takes_the_earliest_expired_first_and_respects_limit(
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
 from taskq_core.testing.conformance.base import (
     LEASE,
-    THREAD_GUARD_TIMEOUT,
     WORKER,
     ConformanceBase,
     reserve_one,
@@ -19,7 +17,6 @@ from taskq_core.testing.conformance.base import (
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
-    from taskq_core.schemas import Delivery
     from taskq_core.testing.plugin import MessageFactory
 
 
@@ -103,15 +100,6 @@ class ReadyTests(ConformanceBase):
         # Given an empty queue, when a worker reserves without waiting
         batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, timeout=0)
         # Then it gets nothing
-        assert batch == []
-
-    def test_reserve_with_timeout_returns_empty_when_nothing_arrives(
-        self, broker: BaseBroker, queue_name: str
-    ) -> None:
-        """A short blocking reserve on an empty queue gives up and returns ``[]``."""
-        # Given an empty queue, when a worker waits briefly for work
-        batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, timeout=0.05)
-        # Then it returns empty-handed
         assert batch == []
 
     def test_queues_are_tried_in_order(
@@ -278,51 +266,3 @@ class ReadyTests(ConformanceBase):
         # Then only the first sight of each new id is accepted
         assert results == [False, True, False, True]
         assert broker.counts(queue_name).ready == 3
-
-    def test_blocked_reserve_is_woken_by_a_send(
-        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
-    ) -> None:
-        """A reserve waiting for work returns a message another thread sends, before its timeout."""
-        # Given a worker thread blocked in reserve with a long timeout
-        got: list[Delivery] = []
-        waiting = threading.Event()
-
-        def consume() -> None:
-            waiting.set()
-            got.extend(broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, timeout=60))
-
-        consumer = threading.Thread(target=consume, daemon=True)
-        consumer.start()
-        assert waiting.wait(THREAD_GUARD_TIMEOUT)
-        # When another thread sends a message
-        message = make_message()
-        broker.send(message)
-        # Then the blocked reserve returns it well before its own timeout
-        consumer.join(timeout=30)
-        assert not consumer.is_alive(), "reserve was not woken by the send"
-        assert reserved_ids(got) == [message.id]
-
-    def test_interrupt_releases_a_blocked_reserve(
-        self, broker: BaseBroker, queue_name: str
-    ) -> None:
-        """``interrupt`` makes a reserve blocked on an empty queue return promptly."""
-        # Given a worker thread blocked in reserve on an empty queue
-        got: list[list[Delivery]] = []
-        waiting = threading.Event()
-
-        def consume() -> None:
-            waiting.set()
-            got.append(broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, timeout=60))
-
-        consumer = threading.Thread(target=consume, daemon=True)
-        consumer.start()
-        assert waiting.wait(THREAD_GUARD_TIMEOUT)
-        # When the broker is interrupted (again, in case the thread had not blocked yet)
-        for _ in range(300):
-            broker.interrupt()
-            consumer.join(timeout=0.1)
-            if not consumer.is_alive():
-                break
-        # Then the reserve returned, empty-handed
-        assert not consumer.is_alive(), "interrupt did not wake the blocked reserve"
-        assert got == [[]]
