@@ -116,7 +116,7 @@ class MemoryQueue:
         self._processing: dict[str, Record] = {}
         # Insertion order is death order; the newest is last.
         self._dead: OrderedDict[str, Record] = OrderedDict()
-        #: Whether a message ever arrived; a queue known only from heartbeats is not listed.
+        #: Whether a message ever arrived; a queue that was only read from is not listed.
         self.received = False
 
     # -- entering the queue ----------------------------------------------------------------------
