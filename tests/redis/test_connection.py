@@ -10,9 +10,10 @@ from typing import Any
 import fakeredis
 import pytest
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import BusyLoadingError
+from redis.retry import Retry
 
 from taskq_core.backends import connect as connect_url
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
@@ -139,3 +140,16 @@ def test_loading_the_plugin_does_not_import_redis() -> None:
     code = "import sys, taskq_redis.plugin; print('redis' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_connection_lost_past_the_retries_is_one_broker_unavailable_line(
+    unused_port: int,
+) -> None:
+    # Given a broker whose server has gone (and a client that does not wait to retry)
+    client = redis.Redis(port=unused_port, retry=Retry(NoBackoff(), 0))
+    broker = RedisBroker(client, prefix="gone")
+    # When any operation runs, then it fails with one line naming the server
+    with pytest.raises(BrokerUnavailable, match=rf"^lost Redis at localhost:{unused_port}: "):
+        broker.counts("jobs")
+    with pytest.raises(BrokerUnavailable):
+        broker.reserve(["jobs"], worker_id="w", lease=1.0, timeout=1.0)

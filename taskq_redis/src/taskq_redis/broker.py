@@ -15,15 +15,16 @@ from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
 from taskq_core.clock import Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import Message, RecoveryReport
-from taskq_redis import admin, workers
+from taskq_redis import admin, producing, workers
 from taskq_redis.codec import text
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     check_server,
     client_from_url,
     ping_once,
+    reports_lost_connection,
 )
-from taskq_redis.keys import DEFAULT_PREFIX, check_prefix, queues_key
+from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
 from taskq_redis.reserving import bury, deliveries_of, fence, reserve_call, reserve_now
 from taskq_redis.store import BATCH, Store
 from taskq_redis.waiting import MarkerWaiter
@@ -131,79 +132,40 @@ class RedisBroker(BaseBroker):
         """Make reserves blocked in this process return promptly with what they have."""
         self._waiter.interrupt()
 
+    @reports_lost_connection
     def now(self) -> float:
         """The test clock's time, else the Redis server's ``TIME``."""
         return self._store.now()
 
     # -- producing -------------------------------------------------------------------------------
 
+    @reports_lost_connection
     def send(self, message: Message) -> bool:
         """Write ``message`` to READY (idempotent by id); one round trip."""
         return self.send_batch([message])[0]
 
+    @reports_lost_connection
     def send_batch(self, messages: Sequence[Message]) -> list[bool]:
         """Send many messages in pipelined chunks: one round trip per SEND_CHUNK messages."""
         results: list[bool] = []
         for start in range(0, len(messages), SEND_CHUNK):
             chunk = [(message, None) for message in messages[start : start + SEND_CHUNK]]
-            results.extend(self._write(chunk))
+            results.extend(producing.write(self._store, chunk))
         return results
 
+    @reports_lost_connection
     def schedule(self, message: Message, *, eta: float) -> bool:
         """Write ``message`` to SCHEDULED until ``eta`` (READY at once if ``eta`` has passed)."""
-        return self._write([(message, eta)])[0]
+        return producing.write(self._store, [(message, eta)])[0]
 
-    def _write(self, batch: Sequence[tuple[Message, float | None]]) -> list[bool]:
-        now = self._store.now_arg()
-        known = queues_key(self.prefix)
-
-        def fill(pipe: Pipeline) -> None:
-            pipe.sadd(known, *sorted({message.queue for message, _ in batch}))
-            for message, eta in batch:
-                keys = self._store.keys(message.queue)
-                self._store.scripts(
-                    "send",
-                    [
-                        keys.payloads,
-                        keys.state,
-                        keys.scheduled,
-                        keys.marker,
-                        keys.ready_for(message.priority),
-                    ],
-                    [
-                        now,
-                        message.id,
-                        message.to_json(),
-                        message.priority,
-                        message.max_deliveries,
-                        "" if eta is None else repr(float(eta)),
-                    ],
-                    client=pipe,
-                )
-
-        replies = self._store.pipelined(fill)
-        return [bool(reply) for reply in replies[1:]]
-
+    @reports_lost_connection
     def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
         """Promote up to ``limit`` due messages, earliest ETA first, in bounded script calls."""
-        keys = self._store.keys(queue)
-        moved = 0
-        while moved < limit:
-            step = min(BATCH, limit - moved)
-            count = int(
-                self._store.run(
-                    "promote",
-                    [keys.scheduled, keys.state, keys.marker, *keys.ready],
-                    [self._store.now_arg(), step],
-                )
-            )
-            moved += count
-            if count < step:
-                break
-        return moved
+        return producing.promote(self._store, queue, limit)
 
     # -- consuming -------------------------------------------------------------------------------
 
+    @reports_lost_connection
     def reserve(
         self,
         queues: Sequence[str],
@@ -232,6 +194,7 @@ class RedisBroker(BaseBroker):
             if not self._waiter.wait(keys, min(remaining, wait_hint), generation):
                 return []
 
+    @reports_lost_connection
     def ack_and_reserve(
         self, finished: Delivery, queues: Sequence[str], *, lease: float, limit: int = 1
     ) -> tuple[bool, list[Delivery]]:
@@ -257,10 +220,12 @@ class RedisBroker(BaseBroker):
             found, _ = reserve_now(self._store, keys, worker_id, lease, limit)
         return bool(acked), found
 
+    @reports_lost_connection
     def ack(self, delivery: Delivery) -> bool:
         """Finish ``delivery``; ``False`` if its lease was lost (nothing changes)."""
         return bool(self._ack(delivery))
 
+    @reports_lost_connection
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and send the message to READY, or to SCHEDULED ``delay`` s from now."""
         keys = self._store.keys(delivery.queue)
@@ -278,11 +243,13 @@ class RedisBroker(BaseBroker):
             )
         )
 
+    @reports_lost_connection
     def dead(self, delivery: Delivery, *, reason: str) -> bool:
         """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`."""
         keys = self._store.keys(delivery.queue)
         return bury(self._store, keys, delivery.id, delivery.token, delivery.worker_id, reason)
 
+    @reports_lost_connection
     def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
         """Renew every lease still held, in one pipelined round trip (one script per queue)."""
         if lease <= 0:
@@ -305,6 +272,7 @@ class RedisBroker(BaseBroker):
                 held[index] = bool(flag)
         return held
 
+    @reports_lost_connection
     def release(self, deliveries: Sequence[Delivery]) -> int:
         """Give held deliveries back to the front of READY, uncounted; returns how many."""
         groups = list(_by_queue(deliveries))
@@ -321,6 +289,7 @@ class RedisBroker(BaseBroker):
 
         return sum(int(count) for count in self._store.pipelined(fill))
 
+    @reports_lost_connection
     def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
         """Hand back expired leases (front of READY, or DEAD at max_deliveries), bounded.
 
@@ -351,44 +320,54 @@ class RedisBroker(BaseBroker):
 
     # -- workers (workers.py) --------------------------------------------------------------------
 
+    @reports_lost_connection
     def send_heartbeat(self, worker: WorkerInfo) -> None:
         """Record that ``worker`` is alive now (server time) in each of its queues."""
         workers.send_heartbeat(self._store, worker)
 
+    @reports_lost_connection
     def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
         """Workers heard from within ``within`` seconds, each once, ``last_seen`` filled in."""
         return workers.list_alive(self._store, within=within, queue=queue)
 
+    @reports_lost_connection
     def forget_worker(self, worker: WorkerInfo) -> None:
         """Drop ``worker``'s liveness records (clean shutdown)."""
         workers.forget(self._store, worker)
 
+    @reports_lost_connection
     def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
         """Remove workers silent for more than ``within`` s; their leases expire now."""
         return workers.expire_dead(self._store, queue, within=within)
 
     # -- monitoring and admin (admin.py) ---------------------------------------------------------
 
+    @reports_lost_connection
     def queues(self) -> list[str]:
         """Every queue that ever received a message, sorted."""
         return admin.queues(self._store)
 
+    @reports_lost_connection
     def counts(self, queue: str) -> QueueCounts:
         """Messages per state, from one pipeline of LLEN/ZCARD."""
         return admin.counts(self._store, queue)
 
+    @reports_lost_connection
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
         """DEAD messages, most recent first, with their reasons."""
         return admin.list_dead(self._store, queue, offset=offset, limit=limit)
 
+    @reports_lost_connection
     def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         """Move DEAD messages (all, or ``ids``) back to READY with fresh counters."""
         return admin.requeue_dead(self._store, queue, ids)
 
+    @reports_lost_connection
     def purge(self, queue: str) -> int:
         """Delete READY and SCHEDULED messages in bounded script calls; returns how many."""
         return admin.purge(self._store, queue)
 
+    @reports_lost_connection
     def purge_dead(self, queue: str) -> int:
         """Delete DEAD messages in bounded script calls; returns how many."""
         return admin.purge_dead(self._store, queue)

@@ -9,8 +9,9 @@ for a dead connection.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -22,7 +23,7 @@ from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_redis.codec import text
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 log = logging.getLogger("taskq.redis")
 
@@ -67,6 +68,9 @@ URL_OPTIONS = frozenset(
 )
 
 _RETRIED_ERRORS = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def command_retry() -> Retry:
@@ -230,3 +234,22 @@ def check_server(client: redis.Redis) -> None:
             where,
             policy,
         )
+
+
+def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn a connection failure that outlived the retries into one ``BrokerUnavailable`` line.
+
+    For methods of an object with a ``client`` attribute (the broker). redis-py's own error
+    stays chained for debugging; the CLI prints only the line.
+    """
+
+    @functools.wraps(method)
+    def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            client = getattr(args[0], "client", None) if args else None
+            where = describe(client) if isinstance(client, redis.Redis) else "?"
+            raise BrokerUnavailable(f"lost Redis at {where}: {_one_line(exc)}") from exc
+
+    return translated
