@@ -1,0 +1,76 @@
+"""taskq on taskq-redis, run with the project's virtualenv (``/work/venv``).
+
+Worker configs are names: ``default`` runs ``taskq worker`` without any tuning flag; otherwise
+comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency) and
+``prefetch``, e.g. ``pool=threads,c=4,prefetch=32``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import common
+
+from taskq_core import Taskq
+from taskq_core.result import AsyncResult
+
+LIBRARY = "taskq-core"
+BULK_API = "task.delay_many() (pipelined send_batch, 1000 per round trip)"
+# No result backend yet. When AsyncResult grows ``get``, the round trip below runs as is.
+ROUNDTRIP = "delay().get()" if hasattr(AsyncResult, "get") else None
+CONFIGS = {"default": "taskq worker defaults (threads, -c 8, prefetch = concurrency)"}
+DEFAULT_CONFIG = "default"
+
+app = Taskq(common.URL)
+
+
+@app.task(name="bench.noop")
+def noop(sent_ns: int) -> None:
+    common.task_body(sent_ns)
+
+
+@app.task(name="bench.echo")
+def echo(x: int) -> int:
+    return x
+
+
+class Producer:
+    def __init__(self) -> None:
+        app.broker  # noqa: B018 - connects (and checks the URL) before any timing starts
+
+    def send(self, sent_ns: int) -> None:
+        noop.delay(sent_ns)
+
+    def send_each(self, stamps: list[int]) -> None:
+        for sent_ns in stamps:
+            noop.delay(sent_ns)
+
+    def send_bulk(self, stamps: list[int]) -> None:
+        noop.delay_many([(sent_ns,) for sent_ns in stamps])
+
+    def roundtrip(self, x: int) -> int:
+        return echo.delay(x).get(timeout=30)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        app.close()
+
+
+def worker_flags(config: str) -> list[str]:
+    """CLI flags for a config name (see the module docstring)."""
+    if config == "default":
+        return []
+    names = {"pool": "--pool", "c": "--concurrency", "prefetch": "--prefetch"}
+    flags = []
+    for item in config.split(","):
+        key, _, value = item.partition("=")
+        flags += [names[key.strip()], value.strip()]
+    return flags
+
+
+def run_worker(config: str) -> None:
+    exe = shutil.which("taskq", path=os.path.dirname(sys.executable))
+    assert exe is not None
+    argv = [exe, "worker", "bench_taskq:app", "--broker", common.URL, "--loglevel", "WARNING"]
+    os.execv(exe, [*argv, *worker_flags(config)])

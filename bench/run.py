@@ -1,0 +1,644 @@
+"""taskq against Celery, Dramatiq, RQ, Huey and taskiq on one local redis-server.
+
+Run with the project's virtualenv, from anywhere::
+
+    /work/venv/bin/python bench/run.py                 # N=20000, 3 repeats, every library
+    /work/venv/bin/python bench/run.py --quick         # smoke run: N=2000, 1 repeat, few probes
+    /work/venv/bin/python bench/run.py --only taskq,huey --n 5000
+    /work/venv/bin/python bench/run.py --only taskq --taskq-configs default,pool=solo,prefetch=64
+
+The peers live in ``bench/.peers-venv`` (``--setup-peers`` creates it from
+``requirements-peers.txt``). Every step runs in its own process (``bench/peers/scenario.py``);
+this script only starts redis-server and the processes, reads Redis' INFO and prints one
+markdown table. See ``bench/README.md`` for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+BENCH = Path(__file__).resolve().parent
+PEERS_DIR = BENCH / "peers"
+PEERS_VENV = BENCH / ".peers-venv"
+PEERS_PYTHON = PEERS_VENV / "bin" / "python"
+sys.path.insert(0, str(PEERS_DIR))
+from common import Receiver  # noqa: E402
+
+LIBS = ["taskq", "celery", "dramatiq", "rq", "huey", "taskiq"]
+#: Commands issued by this harness itself, never counted.
+HARNESS_COMMANDS = {"info", "config|resetstat", "flushall", "ping", "client|setname"}
+TASKQ_BEST_DEFAULT = "pool=threads,c=8,prefetch=8"
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        sys.exit("redis-server not found on PATH (apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"),
+            *("no", "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(redis.ConnectionError):
+                client.ping()
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not start")
+        yield url, proc
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def python_for(lib: str) -> str:
+    return sys.executable if lib == "taskq" else str(PEERS_PYTHON)
+
+
+def step_env(url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(PEERS_DIR), env.get("PYTHONPATH", "")]).rstrip(":")
+    env["BENCH_REDIS_URL"] = url
+    for key in ("BENCH_DRAIN_N", "BENCH_RESULTS", "BENCH_REPORT_ADDR"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+def run_step(lib: str, url: str, step: str, *args: str, timeout: float = 900, **env) -> dict:
+    """Run one producer step to completion and return its JSON."""
+    cmd = [python_for(lib), str(PEERS_DIR / "scenario.py"), lib, step, *args]
+    proc = subprocess.run(
+        cmd, env=step_env(url, **env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        return {"error": f"{step} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"}
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {"error": f"{step} printed no JSON: {proc.stdout[-500:]} {proc.stderr[-1500:]}"}
+
+
+class WorkerProcess:
+    """A worker OS process in its own session (so its children can be signalled with it)."""
+
+    def __init__(self, lib: str, url: str, config: str, logdir: Path, **env: str) -> None:
+        self.log_path = logdir / f"worker-{lib}-{int(time.time() * 1000)}.log"
+        self.log = self.log_path.open("w")
+        cmd = [python_for(lib), str(PEERS_DIR / "scenario.py"), lib, "worker", "--config", config]
+        self.spawned_ns = time.monotonic_ns()
+        self.proc = subprocess.Popen(
+            cmd,
+            env=step_env(url, **env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()[-2000:]
+
+    def stop(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        # children that outlived their parent (e.g. a supervisor-less fork) go too
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+# -- Redis INFO ------------------------------------------------------------------------------
+
+
+def reset_stats(client: redis.Redis) -> dict[str, float]:
+    client.config_resetstat()
+    return cpu_snapshot(client)
+
+
+def cpu_snapshot(client: redis.Redis) -> dict[str, float]:
+    info = client.info("cpu")
+    return {"cpu": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
+
+
+def command_counts(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    counts = {}
+    for key, value in stats.items():
+        name = key.removeprefix("cmdstat_")
+        if name not in HARNESS_COMMANDS:
+            counts[name] = int(value["calls"])
+    return counts
+
+
+def phase_stats(client: redis.Redis, before: dict[str, float], n: int) -> dict:
+    counts = command_counts(client)
+    cpu = cpu_snapshot(client)["cpu"] - before["cpu"]
+    return {
+        "cmds_per_task": sum(counts.values()) / n,
+        "redis_cpu_us_per_task": cpu * 1e6 / n,
+        "commands": {k: v / n for k, v in sorted(counts.items(), key=lambda kv: -kv[1])},
+    }
+
+
+# -- one library ---------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    n: int
+    repeats: int
+    latency_samples: int
+    latency_warmup: int
+    gap_ms: float
+    roundtrip_samples: int
+    logdir: Path
+
+
+@dataclass
+class LibResult:
+    lib: str
+    info: dict
+    configs: list[str]
+    runs: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def drain(lib: str, url: str, client: redis.Redis, config: str, opts: Options) -> dict:
+    """Start a worker on N queued no-ops and wait for its report of the N-th end."""
+    receiver = Receiver()
+    before = reset_stats(client)
+    worker = WorkerProcess(
+        lib, url, config, opts.logdir, BENCH_DRAIN_N=str(opts.n), BENCH_REPORT_ADDR=receiver.addr
+    )
+    try:
+        deadline = time.monotonic() + max(120.0, opts.n / 50)
+        report = None
+        while report is None and time.monotonic() < deadline:
+            report = receiver.get(1.0)
+            if report is None and not worker.alive():
+                return {"error": f"{lib} worker exited early:\n{worker.tail()}"}
+        if report is None:
+            return {"error": f"{lib} worker did not finish {opts.n} tasks:\n{worker.tail()}"}
+        stats = phase_stats(client, before, opts.n)
+        left = queued_left(client)
+    finally:
+        worker.stop()
+        receiver.close()
+    seconds = (report["last_end_ns"] - report["first_start_ns"]) / 1e9
+    return {
+        "rate": opts.n / seconds,
+        "seconds": seconds,
+        "boot_s": (report["first_start_ns"] - worker.spawned_ns) / 1e9,
+        "worker_cpu_us_per_task": report["cpu_ns"] / 1e3 / opts.n,
+        "worker_cpu_share": report["cpu_ns"] / 1e9 / seconds,
+        "keys_left": left,
+        **stats,
+    }
+
+
+def settle(client: redis.Redis) -> None:
+    """Wait until only this harness is connected, so client buffers do not count as data."""
+    for _ in range(100):
+        if int(client.info("clients")["connected_clients"]) <= 1:
+            return
+        time.sleep(0.05)
+
+
+def queued_left(client: redis.Redis) -> int:
+    return int(client.dbsize())
+
+
+def latency(lib: str, url: str, config: str, opts: Options) -> dict:
+    port = free_port_udp()
+    worker = WorkerProcess(lib, url, config, opts.logdir, BENCH_REPORT_ADDR=f"127.0.0.1:{port}")
+    try:
+        out = run_step(
+            lib,
+            url,
+            "latency",
+            "--samples",
+            str(opts.latency_samples),
+            "--warmup",
+            str(opts.latency_warmup),
+            "--gap-ms",
+            str(opts.gap_ms),
+            BENCH_REPORT_ADDR=f"127.0.0.1:{port}",
+        )
+        if "error" in out:
+            out["error"] += "\nworker log:\n" + worker.tail()
+        return out
+    finally:
+        worker.stop()
+
+
+def roundtrip(lib: str, url: str, config: str, opts: Options) -> dict:
+    worker = WorkerProcess(lib, url, config, opts.logdir, BENCH_RESULTS="1")
+    try:
+        out = run_step(
+            lib,
+            url,
+            "roundtrip",
+            "--samples",
+            str(opts.roundtrip_samples),
+            "--warmup",
+            "5",
+            BENCH_RESULTS="1",
+        )
+        if "error" in out:
+            out["error"] += "\nworker log:\n" + worker.tail()
+        return out
+    finally:
+        worker.stop()
+
+
+def free_port_udp() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_repeat(res: LibResult, url: str, client: redis.Redis, opts: Options, log) -> dict:
+    lib, n = res.lib, opts.n
+    run: dict = {"configs": {}}
+
+    # 1. one enqueue call per task; then Redis memory and commands of the N queued tasks.
+    #    Memory is what FLUSHALL of exactly those N tasks frees: allocations that outlive a
+    #    flush (script cache, client buffers) are not data.
+    client.flushall()
+    settle(client)
+    before = reset_stats(client)
+    send = run_step(lib, url, "send", "--n", str(n))
+    run["send"] = send
+    if "error" not in send:
+        run["send_stats"] = phase_stats(client, before, n)
+        settle(client)
+        mem1 = int(client.info("memory")["used_memory"])
+        client.flushall()
+        settle(client)
+        mem2 = int(client.info("memory")["used_memory"])
+        run["mem_bytes_per_task"] = (mem1 - mem2) / n
+    log(f"  send      {fmt_rate(send)}")
+
+    # 2. bulk enqueue (no bulk API: one call each, untimed), then drain the N queued tasks,
+    #    once per worker config, refilling for each but the first
+    client.flushall()
+    bulk = run_step(lib, url, "bulk" if res.info["bulk_api"] else "send", "--n", str(n))
+    run["bulk"] = bulk if res.info["bulk_api"] else {"na": True}
+    log(f"  bulk      {fmt_rate(run['bulk'])}")
+    for index, config in enumerate(res.configs):
+        if index > 0 or "error" in bulk:
+            client.flushall()
+            refill = run_step(lib, url, "bulk" if res.info["bulk_api"] else "send", "--n", str(n))
+            if "error" in refill:
+                run["configs"][config] = {"drain": refill}
+                continue
+        out = drain(lib, url, client, config, opts)
+        run["configs"][config] = {"drain": out}
+        log(f"  drain     {fmt_rate(out)}  [{config}]")
+
+    # 3. idle latency, per worker config
+    for config in res.configs:
+        client.flushall()
+        out = latency(lib, url, config, opts)
+        run["configs"][config]["latency"] = out
+        log(f"  latency   {fmt_ms(out)}  [{config}]")
+
+    # 4. result round trip (the worker runs with the library's result backend enabled)
+    client.flushall()
+    if res.info["roundtrip"]:
+        run["roundtrip"] = roundtrip(lib, url, res.configs[0], opts)
+    else:
+        run["roundtrip"] = {"na": True}
+    log(f"  roundtrip {fmt_ms(run['roundtrip'])}")
+    client.flushall()
+    return run
+
+
+def fmt_rate(out: dict) -> str:
+    if "error" in out:
+        return "ERROR " + out["error"].splitlines()[0][:200]
+    if out.get("na"):
+        return "n/a"
+    return f"{out['rate']:,.0f}/s"
+
+
+def fmt_ms(out: dict) -> str:
+    if "error" in out:
+        return "ERROR " + out["error"].splitlines()[0][:200]
+    if out.get("na"):
+        return "n/a"
+    return f"p50 {out['p50_ms']:.2f} ms  p99 {out['p99_ms']:.2f} ms"
+
+
+# -- aggregation and the table -------------------------------------------------------------
+
+
+def median_of(runs: list[dict], *path: str) -> float | None:
+    values = []
+    for run in runs:
+        node = run
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, int | float):
+            values.append(float(node))
+    return statistics.median(values) if values else None
+
+
+def summarize(res: LibResult, config: str) -> dict:
+    runs = res.runs
+    na_bulk = not res.info["bulk_api"]
+    na_rt = not res.info["roundtrip"]
+    return {
+        "send": median_of(runs, "send", "rate"),
+        "bulk": None if na_bulk else median_of(runs, "bulk", "rate"),
+        "drain": median_of(runs, "configs", config, "drain", "rate"),
+        "p50": median_of(runs, "configs", config, "latency", "p50_ms"),
+        "p99": median_of(runs, "configs", config, "latency", "p99_ms"),
+        "rt": None if na_rt else median_of(runs, "roundtrip", "p50_ms"),
+        "cmds_send": median_of(runs, "send_stats", "cmds_per_task"),
+        "cmds_drain": median_of(runs, "configs", config, "drain", "cmds_per_task"),
+        "mem": median_of(runs, "mem_bytes_per_task"),
+        "wcpu": median_of(runs, "configs", config, "drain", "worker_cpu_us_per_task"),
+        "rcpu": median_of(runs, "configs", config, "drain", "redis_cpu_us_per_task"),
+        "na_bulk": na_bulk,
+        "na_rt": na_rt,
+    }
+
+
+COLUMNS = [
+    # key, header, higher is better, format
+    ("send", "enqueue /s", True, "{:,.0f}"),
+    ("bulk", "bulk /s", True, "{:,.0f}"),
+    ("drain", "drain /s", True, "{:,.0f}"),
+    ("p50", "idle p50 ms", False, "{:.2f}"),
+    ("p99", "idle p99 ms", False, "{:.2f}"),
+    ("rt", "get() p50 ms", False, "{:.2f}"),
+    ("cmds", "Redis cmds/task (send+drain)", False, None),
+    ("mem", "Redis B/queued task", False, "{:,.0f}"),
+    ("wcpu", "worker CPU µs/task", False, "{:,.0f}"),
+    ("rcpu", "Redis CPU µs/task", False, "{:.1f}"),
+]
+
+
+def cell(row: dict, key: str, fmt: str | None) -> str:
+    if key == "cmds":
+        a, b = row["cmds_send"], row["cmds_drain"]
+        if a is None and b is None:
+            return "-"
+        return f"{(a or 0) + (b or 0):.1f} ({a or 0:.1f}+{b or 0:.1f})"
+    value = row[key]
+    if value is None:
+        if key == "rt" and row["na_rt"]:
+            return "n/a"
+        return "-"
+    assert fmt is not None
+    return fmt.format(value)
+
+
+def value_of(row: dict, key: str) -> float | None:
+    if key == "cmds":
+        if row["cmds_send"] is None or row["cmds_drain"] is None:
+            return None
+        return row["cmds_send"] + row["cmds_drain"]
+    return row[key]
+
+
+def table(rows: list[tuple[str, str, dict]]) -> str:
+    header = ["library", "worker settings", *(c[1] for c in COLUMNS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, settings, row in rows:
+        cells = [label, settings, *(cell(row, key, fmt) for key, _, _, fmt in COLUMNS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    taskq_rows = [r for r in rows if r[0].startswith("taskq")]
+    peer_rows = [r for r in rows if not r[0].startswith("taskq")]
+    if taskq_rows and peer_rows:
+        lines.append("")
+        lines.append(
+            "Ratios taskq / best peer per column (rates: >1 means taskq is faster; latency, "
+            "commands, memory, CPU: <1 means taskq uses less):"
+        )
+        lines.append("")
+        lines.append("| taskq row | " + " | ".join(c[1] for c in COLUMNS) + " |")
+        lines.append("|" + "---|" * (len(COLUMNS) + 1))
+        for label, _, row in taskq_rows:
+            cells = []
+            for key, _, higher, _ in COLUMNS:
+                mine = value_of(row, key)
+                peers = [(value_of(r, key), name) for name, _, r in peer_rows]
+                peers = [(v, name) for v, name in peers if v is not None]
+                if mine is None or not peers:
+                    cells.append("n/a")
+                    continue
+                best, who = max(peers) if higher else min(peers)
+                cells.append(f"{mine / best:.2f}x vs {who.split()[0]}" if best else "-")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def command_breakdown(results: list[LibResult]) -> str:
+    lines = ["Redis commands per task by name (median run; send phase | drain phase):", ""]
+    for res in results:
+        if not res.runs:
+            continue
+        run = res.runs[len(res.runs) // 2]
+        send = run.get("send_stats", {}).get("commands", {})
+        for config in res.configs:
+            drain = run["configs"].get(config, {}).get("drain", {}).get("commands", {})
+            top_s = ", ".join(f"{k} {v:.2f}" for k, v in list(send.items())[:6])
+            top_d = ", ".join(f"{k} {v:.2f}" for k, v in list(drain.items())[:8])
+            lines.append(f"- {res.lib} [{config}]: {top_s or '-'} | {top_d or '-'}")
+    return "\n".join(lines)
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def setup_peers() -> None:
+    if not PEERS_PYTHON.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+    subprocess.run(
+        [
+            str(PEERS_PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-r",
+            str(BENCH / "requirements-peers.txt"),
+        ],
+        check=True,
+    )
+
+
+def machine_note(url: str) -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    server = redis.Redis.from_url(url).info("server")["redis_version"]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"nproc {os.cpu_count()}, CPU {cpu}, Python {sys.version.split()[0]}, "
+        f"redis-server {server}, load average at start {load}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="tasks per throughput step")
+    parser.add_argument("--repeats", type=int, default=3, help="medians over this many runs")
+    parser.add_argument("--only", default=",".join(LIBS), help="comma-separated libraries")
+    parser.add_argument("--quick", action="store_true", help="smoke run: N=2000, 1 repeat")
+    parser.add_argument(
+        "--taskq-configs",
+        default=f"default;{TASKQ_BEST_DEFAULT}",
+        help="taskq worker configs, ';'-separated: 'default' or key=value lists "
+        "(pool=threads|solo, c=N, prefetch=N); the first is the defaults row",
+    )
+    parser.add_argument("--latency-samples", type=int, default=300)
+    parser.add_argument("--gap-ms", type=float, default=2.0, help="pause between latency probes")
+    parser.add_argument("--roundtrip-samples", type=int, default=100)
+    parser.add_argument("--json", type=Path, help="also write every raw number here")
+    parser.add_argument("--setup-peers", action="store_true", help="create bench/.peers-venv")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeats = min(args.n, 2000), 1
+        args.latency_samples, args.roundtrip_samples = 50, 20
+    if args.setup_peers:
+        setup_peers()
+    libs = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = set(libs) - set(LIBS)
+    if unknown:
+        sys.exit(f"unknown libraries {sorted(unknown)}; choose from {LIBS}")
+    if any(lib != "taskq" for lib in libs) and not PEERS_PYTHON.exists():
+        sys.exit(f"{PEERS_VENV} is missing: run with --setup-peers once")
+
+    with tempfile.TemporaryDirectory(prefix="taskq-bench-") as tmp:
+        opts = Options(
+            n=args.n,
+            repeats=args.repeats,
+            latency_samples=args.latency_samples,
+            latency_warmup=20 if not args.quick else 10,
+            gap_ms=args.gap_ms,
+            roundtrip_samples=args.roundtrip_samples,
+            logdir=Path(tmp),
+        )
+        with redis_server(Path(tmp)) as (url, _server):
+            client = redis.Redis.from_url(url)
+            note = machine_note(url)
+
+            def log(msg: str) -> None:
+                print(msg, file=sys.stderr, flush=True)
+
+            log(f"# {note}; N={opts.n}, repeats={opts.repeats}")
+            results = []
+            for lib in libs:
+                info = run_step(lib, url, "info")
+                if "error" in info:
+                    log(f"{lib}: cannot load: {info['error']}")
+                    continue
+                configs = (
+                    [c.strip() for c in args.taskq_configs.split(";") if c.strip()]
+                    if lib == "taskq"
+                    else [info["default_config"]]
+                )
+                res = LibResult(lib, info, configs)
+                for repeat in range(opts.repeats):
+                    log(f"{lib} {info['version']} repeat {repeat + 1}/{opts.repeats}")
+                    res.runs.append(one_repeat(res, url, client, opts, log))
+                results.append(res)
+            client.close()
+
+    rows = []
+    for res in results:
+        for index, config in enumerate(res.configs):
+            if res.lib == "taskq":
+                label = f"taskq {res.info['version']}" + (" (defaults)" if index == 0 else "")
+                settings = (
+                    res.info["configs"].get(config, config) if config == "default" else config
+                )
+            else:
+                label = f"{res.lib} {res.info['version']}"
+                settings = res.info["configs"][config]
+            rows.append((label, settings, summarize(res, config)))
+    print(f"Machine: {note}. N={opts.n}, medians of {opts.repeats} run(s).\n")
+    print(table(rows))
+    print()
+    print(command_breakdown(results))
+    print()
+    print("Bulk APIs: " + "; ".join(f"{r.lib}: {r.info['bulk_api'] or '-'}" for r in results))
+    print("Round trip: " + "; ".join(f"{r.lib}: {r.info['roundtrip'] or 'n/a'}" for r in results))
+    errors = [f"{r.lib}: {e}" for r in results for run in r.runs for e in find_errors(run)]
+    if errors:
+        print("\nErrors:\n" + "\n".join(errors))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"machine": note, "n": opts.n, "results": [r.__dict__ for r in results]},
+                indent=1,
+                default=str,
+            )
+        )
+
+
+def find_errors(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [str(node["error"])[:1500]] if "error" in node else []
+        for value in node.values():
+            found += find_errors(value)
+        return found
+    return []
+
+
+if __name__ == "__main__":
+    main()
