@@ -121,3 +121,17 @@ def test_task_is_redelivered_when_heartbeats_stop(crash):
     assert crash.check_invariants() == {message_id: "acked"}
     assert crash.deliveries(message_id) == [(1, silent.name), (2, other.name)]
     assert crash.deliveries(message_id, "acked") == [(2, other.name)]
+
+
+def test_busy_worker_reports_only_leases_it_really_lost(crash):
+    # Given a busy worker whose heartbeat renews its leases while tasks are being acked
+    worker = crash.start_worker(concurrency=4, prefetch=4, heartbeat_interval=0.02)
+
+    # When it works through a stream of short tasks
+    crash.broker.send_batch([crash.message("crash.work") for _ in range(400)])
+    crash.wait_all_acked()
+
+    # Then no lease was lost (each task ran once), and the worker did not say one was
+    assert crash.check_invariants() == dict.fromkeys(crash.sent, "acked")
+    assert set(crash.tally("started").values()) == {1}
+    assert "was lost" not in worker.log()

@@ -16,6 +16,8 @@ from taskq_core.errors import Retry
 from taskq_core.plugins import notify, plugin_manager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from taskq_core.app import Taskq
     from taskq_core.broker import BaseBroker
     from taskq_core.schemas import Delivery
@@ -44,9 +46,18 @@ def failure_reason(exc: BaseException) -> str:
 class DeliveryRunner:
     """Executes deliveries for one worker; stateless apart from its collaborators."""
 
-    def __init__(self, app: Taskq, broker: BaseBroker) -> None:
+    def __init__(
+        self,
+        app: Taskq,
+        broker: BaseBroker,
+        *,
+        settling: Callable[[Delivery], None] | None = None,
+    ) -> None:
         self.app = app
         self.broker = broker
+        #: Told right before the settling broker call, so the worker's heartbeat can tell a
+        #: delivery being acked from one whose lease was lost.
+        self._settling = settling or _nothing
 
     def run(self, delivery: Delivery) -> str:
         """Execute ``delivery`` and settle it; returns the outcome (``acked``, ``retried``...)."""
@@ -68,6 +79,7 @@ class DeliveryRunner:
             # escape and it kills the pool thread, leaving the delivery held and renewed forever.
             return self._retry_or_bury(delivery, task, exc, None)
         runtime = time.perf_counter() - started
+        self._settling(delivery)
         if not self.broker.ack(delivery):
             log.warning("lease of %s was lost before its ack; the result is discarded", message.id)
             return "lost"
@@ -92,6 +104,7 @@ class DeliveryRunner:
             return self._bury(delivery, f"retries exhausted ({max_retries}): {reason}")
         delay = policy.delay(delivery.retries) if requested_delay is None else requested_delay
         error = describe(exc)
+        self._settling(delivery)
         if not self.broker.retry(delivery, delay=delay, error=error):
             log.warning("lease of %s was lost before its retry", delivery.id)
             return "lost"
@@ -108,6 +121,7 @@ class DeliveryRunner:
         return "retried"
 
     def _bury(self, delivery: Delivery, reason: str) -> str:
+        self._settling(delivery)
         if not self.broker.dead(delivery, reason=reason):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
             return "lost"
@@ -116,3 +130,7 @@ class DeliveryRunner:
         )
         notify("taskq_task_dead", message=delivery.message, reason=reason)
         return "dead"
+
+
+def _nothing(delivery: Delivery) -> None:
+    """The default ``settling`` callback."""

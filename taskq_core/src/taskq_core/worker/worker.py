@@ -116,6 +116,8 @@ class Worker:
 
         self.stats: collections.Counter[str] = collections.Counter()
         self._held: dict[str, Delivery] = {}
+        #: (id, token) of held deliveries whose task ended and whose ack/retry/dead is on its way.
+        self._settling: set[tuple[str, int]] = set()
         self._capacity = threading.Condition()
         self._stopping = threading.Event()
         self._upkeep_stop = threading.Event()
@@ -155,7 +157,7 @@ class Worker:
             raise RuntimeError("a Worker can be started once")
         self._started = True
         broker = self._broker = self.app.broker
-        runner = DeliveryRunner(self.app, broker)
+        runner = DeliveryRunner(self.app, broker, settling=self._mark_settling)
 
         def execute(delivery: Delivery) -> None:
             try:
@@ -167,6 +169,7 @@ class Worker:
             with self._capacity:
                 self.stats[outcome] += 1
                 self._held.pop(delivery.id, None)
+                self._settling.discard((delivery.id, delivery.token))
                 self._capacity.notify_all()
 
         self._pool = (
@@ -334,6 +337,10 @@ class Worker:
                     break
                 self._pool.submit(delivery)
 
+    def _mark_settling(self, delivery: Delivery) -> None:
+        with self._capacity:
+            self._settling.add((delivery.id, delivery.token))
+
     # -- timers ----------------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
@@ -342,9 +349,18 @@ class Worker:
         held = self.held
         if held:
             kept = self._broker.extend_lease(held, lease=self.visibility_timeout)
-            for delivery, ok in zip(held, kept, strict=True):
-                if not ok:
-                    log.warning("lease of %s was lost; its result will be refused", delivery.id)
+            # A delivery acked (or retried, buried) since the snapshot is not held any more
+            # either; only one still held and not being settled has really lost its lease.
+            with self._capacity:
+                lost = [
+                    delivery
+                    for delivery, ok in zip(held, kept, strict=True)
+                    if not ok
+                    and self._held.get(delivery.id) is delivery
+                    and (delivery.id, delivery.token) not in self._settling
+                ]
+            for delivery in lost:
+                log.warning("lease of %s was lost; its result will be refused", delivery.id)
         notify("taskq_worker_heartbeat", worker=self.info)
 
     def _poll(self) -> None:
