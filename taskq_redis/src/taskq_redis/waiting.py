@@ -14,6 +14,7 @@ private wake key (``<queue base>:wake:<token>``, in the first queue's hash tag) 
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import uuid
@@ -37,6 +38,14 @@ MIN_BLOCK_SECONDS = 0.01
 WAKE_KEY_TTL_SECONDS = 60
 
 
+class Wake(enum.Enum):
+    """How a wait ended."""
+
+    MARKER = "marker"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
 class MarkerWaiter:
     """Blocks reserves on queue markers; ``interrupt()`` ends every wait in progress.
 
@@ -57,27 +66,31 @@ class MarkerWaiter:
         with self._lock:
             return self._generation
 
-    def wait(self, queues: Sequence[QueueKeys], seconds: float, generation: int) -> bool:
+    def wait(self, queues: Sequence[QueueKeys], seconds: float, generation: int) -> Wake:
         """Block up to ``seconds`` (capped at ``max_block``) until one of the markers is set.
 
         Returns:
-            ``False`` when ``interrupt()`` was called since ``generation`` was read, else
-            ``True`` (woken or timed out: either way the caller reserves again).
+            ``INTERRUPTED`` when ``interrupt()`` was called since ``generation`` was read,
+            ``MARKER`` when a marker woke the wait, ``TIMEOUT`` when it ran its course.
         """
         token = uuid.uuid4().hex
         wake = queues[0].wake(token)
         with self._lock:
             if self._generation != generation:
-                return False
+                return Wake.INTERRUPTED
             self._waiting[token] = wake
         try:
             timeout = max(MIN_BLOCK_SECONDS, min(seconds, self.max_block))
-            self._client.bzpopmin([*(keys.marker for keys in queues), wake], timeout=timeout)
+            popped = self._client.bzpopmin(
+                [*(keys.marker for keys in queues), wake], timeout=timeout
+            )
         finally:
             with self._lock:
                 self._waiting.pop(token, None)
                 interrupted = self._generation != generation
-        return not interrupted
+        if interrupted:
+            return Wake.INTERRUPTED
+        return Wake.TIMEOUT if popped is None else Wake.MARKER
 
     def interrupt(self) -> None:
         """Wake every wait blocked in this process and make running reserves return."""

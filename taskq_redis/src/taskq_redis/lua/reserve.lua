@@ -17,6 +17,7 @@ EFFECTS
   HSET `w` = worker, ZADD processing now+lease. An id without a payload (deleted behind the
   queue's back) is dropped with its state. Then the marker: `r` stays set while READY still
   holds work, so the next blocked worker wakes (chain wake-up), and is removed otherwise.
+  The ETA announcement `s` is cleared: the reply carries the next ETA itself.
   Payloads are not decoded here; the client buries undecodable ones through dead.lua.
 RETURNS
   { now, next_eta, lease_deadline, id_1, token_1, retries_1, payload_1, ... }
@@ -72,10 +73,14 @@ for i = #ready, 1, -1 do
   end
 end
 
+-- The reply carries next_eta, so an ETA announcement (`s`) is no news to this worker, and a
+-- worker blocked when it was made has popped it already: drop it, or this worker's next
+-- BZPOPMIN would return at once for nothing.
 if has_work and any_ready(ready) then
   mark_ready(marker)
+  redis.call('ZREM', marker, 's')
 else
-  redis.call('ZREM', marker, 'r')
+  redis.call('ZREM', marker, 'r', 's')
 end
 local next_eta = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
 if #next_eta > 0 then
