@@ -105,9 +105,10 @@ class BlockingTests(ConformanceBase):
         message = make_message()
         broker.schedule(message, eta=clock.now() + 10.0)
         blocked = BlockedReserve(broker, [queue_name])
-        # When its ETA passes and the schedule is polled
+        # When its ETA passes and the schedule is polled (the count is not checked: a backend
+        # whose blocked reserve wakes by itself may already have promoted the message)
         clock.advance(10.0)
-        assert broker.poll_schedule(queue_name) == 1
+        broker.poll_schedule(queue_name)
         # Then the worker gets it
         assert reserved_ids(blocked.outcome()) == [message.id]
 
