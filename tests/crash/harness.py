@@ -1,0 +1,387 @@
+"""Harness of the crash tests: real worker processes against a redis-server this suite starts.
+
+The crash tests kill things for real (SIGKILL and SIGSTOP workers, SIGKILL and restart Redis,
+flush its script cache), so they never share a server they did not start: a session-wide
+``redis-server`` on a free loopback port serves most tests, and a test that restarts the server
+or measures its command counts gets one of its own. Without the ``redis-server`` binary the tests
+skip locally and fail when ``CI`` is set.
+
+Each test gets a :class:`Crash` with its own key prefix (``crash-<random>``) and queue, starts
+workers (``worker_app.py`` as subprocesses) through it, watches what they record under
+``<prefix>:test:`` and ends with :meth:`Crash.check_invariants`. Synchronisation is always a
+condition polled with a deadline (:meth:`Crash.wait_until`), never a sleep.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from taskq_core.schemas import Message, new_message_id
+from taskq_redis import RedisBroker
+from taskq_redis.keys import queue_keys
+
+from .invariants import take_snapshot, violations
+
+WORKER_APP = Path(__file__).with_name("worker_app.py")
+#: Longest wait for any condition, in seconds; generous, since a miss is a failure anyway.
+DEADLINE = 30.0
+#: Pause between two looks at a condition, in seconds.
+POLL = 0.05
+#: Short timings so leases are lost and found within seconds: a 2 s lease renewed every 0.5 s,
+#: reaper and schedule poll every 0.5 s, dead-worker detection after 4 missed heartbeats (2 s).
+FAST_TIMINGS = {
+    "visibility_timeout": 2.0,
+    "heartbeat_interval": 0.5,
+    "schedule_poll_interval": 0.5,
+    "reaper_interval": 0.5,
+    "block_timeout": 2.0,
+    "shutdown_grace": 5.0,
+}
+#: Lines of each worker's log shown when a test fails.
+LOG_TAIL_LINES = 60
+
+
+def redis_server_binary() -> str:
+    """The ``redis-server`` to start; skip without one, but fail under CI."""
+    path = shutil.which("redis-server")
+    if path is None and Path("/usr/bin/redis-server").exists():
+        path = "/usr/bin/redis-server"
+    if path is None:
+        message = "redis-server is not installed; the crash tests start their own"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set, so this is an error)")
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition, *, what, timeout=DEADLINE, describe=None):
+    """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline.
+
+    ``describe()`` adds the state of the world to the failure message.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            details = f"\n{describe()}" if describe is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting until {what}{details}")
+        time.sleep(POLL)
+
+
+class RedisServer:
+    """One ``redis-server`` process on a free loopback port, with its files in ``directory``.
+
+    With ``aof=True`` every write is fsynced to the append-only file before it is acknowledged
+    (``appendfsync always``), so a SIGKILL of the server loses nothing it acknowledged and a
+    restart test is deterministic.
+    """
+
+    def __init__(self, binary: str, directory: Path, *, aof: bool) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.aof = aof
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=10
+        )
+
+    def start(self) -> None:
+        args = [
+            self.binary,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "yes" if self.aof else "no",
+            "--appendfsync", "always",
+            "--maxmemory-policy", "noeviction",
+            "--daemonize", "no",
+            "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = self.client()
+        try:
+            wait_until(
+                lambda: self._answers(client),
+                what=f"redis-server on port {self.port} answers PING",
+                timeout=15,
+                describe=self.log_tail,
+            )
+        finally:
+            client.close()
+
+    def _answers(self, client: redis.Redis) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited at start:\n{self.log_tail()}")
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:  # refused, or BusyLoadingError while it reads the AOF
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no shutdown work at all."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(10)
+
+    def restart(self) -> None:
+        """Crash the server and start it again on the same port and directory."""
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self) -> str:
+        log = self.directory / "redis.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return "redis.log:\n" + "\n".join(lines[-20:])
+
+
+class WorkerProcess:
+    """A ``worker_app.py`` subprocess and its log file."""
+
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log_path = log_path
+
+    def __repr__(self) -> str:
+        return f"<WorkerProcess {self.name} pid={self.pid} rc={self.process.poll()}>"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        """SIGKILL and reap: the worker gets no chance to release or unregister anything."""
+        if self.alive:
+            self.process.kill()
+        self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self) -> str:
+        lines = self.log().splitlines()
+        return f"--- {self!r} log (last {LOG_TAIL_LINES} lines)\n" + "\n".join(
+            lines[-LOG_TAIL_LINES:]
+        )
+
+
+class Crash:
+    """One crash test's world: its keys, its workers, and the checks on what they did."""
+
+    def __init__(self, server: RedisServer, queue: str, log_dir: Path) -> None:
+        self.server = server
+        self.prefix = f"crash-{uuid.uuid4().hex[:8]}"
+        self.queue = queue
+        self.keys = queue_keys(self.prefix, queue)
+        self.test_base = f"{self.prefix}:test"
+        self.redis = server.client()
+        self.broker = RedisBroker.from_url(server.url, prefix=self.prefix)
+        self.log_dir = log_dir
+        self.workers: list[WorkerProcess] = []
+        self.sent: list[str] = []
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def start_worker(
+        self, *, fast: bool = True, wait_ready: bool = True, **options
+    ) -> WorkerProcess:
+        """Start a worker process on the test's queue; wait until it is consuming.
+
+        ``fast`` applies :data:`FAST_TIMINGS` (else the ``Worker`` defaults); ``options`` are
+        ``Worker`` arguments (``concurrency``, ``prefetch``, ``visibility_timeout`` ...).
+        """
+        name = f"{self.prefix}-w{len(self.workers) + 1}"
+        settings = {**(FAST_TIMINGS if fast else {}), "concurrency": 1, "prefetch": 0, **options}
+        argv = [
+            sys.executable,
+            str(WORKER_APP),
+            "--url", self.server.url,
+            "--prefix", self.prefix,
+            "--queue", self.queue,
+            "--name", name,
+        ]  # fmt: skip
+        for option, value in settings.items():
+            if value is not None:
+                argv += ["--" + option.replace("_", "-"), str(value)]
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                start_new_session=True,
+            )
+        worker = WorkerProcess(name, process, log_path)
+        self.workers.append(worker)
+        if wait_ready:
+            self.wait_until(lambda: self.is_ready(worker), what=f"{name} is consuming")
+        return worker
+
+    def is_ready(self, worker: WorkerProcess) -> bool:
+        if not worker.alive:
+            raise AssertionError(f"{worker.name} exited before it was ready\n{worker.log_tail()}")
+        member = json.dumps({"pid": worker.pid, "worker": worker.name}, sort_keys=True)
+        return bool(self.redis.sismember(f"{self.test_base}:ready", member))
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.alive:
+                worker.signal(signal.SIGCONT)  # a stopped process cannot die of SIGKILL's reaping
+            worker.kill()
+
+    # -- producing -------------------------------------------------------------------------------
+
+    def message(self, task: str, *args, **fields) -> Message:
+        """A message for ``task`` in the test's queue, counted as sent (for ``send_batch``)."""
+        message = Message.build(task=task, args=args, queue=self.queue, **fields)
+        self.sent.append(message.id)
+        return message
+
+    def send(self, task: str, *args, countdown: float | None = None, **fields) -> str:
+        """Send one message for ``task`` (``crash.work``, ``crash.gated`` ...); returns its id."""
+        message = self.message(task, *args, **fields)
+        if countdown is None:
+            accepted = self.broker.send(message)
+        else:
+            accepted = self.broker.schedule(message, eta=self.broker.now() + countdown)
+        assert accepted, f"send of {message.id} was refused"
+        return message.id
+
+    def plant_corrupt(self, payload: str = "\x00 not a message {") -> str:
+        """Put garbage in READY behind taskq's back: a payload no decoder accepts."""
+        message_id = new_message_id()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.payloads, message_id, payload)
+        pipe.rpush(self.keys.ready_for(0), message_id)
+        pipe.zadd(self.keys.marker, {"r": 0})
+        pipe.execute()
+        self.sent.append(message_id)
+        return message_id
+
+    def open_gate(self, worker: WorkerProcess | None = None) -> None:
+        """Let ``crash.gated`` tasks finish: on ``worker`` only, or everywhere."""
+        suffix = f":{worker.name}" if worker is not None else ""
+        self.redis.set(f"{self.test_base}:gate{suffix}", 1)
+
+    # -- observing -------------------------------------------------------------------------------
+
+    def records(self, kind: str) -> list[dict]:
+        """What workers recorded: ``started``, ``acked``, ``ack_calls`` or ``ready``."""
+        members = self.redis.smembers(f"{self.test_base}:{kind}")
+        return sorted((json.loads(m) for m in members), key=lambda r: r.get("token", 0))
+
+    def tally(self, kind: str) -> collections.Counter[str]:
+        """Executions (``started``) or successful acks (``acked``) per message id."""
+        return collections.Counter(record["id"] for record in self.records(kind))
+
+    def deliveries(self, message_id: str, kind: str = "started") -> list[tuple[int, str]]:
+        """``(token, worker)`` of each recorded execution or ack of one message."""
+        return [(r["token"], r["worker"]) for r in self.records(kind) if r["id"] == message_id]
+
+    def owner(self, message_id: str) -> tuple[int, str] | None:
+        """``(token, worker)`` holding ``message_id`` in PROCESSING, or None."""
+        if self.redis.zscore(self.keys.processing, message_id) is None:
+            return None
+        token, worker = self.redis.hmget(self.keys.state, f"{message_id}:d", f"{message_id}:w")
+        return int(token or 0), worker or ""
+
+    def wait_until(self, condition, *, what, timeout=DEADLINE):
+        return wait_until(condition, what=what, timeout=timeout, describe=self.describe)
+
+    def wait_all_acked(self, ids=None, *, timeout=DEADLINE) -> None:
+        ids = list(self.sent if ids is None else ids)
+        self.wait_until(
+            lambda: all(self.tally("acked")[i] for i in ids),
+            what=f"all {len(ids)} messages are acked",
+            timeout=timeout,
+        )
+
+    def describe(self) -> str:
+        """The state of the world, for failure messages."""
+        try:
+            lines = [
+                f"prefix {self.prefix} queue {self.queue}",
+                f"counts {self.broker.counts(self.queue)!r}",
+                f"started {dict(self.tally('started'))}",
+                f"acked {dict(self.tally('acked'))}",
+            ]
+        except redis.RedisError as exc:
+            lines = [f"(Redis unreadable: {exc})"]
+        return "\n".join([*lines, *(w.log_tail() for w in self.workers)])
+
+    # -- the invariant checker (invariants.py) -------------------------------------------------
+
+    def check_invariants(self, ids=None) -> dict[str, str]:
+        """Assert the queue's state machine holds for ``ids`` (default: everything sent).
+
+        See :func:`invariants.violations` for what is checked. Call it when nothing is between
+        an ack and its record (workers idle, stopped or dead). Returns where each id is:
+        ``ready``, ``scheduled``, ``processing``, ``dead`` or ``acked``.
+        """
+        snapshot = take_snapshot(self.redis, self.keys, self.prefix, f"{self.test_base}:acked")
+        problems, where = violations(snapshot, list(self.sent if ids is None else ids))
+        assert not problems, "invariants broken:\n" + "\n".join(problems) + "\n" + self.describe()
+        return where
+
+    # -- cleanup ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.stop_workers()
+        try:
+            keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
+            if keys:
+                self.redis.unlink(*keys)
+        finally:
+            self.broker.close()
+            self.redis.close()

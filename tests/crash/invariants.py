@@ -1,0 +1,108 @@
+"""The invariant checker of the crash tests: the queue's state machine, read from Redis.
+
+research/redis-design.md §4: after every chaos step, every known id is in exactly one state or
+acked, has its payload while it is in the broker, and every PROCESSING member has an owner and
+a token. The key layout read here is the one documented in ``taskq_redis/lua/lib.lua`` (names
+from ``taskq_redis.keys``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from dataclasses import dataclass
+
+import redis
+
+from taskq_redis.keys import QueueKeys, queues_key, worker_queues_key
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One atomic read of a queue's keys and of the workers' ack records."""
+
+    places: dict[str, list[str]]  # id -> every structure it is found in, once per occurrence
+    payloads: frozenset[str]
+    state: dict[str, str]
+    acked: collections.Counter[str]  # id -> successful acks recorded
+    keys_outside_tag: list[str]
+
+
+def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: str) -> Snapshot:
+    """Read READY, SCHEDULED, PROCESSING, DEAD, payloads, state and the ack records in MULTI.
+
+    ``client`` must decode responses. The key scan for the hash-tag check is not part of the
+    transaction (SCAN cannot be), which does not matter: keys are created, not moved.
+    """
+    pipe = client.pipeline(transaction=True)
+    for key in keys.ready:
+        pipe.lrange(key, 0, -1)
+    pipe.zrange(keys.scheduled, 0, -1)
+    pipe.zrange(keys.processing, 0, -1)
+    pipe.zrange(keys.dead, 0, -1)
+    pipe.hkeys(keys.payloads)
+    pipe.hgetall(keys.state)
+    pipe.smembers(acked_key)
+    *ready_lists, scheduled, processing, dead, payloads, state, acked = pipe.execute()
+
+    places: collections.defaultdict[str, list[str]] = collections.defaultdict(list)
+    for items in ready_lists:
+        for item in items:
+            places[item].append("ready")
+    for place, items in (("scheduled", scheduled), ("processing", processing), ("dead", dead)):
+        for item in items:
+            places[item].append(place)
+    allowed = (f"{keys.base}:", acked_key.rpartition(":")[0] + ":")
+    global_keys = {queues_key(prefix), worker_queues_key(prefix)}
+    outside = [
+        key
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000)
+        if not key.startswith(allowed) and key not in global_keys
+    ]
+    return Snapshot(
+        places=dict(places),
+        payloads=frozenset(payloads),
+        state=state,
+        acked=collections.Counter(json.loads(member)["id"] for member in acked),
+        keys_outside_tag=outside,
+    )
+
+
+def violations(snapshot: Snapshot, ids: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Check the invariants for ``ids``; returns the problems found and where each id is.
+
+    * every id is in exactly one of READY (any priority, once), SCHEDULED, PROCESSING, DEAD, or
+      acked (recorded exactly once): never two places, never none;
+    * every PROCESSING member has an owner (``<id>:w``) and a token (``<id>:d`` >= 1), and only
+      PROCESSING members have an owner;
+    * an id still in the broker has its payload; an acked id has no payload and no state left;
+    * the structures hold no id outside ``ids``;
+    * every key under the prefix is in the queue's hash tag, apart from the two documented
+      global sets (``queues``, ``worker_queues``) and the test's own records.
+    """
+    state = snapshot.state
+    state_ids = {field.rpartition(":")[0] for field in state if not field.startswith("#")}
+    problems: list[str] = []
+    where: dict[str, str] = {}
+    for message_id in ids:
+        places = snapshot.places.get(message_id, []) + ["acked"] * snapshot.acked[message_id]
+        if len(places) != 1:
+            problems.append(f"{message_id}: in {places or 'no state at all (lost)'}")
+            continue
+        place = where[message_id] = places[0]
+        owner, token = state.get(f"{message_id}:w"), state.get(f"{message_id}:d")
+        if place == "processing":
+            if not owner or not token or int(token) < 1:
+                problems.append(f"{message_id}: PROCESSING without owner or token")
+        elif owner is not None:
+            problems.append(f"{message_id}: in {place} but still owned by {owner!r}")
+        if place == "acked":
+            if message_id in snapshot.payloads or message_id in state_ids:
+                problems.append(f"{message_id}: acked but its payload or state is left over")
+        elif message_id not in snapshot.payloads:
+            problems.append(f"{message_id}: in {place} without a payload")
+    strangers = sorted(set(snapshot.places) - set(ids))
+    if strangers:
+        problems.append(f"ids nobody sent: {strangers}")
+    problems += [f"key outside the queue's hash tag: {key}" for key in snapshot.keys_outside_tag]
+    return problems, where
