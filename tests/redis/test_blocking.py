@@ -21,7 +21,7 @@ from taskq_redis.waiting import Wake
 from .conftest import BlockSignal, SignallingRedis
 
 #: Longest a correct wake-up may take before the test calls it missed (real seconds).
-WAKE_GUARD_SECONDS = 15.0
+WAKE_GUARD_SECONDS = 30.0
 #: Block chunk of the brokers here: long, so only a wake-up can end a wait early.
 LONG_BLOCK_SECONDS = 60.0
 

@@ -109,6 +109,7 @@ class RedisBroker(BaseBroker):
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    @reports_lost_connection
     def connect(self) -> None:
         """PING (failing fast, without backoff), then check the server version and policy.
 
