@@ -29,6 +29,7 @@ CHILD_TIMEOUT = 30.0
 SCRIPT = textwrap.dedent(
     """
     import json
+    import signal
     import sys
     import threading
 
@@ -37,7 +38,7 @@ SCRIPT = textwrap.dedent(
 
     count, pool, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     app = Taskq("memory://")
-    gate = threading.Event()  # set when the worker starts stopping (graceful mode only)
+    gate = threading.Event()  # set when the worker starts stopping (not in "hard" mode)
     lock = threading.Lock()
     started = []
     acked = []
@@ -46,15 +47,19 @@ SCRIPT = textwrap.dedent(
     def job(n):
         with lock:
             started.append(n)
-            if len(started) == 1:
-                print("CONSUMING", flush=True)
+            first = len(started) == 1
+        if first and mode == "signal-from-a-task-thread":
+            # The kernel may deliver a process's SIGTERM to any thread; force the worst case.
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        elif first:
+            print("CONSUMING", flush=True)
         gate.wait(120)
 
     class Observer:
         @hookimpl
         def taskq_worker_stopping(self, worker, reason):
             print("STOPPING " + reason, flush=True)
-            if mode == "graceful":
+            if mode != "hard":
                 gate.set()
 
         @hookimpl
@@ -193,3 +198,16 @@ def test_second_sigterm_stops_at_once(start_child, pool):
     assert result["acked"] == []
     assert result["counts"]["processing"] >= 1
     assert len(result["ready"]) + result["counts"]["processing"] == 5
+
+
+def test_sigterm_delivered_to_a_pool_thread_still_stops_the_worker(start_child):
+    # Given a worker process whose SIGTERM lands on a pool thread, not on the main thread
+    # (the kernel may pick any thread; the main thread must still notice)
+    child = start_child("5", "threads", "signal-from-a-task-thread")
+
+    # When the signal arrives, then the worker stops gracefully and exits cleanly
+    assert child.wait_for_line("STOPPING") == "STOPPING signal"
+    assert child.exit_code() == 0, child.stderr()
+    result = child.result()
+    assert sorted(result["acked"] + result["ready"]) == list(range(5))
+    assert result["counts"]["processing"] == 0

@@ -47,6 +47,10 @@ POOLS = ("threads", "solo")
 DEFAULT_BLOCK_TIMEOUT = 5.0
 #: Longest pause between reserve attempts while the broker is unreachable.
 MAX_ERROR_BACKOFF = 5.0
+#: Longest the main thread blocks in one wait during ``run()``, in seconds. A signal the kernel
+#: delivers to another thread runs its Python handler only when the main thread next checks for
+#: signals, which a wait without a timeout never does: the signal would be lost.
+SIGNAL_CHECK_INTERVAL = 0.2
 
 
 class Worker:
@@ -121,8 +125,9 @@ class Worker:
         self._capacity = threading.Condition()
         self._stopping = threading.Event()
         self._upkeep_stop = threading.Event()
-        self._hard_stop = threading.Event()
         self._stop_requested = threading.Event()
+        #: Stop signals received; written only by the signal handler (see ``_on_signal``).
+        self._signals = 0
         self._started = False
         self._stopped = threading.Event()
         self._consumer: threading.Thread | None = None
@@ -212,8 +217,11 @@ class Worker:
                 previous[sig] = signal.signal(sig, self._on_signal)
         try:
             self.start()
-            self._stop_requested.wait()
-            self._shutdown("signal", self.shutdown_grace)
+            while not self._signals and not self._stop_requested.wait(SIGNAL_CHECK_INTERVAL):
+                pass
+            if self._signals:
+                log.info("stop signal: finishing running tasks (again to stop now)")
+            self._shutdown("signal" if self._signals else "stop()", self.shutdown_grace)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -225,13 +233,14 @@ class Worker:
     # -- signals and shutdown --------------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._stop_requested.is_set():
-            log.warning("second signal: stopping now; unfinished tasks return when leases expire")
-            self._hard_stop.set()
-        else:
-            log.info("signal %d: finishing running tasks (again to stop now)", signum)
-            self._stop_requested.set()
-        self._stopping.set()
+        # Python runs this on the main thread between two bytecodes, possibly while that thread
+        # holds the lock of an Event or of logging; setting an Event here can deadlock. So it only
+        # counts, and the main thread's timed waits in run() and _shutdown() act on the count.
+        self._signals += 1
+
+    def _stop_now(self) -> bool:
+        """True once a second stop signal asked to skip the rest of the grace period."""
+        return self._signals > 1
 
     def _shutdown(self, reason: str, grace: float) -> bool:
         if self._stopped.is_set() or not self._started:
@@ -249,7 +258,7 @@ class Worker:
         # One grace period for the whole drain. A solo pool runs tasks on the consumer thread, so
         # joining it is part of the grace, and a second signal must cut that join short too.
         deadline = time.monotonic() + grace
-        while self._consumer.is_alive() and not self._hard_stop.is_set():
+        while self._consumer.is_alive() and not self._stop_now():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -272,8 +281,12 @@ class Worker:
         with self._capacity:
             while self._held:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._hard_stop.is_set():
-                    log.warning("%d task(s) still running at shutdown", len(self._held))
+                if remaining <= 0 or self._stop_now():
+                    log.warning(
+                        "%d task(s) still running at shutdown%s; their leases will return them",
+                        len(self._held),
+                        " (second signal)" if self._stop_now() else "",
+                    )
                     return False
                 self._capacity.wait(min(remaining, 0.5))
         return True
