@@ -12,10 +12,21 @@ worker decide *what* should happen (retry after 4 s, bury with this reason); the
 decision one atomic state change. Every method is thread-safe.
 
 Fencing: ``reserve`` increments the message's delivery count and hands it out as
-``Delivery.token``. ``ack``, ``retry``, ``dead``, ``extend_lease`` and ``release`` act only when the
-message is still in PROCESSING, owned by ``delivery.worker_id``, with that same token. Otherwise
-they change nothing and return ``False``: a worker that stalled past its lease cannot touch a
-message that has since been handed to another worker.
+``Delivery.token``. The count only ever grows (``release`` and ``requeue_dead`` do not roll it
+back), so a token is never reissued. ``ack``, ``retry``, ``dead``, ``postpone``, ``extend_lease``
+and ``release`` act only when the message is still in PROCESSING, owned by
+``delivery.worker_id``, with that same token. Otherwise they change nothing and return ``False``:
+a worker that stalled past its lease cannot touch a message that has since been handed to another
+worker. A lease is *lost* when the reaper has taken the message back (or it was handed out again);
+a lease past its deadline that no reaper has recovered yet still works.
+
+Lost replies: when a connection drops after the broker applied a call, a retried ``send`` or
+``ack`` answers ``False`` although the first attempt succeeded. Callers treat ``False`` after a
+connection error as "maybe done", which at-least-once delivery tolerates.
+
+Results: ``ack`` and ``dead`` can store a :class:`~taskq_core.schemas.TaskResult` for the message
+id in the same round trip; ``get_result`` waits for one without polling, for any number of waiters
+that start before or after it is stored.
 
 Time: float seconds since the epoch. ``clock=None`` lets the backend use its own authority (the
 Redis server's ``TIME``, so worker clock skew cannot break leases); tests pass a
@@ -39,8 +50,12 @@ if TYPE_CHECKING:
         Message,
         QueueCounts,
         RecoveryReport,
+        TaskResult,
         WorkerInfo,
     )
+
+#: Seconds a stored result is kept unless the caller says otherwise (RQ's default).
+DEFAULT_RESULT_TTL = 500.0
 
 
 @dataclass(frozen=True)
@@ -82,9 +97,10 @@ class BaseBroker(abc.ABC):
         """Release connections; the broker must not be used afterwards."""
 
     def interrupt(self) -> None:  # noqa: B027 - optional hook, no-op by default
-        """Make ``reserve`` calls blocked in this process return promptly (possibly empty).
+        """Make ``reserve`` calls already blocked in this process return promptly (maybe empty).
 
-        Graceful shutdown calls it so a worker does not wait out a long blocking timeout.
+        Graceful shutdown calls it so a worker does not wait out a long blocking timeout. Reserves
+        that start afterwards block as usual.
         """
 
     def __enter__(self) -> Self:
@@ -155,16 +171,46 @@ class BaseBroker(abc.ABC):
         reserved message's delivery count goes up by one and becomes the delivery's token; no
         message is handed out twice while its lease holds.
 
+        A batch never mixes queues. A queue whose in-flight cap (:meth:`set_queue_limit`) is
+        reached hands out nothing until a message leaves PROCESSING.
+
         When nothing is ready, waits up to ``timeout`` seconds (real time) for work without
         polling, then returns ``[]``. A payload that cannot be decoded is moved to DEAD with the
-        decode error as its reason and is not returned.
+        decode error as its reason (and a FAILURE result) and is not returned.
         """
 
+    def ack_and_reserve(
+        self,
+        finished: Delivery,
+        queues: Sequence[str],
+        *,
+        lease: float,
+        limit: int = 1,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> tuple[bool, list[Delivery]]:
+        """Ack ``finished`` and reserve the next batch without blocking; one round trip if possible.
+
+        Same effects as :meth:`ack` followed by ``reserve(timeout=0)`` for the same worker; the
+        two need not be atomic together. Backends override it to save a round trip.
+        """
+        acked = self.ack(finished, result=result, result_ttl=result_ttl)
+        found = self.reserve(queues, worker_id=finished.worker_id, lease=lease, limit=limit)
+        return acked, found
+
     @abc.abstractmethod
-    def ack(self, delivery: Delivery) -> bool:
+    def ack(
+        self,
+        delivery: Delivery,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
         """Finish the delivery: the message leaves the broker.
 
         Returns ``False`` and changes nothing if the lease was lost (fencing, module docstring).
+        ``result``, when given, is stored for ``result_ttl`` seconds (as by :meth:`store_result`)
+        before the ack, whether or not the ack then succeeds: the task did produce it.
         """
 
     @abc.abstractmethod
@@ -172,19 +218,40 @@ class BaseBroker(abc.ABC):
         """Count one retry and return the message to READY, or to SCHEDULED ``delay`` s from now.
 
         The delivery count is kept; the retry count goes up by one; ``error`` is kept as the last
-        error. Fenced: ``False`` and no change if the lease was lost.
+        error (``Delivery.last_error`` of the next reservation, ``DeadLetter.last_error``).
+        Fenced: ``False`` and no change if the lease was lost.
         """
 
+    def postpone(self, delivery: Delivery, *, delay: float) -> bool:
+        """Put the message back, to READY or to SCHEDULED ``delay`` s from now, counting nothing.
+
+        Neither a retry nor a lost lease is counted: the task did not run (a rate limit said
+        "not yet"), so it must not use up its retries while it waits. Fenced like :meth:`ack`.
+        """
+        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
+
     @abc.abstractmethod
-    def dead(self, delivery: Delivery, *, reason: str) -> bool:
-        """Move the message from PROCESSING to DEAD, keeping ``reason``. Fenced like :meth:`ack`."""
+    def dead(
+        self,
+        delivery: Delivery,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Move the message from PROCESSING to DEAD, keeping ``reason``. Fenced like :meth:`ack`.
+
+        ``result`` (a FAILURE) is stored like :meth:`ack`'s.
+        """
 
     @abc.abstractmethod
     def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
         """Push each lease deadline to ``now + lease``; one batched call for a worker's heartbeat.
 
         Result ``i`` is ``False`` when delivery ``i`` is no longer held (its lease was lost), so
-        the worker knows its result will be refused.
+        the worker knows its result will be refused. ``lease=0`` expires the leases now, which
+        hands the messages to the next :meth:`recover_expired` (a worker that knows a task's
+        process died uses it to skip the wait).
         """
 
     @abc.abstractmethod
@@ -199,10 +266,11 @@ class BaseBroker(abc.ABC):
     def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
         """Hand back up to ``limit`` PROCESSING messages whose lease deadline has passed.
 
-        Each one's lost-lease count goes up by one. Below the message's ``max_deliveries`` it goes
-        to the front of READY; at the limit it goes to DEAD with a reason naming the count, so a
-        task that kills its worker every time cannot loop forever. Safe to run from many workers
-        at once: each expired message is recovered exactly once.
+        A lease has expired when its deadline is at or before now. Each recovered message's
+        lost-lease count goes up by one. Below the message's ``max_deliveries`` it goes to the
+        front of READY (earliest-expired first); at the limit it goes to DEAD with a reason naming
+        the count, so a task that kills its worker every time cannot loop forever. Safe to run
+        from many workers at once: each expired message is recovered exactly once.
         """
 
     # -- workers ---------------------------------------------------------------------------------
@@ -215,7 +283,8 @@ class BaseBroker(abc.ABC):
     def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
         """Workers whose last heartbeat is at most ``within`` seconds old, ``last_seen`` filled in.
 
-        ``queue=None`` means every known queue; each worker appears once.
+        ``queue=None`` means every queue known from messages or heartbeats; each worker appears
+        once.
         """
 
     @abc.abstractmethod
@@ -249,8 +318,53 @@ class BaseBroker(abc.ABC):
     def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         """Move DEAD messages (all, or those in ``ids``) back to READY with fresh counters.
 
-        Returns how many moved; unknown ids are ignored.
+        Retries and lost leases start again from zero; the delivery count (the fencing token)
+        keeps growing, so a handle from before the message died stays fenced out. Returns how
+        many moved; unknown ids are ignored.
         """
+
+    def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
+        """Cap how many messages of ``queue`` may be in PROCESSING at once, across all workers.
+
+        ``None`` removes the cap. The cap is stored in the broker, so every worker obeys the same
+        one; messages already in PROCESSING above a lowered cap are left alone.
+        """
+        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def store_result(self, result: TaskResult, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """Keep ``result`` under its id for ``ttl`` seconds, replacing any earlier one.
+
+        Wakes every :meth:`get_result` waiting for that id.
+        """
+        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
+
+    def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:
+        """The stored result of ``message_id``, waiting up to ``timeout`` real seconds for it.
+
+        ``timeout=0`` does not wait; ``None`` waits until it arrives. Waits without polling; any
+        number of waiters receive the same result, whether they started before or after it was
+        stored. ``None`` when there is none (yet, or any more: it expired or was forgotten).
+        """
+        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
+
+    def forget_result(self, message_id: str) -> None:
+        """Delete the stored result of ``message_id``, if any."""
+        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
+
+    # -- rate limits -----------------------------------------------------------------------------
+
+    def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
+        """Take one grant of the limiter ``key``, or say how long until one is possible.
+
+        A sliding window over broker time: the grant is recorded and ``0.0`` returned when fewer
+        than ``limit`` grants were made in the last ``period`` seconds; otherwise nothing is
+        recorded and the seconds until the oldest grant in the window leaves it are returned
+        (always > 0). Shared by every process using the broker, so ``limit`` holds across all
+        workers together.
+        """
+        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
     @abc.abstractmethod
     def purge(self, queue: str) -> int:

@@ -63,3 +63,11 @@ class TaskError(TaskqError):
 
 class MessageDecodeError(TaskqError):
     """Bytes read from a broker are not a valid taskq message; the broker buries them in DEAD."""
+
+
+class SoftTimeLimitExceeded(TaskqError):
+    """Raised inside a task when its ``soft_time_limit`` passes, so it can clean up and exit."""
+
+
+class TimeLimitExceeded(TaskqError):
+    """A task passed its hard ``time_limit``; it was stopped and goes to retry or DEAD."""

@@ -146,6 +146,7 @@ class Delivery(BaseModel):
         retries: Exception retries used so far (not counting lost leases).
         worker_id: The worker holding the lease.
         lease_deadline: When the lease expires unless extended (seconds since the epoch).
+        last_error: The error recorded by the last ``retry`` (``Type: message``), if any.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -155,6 +156,7 @@ class Delivery(BaseModel):
     retries: int = Field(default=0, ge=0)
     worker_id: str
     lease_deadline: float
+    last_error: str | None = None
 
     @property
     def id(self) -> str:
@@ -189,6 +191,7 @@ class DeadLetter(BaseModel):
     died_at: float
     deliveries: int = 0
     retries: int = 0
+    last_error: str | None = None
 
 
 class WorkerInfo(BaseModel):
@@ -229,3 +232,35 @@ class RecoveryReport(BaseModel):
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.dead)
+
+
+#: Result states a :class:`TaskResult` can hold (``PENDING`` is the absence of one).
+ResultStatus = Literal["SUCCESS", "FAILURE"]
+
+
+class TaskResult(BaseModel):
+    """The outcome of a task, as the result backend stores it.
+
+    A ``SUCCESS`` carries the JSON ``value`` the task returned; a ``FAILURE`` (the message went to
+    DEAD) carries the remote exception type, message and traceback, so ``AsyncResult.get()`` can
+    raise an error that names them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+    id: str
+    status: ResultStatus
+    value: JsonValue = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    finished_at: float = 0.0
+
+    def to_json(self) -> str:
+        """Encode for the result store."""
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> TaskResult:
+        """Decode from the result store."""
+        return cls.model_validate_json(data)
