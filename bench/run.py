@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from common import Receiver  # noqa: E402
 LIBS = ["taskq", "celery", "dramatiq", "rq", "huey", "taskiq"]
 #: Commands issued by this harness itself, never counted.
 HARNESS_COMMANDS = {"info", "config|resetstat", "flushall", "ping", "client|setname"}
-TASKQ_BEST_DEFAULT = "pool=threads,c=8,prefetch=8"
+TASKQ_BEST_DEFAULT = "pool=solo,prefetch=32;pool=threads,c=8,prefetch=128"
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -242,6 +243,79 @@ def drain(lib: str, url: str, client: redis.Redis, config: str, opts: Options) -
     }
 
 
+class MonitorCounter:
+    """Counts the commands clients send (MONITOR lines not issued from inside Lua).
+
+    Reads MONITOR on a raw socket in a thread; ``stop()`` sends an ECHO marker and reads up to
+    it, so every command before the marker is counted. MONITOR slows Redis down, so this runs
+    as its own small, untimed pass.
+    """
+
+    SKIP = frozenset({"info", "config|resetstat", "flushall", "echo"})
+
+    def __init__(self, url: str) -> None:
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.sendall(b"MONITOR\r\n")
+        self.file = self.sock.makefile("rb")
+        self.file.readline()  # +OK
+        self.client_cmds = 0
+        self.lua_cmds = 0
+        self.by_name: dict[str, int] = {}
+        self.marker = f"bench-mark-{os.getpid()}-{time.monotonic_ns()}"
+        self.done = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for raw in self.file:
+            line = raw.decode("utf-8", "replace").strip()
+            if self.marker in line:
+                break
+            head, _, rest = line.partition("] ")
+            words = rest.split(" ", 2)
+            name = words[0].strip('"').lower()
+            if name in ("script", "client", "config", "xgroup") and len(words) > 1:
+                name += "|" + words[1].strip('"').lower()
+            if " lua" in head:
+                self.lua_cmds += 1
+            elif name not in self.SKIP:
+                self.client_cmds += 1
+                self.by_name[name] = self.by_name.get(name, 0) + 1
+        self.done = True
+
+    def stop(self, client: redis.Redis) -> dict:
+        client.echo(self.marker)
+        self.thread.join(30)
+        self.sock.close()
+        return {"client": self.client_cmds, "lua": self.lua_cmds, "by_name": self.by_name}
+
+
+def monitor_pass(res: LibResult, url: str, client: redis.Redis, config: str, opts: Options) -> dict:
+    """Client-sent commands per task for the send path and the drain, with MONITOR on."""
+    n = min(opts.n, 1000)
+    small = Options(**{**opts.__dict__, "n": n})
+    client.flushall()
+    mon = MonitorCounter(url)
+    sent = run_step(res.lib, url, "send", "--n", str(n))
+    send_counts = mon.stop(client)
+    if "error" in sent:
+        return {"error": sent["error"]}
+    mon = MonitorCounter(url)
+    out = drain(res.lib, url, client, config, small)
+    drain_counts = mon.stop(client)
+    client.flushall()
+    if "error" in out:
+        return {"error": out["error"]}
+    return {
+        "n": n,
+        "send_client_cmds_per_task": send_counts["client"] / n,
+        "drain_client_cmds_per_task": drain_counts["client"] / n,
+        "send_by_name": {k: v / n for k, v in send_counts["by_name"].items()},
+        "drain_by_name": {k: v / n for k, v in drain_counts["by_name"].items()},
+    }
+
+
 def settle(client: redis.Redis) -> None:
     """Wait until only this harness is connected, so client buffers do not count as data."""
     for _ in range(100):
@@ -342,6 +416,19 @@ def one_repeat(res: LibResult, url: str, client: redis.Redis, opts: Options, log
         run["configs"][config] = {"drain": out}
         log(f"  drain     {fmt_rate(out)}  [{config}]")
 
+    # client-sent commands (MONITOR), once per config, in the first repeat only
+    if not res.runs:
+        for config in res.configs:
+            out = monitor_pass(res, url, client, config, opts)
+            run["configs"][config]["monitor"] = out
+            if "error" in out:
+                log(f"  monitor   ERROR {out['error'].splitlines()[0][:200]}  [{config}]")
+            else:
+                log(
+                    f"  monitor   client cmds/task send {out['send_client_cmds_per_task']:.2f} "
+                    f"drain {out['drain_client_cmds_per_task']:.2f}  [{config}]"
+                )
+
     # 3. idle latency, per worker config
     for config in res.configs:
         client.flushall()
@@ -406,6 +493,8 @@ def summarize(res: LibResult, config: str) -> dict:
         "cmds_send": median_of(runs, "send_stats", "cmds_per_task"),
         "cmds_drain": median_of(runs, "configs", config, "drain", "cmds_per_task"),
         "mem": median_of(runs, "mem_bytes_per_task"),
+        "ccmds_send": median_of(runs, "configs", config, "monitor", "send_client_cmds_per_task"),
+        "ccmds_drain": median_of(runs, "configs", config, "monitor", "drain_client_cmds_per_task"),
         "wcpu": median_of(runs, "configs", config, "drain", "worker_cpu_us_per_task"),
         "rcpu": median_of(runs, "configs", config, "drain", "redis_cpu_us_per_task"),
         "na_bulk": na_bulk,
@@ -421,7 +510,8 @@ COLUMNS = [
     ("p50", "idle p50 ms", False, "{:.2f}"),
     ("p99", "idle p99 ms", False, "{:.2f}"),
     ("rt", "get() p50 ms", False, "{:.2f}"),
-    ("cmds", "Redis cmds/task (send+drain)", False, None),
+    ("ccmds", "client cmds/task (send+drain)", False, None),
+    ("cmds", "all Redis cmds/task (send+drain)", False, None),
     ("mem", "Redis B/queued task", False, "{:,.0f}"),
     ("wcpu", "worker CPU µs/task", False, "{:,.0f}"),
     ("rcpu", "Redis CPU µs/task", False, "{:.1f}"),
@@ -429,8 +519,8 @@ COLUMNS = [
 
 
 def cell(row: dict, key: str, fmt: str | None) -> str:
-    if key == "cmds":
-        a, b = row["cmds_send"], row["cmds_drain"]
+    if key in ("cmds", "ccmds"):
+        a, b = row[f"{key}_send"], row[f"{key}_drain"]
         if a is None and b is None:
             return "-"
         return f"{(a or 0) + (b or 0):.1f} ({a or 0:.1f}+{b or 0:.1f})"
@@ -444,10 +534,10 @@ def cell(row: dict, key: str, fmt: str | None) -> str:
 
 
 def value_of(row: dict, key: str) -> float | None:
-    if key == "cmds":
-        if row["cmds_send"] is None or row["cmds_drain"] is None:
+    if key in ("cmds", "ccmds"):
+        if row[f"{key}_send"] is None or row[f"{key}_drain"] is None:
             return None
-        return row["cmds_send"] + row["cmds_drain"]
+        return row[f"{key}_send"] + row[f"{key}_drain"]
     return row[key]
 
 
@@ -484,17 +574,32 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
 
 
 def command_breakdown(results: list[LibResult]) -> str:
-    lines = ["Redis commands per task by name (median run; send phase | drain phase):", ""]
+    lines = [
+        "Commands per task by name (first run; MONITOR = sent by clients, INFO = all, including "
+        "those run inside Lua scripts):",
+        "",
+    ]
+
+    def top(counts: dict, k: int) -> str:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:k]
+        return ", ".join(f"{name} {v:.2f}" for name, v in ranked if v >= 0.005) or "-"
+
     for res in results:
         if not res.runs:
             continue
-        run = res.runs[len(res.runs) // 2]
+        run = res.runs[0]
         send = run.get("send_stats", {}).get("commands", {})
         for config in res.configs:
-            drain = run["configs"].get(config, {}).get("drain", {}).get("commands", {})
-            top_s = ", ".join(f"{k} {v:.2f}" for k, v in list(send.items())[:6])
-            top_d = ", ".join(f"{k} {v:.2f}" for k, v in list(drain.items())[:8])
-            lines.append(f"- {res.lib} [{config}]: {top_s or '-'} | {top_d or '-'}")
+            node = run["configs"].get(config, {})
+            mon = node.get("monitor", {})
+            drain = node.get("drain", {}).get("commands", {})
+            lines.append(f"- {res.lib} [{config}]")
+            lines.append(
+                f"  - send, clients: {top(mon.get('send_by_name', {}), 6)}; all: {top(send, 8)}"
+            )
+            lines.append(
+                f"  - drain, clients: {top(mon.get('drain_by_name', {}), 6)}; all: {top(drain, 10)}"
+            )
     return "\n".join(lines)
 
 
@@ -527,9 +632,15 @@ def machine_note(url: str) -> str:
                 break
     server = redis.Redis.from_url(url).info("server")["redis_version"]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    commit = subprocess.run(
+        ["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return (
         f"nproc {os.cpu_count()}, CPU {cpu}, Python {sys.version.split()[0]}, "
-        f"redis-server {server}, load average at start {load}"
+        f"redis-server {server}, taskq commit {commit or '?'}, load average at start {load}"
     )
 
 
@@ -601,9 +712,15 @@ def main() -> None:
 
     rows = []
     for res in results:
+        best = None
+        if res.lib == "taskq" and len(res.configs) > 1:
+            drains = [(summarize(res, c)["drain"] or 0, c) for c in res.configs[1:]]
+            best = max(drains)[1]
         for index, config in enumerate(res.configs):
             if res.lib == "taskq":
-                label = f"taskq {res.info['version']}" + (" (defaults)" if index == 0 else "")
+                label = f"taskq {res.info['version']}" + (
+                    " (defaults)" if index == 0 else " (best drain)" if config == best else ""
+                )
                 settings = (
                     res.info["configs"].get(config, config) if config == "default" else config
                 )
