@@ -43,7 +43,7 @@ from common import Receiver  # noqa: E402
 
 LIBS = ["taskq", "celery", "dramatiq", "rq", "huey", "taskiq"]
 #: Commands issued by this harness itself, never counted.
-HARNESS_COMMANDS = {"info", "config|resetstat", "flushall", "ping", "client|setname"}
+HARNESS_COMMANDS = {"info", "config|resetstat", "flushall", "dbsize", "echo"}
 TASKQ_BEST_DEFAULT = "pool=solo,prefetch=32;pool=threads,c=8,prefetch=128"
 
 
