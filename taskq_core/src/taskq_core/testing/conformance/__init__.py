@@ -15,19 +15,25 @@ undecodable-payload test runs instead of being skipped.
 from __future__ import annotations
 
 from taskq_core.testing.conformance.base import (
+    BlockedCall,
+    BlockedGetResult,
     BlockedReserve,
     BrokerFactory,
     ConformanceBase,
     RawPayloadInjector,
 )
 from taskq_core.testing.conformance.blocking import BlockingTests
+from taskq_core.testing.conformance.capacity import QueueLimitTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
 from taskq_core.testing.conformance.dead import DeadTests
 from taskq_core.testing.conformance.fencing import AckAndFencingTests
 from taskq_core.testing.conformance.leases import LeaseTests
 from taskq_core.testing.conformance.monitoring import MonitoringTests
+from taskq_core.testing.conformance.postpone import PostponeTests
+from taskq_core.testing.conformance.ratelimit import RateLimitTests
 from taskq_core.testing.conformance.ready import ReadyTests
 from taskq_core.testing.conformance.release import ReleaseTests
+from taskq_core.testing.conformance.results import ResultTests
 from taskq_core.testing.conformance.retry import RetryTests
 from taskq_core.testing.conformance.scheduled import ScheduleTests
 from taskq_core.testing.conformance.workers import WorkerTests
@@ -42,6 +48,10 @@ class BrokerConformance(
     RetryTests,
     DeadTests,
     ReleaseTests,
+    PostponeTests,
+    QueueLimitTests,
+    ResultTests,
+    RateLimitTests,
     WorkerTests,
     MonitoringTests,
     ConcurrencyTests,
@@ -51,6 +61,8 @@ class BrokerConformance(
 
 __all__ = [
     "AckAndFencingTests",
+    "BlockedCall",
+    "BlockedGetResult",
     "BlockedReserve",
     "BlockingTests",
     "BrokerConformance",
@@ -60,9 +72,13 @@ __all__ = [
     "DeadTests",
     "LeaseTests",
     "MonitoringTests",
+    "PostponeTests",
+    "QueueLimitTests",
+    "RateLimitTests",
     "RawPayloadInjector",
     "ReadyTests",
     "ReleaseTests",
+    "ResultTests",
     "RetryTests",
     "ScheduleTests",
     "WorkerTests",

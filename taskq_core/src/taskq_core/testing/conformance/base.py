@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier, Event, Thread
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import pytest
+
+# At run time: the blocked-call helpers name them as base-class type arguments.
+from taskq_core.schemas import Delivery, TaskResult
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
     from taskq_core.clock import Clock, FakeClock
-    from taskq_core.schemas import Delivery
 
 T = TypeVar("T")
 
@@ -143,7 +145,56 @@ def run_concurrently(calls: Sequence[Callable[[], T]]) -> list[T]:
         return [future.result(timeout=THREAD_GUARD_TIMEOUT) for future in futures]
 
 
-class BlockedReserve:
+class BlockedCall(Generic[T]):
+    """A blocking broker call running on its own thread, to see what wakes it.
+
+    Args:
+        call: The call, e.g. a ``reserve`` or ``get_result`` with a long timeout.
+        name: Thread name, shown when a test hangs.
+
+    An exception raised by ``call`` is raised again by :meth:`outcome`, so it fails the test.
+    """
+
+    def __init__(self, call: Callable[[], T], *, name: str = "blocked-call") -> None:
+        self._outcome: tuple[T] | None = None
+        self._error: BaseException | None = None
+        started = Event()
+
+        def run() -> None:
+            started.set()
+            try:
+                self._outcome = (call(),)
+            except BaseException as exc:  # handed to the test thread by outcome()
+                self._error = exc
+
+        self._thread = Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+        assert started.wait(THREAD_GUARD_TIMEOUT), f"the {name} thread did not start"
+
+    def outcome(self, *, within: float = THREAD_GUARD_TIMEOUT / 2) -> T:
+        """What the call returned, failing the test if it is still blocked after ``within``."""
+        self._thread.join(within)
+        assert not self._thread.is_alive(), f"the {self._thread.name} call was not woken"
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None
+        return self._outcome[0]
+
+    def poke_until_returned(self, poke: Callable[[], object]) -> T:
+        """Call ``poke`` (e.g. ``broker.interrupt``) until the call returns; return its result.
+
+        ``interrupt`` only affects calls already blocked, and nothing can tell from outside
+        when the thread has blocked, so the poke is repeated until the thread is done.
+        """
+        for _ in range(_POKE_ATTEMPTS):
+            poke()
+            self._thread.join(_POKE_PAUSE)
+            if not self._thread.is_alive():
+                break
+        return self.outcome(within=0.0)
+
+
+class BlockedReserve(BlockedCall[list[Delivery]]):
     """A ``reserve`` with a long timeout running on its own thread, to see what wakes it.
 
     Args:
@@ -153,35 +204,27 @@ class BlockedReserve:
     """
 
     def __init__(self, broker: BaseBroker, queues: Sequence[str], *, timeout: float = 60.0) -> None:
-        self._result: list[Delivery] | None = None
-        started = Event()
-
-        def run() -> None:
-            started.set()
-            self._result = broker.reserve(
+        super().__init__(
+            lambda: broker.reserve(
                 queues, worker_id="blocked-reserver", lease=LEASE, timeout=timeout
-            )
+            ),
+            name="blocked-reserve",
+        )
 
-        self._thread = Thread(target=run, name="blocked-reserve", daemon=True)
-        self._thread.start()
-        assert started.wait(THREAD_GUARD_TIMEOUT), "the reserve thread did not start"
 
-    def outcome(self, *, within: float = THREAD_GUARD_TIMEOUT / 2) -> list[Delivery]:
-        """What the reserve returned, failing the test if it is still blocked after ``within``."""
-        self._thread.join(within)
-        assert not self._thread.is_alive(), "the blocked reserve was not woken"
-        assert self._result is not None
-        return self._result
+class BlockedGetResult(BlockedCall[TaskResult | None]):
+    """A ``get_result`` with a long timeout running on its own thread, to see what wakes it.
 
-    def poke_until_returned(self, poke: Callable[[], object]) -> list[Delivery]:
-        """Call ``poke`` (e.g. ``broker.interrupt``) until this reserve returns; return its result.
+    Args:
+        broker: The broker to wait on.
+        message_id: Whose result to wait for.
+        timeout: The call's own timeout (``None``: no limit); far longer than a woken waiter
+            needs.
+    """
 
-        ``interrupt`` only affects reserves already blocked, and nothing can tell from outside
-        when the thread has blocked, so the poke is repeated until the thread is done.
-        """
-        for _ in range(_POKE_ATTEMPTS):
-            poke()
-            self._thread.join(_POKE_PAUSE)
-            if not self._thread.is_alive():
-                break
-        return self.outcome(within=0.0)
+    def __init__(
+        self, broker: BaseBroker, message_id: str, *, timeout: float | None = 60.0
+    ) -> None:
+        super().__init__(
+            lambda: broker.get_result(message_id, timeout=timeout), name="blocked-get-result"
+        )

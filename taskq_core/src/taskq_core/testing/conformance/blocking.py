@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 RETURNS_TO_READY: dict[str, Callable[[BaseBroker, FakeClock, Delivery], object]] = {
     "retry": lambda broker, clock, held: broker.retry(held, delay=0.0),
     "release": lambda broker, clock, held: broker.release([held]),
+    "postpone": lambda broker, clock, held: broker.postpone(held, delay=0.0),
     "recover_expired": lambda broker, clock, held: (
         clock.advance(LEASE + 1.0),
         broker.recover_expired(held.queue),
@@ -86,7 +87,7 @@ class BlockingTests(ConformanceBase):
         queue_name: str,
         change: str,
     ) -> None:
-        """Retry, release, recovery and requeue each wake a worker waiting on the queue."""
+        """Retry, release, postpone, recovery and requeue each wake a worker waiting there."""
         # Given a message held by one worker and another worker blocked on the empty queue
         message = make_message()
         broker.send(message)

@@ -130,19 +130,19 @@ class DeadTests(ConformanceBase):
         assert [letter.id for letter in broker.list_dead(queue_name)] == [left.id]
         assert reserve_one(broker, queue_name).id == chosen.id
 
-    def test_requeued_message_starts_with_fresh_counters(
+    def test_requeued_message_starts_with_fresh_counters_but_a_new_token(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
     ) -> None:
-        """A requeued message is a first delivery again: token 1, no retries."""
-        # Given a message retried once, then buried
+        """Requeueing resets the retries; the delivery count keeps growing, so tokens are new."""
+        # Given a message retried once (token 1), then buried on its second delivery (token 2)
         broker.send(make_message())
         broker.retry(reserve_one(broker, queue_name), delay=0.0, error="boom")
         broker.dead(reserve_one(broker, queue_name), reason="gave up")
         # When it is requeued and reserved
         broker.requeue_dead(queue_name)
         delivery = reserve_one(broker, queue_name)
-        # Then its counters were reset
-        assert (delivery.token, delivery.retries, delivery.redelivered) == (1, 0, False)
+        # Then no retry is on record, but the token was never handed out before
+        assert (delivery.token, delivery.retries, delivery.redelivered) == (3, 0, True)
 
     def test_requeued_message_gets_its_lost_lease_allowance_back(
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
@@ -160,6 +160,30 @@ class DeadTests(ConformanceBase):
         # Then it is back in READY, not DEAD
         counts = broker.counts(queue_name)
         assert (counts.ready, counts.dead) == (1, 0)
+
+    def test_dead_letter_keeps_the_last_retry_error(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """An operator reading DEAD sees the error of the last retry next to the reason."""
+        # Given a message retried with two different errors, then buried
+        broker.send(make_message())
+        broker.retry(reserve_one(broker, queue_name), delay=0.0, error="ValueError: first")
+        broker.retry(reserve_one(broker, queue_name), delay=0.0, error="KeyError: second")
+        broker.dead(reserve_one(broker, queue_name), reason="max retries exceeded")
+        # When the dead letters are listed
+        (letter,) = broker.list_dead(queue_name)
+        # Then the latest error is kept
+        assert letter.last_error == "KeyError: second"
+
+    def test_dead_letter_of_a_message_never_retried_has_no_last_error(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """A message buried on its first delivery has no retry error to show."""
+        # Given a message buried at once, when it is listed
+        bury(broker, make_message())
+        (letter,) = broker.list_dead(queue_name)
+        # Then there is no last error
+        assert letter.last_error is None
 
     def test_purge_dead_deletes_only_dead_messages(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str

@@ -27,6 +27,7 @@ FENCED_OPERATIONS: dict[str, Callable[[BaseBroker, Delivery], bool]] = {
     "ack": lambda broker, delivery: broker.ack(delivery),
     "retry": lambda broker, delivery: broker.retry(delivery, delay=0.0, error="boom"),
     "dead": lambda broker, delivery: broker.dead(delivery, reason="test"),
+    "postpone": lambda broker, delivery: broker.postpone(delivery, delay=0.0),
     "extend_lease": lambda broker, delivery: broker.extend_lease([delivery], lease=LEASE)[0],
     "release": lambda broker, delivery: broker.release([delivery]) == 1,
 }
@@ -135,6 +136,30 @@ class AckAndFencingTests(ConformanceBase):
         assert acted is False
         assert broker.counts(queue_name) == before
         assert broker.extend_lease([held], lease=LEASE) == [True]
+
+    @fenced_operation
+    def test_handle_from_before_a_requeue_is_fenced(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str, operation: str
+    ) -> None:
+        """A handle from before the message died cannot touch its delivery after a requeue.
+
+        Were the delivery count reset by ``requeue_dead``, the new delivery would carry the old
+        token again, and the same worker's stale handle would pass the fence.
+        """
+        # Given a message buried by a worker, requeued, and reserved again by the same worker
+        broker.send(make_message())
+        before_death = reserve_one(broker, queue_name, worker_id=WORKER)
+        assert broker.dead(before_death, reason="test") is True
+        assert broker.requeue_dead(queue_name) == 1
+        current = reserve_one(broker, queue_name, worker_id=WORKER)
+        assert current.token > before_death.token
+        before = broker.counts(queue_name)
+        # When the handle from before the death is used
+        acted = FENCED_OPERATIONS[operation](broker, before_death)
+        # Then it is refused, nothing moved, and the current delivery is unaffected
+        assert acted is False
+        assert broker.counts(queue_name) == before
+        assert broker.ack(current) is True
 
     def test_fenced_retry_does_not_count_a_retry(
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str

@@ -194,6 +194,22 @@ class LeaseTests(ConformanceBase):
         clock.advance(11.0)
         assert broker.recover_expired(queue_name).requeued == (delivery.id,)
 
+    def test_extend_lease_with_zero_expires_the_lease_now(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """``lease=0`` sets the deadline to now, and a deadline at now has expired.
+
+        A worker that knows a task's process died uses it to skip waiting out the lease.
+        """
+        # Given a message held under a long lease
+        message = make_message()
+        broker.send(message)
+        delivery = reserve_one(broker, queue_name, lease=LEASE)
+        # When the holder extends it by zero, without the clock moving
+        assert broker.extend_lease([delivery], lease=0.0) == [True]
+        # Then the very next reaper pass recovers it
+        assert broker.recover_expired(queue_name).requeued == (message.id,)
+
     def test_extend_lease_reports_lost_leases_as_false(
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:

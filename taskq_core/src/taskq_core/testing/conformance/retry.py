@@ -88,6 +88,31 @@ class RetryTests(ConformanceBase):
         # Then each delivery saw one more retry than the last
         assert retries_seen == [0, 1, 2]
 
+    def test_first_delivery_has_no_last_error(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """A message that never failed carries no error."""
+        # Given a sent message, when it is reserved for the first time
+        broker.send(make_message())
+        delivery = reserve_one(broker, queue_name)
+        # Then it has no last error
+        assert delivery.last_error is None
+
+    def test_next_delivery_carries_the_error_of_the_last_retry(
+        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+    ) -> None:
+        """The worker sees why the previous attempt failed; a later retry replaces the error."""
+        # Given a message retried with one error, then with another
+        broker.send(make_message())
+        broker.retry(reserve_one(broker, queue_name), delay=0.0, error="ValueError: first")
+        after_first = reserve_one(broker, queue_name)
+        broker.retry(after_first, delay=0.0, error="KeyError: second")
+        # When it is reserved again
+        after_second = reserve_one(broker, queue_name)
+        # Then each delivery carried the error of the retry just before it
+        assert after_first.last_error == "ValueError: first"
+        assert after_second.last_error == "KeyError: second"
+
     def test_token_keeps_growing_across_retries(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
     ) -> None:
