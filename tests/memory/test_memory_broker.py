@@ -1,4 +1,5 @@
-"""Memory-backend internals: URL parsing, registration, blocking and waking, the raw back door.
+"""Memory-backend internals: URL parsing, registration, blocking and waking, the raw back door,
+and the choices contract v2 leaves to the backend.
 
 Shared semantics live in the conformance suite (test_conformance_memory.py); these tests cover
 what only this backend has.
@@ -6,18 +7,21 @@ what only this backend has.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
 from taskq_core.backends import connect
+from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.clock import FakeClock
 from taskq_core.errors import ConfigurationError
-from taskq_core.schemas import Message
-from taskq_core.testing import BlockedReserve
+from taskq_core.schemas import Message, TaskResult
+from taskq_core.testing import BlockedGetResult, BlockedReserve
 from taskq_memory import MemoryBroker
 from taskq_memory import plugin as memory_plugin
+from taskq_memory.results import ResultStore
 
 WORKER = "worker-a"
 LEASE = 30.0
@@ -214,3 +218,117 @@ def test_a_batch_is_refilled_past_undecodable_payloads(
 @pytest.fixture
 def other_queue(queue_name: str) -> str:
     return f"{queue_name}-b"
+
+
+# -- contract v2: choices the contract leaves to the backend ---------------------------------------
+
+
+def test_postpone_without_delay_goes_to_the_back_of_its_priority_level(
+    broker: MemoryBroker, queue_name: str
+) -> None:
+    # Given a held message and a newer one of the same priority waiting
+    first, newer = Message(task="t", queue=queue_name), Message(task="t", queue=queue_name)
+    broker.send(first)
+    (held,) = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE)
+    broker.send(newer)
+    # When the held one is postponed without delay
+    assert broker.postpone(held, delay=0.0) is True
+    # Then the newer message comes first: a postponed task waits its turn again
+    batch = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, limit=2)
+    assert [d.id for d in batch] == [newer.id, first.id]
+
+
+def test_removing_a_cap_wakes_a_reserve_blocked_by_it(
+    broker: MemoryBroker, queue_name: str
+) -> None:
+    # Given a queue capped at 1 with one message in flight, one ready, and a blocked worker
+    broker.set_queue_limit(queue_name, max_in_flight=1)
+    broker.send_batch([Message(task="t", queue=queue_name) for _ in range(2)])
+    broker.reserve([queue_name], worker_id=WORKER, lease=LEASE)
+    blocked = BlockedReserve(broker, [queue_name])
+    # When the cap is removed
+    broker.set_queue_limit(queue_name, max_in_flight=None)
+    # Then the blocked worker gets the ready message
+    assert len(blocked.outcome()) == 1
+
+
+@pytest.mark.parametrize("max_in_flight", [0, -1])
+def test_set_queue_limit_rejects_a_cap_below_one(broker: MemoryBroker, max_in_flight: int) -> None:
+    with pytest.raises(ValueError, match="max_in_flight"):
+        broker.set_queue_limit("jobs", max_in_flight=max_in_flight)
+
+
+@pytest.mark.parametrize(("limit", "period"), [(0, 1.0), (1, 0.0), (1, -1.0)])
+def test_acquire_rate_limit_rejects_limits_nothing_fits(
+    broker: MemoryBroker, limit: int, period: float
+) -> None:
+    with pytest.raises(ValueError, match="rate limit"):
+        broker.acquire_rate_limit("k", limit=limit, period=period)
+
+
+def test_a_lowered_rate_limit_waits_until_enough_grants_leave(
+    broker: MemoryBroker, clock: FakeClock
+) -> None:
+    # Given three grants a second apart under a limit of 3 per 10 s
+    for _ in range(3):
+        assert broker.acquire_rate_limit("k", limit=3, period=10.0) == 0.0
+        clock.advance(1.0)
+    # When the limit is lowered to 2, then the wait is for the second-oldest grant to leave
+    assert broker.acquire_rate_limit("k", limit=2, period=10.0) == 8.0
+
+
+def test_a_waiter_is_not_fooled_by_another_id_being_stored(
+    broker: MemoryBroker, clock: FakeClock
+) -> None:
+    # Given a caller waiting for one id
+    wanted, other = (
+        TaskResult(id="wanted", status="SUCCESS"),
+        TaskResult(id="other", status="SUCCESS"),
+    )
+    waiter = BlockedGetResult(broker, "wanted")
+    # When another id is stored first (waking every waiter), then the wanted one
+    broker.store_result(other)
+    broker.store_result(wanted)
+    # Then the waiter returns the wanted result, not None
+    assert waiter.outcome() == wanted
+
+
+def test_expired_results_are_dropped_from_memory() -> None:
+    # Given a store (used under its lock, as the broker does) holding 100 results expiring at t=10
+    lock = threading.Lock()
+    store = ResultStore(lock)
+    with lock:
+        for i in range(100):
+            store.put(TaskResult(id=f"r{i}", status="SUCCESS"), expires_at=10.0, now=0.0)
+        # When another result is stored after they expired
+        store.put(TaskResult(id="late", status="SUCCESS"), expires_at=30.0, now=20.0)
+        # Then only the live one is still held
+        assert len(store) == 1
+        assert store.get("late", now=20.0) is not None
+
+
+def test_a_replaced_result_keeps_its_new_expiry() -> None:
+    # Given a result replaced by one that lives longer
+    lock = threading.Lock()
+    store = ResultStore(lock)
+    with lock:
+        store.put(TaskResult(id="r", status="SUCCESS", value=1), expires_at=10.0, now=0.0)
+        store.put(TaskResult(id="r", status="SUCCESS", value=2), expires_at=30.0, now=5.0)
+        # When the first expiry passes and the store sweeps
+        store.put(TaskResult(id="x", status="SUCCESS"), expires_at=40.0, now=20.0)
+        kept = store.get("r", now=20.0)
+    # Then the replacement survived the sweep
+    assert kept is not None
+    assert kept.value == 2
+
+
+def test_undecodable_payload_failure_result_lives_the_default_ttl(
+    broker: MemoryBroker, clock: FakeClock, queue_name: str
+) -> None:
+    # Given a corrupt payload buried at reserve
+    broker.inject_raw(queue_name, "bad", "{")
+    broker.reserve([queue_name], worker_id=WORKER, lease=LEASE)
+    # When the default result TTL passes, then its FAILURE result is gone
+    assert broker.get_result("bad") is not None
+    clock.advance(DEFAULT_RESULT_TTL + 1.0)
+    assert broker.get_result("bad") is None

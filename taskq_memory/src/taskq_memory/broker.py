@@ -4,11 +4,13 @@ Users run their unit tests on this backend, so it keeps the Redis backend's sema
 corner: payloads are stored as JSON text and decoded at reserve (an undecodable one goes to DEAD),
 fencing tokens, lease recovery with a lost-lease limit, priorities and idempotent sends.
 
-Concurrency: one :class:`threading.Lock` guards every queue, so each method is one atomic
-transition. A :class:`threading.Condition` on that lock lets ``reserve(timeout=...)`` sleep until
-something may have become ready (a send, retry, release, recovery, requeue or promotion) instead
-of polling. Blocking uses real time even under a fake clock: moving a
-:class:`~taskq_core.clock.FakeClock` wakes nobody, so tests drive reserves with ``timeout=0``.
+Concurrency: one :class:`threading.Lock` guards every queue, result and rate limit, so each
+method is one atomic transition. A :class:`threading.Condition` on that lock lets
+``reserve(timeout=...)`` sleep until something may have become ready (a send, retry, postpone,
+release, recovery, requeue or promotion, or room made under a queue's in-flight cap) instead of
+polling; another lets ``get_result`` sleep until a result is stored. Blocking uses real time even
+under a fake clock: moving a :class:`~taskq_core.clock.FakeClock` wakes nobody, so tests drive
+reserves with ``timeout=0``. Result lifetimes and rate-limit windows run on the broker's clock.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
-from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
+from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, Capabilities, as_queue_list
 from taskq_core.clock import Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import (
@@ -27,11 +29,14 @@ from taskq_core.schemas import (
     Message,
     QueueCounts,
     RecoveryReport,
+    TaskResult,
     WorkerInfo,
     check_queue_name,
 )
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
+from taskq_memory.rate_limits import GrantLogs
+from taskq_memory.results import ResultStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +67,8 @@ class MemoryBroker(BaseBroker):
         self._work_may_be_ready = threading.Condition(self._lock)
         self._queues: dict[str, MemoryQueue] = {}
         self._heartbeats = Heartbeats()
+        self._results = ResultStore(self._lock)
+        self._grants = GrantLogs()
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
 
@@ -176,12 +183,23 @@ class MemoryBroker(BaseBroker):
         now = self.now()
         for name in names:
             queue = self._queues.get(name)
-            if queue is not None and (
-                deliveries := queue.reserve(
-                    worker_id=worker_id, deadline=now + lease, limit=limit, now=now
+            if queue is None:
+                continue
+            reserved = queue.reserve(
+                worker_id=worker_id, deadline=now + lease, limit=limit, now=now
+            )
+            for record in reserved.undecodable:
+                # A caller waiting on this id learns it failed instead of waiting forever.
+                failure = TaskResult(
+                    id=record.id,
+                    status="FAILURE",
+                    error_type="MessageDecodeError",
+                    error_message=record.reason,
+                    finished_at=now,
                 )
-            ):
-                return deliveries
+                self._results.put(failure, expires_at=now + DEFAULT_RESULT_TTL, now=now)
+            if reserved.deliveries:
+                return reserved.deliveries
         return []
 
     def _wait_time(self, names: list[str], remaining: float) -> float:
@@ -195,38 +213,75 @@ class MemoryBroker(BaseBroker):
         queue = self._queues.get(name)
         return queue.next_eta() if queue is not None else None
 
-    def ack(self, delivery: Delivery) -> bool:
-        """Remove the message for good; ``False`` if the lease was lost."""
+    def ack(
+        self,
+        delivery: Delivery,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result`` if given, then remove the message for good; ``False`` if fenced."""
         with self._lock:
-            queue, record = self._held(delivery)
+            queue, record = self._held_after_storing(delivery, result, result_ttl)
             if record is None:
                 return False
             queue.remove(record)
+            self._made_room(queue)
             return True
 
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
-        """Count a retry; back to READY, or SCHEDULED at ``now + delay``. Fenced."""
+        """Count a retry and keep ``error``; back to READY, or SCHEDULED at ``now + delay``."""
         with self._lock:
             queue, record = self._held(delivery)
             if record is None:
                 return False
             record.retries += 1
             record.last_error = error
-            if delay > 0:
-                queue.to_scheduled(record, self.now() + delay)
-            else:
-                queue.to_ready(record)
-            self._work_may_be_ready.notify_all()
+            self._put_back(queue, record, delay)
             return True
 
-    def dead(self, delivery: Delivery, *, reason: str) -> bool:
-        """Move the message to DEAD with ``reason``. Fenced."""
+    def postpone(self, delivery: Delivery, *, delay: float) -> bool:
+        """Put the message back counting nothing: the back of READY, or SCHEDULED. Fenced.
+
+        With ``delay <= 0`` it goes to the back of its priority level, like a retry: the task
+        did not run, and putting it in front would hand it straight back to a rate limit.
+        """
         with self._lock:
             queue, record = self._held(delivery)
             if record is None:
                 return False
-            queue.to_dead(record, reason=reason, now=self.now())
+            self._put_back(queue, record, delay)
             return True
+
+    def _put_back(self, queue: MemoryQueue, record: Record, delay: float) -> None:
+        """Return a held record to the back of READY, or to SCHEDULED ``delay`` s from now."""
+        if delay > 0:
+            queue.to_scheduled(record, self.now() + delay)
+        else:
+            queue.to_ready(record)
+        self._work_may_be_ready.notify_all()
+
+    def dead(
+        self,
+        delivery: Delivery,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result`` if given, then move the message to DEAD with ``reason``. Fenced."""
+        with self._lock:
+            queue, record = self._held_after_storing(delivery, result, result_ttl)
+            if record is None:
+                return False
+            queue.to_dead(record, reason=reason, now=self.now())
+            self._made_room(queue)
+            return True
+
+    def _made_room(self, queue: MemoryQueue) -> None:
+        """A message left PROCESSING for good: wake reserves waiting under the queue's cap."""
+        if queue.max_in_flight is not None:
+            self._work_may_be_ready.notify_all()
 
     def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
         """Push each still-held lease to ``now + lease``; ``False`` for the lost ones."""
@@ -256,6 +311,14 @@ class MemoryBroker(BaseBroker):
                 self._work_may_be_ready.notify_all()
             return len(held)
 
+    def _held_after_storing(
+        self, delivery: Delivery, result: TaskResult | None, ttl: float
+    ) -> tuple[MemoryQueue, Record | None]:
+        """Store ``result`` (if any), then check the fence: the task did produce it either way."""
+        if result is not None:
+            self._store_result(result, ttl)
+        return self._held(delivery)
+
     def _held(self, delivery: Delivery) -> tuple[MemoryQueue, Record | None]:
         queue = self._queue(delivery.queue)
         record = queue.held(delivery.id, worker_id=delivery.worker_id, token=delivery.token)
@@ -264,9 +327,12 @@ class MemoryBroker(BaseBroker):
     def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
         """Hand back expired leases: front of READY, or DEAD at ``max_deliveries`` losses."""
         with self._lock:
-            report = self._queue(queue).recover_expired(self.now(), limit)
+            state = self._queue(queue)
+            report = state.recover_expired(self.now(), limit)
             if report.requeued:
                 self._work_may_be_ready.notify_all()
+            elif report:
+                self._made_room(state)
             return report
 
     # -- workers ---------------------------------------------------------------------------------
@@ -316,13 +382,57 @@ class MemoryBroker(BaseBroker):
             return state.list_dead(offset=offset, limit=limit) if state is not None else []
 
     def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        """Move DEAD messages to the back of READY with every counter reset."""
+        """Move DEAD messages to the back of READY; retries, losses and last error are reset.
+
+        The delivery count is kept, so the next token is new and older handles stay fenced.
+        """
         with self._lock:
             state = self._queues.get(queue)
             moved = state.requeue_dead(None if ids is None else list(ids)) if state else 0
             if moved:
                 self._work_may_be_ready.notify_all()
             return moved
+
+    def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
+        """Cap PROCESSING of ``queue`` at ``max_in_flight`` messages; ``None`` removes the cap.
+
+        Raises:
+            ValueError: ``max_in_flight`` below 1.
+        """
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1 or None, got {max_in_flight}")
+        with self._lock:
+            self._queue(queue).max_in_flight = max_in_flight
+            # A raised or removed cap may make room for reserves already waiting.
+            self._work_may_be_ready.notify_all()
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def store_result(self, result: TaskResult, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """Keep ``result`` for ``ttl`` seconds of broker time; wake everyone waiting for it."""
+        with self._lock:
+            self._store_result(result, ttl)
+
+    def _store_result(self, result: TaskResult, ttl: float) -> None:
+        now = self.now()
+        self._results.put(result, expires_at=now + ttl, now=now)
+
+    def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:
+        """The result of ``message_id``, waiting up to ``timeout`` real seconds (``None``: ever)."""
+        with self._lock:
+            return self._results.wait(message_id, timeout=timeout, now=self.now)
+
+    def forget_result(self, message_id: str) -> None:
+        """Delete the result of ``message_id``, if any."""
+        with self._lock:
+            self._results.forget(message_id)
+
+    # -- rate limits -----------------------------------------------------------------------------
+
+    def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
+        """Take a grant of ``key`` (``0.0``) or get the seconds until one fits; broker time."""
+        with self._lock:
+            return self._grants.acquire(key, limit=limit, period=period, now=self.now())
 
     def purge(self, queue: str) -> int:
         """Delete READY and SCHEDULED messages; PROCESSING belongs to running workers."""

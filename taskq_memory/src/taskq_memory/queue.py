@@ -16,6 +16,7 @@ import heapq
 import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from taskq_core.errors import MessageDecodeError
 from taskq_core.schemas import (
@@ -51,7 +52,8 @@ class Record:
         priority: READY level the message waits in (0-9, larger first).
         max_deliveries: Lost leases the message survives before it goes to DEAD.
         state: Current state.
-        deliveries: Delivery count; the token of the latest reservation (fencing).
+        deliveries: Delivery count; the token of the latest reservation (fencing). It only grows,
+            even across ``requeue_dead``, so a token is never handed out twice.
         retries: Exception retries counted by ``retry``.
         losses: Leases lost (recovered by the reaper).
         owner: Worker holding the lease while PROCESSING.
@@ -95,7 +97,21 @@ class Record:
             died_at=self.died_at,
             deliveries=self.deliveries,
             retries=self.retries,
+            last_error=self.last_error,
         )
+
+
+class Reservation(NamedTuple):
+    """What one reserve pass on a queue did.
+
+    Attributes:
+        deliveries: The messages leased, in READY order.
+        undecodable: Records whose payload could not be decoded, just buried in DEAD with the
+            decode error as their reason; the broker stores a FAILURE result for each.
+    """
+
+    deliveries: list[Delivery]
+    undecodable: list[Record]
 
 
 class MemoryQueue:
@@ -118,6 +134,8 @@ class MemoryQueue:
         self._dead: OrderedDict[str, Record] = OrderedDict()
         #: Whether a message ever arrived; a queue that was only read from is not listed.
         self.received = False
+        #: Most messages PROCESSING may hold at once (``set_queue_limit``); ``None``: no cap.
+        self.max_in_flight: int | None = None
 
     # -- entering the queue ----------------------------------------------------------------------
 
@@ -209,34 +227,49 @@ class MemoryQueue:
                 taken.append(self.records[level.popleft()])
         return taken
 
-    def reserve(self, *, worker_id: str, deadline: float, limit: int, now: float) -> list[Delivery]:
+    def reserve(self, *, worker_id: str, deadline: float, limit: int, now: float) -> Reservation:
         """Promote due messages, then lease up to ``limit`` READY ones to ``worker_id``.
 
-        Payloads are decoded here; one that cannot be decoded is buried with the decode error and
-        the batch is refilled from READY, so a corrupt message never blocks the ones behind it.
+        The in-flight cap shrinks the batch to the room left under it. Payloads are decoded here;
+        one that cannot be decoded is buried with the decode error and the batch is refilled from
+        READY, so a corrupt message never blocks the ones behind it.
         """
         self.promote_due(now)
-        deliveries: list[Delivery] = []
-        while len(deliveries) < limit and (records := self.pop_ready(limit - len(deliveries))):
+        limit = self.room(limit)
+        reserved = Reservation([], [])
+        while len(reserved.deliveries) < limit and (
+            records := self.pop_ready(limit - len(reserved.deliveries))
+        ):
             for record in records:
                 self.to_processing(record, worker_id=worker_id, deadline=deadline)
                 try:
                     message = Message.from_json(record.payload)
                 except MessageDecodeError as exc:
                     self.to_dead(record, reason=str(exc), now=now)
+                    reserved.undecodable.append(record)
                     continue
                 if message.queue != self.name:  # a payload copied across queues: trust where it is
                     message = message.model_copy(update={"queue": self.name})
-                deliveries.append(
+                reserved.deliveries.append(
                     Delivery(
                         message=message,
                         token=record.deliveries,
                         retries=record.retries,
                         worker_id=worker_id,
                         lease_deadline=deadline,
+                        last_error=record.last_error,
                     )
                 )
-        return deliveries
+        return reserved
+
+    def room(self, wanted: int) -> int:
+        """How many of ``wanted`` more messages PROCESSING may take under the in-flight cap.
+
+        Never negative: messages above a lowered cap are left alone and simply leave no room.
+        """
+        if self.max_in_flight is None:
+            return wanted
+        return max(min(wanted, self.max_in_flight - len(self._processing)), 0)
 
     def recover_expired(self, now: float, limit: int) -> RecoveryReport:
         """Count a lost lease on up to ``limit`` expired records, earliest deadline first.
@@ -264,12 +297,16 @@ class MemoryQueue:
         return RecoveryReport(requeued=tuple(r.id for r in requeued), dead=tuple(buried))
 
     def requeue_dead(self, ids: list[str] | None) -> int:
-        """Move DEAD records (all, or those in ``ids``) to the back of READY, counters reset."""
+        """Move DEAD records (all, or those in ``ids``) to the back of READY with fresh counters.
+
+        Retries and lost leases restart from zero, and the last error goes with the retries it
+        described; the delivery count is kept, so handles from before the death stay fenced.
+        """
         chosen = list(self._dead) if ids is None else [i for i in ids if i in self._dead]
         unique = list(dict.fromkeys(chosen))
         for message_id in unique:
             record = self._dead.pop(message_id)
-            record.deliveries = record.retries = record.losses = 0
+            record.retries = record.losses = 0
             record.last_error = None
             record.reason = ""
             self.to_ready(record)

@@ -107,6 +107,13 @@ def _clean_queues(broker: BaseBroker, clock: FakeClock, names: list[str]) -> Non
         broker.expire_dead_workers(name, within=0.0)
 
 
+def require_injector(injector: RawPayloadInjector | None, untested: str) -> RawPayloadInjector:
+    """The ``inject_raw_payload`` back door, or skip the test saying what stays ``untested``."""
+    if injector is None:
+        pytest.skip(f"backend provides no inject_raw_payload fixture: {untested} is untested")
+    return injector
+
+
 def reserve_one(
     broker: BaseBroker, queue: str, *, worker_id: str = WORKER, lease: float = LEASE
 ) -> Delivery:

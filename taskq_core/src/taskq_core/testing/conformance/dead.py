@@ -13,6 +13,7 @@ from taskq_core.testing.conformance.base import (
     WORKER,
     ConformanceBase,
     lose_lease,
+    require_injector,
     reserve_one,
     reserved_ids,
 )
@@ -209,13 +210,12 @@ class DeadTests(ConformanceBase):
         inject_raw_payload: RawPayloadInjector | None,
     ) -> None:
         """An undecodable payload is buried with the decode error; the messages behind it flow."""
-        if inject_raw_payload is None:
-            pytest.skip(
-                "backend provides no inject_raw_payload fixture: the undecodable-payload path "
-                "(reserve -> DEAD with the decode error) is untested"
-            )
+        inject = require_injector(
+            inject_raw_payload,
+            "the undecodable-payload path (reserve -> DEAD with the decode error)",
+        )
         # Given a corrupt payload ahead of a valid message
-        inject_raw_payload(broker, queue_name, "corrupt-1", CORRUPT_PAYLOAD)
+        inject(broker, queue_name, "corrupt-1", CORRUPT_PAYLOAD)
         good = make_message()
         broker.send(good)
         # When a worker reserves a batch

@@ -1,7 +1,8 @@
 """Postpone: a message put back unrun (a rate limit said "not yet") uses up nothing.
 
-Fencing of ``postpone`` is tested with every other fenced operation in ``fencing.py``, and its
-wake-ups in ``blocking.py`` and ``capacity.py``.
+Fencing of ``postpone`` is tested with every other fenced operation in ``fencing.py``; that it
+counts no lost lease, next to ``retry``, in ``retry.py``; its wake-ups in ``blocking.py`` and
+``capacity.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from taskq_core.testing.conformance.base import (
     LEASE,
     WORKER,
     ConformanceBase,
-    lose_lease,
     reserve_one,
 )
 
@@ -72,21 +72,6 @@ class PostponeTests(ConformanceBase):
         delivery = reserve_one(broker, queue_name)
         # Then one retry is on record, with its error
         assert (delivery.retries, delivery.last_error) == (1, "ValueError: boom")
-
-    def test_postpone_counts_no_lost_lease(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
-    ) -> None:
-        """Postponing many times does not use up ``max_deliveries``: only lost leases do."""
-        # Given a message allowed two lost leases, postponed three times
-        message = make_message(max_deliveries=2)
-        broker.send(message)
-        for _ in range(3):
-            broker.postpone(reserve_one(broker, queue_name), delay=0.0)
-        # When it then loses its lease once
-        lose_lease(broker, clock, reserve_one(broker, queue_name))
-        # Then it is still alive and comes back
-        assert broker.counts(queue_name).dead == 0
-        assert reserve_one(broker, queue_name).id == message.id
 
     def test_postponed_message_is_redelivered_with_a_new_token(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str

@@ -20,6 +20,7 @@ from taskq_core.testing.conformance.base import (
     BlockedGetResult,
     ConformanceBase,
     lose_lease,
+    require_injector,
     reserve_one,
     reserved_ids,
 )
@@ -253,13 +254,11 @@ class ResultTests(ConformanceBase):
         inject_raw_payload: RawPayloadInjector | None,
     ) -> None:
         """A caller waiting on a corrupt message learns it failed instead of waiting forever."""
-        if inject_raw_payload is None:
-            pytest.skip(
-                "backend provides no inject_raw_payload fixture: the FAILURE result of an "
-                "undecodable payload is untested"
-            )
+        inject = require_injector(
+            inject_raw_payload, "the FAILURE result of an undecodable payload"
+        )
         # Given a corrupt payload in READY
-        inject_raw_payload(broker, queue_name, "corrupt-1", CORRUPT_PAYLOAD)
+        inject(broker, queue_name, "corrupt-1", CORRUPT_PAYLOAD)
         # When a worker reserves (and the broker buries it)
         assert broker.reserve([queue_name], worker_id=WORKER, lease=LEASE) == []
         # Then its result is a FAILURE naming the decode error, with the reason as message

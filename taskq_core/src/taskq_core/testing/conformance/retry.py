@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import pytest
 
 from taskq_core.testing.conformance.base import (
     LEASE,
@@ -15,7 +18,14 @@ from taskq_core.testing.conformance.base import (
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.schemas import Delivery
     from taskq_core.testing.plugin import MessageFactory
+
+#: Ways a worker hands a held message back after (or instead of) running it, without losing it.
+PUT_BACKS: dict[str, Callable[[BaseBroker, Delivery], bool]] = {
+    "retry": lambda broker, held: broker.retry(held, delay=0.0, error="boom"),
+    "postpone": lambda broker, held: broker.postpone(held, delay=0.0),
+}
 
 
 class RetryTests(ConformanceBase):
@@ -128,15 +138,21 @@ class RetryTests(ConformanceBase):
         # Then tokens are 1, 2, 3 and only the first delivery is fresh
         assert seen == [(1, False), (2, True), (3, True)]
 
-    def test_retries_are_not_counted_as_lost_leases(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+    @pytest.mark.parametrize("put_back", sorted(PUT_BACKS))
+    def test_put_backs_are_not_counted_as_lost_leases(
+        self,
+        broker: BaseBroker,
+        clock: FakeClock,
+        make_message: MessageFactory,
+        queue_name: str,
+        put_back: str,
     ) -> None:
-        """Many retries do not use up ``max_deliveries``: only lost leases do."""
-        # Given a message allowed two lost leases, retried three times
+        """Many retries or postpones do not use up ``max_deliveries``: only lost leases do."""
+        # Given a message allowed two lost leases, put back three times
         message = make_message(max_deliveries=2)
         broker.send(message)
         for _ in range(3):
-            broker.retry(reserve_one(broker, queue_name), delay=0.0)
+            assert PUT_BACKS[put_back](broker, reserve_one(broker, queue_name)) is True
         # When it then loses its lease once
         lose_lease(broker, clock, reserve_one(broker, queue_name))
         # Then it is still alive and comes back
