@@ -41,6 +41,29 @@ def prefix() -> str:
     return f"tq-test-{uuid.uuid4().hex[:12]}"
 
 
+class FakeRedis(fakeredis.FakeRedis):
+    """fakeredis whose BLMOVE blocks.
+
+    fakeredis 2.41's BLMOVE returns ``None`` at once on an empty list instead of blocking (its
+    BRPOPLPUSH blocks correctly), which would turn ``get_result``'s wait into a busy loop. On a
+    one-element list, the rotation ``BLMOVE k k RIGHT RIGHT`` that results.py uses is exactly
+    ``BRPOPLPUSH k k``, so that is what this double sends. The real server runs BLMOVE itself
+    (tests/redis/test_results.py).
+    """
+
+    def blmove(
+        self,
+        first_list: Any,
+        second_list: Any,
+        timeout: Any,
+        src: str = "LEFT",
+        dest: str = "RIGHT",
+    ) -> Any:
+        if first_list == second_list and (src, dest) == ("RIGHT", "RIGHT"):
+            return self.brpoplpush(first_list, second_list, timeout)
+        return super().blmove(first_list, second_list, timeout, src, dest)
+
+
 @pytest.fixture
 def fake_server() -> fakeredis.FakeServer:
     """A fresh in-process Redis (Lua through lupa): isolated, no cleanup needed."""
@@ -48,8 +71,8 @@ def fake_server() -> fakeredis.FakeServer:
 
 
 @pytest.fixture
-def fake_client(fake_server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
-    return fakeredis.FakeRedis(server=fake_server)
+def fake_client(fake_server: fakeredis.FakeServer) -> FakeRedis:
+    return FakeRedis(server=fake_server)
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +111,7 @@ BrokerBuilder = Callable[[Clock | None], RedisBroker]
 
 
 @pytest.fixture
-def fake_broker(fake_client: fakeredis.FakeRedis, prefix: str) -> Iterator[RedisBroker]:
+def fake_broker(fake_client: FakeRedis, prefix: str) -> Iterator[RedisBroker]:
     """A connected broker on fakeredis with server time (no test clock)."""
     with RedisBroker(fake_client, prefix=prefix) as broker:
         yield broker
@@ -169,7 +192,7 @@ class BlockSignal:
         self.blocked = threading.Event()
 
 
-class SignallingFakeRedis(fakeredis.FakeRedis):
+class SignallingFakeRedis(FakeRedis):
     signal: BlockSignal
 
     def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:

@@ -13,12 +13,14 @@ from taskq_core.clock import Clock
 from taskq_core.testing import BrokerConformance, BrokerFactory, RawPayloadInjector
 from taskq_redis import RedisBroker
 
+from .conftest import FakeRedis
+
 
 class TestFakeRedisBroker(BrokerConformance):
     @pytest.fixture
     def make_broker(self, fake_server: fakeredis.FakeServer) -> BrokerFactory:
         def build(clock: Clock) -> RedisBroker:
-            client = fakeredis.FakeRedis(server=fake_server)
+            client = FakeRedis(server=fake_server)
             return RedisBroker(client, prefix=f"tq-{uuid.uuid4().hex[:8]}", clock=clock)
 
         return build

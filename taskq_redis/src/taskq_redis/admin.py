@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.schemas import QueueCounts
-from taskq_redis.codec import dead_letter, text
+from taskq_redis.codec import DEAD_LETTER_FIELDS, dead_letter, text
 from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
 
@@ -63,7 +63,7 @@ def list_dead(store: Store, queue: str, *, offset: int, limit: int) -> list[Dead
     def fill(pipe: Pipeline) -> None:
         pipe.hmget(keys.payloads, ids)
         for message_id in ids:
-            pipe.hmget(keys.state, [f"{message_id}:{c}" for c in "xtdr"])
+            pipe.hmget(keys.state, [f"{message_id}:{c}" for c in DEAD_LETTER_FIELDS])
 
     payloads, *fields = store.pipelined(fill)
     return [

@@ -1,41 +1,48 @@
 """``RedisBroker``: the taskq storage contract on Redis, one Lua script per state change.
 
-This module holds the lifecycle and the message flow (send, reserve, ack, retry, dead, lease
-renewal, release, recovery); ``workers.py`` holds liveness and ``admin.py`` monitoring and
-operator actions. Scripts live in ``lua/`` and their headers are the specification.
+This module is the contract's front: lifecycle, producing and reserving here, each method
+otherwise a short call into the module with one job: ``settling.py`` (ack, retry, postpone,
+dead, leases, release, recovery), ``results.py``, ``limits.py`` (queue cap, rate limiters),
+``workers.py`` (liveness) and ``admin.py`` (monitoring and operator actions). Scripts live in
+``lua/`` and their headers are the specification.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.broker import BaseBroker, Capabilities, as_queue_list
-from taskq_core.clock import Clock
-from taskq_core.errors import ConfigurationError
-from taskq_core.schemas import Message, RecoveryReport
-from taskq_redis import admin, producing, workers
-from taskq_redis.codec import text
+from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, Capabilities, as_queue_list
+from taskq_redis import admin, limits, producing, results, settling, workers
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
+    block_limit,
+    broker_options,
     check_server,
     client_from_url,
     ping_once,
     reports_lost_connection,
 )
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
-from taskq_redis.reserving import bury, deliveries_of, fence, reserve_call, reserve_now
-from taskq_redis.store import BATCH, Store
+from taskq_redis.reserving import ack_and_reserve, reserve_now
+from taskq_redis.store import Store
 from taskq_redis.waiting import MarkerWaiter, Wake
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     import redis
-    from redis.client import Pipeline
 
-    from taskq_core.schemas import DeadLetter, Delivery, QueueCounts, WorkerInfo
+    from taskq_core.clock import Clock
+    from taskq_core.schemas import (
+        DeadLetter,
+        Delivery,
+        Message,
+        QueueCounts,
+        RecoveryReport,
+        TaskResult,
+        WorkerInfo,
+    )
 
 #: Messages per pipelined round trip in ``send_batch``.
 SEND_CHUNK = 500
@@ -75,7 +82,7 @@ class RedisBroker(BaseBroker):
         self.prefix = check_prefix(prefix or url_prefix or DEFAULT_PREFIX)
         self.client = client
         self._store = Store(client, self.prefix, clock)
-        self._waiter = MarkerWaiter(client, _block_limit(client, max_block))
+        self._waiter = MarkerWaiter(client, block_limit(client, max_block))
         self._connected = False
 
     @classmethod
@@ -89,23 +96,8 @@ class RedisBroker(BaseBroker):
         Raises:
             ConfigurationError: the URL or an option is wrong (one line).
         """
-        prefix = options.pop("prefix", None)
-        clock = options.pop("clock", None)
-        max_block = options.pop("max_block", MAX_BLOCK_SECONDS)
-        if options:
-            raise ConfigurationError(
-                f"unknown RedisBroker option {sorted(options)[0]!r}; "
-                "known: prefix, clock, max_block"
-            )
-        if prefix is not None and not isinstance(prefix, str):
-            raise ConfigurationError(f"prefix must be a string, got {prefix!r}")
-        if clock is not None and not isinstance(clock, Clock):
-            raise ConfigurationError(f"clock must have a now() method, got {clock!r}")
-        if not isinstance(max_block, int | float) or max_block <= 0:
-            raise ConfigurationError(
-                f"max_block must be a positive number of seconds, got {max_block!r}"
-            )
-        return cls(url, prefix=prefix, clock=clock, max_block=float(max_block))
+        prefix, clock, max_block = broker_options(options)
+        return cls(url, prefix=prefix, clock=clock, max_block=max_block)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -202,98 +194,81 @@ class RedisBroker(BaseBroker):
 
     @reports_lost_connection
     def ack_and_reserve(
-        self, finished: Delivery, queues: Sequence[str], *, lease: float, limit: int = 1
+        self,
+        finished: Delivery,
+        queues: Sequence[str],
+        *,
+        lease: float,
+        limit: int = 1,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
     ) -> tuple[bool, list[Delivery]]:
-        """Ack ``finished`` and reserve the next batch in one round trip (never blocks).
+        """Store the result, ack ``finished`` and reserve the next batch in one round trip.
 
-        The ack and the first queue's reserve are pipelined: each atomic on its own, and
-        nothing needs them atomic together. An extension of the contract, for a busy worker.
+        store_result, ack and the first queue's reserve are pipelined: each atomic on its own,
+        and nothing needs them atomic together. Never blocks; a busy worker's hot path.
         """
         _check_reserve_args(lease, limit)
         keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
-        worker_id = finished.worker_id
-        now = self._store.now_arg()
-
-        def fill(pipe: Pipeline) -> None:
-            self._ack(finished, client=pipe)
-            reserve_call(
-                self._store, keys[0], worker_id, lease, min(limit, BATCH), now, client=pipe
-            )
-
-        acked, reply = self._store.pipelined(fill, idempotent=False)
-        found = deliveries_of(self._store, keys[0], worker_id, reply)
-        if not found:
-            found, _ = reserve_now(self._store, keys, worker_id, lease, limit)
-        return bool(acked), found
+        outcome = None if result is None else (result, result_ttl)
+        return ack_and_reserve(self._store, finished, keys, lease, limit, outcome)
 
     @reports_lost_connection
-    def ack(self, delivery: Delivery) -> bool:
-        """Finish ``delivery``; ``False`` if its lease was lost (nothing changes)."""
-        return bool(self._ack(delivery))
+    def ack(
+        self,
+        delivery: Delivery,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result`` (if any) and finish ``delivery``, in one round trip.
+
+        ``False`` if the lease was lost: nothing changes, but the result is stored anyway.
+        """
+        outcome = None if result is None else (result, result_ttl)
+        return settling.ack(self._store, delivery, outcome)
 
     @reports_lost_connection
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and send the message to READY, or to SCHEDULED ``delay`` s from now."""
-        keys = self._store.keys(delivery.queue)
-        return bool(
-            self._store.run(
-                "retry",
-                [
-                    keys.processing,
-                    keys.state,
-                    keys.scheduled,
-                    keys.marker,
-                    keys.ready_for(delivery.message.priority),
-                ],
-                [self._store.now_arg(), *fence(delivery), repr(float(delay)), error or ""],
-            )
-        )
+        return settling.send_back(self._store, "retry", delivery, [repr(float(delay)), error or ""])
 
     @reports_lost_connection
-    def dead(self, delivery: Delivery, *, reason: str) -> bool:
-        """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`."""
+    def postpone(self, delivery: Delivery, *, delay: float) -> bool:
+        """Put the message back (READY, or SCHEDULED ``delay`` s from now), counting nothing."""
+        return settling.send_back(self._store, "postpone", delivery, [repr(float(delay))])
+
+    @reports_lost_connection
+    def dead(
+        self,
+        delivery: Delivery,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`.
+
+        ``result`` (a FAILURE) is stored first in the same round trip, fenced out or not.
+        """
         keys = self._store.keys(delivery.queue)
-        return bury(self._store, keys, delivery.id, delivery.token, delivery.worker_id, reason)
+        outcome = None if result is None else (result, result_ttl)
+        return settling.bury(self._store, keys, settling.fence(delivery), reason, outcome)
 
     @reports_lost_connection
     def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
-        """Renew every lease still held, in one pipelined round trip (one script per queue)."""
-        if lease <= 0:
-            raise ValueError(f"lease must be positive, got {lease!r}")
-        groups = list(_by_queue(deliveries))
-        now = self._store.now_arg()
+        """Renew every lease still held, in one pipelined round trip (one script per queue).
 
-        def fill(pipe: Pipeline) -> None:
-            for queue, batch in groups:
-                keys = self._store.keys(queue)
-                args: list[str | int] = [now, repr(float(lease))]
-                args += [part for _, held in batch for part in fence(held)]
-                self._store.scripts(
-                    "extend_lease", [keys.processing, keys.state], args, client=pipe
-                )
-
-        held = [False] * len(deliveries)
-        for (_, batch), flags in zip(groups, self._store.pipelined(fill), strict=True):
-            for (index, _), flag in zip(batch, flags, strict=True):
-                held[index] = bool(flag)
-        return held
+        ``lease=0`` expires them now, handing the messages to the next ``recover_expired``.
+        """
+        if lease < 0:
+            raise ValueError(f"lease must not be negative, got {lease!r}")
+        return settling.extend_lease(self._store, deliveries, lease)
 
     @reports_lost_connection
     def release(self, deliveries: Sequence[Delivery]) -> int:
         """Give held deliveries back to the front of READY, uncounted; returns how many."""
-        groups = list(_by_queue(deliveries))
-
-        def fill(pipe: Pipeline) -> None:
-            for queue, batch in groups:
-                keys = self._store.keys(queue)
-                self._store.scripts(
-                    "release",
-                    [keys.processing, keys.state, keys.marker, *keys.ready],
-                    [part for _, held in batch for part in fence(held)],
-                    client=pipe,
-                )
-
-        return sum(int(count) for count in self._store.pipelined(fill))
+        return settling.release(self._store, deliveries)
 
     @reports_lost_connection
     def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
@@ -302,27 +277,54 @@ class RedisBroker(BaseBroker):
         Each script call recovers at most 1000 and keeps their order at the front of READY;
         a larger recovery puts later slices ahead of earlier ones.
         """
-        keys = self._store.keys(queue)
-        requeued: list[str] = []
-        buried: list[str] = []
-        while len(requeued) + len(buried) < limit:
-            step = min(BATCH, limit - len(requeued) - len(buried))
-            back, dead = self._store.run(
-                "recover_expired",
-                [keys.processing, keys.state, keys.dead, keys.marker, *keys.ready],
-                [self._store.now_arg(), step, Message.model_fields["max_deliveries"].default],
-            )
-            requeued += [text(item) for item in back]
-            buried += [text(item) for item in dead]
-            if len(back) + len(dead) < step:
-                break
-        return RecoveryReport(requeued=tuple(requeued), dead=tuple(buried))
+        return settling.recover_expired(self._store, queue, limit)
 
-    def _ack(self, delivery: Delivery, *, client: Pipeline | None = None) -> Any:
-        keys = self._store.keys(delivery.queue)
-        return self._store.scripts(
-            "ack", [keys.processing, keys.payloads, keys.state], fence(delivery), client=client
+    # -- limits (limits.py) ----------------------------------------------------------------------
+
+    @reports_lost_connection
+    def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
+        """Cap PROCESSING of ``queue`` across all workers (``None`` removes the cap).
+
+        Kept in the queue's ``meta`` hash and read by every reserve; raising or removing the
+        cap wakes reserves blocked on the old one.
+        """
+        limits.set_queue_limit(self._store, queue, max_in_flight)
+
+    @reports_lost_connection
+    def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
+        """One grant of the shared limiter ``key`` (``0.0``), or the seconds until one is possible.
+
+        A sliding-window log in one script on the limiter's own key, timed by the server's
+        clock (or the test clock).
+        """
+        return limits.acquire_rate_limit(self._store, key, limit=limit, period=period)
+
+    # -- results (results.py) --------------------------------------------------------------------
+
+    @reports_lost_connection
+    def store_result(self, result: TaskResult, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """Keep ``result`` for ``ttl`` seconds of the server's real time; wakes every waiter.
+
+        With a test clock the result also expires when that clock passes ``now + ttl``.
+        ``ttl <= 0`` stores nothing (and deletes an earlier result).
+        """
+        results.store_call(self._store, result, ttl)
+
+    @reports_lost_connection
+    def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:
+        """The result of ``message_id``, waiting up to ``timeout`` s (``None``: forever).
+
+        LINDEX, then BLMOVE rotations of the result list in chunks of at most ``max_block``:
+        any number of waiters, no polling (see ``results.py``).
+        """
+        return results.get(
+            self._store, message_id, timeout=timeout, max_block=self._waiter.max_block
         )
+
+    @reports_lost_connection
+    def forget_result(self, message_id: str) -> None:
+        """Delete the result of ``message_id``, if any."""
+        results.forget(self._store, message_id)
 
     # -- workers (workers.py) --------------------------------------------------------------------
 
@@ -384,21 +386,3 @@ def _check_reserve_args(lease: float, limit: int) -> None:
         raise ValueError(f"lease must be positive, got {lease!r}")
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
-
-
-def _by_queue(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[tuple[int, Delivery]]]]:
-    """Deliveries grouped by queue, at most BATCH per group, with their original indexes."""
-    groups: dict[str, list[tuple[int, Delivery]]] = defaultdict(list)
-    for index, held in enumerate(deliveries):
-        groups[held.queue].append((index, held))
-    for queue, batch in groups.items():
-        for start in range(0, len(batch), BATCH):
-            yield queue, batch[start : start + BATCH]
-
-
-def _block_limit(client: redis.Redis, max_block: float) -> float:
-    """``max_block``, shortened when the client's socket timeout would cut the wait off."""
-    socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
-    if socket_timeout is None:
-        return max_block
-    return max(0.1, min(max_block, float(socket_timeout) - 1.0))

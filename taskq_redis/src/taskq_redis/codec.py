@@ -7,6 +7,7 @@ from bytes), but a caller may hand in a client that decodes; every helper accept
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import MessageDecodeError
@@ -15,8 +16,12 @@ from taskq_core.schemas import DeadLetter, Delivery, Message, WorkerInfo
 if TYPE_CHECKING:
     from taskq_redis.keys import QueueKeys
 
-#: One reserved message in a reserve.lua reply: id, token, retries, payload.
-RESERVED_FIELDS = 4
+#: State fields (lua/lib.lua) a DeadLetter is built from: reason, death time, delivery count,
+#: retries, last error.
+DEAD_LETTER_FIELDS = "xtdre"
+
+#: One reserved message in a reserve.lua reply: id, token, retries, last error, payload.
+RESERVED_FIELDS = 5
 
 
 def text(value: bytes | str | int | float | None) -> str:
@@ -50,25 +55,45 @@ def decode_message(keys: QueueKeys, message_id: str, payload: bytes | str) -> Me
     return message
 
 
-def reserved_items(reply: Sequence[Any]) -> list[tuple[str, int, int, bytes | str]]:
-    """The ``(id, token, retries, payload)`` tuples of a reserve.lua reply (after its header)."""
+@dataclass(frozen=True)
+class Reserved:
+    """One message of a reserve.lua reply, payload still undecoded."""
+
+    id: str
+    token: int
+    retries: int
+    last_error: str | None
+    payload: bytes | str
+
+
+def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
+    """The messages of a reserve.lua reply (after its three-item header)."""
     items = []
     for start in range(3, len(reply), RESERVED_FIELDS):
-        message_id, token, retries, payload = reply[start : start + RESERVED_FIELDS]
-        items.append((text(message_id), int(token), int(text(retries) or 0), payload))
+        message_id, token, retries, last_error, payload = reply[start : start + RESERVED_FIELDS]
+        items.append(
+            Reserved(
+                id=text(message_id),
+                token=int(token),
+                retries=int(text(retries) or 0),
+                last_error=text(last_error) or None,
+                payload=payload,
+            )
+        )
     return items
 
 
 def delivery(
-    message: Message, token: int, retries: int, worker_id: str, lease_deadline: float
+    message: Message, reserved: Reserved, worker_id: str, lease_deadline: float
 ) -> Delivery:
     """A Delivery; kept here so every reply-to-model conversion sits in one module."""
     return Delivery(
         message=message,
-        token=token,
-        retries=retries,
+        token=reserved.token,
+        retries=reserved.retries,
         worker_id=worker_id,
         lease_deadline=lease_deadline,
+        last_error=reserved.last_error,
     )
 
 
@@ -78,8 +103,8 @@ def dead_letter(
     payload: bytes | str,
     fields: Sequence[bytes | str | None],
 ) -> DeadLetter:
-    """A DeadLetter from a payload and the state fields ``x t d r`` (reason, time, counts)."""
-    reason, died_at, deliveries, retries = (text(field) for field in fields)
+    """A DeadLetter from a payload and the state fields of ``DEAD_LETTER_FIELDS``."""
+    reason, died_at, deliveries, retries, last_error = (text(field) for field in fields)
     try:
         message: Message | None = decode_message(keys, message_id, payload)
     except MessageDecodeError:
@@ -93,6 +118,7 @@ def dead_letter(
         died_at=float(died_at or 0.0),
         deliveries=int(deliveries or 0),
         retries=int(retries or 0),
+        last_error=last_error or None,
     )
 
 

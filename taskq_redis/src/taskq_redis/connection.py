@@ -19,6 +19,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 from redis.retry import Retry
 
+from taskq_core.clock import Clock
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_redis.codec import text
 
@@ -154,6 +155,38 @@ def client_from_url(url: str) -> tuple[redis.Redis, str | None]:
     except (ValueError, TypeError) as exc:
         raise _fail(url, str(exc)) from None
     return client, prefix
+
+
+def broker_options(options: dict[str, object]) -> tuple[str | None, Clock | None, float]:
+    """Check ``RedisBroker.from_url``'s keyword options: ``prefix``, ``clock``, ``max_block``.
+
+    Raises:
+        ConfigurationError: an unknown option or a value of the wrong kind (one line).
+    """
+    prefix = options.pop("prefix", None)
+    clock = options.pop("clock", None)
+    max_block = options.pop("max_block", MAX_BLOCK_SECONDS)
+    if options:
+        raise ConfigurationError(
+            f"unknown RedisBroker option {sorted(options)[0]!r}; known: prefix, clock, max_block"
+        )
+    if prefix is not None and not isinstance(prefix, str):
+        raise ConfigurationError(f"prefix must be a string, got {prefix!r}")
+    if clock is not None and not isinstance(clock, Clock):
+        raise ConfigurationError(f"clock must have a now() method, got {clock!r}")
+    if not isinstance(max_block, int | float) or max_block <= 0:
+        raise ConfigurationError(
+            f"max_block must be a positive number of seconds, got {max_block!r}"
+        )
+    return prefix, clock, float(max_block)
+
+
+def block_limit(client: redis.Redis, max_block: float) -> float:
+    """``max_block``, shortened when the client's socket timeout would cut the wait off."""
+    socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout is None:
+        return max_block
+    return max(0.1, min(max_block, float(socket_timeout) - 1.0))
 
 
 def describe(client: redis.Redis) -> str:

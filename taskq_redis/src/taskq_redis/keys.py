@@ -8,6 +8,10 @@ Two keys live outside any queue's tag and are never touched by a script: ``<pref
 (every queue that ever received a message, for ``queues()``) and ``<prefix>:worker_queues``
 (every queue a worker ever heartbeated in, so ``list_alive_workers(queue=None)`` finds workers
 of queues that never received a message). Both are written with a plain pipelined ``SADD``.
+
+Results and rate limiters have a key of their own each, with its own tag: a result is looked up
+by message id alone (the waiter may not know the queue), and a limiter is shared by tasks of any
+queue. Each is the only key its script touches, so any id or limiter name makes a valid key.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class QueueKeys:
     payloads: str
     state: str
     marker: str
+    meta: str
     workers: str
     worker_info: str
 
@@ -74,6 +79,7 @@ class QueueKeys:
             self.payloads,
             self.state,
             self.marker,
+            self.meta,
             self.workers,
             self.worker_info,
         )
@@ -97,6 +103,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         payloads=f"{base}:payloads",
         state=f"{base}:state",
         marker=f"{base}:marker",
+        meta=f"{base}:meta",
         workers=f"{base}:workers",
         worker_info=f"{base}:worker_info",
     )
@@ -110,3 +117,18 @@ def queues_key(prefix: str) -> str:
 def worker_queues_key(prefix: str) -> str:
     """The set of every queue a worker heartbeated in (outside any queue's tag)."""
     return f"{prefix}:worker_queues"
+
+
+def result_key(prefix: str, message_id: str) -> str:
+    """The one-element list holding the result of ``message_id`` (see ``lua/store_result.lua``).
+
+    Outside every queue's tag: the id alone finds it. The tag is the id, so on Cluster results
+    spread over the slots; the key is the only one its script touches, so an id containing
+    braces merely picks another slot.
+    """
+    return f"{prefix}:result:{{{message_id}}}"
+
+
+def rate_limit_key(prefix: str, name: str) -> str:
+    """The grant log of the rate limiter ``name`` (see ``lua/rate_limit.lua``), in its own tag."""
+    return f"{prefix}:{{rl:{name}}}:log"

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.errors import MessageDecodeError
+from taskq_redis import results
 from taskq_redis.codec import decode_message, delivery, optional_float, reserved_items, text
+from taskq_redis.settling import ack_call, bury
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
@@ -19,28 +22,11 @@ if TYPE_CHECKING:
 
     from taskq_core.schemas import Delivery
     from taskq_redis.keys import QueueKeys
+    from taskq_redis.settling import Outcome
     from taskq_redis.store import Store
 
 #: Due SCHEDULED messages each reserve promotes before taking work.
 PROMOTE_PER_RESERVE = 1000
-
-
-def fence(held: Delivery) -> list[str | int]:
-    """The id/token/worker triple every fenced script checks."""
-    return [held.id, held.token, held.worker_id]
-
-
-def bury(
-    store: Store, keys: QueueKeys, message_id: str, token: int, worker: str, reason: str
-) -> bool:
-    """dead.lua for one delivery, fenced by its token and worker."""
-    return bool(
-        store.run(
-            "dead",
-            [keys.processing, keys.state, keys.dead],
-            [store.now_arg(), message_id, token, worker, reason],
-        )
-    )
 
 
 def reserve_call(
@@ -56,7 +42,15 @@ def reserve_call(
     """reserve.lua on one queue (queued on ``client`` when it is a pipeline)."""
     return store.scripts(
         "reserve",
-        [keys.scheduled, keys.processing, keys.payloads, keys.state, keys.marker, *keys.ready],
+        [
+            keys.scheduled,
+            keys.processing,
+            keys.payloads,
+            keys.state,
+            keys.marker,
+            keys.meta,
+            *keys.ready,
+        ],
         [now, worker_id, repr(float(lease)), limit, PROMOTE_PER_RESERVE],
         client=client,
     )
@@ -88,17 +82,52 @@ def reserve_now(
     return [], wait_hint
 
 
+def ack_and_reserve(
+    store: Store,
+    finished: Delivery,
+    queues: Sequence[QueueKeys],
+    lease: float,
+    limit: int,
+    outcome: Outcome | None,
+) -> tuple[bool, list[Delivery]]:
+    """store_result (with an ``outcome``), ack and the first queue's reserve: one round trip.
+
+    Each script is atomic on its own, and nothing needs them atomic together. When the first
+    queue gave nothing, the usual non-blocking pass over every queue follows.
+    """
+    worker_id = finished.worker_id
+    now = store.now_arg()
+
+    def fill(pipe: Pipeline) -> None:
+        if outcome is not None:
+            results.store_call(store, *outcome, client=pipe)
+        ack_call(store, finished, client=pipe)
+        reserve_call(store, queues[0], worker_id, lease, min(limit, BATCH), now, client=pipe)
+
+    *_, acked, reply = store.pipelined(fill)
+    found = deliveries_of(store, queues[0], worker_id, reply)
+    if not found:
+        found, _ = reserve_now(store, queues, worker_id, lease, limit)
+    return bool(acked), found
+
+
 def deliveries_of(
     store: Store, keys: QueueKeys, worker_id: str, reply: Sequence[Any]
 ) -> list[Delivery]:
-    """Decode a reserve.lua reply; bury each undecodable payload with the decode error."""
-    deadline = float(text(reply[2]))
+    """Decode a reserve.lua reply; bury each undecodable payload with the decode error.
+
+    A buried payload also gets a FAILURE result (``MessageDecodeError``), stored in the same
+    round trip as its burial, so whoever waits for that id learns it will never run.
+    """
+    now, deadline = float(text(reply[0])), float(text(reply[2]))
     found = []
-    for message_id, token, retries, payload in reserved_items(reply):
+    for reserved in reserved_items(reply):
         try:
-            message = decode_message(keys, message_id, payload)
+            message = decode_message(keys, reserved.id, reserved.payload)
         except MessageDecodeError as exc:
-            bury(store, keys, message_id, token, worker_id, str(exc))
+            failure = results.undecodable(reserved.id, exc, now)
+            triple: list[str | int] = [reserved.id, reserved.token, worker_id]
+            bury(store, keys, triple, str(exc), (failure, DEFAULT_RESULT_TTL))
             continue
-        found.append(delivery(message, token, retries, worker_id, deadline))
+        found.append(delivery(message, reserved, worker_id, deadline))
     return found

@@ -1,9 +1,12 @@
 """The Lua scripts, loaded from package data and registered once per client.
 
 Each transition is one file in ``lua/``; ``lib.lua`` (shared helpers) is prepended to every
-script so each stays a single EVAL body. ``register_script`` gives EVALSHA with a transparent
-reload on ``NOSCRIPT`` (the script cache is emptied by a restart, a failover or ``SCRIPT
-FLUSH``), and pipelines load missing scripts before they run.
+script so each stays a single EVAL body. A script called on its own goes through redis-py's
+``register_script``: EVALSHA with a transparent reload on ``NOSCRIPT`` (the script cache is
+emptied by a restart, a failover or ``SCRIPT FLUSH``). A script queued on a pipeline is a bare
+EVALSHA: redis-py's own pipeline support would send ``SCRIPT EXISTS`` before every pipeline, a
+second round trip on the hot path (ack with result, ack-and-reserve, heartbeats), so
+``Store.pipelined`` reloads and re-sends the calls that met ``NOSCRIPT`` instead.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     import redis
+    from redis.client import Pipeline
     from redis.commands.core import Script
 
 #: Every transition script shipped in ``lua/``, one per state change.
@@ -24,6 +28,7 @@ SCRIPT_NAMES = (
     "reserve",
     "ack",
     "retry",
+    "postpone",
     "dead",
     "extend_lease",
     "release",
@@ -35,6 +40,9 @@ SCRIPT_NAMES = (
     "purge_dead",
     "heartbeat",
     "forget_worker",
+    "set_queue_limit",
+    "store_result",
+    "rate_limit",
 )
 
 _LIBRARY = "lib"
@@ -56,9 +64,11 @@ class Scripts:
     """The registered scripts of one client, called by name."""
 
     def __init__(self, client: redis.Redis) -> None:
+        self._client = client
         self._scripts: dict[str, Script] = {
             name: client.register_script(script_body(name)) for name in SCRIPT_NAMES
         }
+        self._by_sha = {script.sha: script for script in self._scripts.values()}
 
     def __call__(
         self,
@@ -66,7 +76,15 @@ class Scripts:
         keys: Sequence[str],
         args: Sequence[str | int | float],
         *,
-        client: redis.Redis | redis.client.Pipeline | None = None,
+        client: Pipeline | None = None,
     ) -> Any:
-        """Run script ``name`` (on ``client``, a pipeline for instance, when given)."""
-        return self._scripts[name](keys=keys, args=args, client=client)
+        """Run script ``name``, or queue it on ``client``, a pipeline of ``Store.pipelined``."""
+        script = self._scripts[name]
+        if client is None:
+            return script(keys=keys, args=args)
+        return client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def load(self, shas: Iterable[str]) -> None:
+        """SCRIPT LOAD the scripts with these SHA1 digests (after a ``NOSCRIPT``)."""
+        for sha in dict.fromkeys(shas):
+            self._client.script_load(self._by_sha[sha].script)

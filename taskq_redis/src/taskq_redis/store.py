@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
+
 from taskq_redis.keys import QueueKeys, queue_keys
 from taskq_redis.scripts import Scripts
 
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
 
 #: Items one script call handles at most; every loop in the Lua scripts is bounded by it.
 BATCH = 1000
+
+#: How often one pipeline reloads scripts and re-sends the calls that met ``NOSCRIPT``; more
+#: than one only matters when someone flushes the script cache again in between.
+SCRIPT_RELOADS = 3
 
 
 class Store:
@@ -56,21 +62,34 @@ class Store:
         """Run one script now (EVALSHA, reloading it on NOSCRIPT)."""
         return self.scripts(name, keys, args)
 
-    def pipelined(self, fill: Callable[[Pipeline], None], *, idempotent: bool = True) -> list[Any]:
+    def pipelined(self, fill: Callable[[Pipeline], None]) -> list[Any]:
         """Run the commands ``fill`` queues in one round trip (not a transaction).
 
-        Each script is atomic on its own; the pipeline only saves round trips. redis-py loads
-        the pipeline's scripts before sending it; if the script cache is flushed in between,
-        an ``idempotent`` pipeline is sent once more, any other raises ``NoScriptError``.
-        """
-        from redis.exceptions import NoScriptError
+        Each script is atomic on its own; the pipeline only saves round trips. A call that
+        meets ``NOSCRIPT`` did not run, so after the scripts are loaded exactly those calls are
+        sent again, in their order: every call runs once, and the common case (a warm script
+        cache) costs one round trip, with no ``SCRIPT EXISTS`` in front.
 
-        for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
-            fill(pipe)
-            try:
-                return pipe.execute()
-            except NoScriptError:
-                if attempt == 2 or not idempotent:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        Raises:
+            redis.exceptions.ResponseError: the first error reply (a script's error, say),
+                after every call has been answered.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        fill(pipe)
+        commands = list(pipe.command_stack)
+        replies = pipe.execute(raise_on_error=False)
+        for _ in range(SCRIPT_RELOADS):
+            missing = [at for at, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if not missing:
+                break
+            self.scripts.load(str(commands[at][0][1]) for at in missing)
+            again = self.client.pipeline(transaction=False)
+            for at in missing:
+                args, options = commands[at]
+                again.execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            for at, reply in zip(missing, again.execute(raise_on_error=False), strict=True):
+                replies[at] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies

@@ -2,21 +2,27 @@
 ack.lua: a delivery finished; the message leaves the broker.
 
 KEYS
-  1 Q:processing   2 Q:payloads   3 Q:state
+  1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
+  6..15 Q:ready:0 .. Q:ready:9
 ARGV
   1 id   2 token (delivery count handed out by reserve)   3 worker
 EFFECTS
   Fenced: only when the id is in PROCESSING, owned by `worker`, with delivery count `token`.
-  Then ZREM processing, HDEL the payload and every state field of the id.
+  Then ZREM processing, HDEL the payload and every state field of the id. On a queue with an
+  in-flight cap, marks READY when READY has work the freed room lets in (wake_below_cap).
 RETURNS
   1 when acked, 0 when the lease was lost (nothing changed).
 NOTE
+  A result is stored by store_result.lua, pipelined in front of this script in the same round
+  trip (RedisBroker.ack): the result key is outside the queue's tag, so the two cannot be one
+  script on Cluster, and the result is kept even when the ack is fenced out.
   To ack and fetch the next batch in one round trip, pipeline this script with reserve.lua
   (RedisBroker.ack_and_reserve): both stay atomic on their own, and nothing needs them to be
   atomic together.
 ]]
 
-local processing, payloads, state = KEYS[1], KEYS[2], KEYS[3]
+local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ready = ready_keys(6)
 local id, token, worker = ARGV[1], ARGV[2], ARGV[3]
 
 if not holds(processing, state, id, token, worker) then
@@ -25,4 +31,5 @@ end
 redis.call('ZREM', processing, id)
 redis.call('HDEL', payloads, id)
 clear_state(state, { id })
+wake_below_cap(meta, processing, marker, ready)
 return 1

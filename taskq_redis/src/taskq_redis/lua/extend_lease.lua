@@ -5,10 +5,11 @@ KEYS
   1 Q:processing   2 Q:state
 ARGV
   1 now     float seconds, or '' for the server's TIME
-  2 lease   seconds (> 0)
+  2 lease   seconds (>= 0; 0 expires the leases now, for the next recover_expired)
   3.. id, token, worker triples, at most 1000 of them
 EFFECTS
-  For each triple still held (fenced like ack.lua): ZADD XX processing now+lease id.
+  For each triple still held (fenced like ack.lua): ZADD XX processing now+lease id (a lease
+  has expired when its deadline is <= now, so lease 0 hands the message to the reaper).
   Deliveries no longer held are left alone.
 RETURNS
   { held_1, held_2, ... } with 1 for a renewed lease and 0 for a lost one, in ARGV order.
@@ -18,8 +19,8 @@ local processing, state = KEYS[1], KEYS[2]
 local now = clock(ARGV[1])
 local lease = num(ARGV[2], 'lease')
 local count = (#ARGV - 2) / 3
-if lease <= 0 or count ~= math.floor(count) or count > 1000 then
-  error('taskq: extend_lease needs lease > 0 and at most 1000 id/token/worker triples')
+if lease < 0 or count ~= math.floor(count) or count > 1000 then
+  error('taskq: extend_lease needs lease >= 0 and at most 1000 id/token/worker triples')
 end
 
 local held = {}

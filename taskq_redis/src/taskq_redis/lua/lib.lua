@@ -19,10 +19,16 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                         p priority (absent = 0)             x dead reason
                         t died at
                       plus `#dead_seq`, the counter behind Q:dead's scores
-  Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work,
-                      `s` -> earliest ETA a blocked worker should wake for
+  Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work (and the
+                      in-flight cap leaves room), `s` -> earliest ETA a blocked worker should
+                      wake for
+  Q:meta        HASH  queue settings: `max_in_flight` (absent = no cap), see set_queue_limit.lua
   Q:workers     ZSET  worker id -> last heartbeat
   Q:worker_info HASH  worker id -> WorkerInfo JSON
+
+Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
+  <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
+  <prefix>:{rl:<name>}:log ZSET grant member -> grant time, for the sliding-window limiter
 
 Times are float seconds. Every number that goes back to Redis or to the client is formatted
 with `fmt` (17 significant digits): Lua's own number-to-string keeps 14, which would round a
@@ -33,6 +39,8 @@ local unpack = unpack or table.unpack
 -- Largest argument list handed to one command through unpack; Lua's C stack allows ~8000.
 local CHUNK = 1000
 local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't' }
+-- Q:meta field of the in-flight cap.
+local CAP_FIELD = 'max_in_flight'
 
 local function fmt(x)
   return string.format('%.17g', x)
@@ -120,6 +128,26 @@ local function mark_eta(marker, eta)
   redis.call('ZADD', marker, 'LT', fmt(eta), 's')
 end
 
+-- How many more messages PROCESSING may take under the queue's in-flight cap (may be <= 0 when
+-- the cap was lowered below what is in flight), or nil when the queue has no cap.
+local function room_under_cap(meta, processing)
+  local cap = tonumber(redis.call('HGET', meta, CAP_FIELD))
+  if cap == nil then
+    return nil
+  end
+  return cap - redis.call('ZCARD', processing)
+end
+
+-- A message just left PROCESSING: on a capped queue, a worker blocked because the cap was
+-- reached must wake if READY has work that now fits. Uncapped queues need nothing (their marker
+-- is set whenever READY gains work and kept while it holds some); the check costs one HGET.
+local function wake_below_cap(meta, processing, marker, ready)
+  local room = room_under_cap(meta, processing)
+  if room ~= nil and room > 0 and any_ready(ready) then
+    mark_ready(marker)
+  end
+end
+
 -- Fencing: true when `id` is in PROCESSING, owned by `worker`, under delivery count `token`.
 local function holds(processing, state, id, token, worker)
   if not redis.call('ZSCORE', processing, id) then
@@ -136,6 +164,23 @@ local function bury(dead, state, id, reason, now)
   redis.call('ZADD', dead, seq, id)
   redis.call('HSET', state, id .. ':x', reason, id .. ':t', fmt(now))
   redis.call('HDEL', state, id .. ':w')
+end
+
+-- Take a held `id` out of PROCESSING and back into the queue without the owner: READY (the
+-- back of `ready_list`) when delay <= 0, else SCHEDULED at now + delay. Wakes a worker either
+-- way: READY gained work, or (capped queue) PROCESSING gained room. Counts nothing itself.
+local function send_back(processing, state, scheduled, marker, meta, ready, id, now, delay)
+  redis.call('ZREM', processing, id)
+  redis.call('HDEL', state, id .. ':w')
+  if delay > 0 then
+    local eta = now + delay
+    redis.call('ZADD', scheduled, fmt(eta), id)
+    mark_eta(marker, eta)
+    wake_below_cap(meta, processing, marker, ready)
+  else
+    redis.call('RPUSH', ready[ready_index(state, id)], id)
+    mark_ready(marker)
+  end
 end
 
 -- Move up to `limit` due ids from SCHEDULED to the back of their READY lists, earliest ETA

@@ -2,8 +2,8 @@
 recover_expired.lua: the reaper hands back deliveries whose lease deadline has passed.
 
 KEYS
-  1 Q:processing   2 Q:state   3 Q:dead   4 Q:marker
-  5..14 Q:ready:0 .. Q:ready:9
+  1 Q:processing   2 Q:state   3 Q:dead   4 Q:marker   5 Q:meta
+  6..15 Q:ready:0 .. Q:ready:9
 ARGV
   1 now                     float seconds, or '' for the server's TIME
   2 limit                   expired deliveries to recover (1..1000), earliest deadline first
@@ -12,14 +12,15 @@ EFFECTS
   For each id with deadline <= now: ZREM processing, HDEL the owner, HINCRBY `l` (lost
   leases). When `l` reaches the message's max_deliveries it is buried in DEAD with a reason
   naming the count, so a task that kills its worker every time cannot loop forever; otherwise
-  it goes to the FRONT of its READY list (earliest expired first) and READY is marked.
+  it goes to the FRONT of its READY list (earliest expired first) and READY is marked. When
+  all were buried, a capped queue is marked if READY has work the freed room lets in.
   Atomic, so reapers running at once in many workers recover each id exactly once.
 RETURNS
   { {requeued id...}, {dead id...} }
 ]]
 
-local processing, state, dead, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ready = ready_keys(5)
+local processing, state, dead, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ready = ready_keys(6)
 local now = clock(ARGV[1])
 local limit = num(ARGV[2], 'limit')
 local default_max = num(ARGV[3], 'default_max_deliveries')
@@ -60,5 +61,7 @@ if #requeued > 0 then
     push_front(ready[index], group)
   end
   mark_ready(marker)
+else
+  wake_below_cap(meta, processing, marker, ready)
 end
 return { requeued, buried }

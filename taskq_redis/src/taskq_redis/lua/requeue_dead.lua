@@ -9,9 +9,11 @@ ARGV
   2..       ids to requeue (at most 1000); ids not in DEAD are ignored
 EFFECTS
   For each chosen id in DEAD: ZREM dead; if its payload still exists, HDEL its counters and
-  dead fields (delivery count, retries, lost leases, last error, reason, death time; priority
-  and max_deliveries stay) and RPUSH it to the back of its READY list, oldest death first;
+  dead fields (retries, lost leases, last error, reason, death time; priority and
+  max_deliveries stay) and RPUSH it to the back of its READY list, oldest death first;
   a DEAD entry without a payload is dropped with its state. Marks READY when anything moved.
+  The delivery count `d` is kept: it is the fencing token, so it only grows, and a handle
+  from before the message died can never match a later delivery.
 RETURNS
   { moved, removed }: messages back in READY, and DEAD entries taken (moved + dropped); the
   client loops until `removed` is 0 when requeueing everything.
@@ -50,8 +52,8 @@ local groups = by_ready_list(state, alive)
 each_chunk('ZREM', dead, ids)
 clear_state(state, orphans)
 for _, id in ipairs(alive) do
-  redis.call('HDEL', state, id .. ':d', id .. ':r', id .. ':l', id .. ':w', id .. ':e',
-    id .. ':x', id .. ':t')
+  redis.call('HDEL', state, id .. ':r', id .. ':l', id .. ':w', id .. ':e', id .. ':x',
+    id .. ':t')
 end
 for index, group in pairs(groups) do
   each_chunk('RPUSH', ready[index], group)

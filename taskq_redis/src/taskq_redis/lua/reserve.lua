@@ -3,8 +3,8 @@ reserve.lua: promote due SCHEDULED messages, then move up to `limit` READY messa
 PROCESSING under a lease, highest priority first, FIFO within a priority.
 
 KEYS
-  1 Q:scheduled   2 Q:processing   3 Q:payloads   4 Q:state   5 Q:marker
-  6..15 Q:ready:0 .. Q:ready:9
+  1 Q:scheduled   2 Q:processing   3 Q:payloads   4 Q:state   5 Q:marker   6 Q:meta
+  7..16 Q:ready:0 .. Q:ready:9
 ARGV
   1 now            float seconds, or '' for the server's TIME
   2 worker         id of the reserving worker
@@ -12,21 +12,26 @@ ARGV
   4 limit          messages to reserve (1..1000)
   5 promote_limit  due SCHEDULED messages to promote first (0..1000)
 EFFECTS
-  Promotes due messages (see promote.lua). LPOPs up to `limit` ids from ready:9 down to ready:0.
-  For each id with a payload: HINCRBY `d` (the new delivery count is the fencing token),
-  HSET `w` = worker, ZADD processing now+lease. An id without a payload (deleted behind the
-  queue's back) is dropped with its state. Then the marker: `r` stays set while READY still
-  holds work, so the next blocked worker wakes (chain wake-up), and is removed otherwise.
+  Promotes due messages (see promote.lua). When the queue has an in-flight cap (Q:meta
+  `max_in_flight`), takes at most cap - ZCARD processing (nothing at or above the cap).
+  LPOPs up to that many ids from ready:9 down to ready:0. For each id with a payload: HINCRBY
+  `d` (the new delivery count is the fencing token), HSET `w` = worker, ZADD processing
+  now+lease. An id without a payload (deleted behind the queue's back) is dropped with its
+  state. Then the marker: `r` stays set while READY still holds work the cap leaves room for,
+  so the next blocked worker wakes (chain wake-up), and is removed otherwise (a capped queue
+  is woken again by whatever takes a message out of PROCESSING, see wake_below_cap in lib.lua).
   The ETA announcement `s` is cleared: the reply carries the next ETA itself.
   Payloads are not decoded here; the client buries undecodable ones through dead.lua.
 RETURNS
-  { now, next_eta, lease_deadline, id_1, token_1, retries_1, payload_1, ... }
+  { now, next_eta, lease_deadline, id_1, token_1, retries_1, last_error_1, payload_1, ... }
   next_eta is the earliest remaining ETA in SCHEDULED or '' (the client blocks until then at
-  most); times are strings (fmt) so no precision is lost.
+  most); last_error is '' when no retry recorded one; times are strings (fmt) so no precision
+  is lost.
 ]]
 
-local scheduled, processing, payloads, state, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local ready = ready_keys(6)
+local scheduled, processing, payloads, state, marker, meta =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ready = ready_keys(7)
 local now = clock(ARGV[1])
 local worker = ARGV[2]
 local lease = num(ARGV[3], 'lease')
@@ -38,16 +43,21 @@ end
 
 promote_due(scheduled, state, ready, now, promote_limit)
 
+local room = room_under_cap(meta, processing)
+local wanted = limit
+if room ~= nil then
+  wanted = math.max(0, math.min(limit, room))
+end
 local deadline = now + lease
 local result = { fmt(now), '', fmt(deadline) }
 local taken = 0
 -- An idle queue costs one EXISTS here, not ten empty LPOPs.
 local has_work = any_ready(ready)
 for i = #ready, 1, -1 do
-  if taken >= limit or not has_work then
+  if taken >= wanted or not has_work then
     break
   end
-  local ids = redis.call('LPOP', ready[i], limit - taken)
+  local ids = redis.call('LPOP', ready[i], wanted - taken)
   if ids then
     local found = redis.call('HMGET', payloads, unpack(ids))
     local orphans = {}
@@ -55,12 +65,13 @@ for i = #ready, 1, -1 do
       local payload = found[j]
       if payload then
         local token = redis.call('HINCRBY', state, id .. ':d', 1)
-        local retries = redis.call('HGET', state, id .. ':r') or '0'
+        local fields = redis.call('HMGET', state, id .. ':r', id .. ':e')
         redis.call('HSET', state, id .. ':w', worker)
         redis.call('ZADD', processing, fmt(deadline), id)
         result[#result + 1] = id
         result[#result + 1] = token
-        result[#result + 1] = retries
+        result[#result + 1] = fields[1] or '0'
+        result[#result + 1] = fields[2] or ''
         result[#result + 1] = payload
         taken = taken + 1
       else
@@ -75,8 +86,10 @@ end
 
 -- The reply carries next_eta, so an ETA announcement (`s`) is no news to this worker, and a
 -- worker blocked when it was made has popped it already: drop it, or this worker's next
--- BZPOPMIN would return at once for nothing.
-if has_work and any_ready(ready) then
+-- BZPOPMIN would return at once for nothing. A full cap also clears `r`: waking workers that
+-- cannot take anything would make them spin.
+local fits = room == nil or room - taken > 0
+if has_work and fits and any_ready(ready) then
   mark_ready(marker)
   redis.call('ZREM', marker, 's')
 else

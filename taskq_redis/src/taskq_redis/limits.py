@@ -1,0 +1,56 @@
+"""Limits: a queue's in-flight cap (in ``Q:meta``) and shared sliding-window rate limiters.
+
+The cap is enforced inside reserve.lua, so it cannot race with other reserves; every script
+that takes a message out of PROCESSING wakes a blocked reserve of a capped queue when READY
+has work the freed room lets in. A rate limiter is its own key (``<prefix>:{rl:<name>}:log``),
+so it is shared by tasks of any queue and is one script call per grant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from taskq_redis.codec import text
+from taskq_redis.keys import rate_limit_key
+
+if TYPE_CHECKING:
+    from taskq_redis.store import Store
+
+
+def set_queue_limit(store: Store, queue: str, max_in_flight: int | None) -> None:
+    """set_queue_limit.lua: store the cap (``None`` removes it) and wake blocked reserves.
+
+    Raises:
+        ValueError: ``max_in_flight`` is negative or not an integer.
+    """
+    if max_in_flight is not None and (
+        isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 0
+    ):
+        raise ValueError(f"max_in_flight must be an integer >= 0 or None, got {max_in_flight!r}")
+    keys = store.keys(queue)
+    store.run(
+        "set_queue_limit",
+        [keys.meta, keys.processing, keys.marker, *keys.ready],
+        ["" if max_in_flight is None else max_in_flight],
+    )
+
+
+def acquire_rate_limit(store: Store, name: str, *, limit: int, period: float) -> float:
+    """rate_limit.lua: one grant (``0.0``) or the seconds until one is possible (> 0).
+
+    Raises:
+        ValueError: an empty name, ``limit`` below 1 or ``period`` not positive.
+    """
+    if not name:
+        raise ValueError("a rate limiter needs a non-empty name")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
+    if not period > 0:
+        raise ValueError(f"period must be a positive number of seconds, got {period!r}")
+    reply = store.run(
+        "rate_limit",
+        [rate_limit_key(store.prefix, name)],
+        [store.now_arg(), limit, repr(float(period)), uuid.uuid4().hex],
+    )
+    return float(text(reply))

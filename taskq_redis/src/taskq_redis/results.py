@@ -1,0 +1,111 @@
+"""Results: stored under the message id by store_result.lua, waited for without polling.
+
+A result lives in ``<prefix>:result:{<id>}``, a LIST holding exactly one element, with a real
+PEXPIRE. Waiting is the rotation trick: a waiter reads ``LINDEX key 0``, and only when there is
+nothing yet blocks on ``BLMOVE key key RIGHT RIGHT``. When the result is stored, Redis serves
+every client blocked on the key in turn; each pops the one element and pushes it back onto the
+same key, so each receives it, nobody consumes it, the list never empties (Redis deletes an
+empty list only after the push), and the key keeps its TTL. A waiter that arrives later finds
+the element with LINDEX, so starting before or after the result is stored makes no difference,
+and nothing is lost across reconnects (unlike pub/sub). ``tests/redis/test_results.py`` checks
+on a real server that several blocked waiters are all served and that the TTL survives.
+
+Costs: one blocking connection per concurrent waiter, and each wake-up is an LMOVE written to
+the AOF and the replicas. Long waits are cut into chunks of at most ``max_block`` so a dead
+link is noticed, as idle reserves do.
+
+Time: the TTL is the server's real time (PEXPIRE). With a test clock the element also carries
+its expiry on that clock, which readers check, so a test can expire a result by moving its
+clock; the real PEXPIRE still removes the key in the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from taskq_core.errors import MessageDecodeError
+from taskq_core.schemas import TaskResult
+from taskq_redis.codec import text
+from taskq_redis.keys import result_key
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from taskq_redis.store import Store
+
+#: Shortest block handed to BLMOVE, in seconds (0 would mean "forever").
+MIN_BLOCK_SECONDS = 0.01
+
+
+def store_call(
+    store: Store, result: TaskResult, ttl: float, *, client: Pipeline | None = None
+) -> object:
+    """store_result.lua for ``result`` (queued on ``client`` when it is a pipeline)."""
+    return store.scripts(
+        "store_result",
+        [result_key(store.prefix, result.id)],
+        [store.now_arg(), repr(float(ttl)), result.to_json()],
+        client=client,
+    )
+
+
+def get(
+    store: Store, message_id: str, *, timeout: float | None, max_block: float
+) -> TaskResult | None:
+    """The result of ``message_id``, waiting up to ``timeout`` real seconds (``None``: forever).
+
+    One LINDEX when the result is there (or ``timeout`` is 0); otherwise one BLMOVE per
+    ``max_block`` chunk until it arrives or the time is up.
+    """
+    key = result_key(store.prefix, message_id)
+    give_up = None if timeout is None else time.monotonic() + max(0.0, timeout)
+    found = _current(store, key, store.client.lindex(key, 0))
+    while found is None:
+        remaining = max_block if give_up is None else give_up - time.monotonic()
+        if remaining <= 0:
+            return None
+        block = max(MIN_BLOCK_SECONDS, min(remaining, max_block))
+        # (redis-py annotates the timeout as int; Redis 6+ takes decimal seconds)
+        rotated = store.client.blmove(key, key, block, "RIGHT", "RIGHT")  # type: ignore[arg-type]
+        found = _current(store, key, rotated)
+    return found
+
+
+def forget(store: Store, message_id: str) -> None:
+    """Delete the result of ``message_id``; waiters keep waiting for a new one."""
+    store.client.delete(result_key(store.prefix, message_id))
+
+
+def undecodable(message_id: str, error: MessageDecodeError, now: float) -> TaskResult:
+    """The FAILURE result of a message buried because its payload could not be decoded."""
+    return TaskResult(
+        id=message_id,
+        status="FAILURE",
+        error_type=type(error).__name__,
+        error_message=str(error),
+        finished_at=now,
+    )
+
+
+def _current(store: Store, key: str, element: bytes | str | None) -> TaskResult | None:
+    """Decode a stored element; ``None`` for no element or one expired on the test clock.
+
+    An element expired on the test clock (its real PEXPIRE may be far off) is removed, by value,
+    so a waiter blocks instead of finding it again at once.
+
+    Raises:
+        MessageDecodeError: the element was not written by store_result.lua.
+    """
+    if element is None:
+        return None
+    expires_at, _, payload = text(element).partition(" ")
+    if store.clock is not None and float(expires_at) <= store.clock.now():
+        store.client.lrem(key, 0, element)  # type: ignore[arg-type]  # bytes work too
+        return None
+    try:
+        return TaskResult.from_json(payload)
+    except ValidationError:
+        raise MessageDecodeError(f"undecodable result stored at {key}") from None

@@ -1,0 +1,163 @@
+"""Settling deliveries: ack, retry, postpone, dead, lease renewal, release and recovery.
+
+Each is one fenced script per queue (``fence`` gives the id/token/worker triple they check),
+sent in one pipelined round trip. ``ack`` and ``dead`` with a result put store_result.lua in
+front of their script in the same pipeline: the result key is outside the queue's tag, so the
+two cannot be one script on Cluster, and the contract wants the result kept even when the
+settling script is fenced out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from taskq_core.schemas import Message, RecoveryReport
+from taskq_redis import results
+from taskq_redis.codec import text
+from taskq_redis.store import BATCH
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from redis.client import Pipeline
+
+    from taskq_core.schemas import Delivery, TaskResult
+    from taskq_redis.keys import QueueKeys
+    from taskq_redis.store import Store
+
+#: A result to store in front of a settling script: the result and its TTL in seconds.
+Outcome = tuple["TaskResult", float]
+
+
+def fence(held: Delivery) -> list[str | int]:
+    """The id/token/worker triple every fenced script checks."""
+    return [held.id, held.token, held.worker_id]
+
+
+def ack_call(store: Store, held: Delivery, *, client: Pipeline) -> Any:
+    """Queue ack.lua for ``held`` on ``client``."""
+    keys = store.keys(held.queue)
+    return store.scripts(
+        "ack",
+        [keys.processing, keys.payloads, keys.state, keys.marker, keys.meta, *keys.ready],
+        fence(held),
+        client=client,
+    )
+
+
+def ack(store: Store, held: Delivery, outcome: Outcome | None) -> bool:
+    """ack.lua, behind store_result.lua when there is an ``outcome``; one round trip."""
+    return settle(store, outcome, lambda pipe: ack_call(store, held, client=pipe))
+
+
+def bury(
+    store: Store,
+    keys: QueueKeys,
+    triple: Sequence[str | int],
+    reason: str,
+    outcome: Outcome | None,
+) -> bool:
+    """dead.lua for the id/token/worker ``triple``; one round trip.
+
+    store_result.lua goes in front when there is an ``outcome``.
+    """
+
+    def call(pipe: Pipeline) -> None:
+        store.scripts(
+            "dead",
+            [keys.processing, keys.state, keys.dead, keys.marker, keys.meta, *keys.ready],
+            [store.now_arg(), *triple, reason],
+            client=pipe,
+        )
+
+    return settle(store, outcome, call)
+
+
+def settle(store: Store, outcome: Outcome | None, call: Callable[[Pipeline], object]) -> bool:
+    """Run ``call(pipe)`` with store_result.lua in front when there is an ``outcome``.
+
+    One round trip either way; returns what the settling script (the last call) answered.
+    """
+
+    def fill(pipe: Pipeline) -> None:
+        if outcome is not None:
+            results.store_call(store, *outcome, client=pipe)
+        call(pipe)
+
+    return bool(store.pipelined(fill)[-1])
+
+
+def send_back(store: Store, script: str, held: Delivery, extra: Sequence[str]) -> bool:
+    """retry.lua or postpone.lua: the delivery back to READY or SCHEDULED (``extra`` ARGV)."""
+    keys = store.keys(held.queue)
+    return bool(
+        store.run(
+            script,
+            [keys.processing, keys.state, keys.scheduled, keys.marker, keys.meta, *keys.ready],
+            [store.now_arg(), *fence(held), *extra],
+        )
+    )
+
+
+def extend_lease(store: Store, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
+    """extend_lease.lua per queue, all in one pipelined round trip."""
+    groups = list(by_queue(deliveries))
+    now = store.now_arg()
+
+    def fill(pipe: Pipeline) -> None:
+        for queue, batch in groups:
+            keys = store.keys(queue)
+            args: list[str | int] = [now, repr(float(lease))]
+            args += [part for _, held in batch for part in fence(held)]
+            store.scripts("extend_lease", [keys.processing, keys.state], args, client=pipe)
+
+    held = [False] * len(deliveries)
+    for (_, batch), flags in zip(groups, store.pipelined(fill), strict=True):
+        for (index, _), flag in zip(batch, flags, strict=True):
+            held[index] = bool(flag)
+    return held
+
+
+def release(store: Store, deliveries: Sequence[Delivery]) -> int:
+    """release.lua per queue, all in one pipelined round trip; returns how many moved."""
+    groups = list(by_queue(deliveries))
+
+    def fill(pipe: Pipeline) -> None:
+        for queue, batch in groups:
+            keys = store.keys(queue)
+            store.scripts(
+                "release",
+                [keys.processing, keys.state, keys.marker, *keys.ready],
+                [part for _, held in batch for part in fence(held)],
+                client=pipe,
+            )
+
+    return sum(int(count) for count in store.pipelined(fill))
+
+
+def recover_expired(store: Store, queue: str, limit: int) -> RecoveryReport:
+    """recover_expired.lua in slices of at most BATCH until ``limit`` or nothing is expired."""
+    keys = store.keys(queue)
+    script_keys = [keys.processing, keys.state, keys.dead, keys.marker, keys.meta, *keys.ready]
+    default_max = Message.model_fields["max_deliveries"].default
+    requeued: list[str] = []
+    buried: list[str] = []
+    while len(requeued) + len(buried) < limit:
+        step = min(BATCH, limit - len(requeued) - len(buried))
+        back, dead = store.run("recover_expired", script_keys, [store.now_arg(), step, default_max])
+        requeued += [text(item) for item in back]
+        buried += [text(item) for item in dead]
+        if len(back) + len(dead) < step:
+            break
+    return RecoveryReport(requeued=tuple(requeued), dead=tuple(buried))
+
+
+def by_queue(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[tuple[int, Delivery]]]]:
+    """Deliveries grouped by queue, at most BATCH per group, with their original indexes."""
+    groups: dict[str, list[tuple[int, Delivery]]] = defaultdict(list)
+    for index, held in enumerate(deliveries):
+        groups[held.queue].append((index, held))
+    for queue, batch in groups.items():
+        for start in range(0, len(batch), BATCH):
+            yield queue, batch[start : start + BATCH]
