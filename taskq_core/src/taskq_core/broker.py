@@ -222,13 +222,13 @@ class BaseBroker(abc.ABC):
         Fenced: ``False`` and no change if the lease was lost.
         """
 
+    @abc.abstractmethod
     def postpone(self, delivery: Delivery, *, delay: float) -> bool:
         """Put the message back, to READY or to SCHEDULED ``delay`` s from now, counting nothing.
 
         Neither a retry nor a lost lease is counted: the task did not run (a rate limit said
         "not yet"), so it must not use up its retries while it waits. Fenced like :meth:`ack`.
         """
-        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
     @abc.abstractmethod
     def dead(
@@ -323,23 +323,24 @@ class BaseBroker(abc.ABC):
         many moved; unknown ids are ignored.
         """
 
+    @abc.abstractmethod
     def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
         """Cap how many messages of ``queue`` may be in PROCESSING at once, across all workers.
 
         ``None`` removes the cap. The cap is stored in the broker, so every worker obeys the same
         one; messages already in PROCESSING above a lowered cap are left alone.
         """
-        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
     # -- results ---------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def store_result(self, result: TaskResult, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
         """Keep ``result`` under its id for ``ttl`` seconds, replacing any earlier one.
 
         Wakes every :meth:`get_result` waiting for that id.
         """
-        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
+    @abc.abstractmethod
     def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:
         """The stored result of ``message_id``, waiting up to ``timeout`` real seconds for it.
 
@@ -347,14 +348,14 @@ class BaseBroker(abc.ABC):
         number of waiters receive the same result, whether they started before or after it was
         stored. ``None`` when there is none (yet, or any more: it expired or was forgotten).
         """
-        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
+    @abc.abstractmethod
     def forget_result(self, message_id: str) -> None:
         """Delete the stored result of ``message_id``, if any."""
-        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
     # -- rate limits -----------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
         """Take one grant of the limiter ``key``, or say how long until one is possible.
 
@@ -364,7 +365,6 @@ class BaseBroker(abc.ABC):
         (always > 0). Shared by every process using the broker, so ``limit`` holds across all
         workers together.
         """
-        raise NotImplementedError  # TRANSITION: becomes abstract when both backends implement it
 
     @abc.abstractmethod
     def purge(self, queue: str) -> int:
