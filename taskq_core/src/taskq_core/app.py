@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from taskq_core.backends import connect
-from taskq_core.broker import BaseBroker
+from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify, plugin_manager
+from taskq_core.ratelimit import RateLimit, parse_rate_limit
 from taskq_core.result import AsyncResult
 from taskq_core.retry import (
     DEFAULT_MAX_RETRIES,
@@ -24,7 +25,7 @@ from taskq_core.retry import (
     RetryPolicy,
 )
 from taskq_core.schemas import require_queue_name
-from taskq_core.task import Task
+from taskq_core.task import ExecutionOptions, Task
 
 if TYPE_CHECKING:
     from taskq_core.schemas import Message
@@ -49,6 +50,10 @@ class Taskq:
             (``{"reports.*": "slow"}``); a task's own ``queue=`` wins over routes.
         clock: Time source for ETAs and ``created_at``; defaults to the broker's clock, else the
             system clock.
+        result_ttl: Seconds results are kept unless a task says otherwise.
+        ignore_results: Store no results unless a task asks (``ignore_result=False``).
+        queue_limits: Queue name to the most messages in PROCESSING at once, across all workers
+            (workers of those queues write the caps to the broker when they start).
     """
 
     def __init__(
@@ -58,6 +63,9 @@ class Taskq:
         default_queue: str = "default",
         routes: Mapping[str, str] | None = None,
         clock: Clock | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        ignore_results: bool = False,
+        queue_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._broker: BaseBroker | None = broker if isinstance(broker, BaseBroker) else None
         self.broker_url = (
@@ -68,6 +76,9 @@ class Taskq:
         self.default_queue = require_queue_name(default_queue)
         self.routes = {pattern: require_queue_name(q) for pattern, q in (routes or {}).items()}
         self._clock = clock
+        self.result_ttl = result_ttl
+        self.ignore_results = ignore_results
+        self.queue_limits = {require_queue_name(q): n for q, n in (queue_limits or {}).items()}
         self.tasks: dict[str, Task[..., Any]] = {}
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
@@ -132,6 +143,11 @@ class Taskq:
         retry_for: Sequence[type[BaseException]] = (Exception,),
         no_retry_for: Sequence[type[BaseException]] = (),
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        rate_limit: str | RateLimit | None = None,
+        ignore_result: bool | None = None,
+        result_ttl: float | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -149,6 +165,11 @@ class Taskq:
         retry_for: Sequence[type[BaseException]] = (Exception,),
         no_retry_for: Sequence[type[BaseException]] = (),
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        rate_limit: str | RateLimit | None = None,
+        ignore_result: bool | None = None,
+        result_ttl: float | None = None,
     ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
 
@@ -165,6 +186,11 @@ class Taskq:
             retry_for: Exception types that are retried.
             no_retry_for: Exception types that go straight to DEAD.
             max_deliveries: Lost leases (the worker died mid-task) before the message goes to DEAD.
+            time_limit: Hard limit in seconds (``ExecutionOptions`` says what each pool can stop).
+            soft_time_limit: Seconds before ``SoftTimeLimitExceeded`` is raised inside the task.
+            rate_limit: ``"100/s"``, ``"20/m"``, ``"5/h"``: starts across all workers together.
+            ignore_result: Store no result (default: the app's ``ignore_results``).
+            result_ttl: Seconds the result is kept (default: the app's ``result_ttl``).
         """
         policy = RetryPolicy(
             max_retries=max_retries,
@@ -179,6 +205,16 @@ class Taskq:
             raise ConfigurationError(f"priority must be 0-9, got {priority}")
         if max_deliveries < 1:
             raise ConfigurationError("max_deliveries must be >= 1")
+        for label, limit in (("time_limit", time_limit), ("soft_time_limit", soft_time_limit)):
+            if limit is not None and limit <= 0:
+                raise ConfigurationError(f"{label} must be > 0 seconds")
+        options = ExecutionOptions(
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            rate_limit=parse_rate_limit(rate_limit) if rate_limit is not None else None,
+            ignore_result=self.ignore_results if ignore_result is None else ignore_result,
+            result_ttl=result_ttl,
+        )
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
             task_name = name or default_task_name(function)
@@ -192,6 +228,7 @@ class Taskq:
                 priority=priority,
                 policy=policy,
                 max_deliveries=max_deliveries,
+                options=options,
             )
             if queue is not None:
                 self._explicit_queue.add(task_name)
@@ -277,3 +314,51 @@ def default_task_name(function: Callable[..., Any]) -> str:
         elif main is not None and getattr(main, "__file__", None):
             module = Path(str(main.__file__)).stem
     return f"{module}.{function.__qualname__}"
+
+
+def import_app(spec: str) -> Taskq:
+    """Import ``module:attribute`` (or ``module``, finding its only ``Taskq``).
+
+    Raises:
+        ConfigurationError: the module cannot be imported or holds no (single) app; one line.
+    """
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
+    if attribute:
+        app = getattr(module, attribute, None)
+        if not isinstance(app, Taskq):
+            raise ConfigurationError(f"{spec!r} is not a taskq app (Taskq instance)")
+        return app
+    apps = [value for value in vars(module).values() if isinstance(value, Taskq)]
+    if len(apps) != 1:
+        raise ConfigurationError(f"name the app as {module_name}:<name> ({len(apps)} found)")
+    return apps[0]
+
+
+def app_spec_of(app: Taskq) -> str | None:
+    """The ``module:attribute`` path another process can import ``app`` from, if there is one.
+
+    The process pool's children import the app by this path; an app built inside a function has
+    none, and the worker says so in one line.
+    """
+    for name, module in list(sys.modules.items()):
+        if name == "__main__" or module is None:
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is app:
+                return f"{name}:{attribute}"
+    main = sys.modules.get("__main__")
+    if main is not None:
+        for attribute, value in list(vars(main).items()):
+            if value is app:
+                spec = getattr(main, "__spec__", None)
+                if spec is not None and spec.name:
+                    return f"{spec.name}:{attribute}"
+    return None

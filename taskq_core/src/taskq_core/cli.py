@@ -6,11 +6,9 @@ with status 1; only a bug in taskq itself shows a traceback.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -19,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from taskq_core.app import BROKER_URL_ENV, Taskq
+from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
 from taskq_core.errors import TaskqError
@@ -41,23 +39,9 @@ def one_line_errors() -> Iterator[None]:
 
 
 def load_app(spec: str) -> Taskq:
-    """Import ``module:attribute`` (or ``module``, finding its only ``Taskq``)."""
-    module_name, _, attribute = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.ClickException(f"cannot import {module_name!r}: {exc}") from None
-    if attribute:
-        app = getattr(module, attribute, None)
-        if not isinstance(app, Taskq):
-            raise click.ClickException(f"{spec!r} is not a taskq app (Taskq instance)")
-        return app
-    apps = [value for value in vars(module).values() if isinstance(value, Taskq)]
-    if len(apps) != 1:
-        raise click.ClickException(f"name the app as {module_name}:<name> ({len(apps)} found)")
-    return apps[0]
+    """Import ``module:attribute``; a mistake is one line (``ConfigurationError``)."""
+    with one_line_errors():
+        return import_app(spec)
 
 
 def resolve_broker(url: str | None, app_spec: str | None) -> BaseBroker:

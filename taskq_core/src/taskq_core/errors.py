@@ -68,6 +68,16 @@ class MessageDecodeError(TaskqError):
 class SoftTimeLimitExceeded(TaskqError):
     """Raised inside a task when its ``soft_time_limit`` passes, so it can clean up and exit."""
 
+    def __init__(self, message: str = "soft time limit exceeded") -> None:
+        super().__init__(message)
+
 
 class TimeLimitExceeded(TaskqError):
     """A task passed its hard ``time_limit``; it was stopped and goes to retry or DEAD."""
+
+    def __init__(self, message: str = "time limit exceeded") -> None:
+        super().__init__(message)
+
+
+class ResultTimeout(TaskqError, TimeoutError):
+    """``AsyncResult.get(timeout=...)`` saw no result in time; the task may still run."""

@@ -1,11 +1,21 @@
-"""Handles to sent messages."""
+"""Handles to sent messages, and waiting for their results.
+
+``get()`` blocks in the broker (a condition for memory, a blocking list command for Redis), never
+in a sleep loop, and works whether it starts before or after the task finished, for any number of
+waiters at once.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
+
+from taskq_core.errors import ResultTimeout, TaskError
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.schemas import TaskResult
+
+Status = Literal["PENDING", "SUCCESS", "FAILURE"]
 
 
 class AsyncResult:
@@ -29,3 +39,54 @@ class AsyncResult:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+    def _fetch(self, timeout: float | None) -> TaskResult | None:
+        if self.app is None:
+            raise TypeError("this AsyncResult has no app; build it with app.AsyncResult(id)")
+        return self.app.broker.get_result(self.id, timeout=timeout)
+
+    def get(self, timeout: float | None = None, *, propagate: bool = True) -> Any:
+        """Wait for the task's result and return its value.
+
+        Args:
+            timeout: Seconds to wait; ``None`` waits as long as it takes.
+            propagate: Raise :class:`TaskError` for a failed task (else return the error).
+
+        Raises:
+            ResultTimeout: no result within ``timeout``.
+            TaskError: the task ended in DEAD; carries the remote type, message and traceback.
+        """
+        stored = self._fetch(timeout)
+        if stored is None:
+            raise ResultTimeout(f"no result for {self.id} within {timeout}s")
+        if stored.status == "SUCCESS":
+            return stored.value
+        error = TaskError(
+            stored.error_type or "Error", stored.error_message or "", stored.traceback
+        )
+        if propagate:
+            raise error
+        return error
+
+    @property
+    def status(self) -> Status:
+        """``PENDING`` until a result is stored (also when it expired), then its status."""
+        stored = self._fetch(0.0)
+        return "PENDING" if stored is None else stored.status
+
+    def ready(self) -> bool:
+        """True once the task succeeded or failed for good."""
+        return self.status != "PENDING"
+
+    def successful(self) -> bool:
+        """True when the task succeeded."""
+        return self.status == "SUCCESS"
+
+    def failed(self) -> bool:
+        """True when the task ended in DEAD."""
+        return self.status == "FAILURE"
+
+    def forget(self) -> None:
+        """Delete the stored result."""
+        if self.app is not None:
+            self.app.broker.forget_result(self.id)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from taskq_core.errors import ConfigurationError
@@ -11,6 +13,7 @@ from taskq_core.schemas import Message, require_queue_name
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.ratelimit import RateLimit
     from taskq_core.result import AsyncResult
     from taskq_core.retry import RetryPolicy
 
@@ -19,6 +22,27 @@ R = TypeVar("R")
 
 #: Messages per ``send_batch`` call in ``delay_many``: one pipelined round trip each.
 BULK_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """How a worker runs a task, beyond retries.
+
+    Attributes:
+        time_limit: Hard limit in seconds; the task is stopped and goes to retry/DEAD with reason
+            "time limit" (processes: the child is killed; threads: an exception is raised in the
+            task's thread, which cannot interrupt a blocking C call; async: cancelled).
+        soft_time_limit: Seconds after which ``SoftTimeLimitExceeded`` is raised inside the task.
+        rate_limit: Starts allowed across all workers together, e.g. ``RateLimit(100, 1.0)``.
+        ignore_result: Do not store the return value.
+        result_ttl: Seconds the result is kept; ``None`` uses the app's default.
+    """
+
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    rate_limit: RateLimit | None = None
+    ignore_result: bool = False
+    result_ttl: float | None = None
 
 
 class Task(Generic[P, R]):
@@ -37,6 +61,7 @@ class Task(Generic[P, R]):
         priority: int,
         policy: RetryPolicy,
         max_deliveries: int,
+        options: ExecutionOptions | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -45,12 +70,25 @@ class Task(Generic[P, R]):
         self.priority = priority
         self.policy = policy
         self.max_deliveries = max_deliveries
+        self.options = options or ExecutionOptions()
+        #: ``async def`` tasks run on the worker's event loop.
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
         self.__wrapped__ = fn
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.queue}>"
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        """Seconds before ``SoftTimeLimitExceeded`` is raised inside the task, if set."""
+        return self.options.soft_time_limit
+
+    @property
+    def time_limit(self) -> float | None:
+        """Hard time limit in seconds, if set."""
+        return self.options.time_limit
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function in this process, like calling it undecorated."""

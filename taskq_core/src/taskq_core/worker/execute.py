@@ -2,18 +2,28 @@
 
 This is where the retry policy meets the broker. Every branch ends in one fenced broker call, so a
 worker that lost its lease cannot overwrite what the new owner did; the ``False`` it gets back is
-logged, never raised.
+logged, never raised. Results (success values and failures) travel with that same call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from taskq_core.errors import Retry
-from taskq_core.plugins import notify, plugin_manager
+from taskq_core.plugins import notify
+from taskq_core.schemas import TaskResult
+from taskq_core.worker.failures import (
+    ChildLost,
+    RemoteFailure,
+    describe,
+    failure_reason,
+    format_traceback,
+)
+from taskq_core.worker.invoke import InProcessInvoker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,25 +32,11 @@ if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
     from taskq_core.schemas import Delivery
     from taskq_core.task import Task
+    from taskq_core.worker.invoke import Invoker
+
+__all__ = ["DeliveryRunner", "describe", "failure_reason"]
 
 log = logging.getLogger("taskq.worker")
-
-#: Longest traceback kept in a DEAD reason, in characters; the head line is always kept.
-MAX_TRACEBACK_CHARS = 8000
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: message`` on one line, the summary every reason starts with."""
-    text = str(exc).strip().replace("\n", " ")
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def failure_reason(exc: BaseException) -> str:
-    """The summary line followed by the (tail of the) traceback."""
-    trace = "".join(traceback.format_exception(exc)).rstrip()
-    if len(trace) > MAX_TRACEBACK_CHARS:
-        trace = "...\n" + trace[-MAX_TRACEBACK_CHARS:]
-    return f"{describe(exc)}\n{trace}"
 
 
 class DeliveryRunner:
@@ -52,12 +48,14 @@ class DeliveryRunner:
         broker: BaseBroker,
         *,
         settling: Callable[[Delivery], None] | None = None,
+        invoker: Invoker | None = None,
     ) -> None:
         self.app = app
         self.broker = broker
         #: Told right before the settling broker call, so the worker's heartbeat can tell a
         #: delivery being acked from one whose lease was lost.
         self._settling = settling or _nothing
+        self.invoker: Invoker = invoker or InProcessInvoker()
 
     def run(self, delivery: Delivery) -> str:
         """Execute ``delivery`` and settle it; returns the outcome (``acked``, ``retried``...)."""
@@ -65,26 +63,54 @@ class DeliveryRunner:
         task = self.app.tasks.get(message.task)
         if task is None:
             known = ", ".join(sorted(self.app.tasks)) or "none"
-            return self._bury(
-                delivery, f"unknown task {message.task!r}: no such task registered (known: {known})"
-            )
+            reason = f"unknown task {message.task!r}: no such task registered (known: {known})"
+            return self._bury(delivery, reason, None, ("UnknownTask", reason, None))
+        if task.options.rate_limit is not None and not self._admitted(delivery, task):
+            return "postponed"
         notify("taskq_task_started", delivery=delivery)
         started = time.perf_counter()
         try:
-            result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
+            value = self.invoker(delivery, task)
+        except ChildLost as lost:
+            return self._abandon(delivery, lost)
         except Retry as request:
             return self._retry_or_bury(delivery, task, request, request.delay)
+        except RemoteFailure as remote:
+            delay = remote.retry_delay if remote.requested else None
+            return self._retry_or_bury(delivery, task, remote, delay)
         except BaseException as exc:
             # SystemExit from a task (sys.exit in library code) is the task's failure: let it
             # escape and it kills the pool thread, leaving the delivery held and renewed forever.
             return self._retry_or_bury(delivery, task, exc, None)
         runtime = time.perf_counter() - started
+        result = None if task.options.ignore_result else self._success(delivery, value)
         self._settling(delivery)
-        if not self.broker.ack(delivery):
+        if not self.broker.ack(delivery, result=result, result_ttl=self._ttl(task)):
             log.warning("lease of %s was lost before its ack; the result is discarded", message.id)
             return "lost"
-        notify("taskq_task_succeeded", delivery=delivery, result=result, runtime=runtime)
+        notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
         return "acked"
+
+    def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:
+        """Take a rate-limit grant, or postpone the message until one could exist."""
+        limit = task.options.rate_limit
+        assert limit is not None
+        wait = self.broker.acquire_rate_limit(
+            f"task:{task.name}", limit=limit.limit, period=limit.period
+        )
+        if wait <= 0:
+            return True
+        self._settling(delivery)
+        if not self.broker.postpone(delivery, delay=wait):
+            log.warning("lease of %s was lost before it could be postponed", delivery.id)
+        return False
+
+    def _abandon(self, delivery: Delivery, lost: ChildLost) -> str:
+        """The process running the task died: expire the lease so the reaper takes it now."""
+        log.error("%s; its lease is expired for redelivery", lost)
+        self._settling(delivery)
+        self.broker.extend_lease([delivery], lease=0.0)
+        return "lost"
 
     def _retry_or_bury(
         self,
@@ -96,14 +122,17 @@ class DeliveryRunner:
         policy = task.policy
         limit = delivery.message.max_retries
         max_retries = policy.max_retries if limit is None else limit
-        explicit = isinstance(exc, Retry)
-        if not explicit and not policy.retries_exception(exc):
-            return self._bury(delivery, failure_reason(exc))
+        if isinstance(exc, RemoteFailure):
+            explicit, retryable = exc.requested, exc.retryable
+        else:
+            explicit, retryable = isinstance(exc, Retry), policy.retries_exception(exc)
+        if not explicit and not retryable:
+            return self._bury(delivery, failure_reason(exc), task, _error_of(exc))
         if delivery.retries >= max_retries:
-            reason = failure_reason(exc)
-            return self._bury(delivery, f"retries exhausted ({max_retries}): {reason}")
+            reason = f"retries exhausted ({max_retries}): {failure_reason(exc)}"
+            return self._bury(delivery, reason, task, _error_of(exc))
         delay = policy.delay(delivery.retries) if requested_delay is None else requested_delay
-        error = describe(exc)
+        error = describe(exc) if not isinstance(exc, RemoteFailure) else exc.summary
         self._settling(delivery)
         if not self.broker.retry(delivery, delay=delay, error=error):
             log.warning("lease of %s was lost before its retry", delivery.id)
@@ -120,9 +149,27 @@ class DeliveryRunner:
         notify("taskq_task_retried", delivery=delivery, error=error, delay=delay)
         return "retried"
 
-    def _bury(self, delivery: Delivery, reason: str) -> str:
+    def _bury(
+        self,
+        delivery: Delivery,
+        reason: str,
+        task: Task[..., Any] | None,
+        error: tuple[str, str, str | None],
+    ) -> str:
+        result = None
+        if task is None or not task.options.ignore_result:
+            error_type, message, trace = error
+            result = TaskResult(
+                id=delivery.id,
+                status="FAILURE",
+                error_type=error_type,
+                error_message=message,
+                traceback=trace,
+                finished_at=time.time(),
+            )
         self._settling(delivery)
-        if not self.broker.dead(delivery, reason=reason):
+        ttl = self._ttl(task)
+        if not self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
             return "lost"
         log.error(
@@ -130,6 +177,38 @@ class DeliveryRunner:
         )
         notify("taskq_task_dead", message=delivery.message, reason=reason)
         return "dead"
+
+    def _success(self, delivery: Delivery, value: object) -> TaskResult:
+        """A SUCCESS result, or a FAILURE naming the problem when the value is not JSON."""
+        try:
+            return TaskResult.model_validate(
+                {"id": delivery.id, "status": "SUCCESS", "value": value, "finished_at": time.time()}
+            )
+        except ValidationError:
+            message = (
+                f"task {delivery.message.task!r} returned {type(value).__name__}, which is not "
+                "JSON; the task ran and was acked, but its result cannot be stored"
+            )
+            log.error("%s [%s]", message, delivery.id)
+            return TaskResult(
+                id=delivery.id,
+                status="FAILURE",
+                error_type="SerializationError",
+                error_message=message,
+                finished_at=time.time(),
+            )
+
+    def _ttl(self, task: Task[..., Any] | None) -> float:
+        if task is not None and task.options.result_ttl is not None:
+            return task.options.result_ttl
+        return self.app.result_ttl
+
+
+def _error_of(exc: BaseException) -> tuple[str, str, str | None]:
+    """(type name, message, traceback) of a local or remote exception."""
+    if isinstance(exc, RemoteFailure):
+        return exc.error_type, exc.message, exc.traceback or None
+    return type(exc).__name__, str(exc), format_traceback(exc)
 
 
 def _nothing(delivery: Delivery) -> None:

@@ -27,12 +27,16 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify
-from taskq_core.schemas import WorkerInfo, require_queue_name
+from taskq_core.schemas import TaskResult, WorkerInfo
 from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.invoke import InProcessInvoker, Invoker
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
+from taskq_core.worker.processes import ProcessInvoker
+from taskq_core.worker.queues import QueueOrder, parse_queue_specs
 from taskq_core.worker.upkeep import Timer
 
 if TYPE_CHECKING:
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskq.worker")
 
-POOLS = ("threads", "solo")
+POOLS = ("threads", "processes", "solo")
 #: Longest a consumer blocks in one reserve call; bounds how stale a blocked connection can get.
 DEFAULT_BLOCK_TIMEOUT = 5.0
 #: Longest pause between reserve attempts while the broker is unreachable.
@@ -60,8 +64,11 @@ class Worker:
         app: The app whose tasks this worker runs (and whose broker it uses).
         name: Worker id in heartbeats and leases; default ``host:pid:random``. Must be unique.
         queues: Queues to consume, in priority order; default: every queue the app sends to.
+            ``"name:weight"`` entries switch to weighted order (see ``worker/queues.py``).
         concurrency: Tasks running at once.
-        pool: ``threads`` (default) or ``solo`` (run on the consumer thread).
+        pool: ``threads`` (default), ``processes`` (one child process per slot; survives
+            children that crash, enforces hard time limits by killing) or ``solo`` (run on the
+            consumer thread).
         prefetch: Deliveries reserved ahead of a free slot; 0 is fair mode. Default: concurrency.
         heartbeat_interval: Seconds between heartbeats; each renews every held lease.
         schedule_poll_interval: Seconds between backstop promotions of due scheduled messages.
@@ -71,6 +78,8 @@ class Worker:
             expired at once; default four heartbeats.
         shutdown_grace: Seconds running tasks get to finish after the first stop signal.
         block_timeout: Longest single blocking reserve, in seconds.
+        app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
+            found automatically when the app is a module attribute.
     """
 
     def __init__(
@@ -89,6 +98,7 @@ class Worker:
         worker_timeout: float | None = None,
         shutdown_grace: float = 30.0,
         block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
+        app_spec: str | None = None,
     ) -> None:
         if pool not in POOLS:
             raise ConfigurationError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
@@ -102,7 +112,8 @@ class Worker:
         self.app = app
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         chosen = as_queue_list(queues) if queues is not None else app.queue_names()
-        self.queues = [require_queue_name(q) for q in chosen]
+        self.queues, weights = parse_queue_specs(chosen)
+        self._order = QueueOrder(self.queues, weights)
         if not self.queues:
             raise ConfigurationError("a worker needs at least one queue to consume")
         self.concurrency = 1 if pool == "solo" else concurrency
@@ -117,6 +128,14 @@ class Worker:
         self.worker_timeout = worker_timeout or heartbeat_interval * 4
         self.shutdown_grace = shutdown_grace
         self.block_timeout = block_timeout
+        self.app_spec = app_spec
+        if pool == "processes" and self.app_spec is None:
+            self.app_spec = app_spec_of(app)
+            if self.app_spec is None:
+                raise ConfigurationError(
+                    "the processes pool needs the app importable as module:attribute; "
+                    "define it at module level or pass app_spec="
+                )
 
         self.stats: collections.Counter[str] = collections.Counter()
         self._held: dict[str, Delivery] = {}
@@ -133,6 +152,7 @@ class Worker:
         self._consumer: threading.Thread | None = None
         self._timers: list[Timer] = []
         self._pool: Pool | None = None
+        self._invoker: Invoker | None = None
         self._broker: BaseBroker | None = None
         self.info = WorkerInfo(
             worker_id=self.id,
@@ -162,7 +182,17 @@ class Worker:
             raise RuntimeError("a Worker can be started once")
         self._started = True
         broker = self._broker = self.app.broker
-        runner = DeliveryRunner(self.app, broker, settling=self._mark_settling)
+        for queue in self.queues:
+            if queue in self.app.queue_limits:
+                broker.set_queue_limit(queue, max_in_flight=self.app.queue_limits[queue])
+        self._invoker = (
+            ProcessInvoker(self.app_spec)
+            if self.pool_name == "processes" and self.app_spec is not None
+            else InProcessInvoker()
+        )
+        runner = DeliveryRunner(
+            self.app, broker, settling=self._mark_settling, invoker=self._invoker
+        )
 
         def execute(delivery: Delivery) -> None:
             try:
@@ -269,6 +299,8 @@ class Worker:
         for timer in self._timers:
             timer.join(timeout=5)
         self._pool.close(timeout=0 if not finished else 1)
+        if self._invoker is not None:
+            self._invoker.close()
         try:
             broker.forget_worker(self.info)
         except Exception as exc:
@@ -327,7 +359,7 @@ class Worker:
                 break
             try:
                 deliveries = self._broker.reserve(
-                    self.queues,
+                    self._order.next(),
                     worker_id=self.id,
                     lease=self.visibility_timeout,
                     limit=free,
@@ -395,7 +427,23 @@ class Worker:
                     queue,
                     len(report.dead),
                 )
+                self._record_lost(report.dead)
                 notify("taskq_leases_recovered", queue=queue, report=report)
+
+    def _record_lost(self, ids: Sequence[str]) -> None:
+        """Store a FAILURE result for messages the reaper buried, so waiters do not hang."""
+        assert self._broker is not None
+        for message_id in ids:
+            self._broker.store_result(
+                TaskResult(
+                    id=message_id,
+                    status="FAILURE",
+                    error_type="LeaseExpired",
+                    error_message="its worker was lost too many times (see max_deliveries)",
+                    finished_at=time.time(),
+                ),
+                ttl=self.app.result_ttl,
+            )
 
 
 def _version() -> str:

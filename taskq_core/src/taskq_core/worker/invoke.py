@@ -1,0 +1,54 @@
+"""Calling a task in the worker's own process (``threads`` and ``solo`` pools).
+
+The ``taskq_task_execute`` hook runs the function, so plugins can wrap every call. Time limits are
+enforced by the :class:`~taskq_core.worker.limits.ThreadWatchdog`; ``async def`` tasks run on the
+worker's :class:`~taskq_core.worker.aio.EventLoopThread`, where a hard limit cancels them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Protocol
+
+from taskq_core.plugins import plugin_manager
+from taskq_core.worker.aio import EventLoopThread
+from taskq_core.worker.limits import ThreadWatchdog
+
+if TYPE_CHECKING:
+    from taskq_core.schemas import Delivery
+    from taskq_core.task import Task
+
+
+class Invoker(Protocol):
+    """Runs one task call and returns its value, or raises what the task raised."""
+
+    def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
+        """Run ``task`` with the arguments of ``delivery``."""
+
+    def close(self) -> None:
+        """Release what the invoker started (threads, loops, processes)."""
+
+
+class InProcessInvoker:
+    """Runs tasks on the calling thread (coroutines on the shared loop)."""
+
+    def __init__(self) -> None:
+        self._watchdog = ThreadWatchdog()
+        self._loop = EventLoopThread()
+
+    def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
+        """Call the hook under the task's time limits."""
+        options = task.options
+        if task.is_async:
+            # The hook returns the coroutine at once; the limit applies to running it.
+            coroutine = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
+            return self._loop.run(coroutine, time_limit=options.time_limit)
+        with self._watchdog.limit(options.soft_time_limit, options.time_limit):
+            result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
+        if inspect.iscoroutine(result):  # a sync wrapper that returned a coroutine
+            return self._loop.run(result, time_limit=options.time_limit)
+        return result
+
+    def close(self) -> None:
+        """Stop the event loop thread, if one was started."""
+        self._loop.close()

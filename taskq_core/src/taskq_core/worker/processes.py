@@ -1,0 +1,200 @@
+"""The process pool: each execution slot is a worker thread that drives one child process.
+
+Why threads driving children instead of ``multiprocessing.Pool``: the parent must keep heartbeats
+and leases going while a child runs, notice at once when a child dies (segfault, ``os._exit``, OOM
+kill) without losing the rest of the pool, and kill exactly one child when its task passes its hard
+time limit. A pipe per child gives all three: ``poll(timeout)`` is the time limit, EOF is the death.
+
+Children are started with the ``spawn`` method (no fork of a threaded parent) and import the app
+from its ``module:attribute`` path, so they register the same tasks. The task's retry policy is
+evaluated in the child, where the exception object lives; only plain data crosses the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from taskq_core.errors import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from taskq_core.plugins import plugin_manager
+from taskq_core.schemas import Delivery
+from taskq_core.worker.failures import ChildLost, RemoteFailure, format_traceback
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from taskq_core.app import Taskq
+    from taskq_core.task import Task
+
+log = logging.getLogger("taskq.worker")
+
+
+def _raise_soft_limit(signum: int, frame: FrameType | None) -> None:
+    raise SoftTimeLimitExceeded("soft time limit exceeded")
+
+
+def _failure(
+    exc: BaseException, retryable: bool, delay: float | None, requested: bool
+) -> tuple[Any, ...]:
+    return (
+        "error",
+        type(exc).__name__,
+        str(exc),
+        format_traceback(exc),
+        retryable,
+        delay,
+        requested,
+    )
+
+
+def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> tuple[Any, ...]:
+    task: Task[..., Any] | None = app.tasks.get(delivery.message.task)
+    if task is None:
+        missing = f"task {delivery.message.task!r} is not registered in the child"
+        return ("error", "UnknownTask", missing, "", False, None, False)
+    if soft_limit:
+        signal.setitimer(signal.ITIMER_REAL, soft_limit)
+    try:
+        result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return ("ok", result)
+    except Retry as request:
+        return _failure(request, True, request.delay, True)
+    except BaseException as exc:
+        return _failure(exc, task.policy.retries_exception(exc), None, False)
+    finally:
+        if soft_limit:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def child_main(conn: Connection, app_spec: str) -> None:
+    """Entry point of a pool child: import the app, then run deliveries until the pipe closes."""
+    from taskq_core.app import import_app
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
+    signal.signal(signal.SIGALRM, _raise_soft_limit)
+    app = import_app(app_spec)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        payload, soft_limit = job
+        reply = _run_in_child(app, Delivery.model_validate_json(payload), soft_limit)
+        try:
+            conn.send(reply)
+        except Exception as exc:  # an unpicklable return value
+            conn.send(("ok", f"<unsendable result: {type(exc).__name__}>"))
+
+
+class ChildSlot:
+    """One child process and the pipe to it; used by exactly one pool thread."""
+
+    def __init__(self, app_spec: str) -> None:
+        self.app_spec = app_spec
+        self._context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def _ensure_child(self) -> Connection:
+        if self._process is not None and self._process.is_alive() and self._conn is not None:
+            return self._conn
+        self._discard()
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=child_main, args=(child, self.app_spec), name="taskq-child", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        return parent
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(timeout=5)
+        self._process = self._conn = None
+
+    def call(
+        self, delivery: Delivery, *, time_limit: float | None, soft_limit: float | None
+    ) -> Any:
+        """Run ``delivery`` in the child and return its result.
+
+        Raises:
+            RemoteFailure: the task raised.
+            TimeLimitExceeded: no answer within ``time_limit``; the child was killed.
+            ChildLost: the child died while running the task.
+        """
+        conn = self._ensure_child()
+        try:
+            conn.send((delivery.model_dump_json(), soft_limit))
+        except OSError:
+            self._discard()
+            raise ChildLost(f"child process died before running {delivery.id}") from None
+        if not conn.poll(time_limit):
+            pid = self._process.pid if self._process else None
+            self._discard()
+            raise TimeLimitExceeded(f"time limit ({time_limit:g}s) exceeded; child {pid} killed")
+        try:
+            reply = conn.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode if self._process else None
+            self._discard()
+            raise ChildLost(
+                f"child process died running {delivery.id} (exit code {code})"
+            ) from None
+        if reply[0] == "ok":
+            return reply[1]
+        _, error_type, message, trace, retryable, delay, requested = reply
+        raise RemoteFailure(error_type, message, trace, retryable, delay, requested)
+
+    def close(self) -> None:
+        """Ask the child to exit, then make sure it did."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+        if self._process is not None:
+            self._process.join(timeout=2)
+        self._discard()
+
+
+class ProcessInvoker:
+    """Runs each delivery in the calling pool thread's own child process."""
+
+    def __init__(self, app_spec: str) -> None:
+        self.app_spec = app_spec
+        self._local = threading.local()
+        self._slots: list[ChildSlot] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
+        """Run ``delivery`` in this thread's child, starting the child on first use."""
+        slot: ChildSlot | None = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = self._local.slot = ChildSlot(self.app_spec)
+            with self._lock:
+                self._slots.append(slot)
+        return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
+
+    def close(self) -> None:
+        """Stop every child."""
+        with self._lock:
+            slots, self._slots = self._slots, []
+        for slot in slots:
+            slot.close()
+        log.debug("process pool of %d closed (parent %d)", len(slots), os.getpid())
