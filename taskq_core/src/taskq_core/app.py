@@ -349,7 +349,7 @@ def app_spec_of(app: Taskq) -> str | None:
     none, and the worker says so in one line.
     """
     for name, module in list(sys.modules.items()):
-        if name == "__main__" or module is None:
+        if name.startswith("__") or module is None:  # __main__, and multiprocessing's alias
             continue
         for attribute, value in list(vars(module).items()):
             if value is app:

@@ -5,8 +5,8 @@ and leases going while a child runs, notice at once when a child dies (segfault,
 kill) without losing the rest of the pool, and kill exactly one child when its task passes its hard
 time limit. A pipe per child gives all three: ``poll(timeout)`` is the time limit, EOF is the death.
 
-Children are started with the ``spawn`` method (no fork of a threaded parent) and import the app
-from its ``module:attribute`` path, so they register the same tasks. The task's retry policy is
+Children are fresh interpreters (no fork of a threaded parent) that import the app from its
+``module:attribute`` path, so they register the same tasks. The task's retry policy is
 evaluated in the child, where the exception object lives; only plain data crosses the pipe.
 """
 
@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
 from types import FrameType
@@ -30,8 +32,6 @@ from taskq_core.schemas import Delivery
 from taskq_core.worker.failures import ChildLost, RemoteFailure, format_traceback
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from taskq_core.app import Taskq
     from taskq_core.task import Task
 
@@ -78,10 +78,11 @@ def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> t
 
 
 def child_main(conn: Connection, app_spec: str) -> None:
-    """Entry point of a pool child: import the app, then run deliveries until the pipe closes."""
+    """Run deliveries sent over ``conn`` until it closes (the body of a pool child)."""
     from taskq_core.app import import_app
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _raise_soft_limit)
     app = import_app(app_spec)
     while True:
@@ -99,35 +100,47 @@ def child_main(conn: Connection, app_spec: str) -> None:
             conn.send(("ok", f"<unsendable result: {type(exc).__name__}>"))
 
 
+def _child_entry() -> None:
+    """``python -c`` entry of a child: argv holds the socket's fd and the app spec."""
+    fd, app_spec = int(sys.argv[1]), sys.argv[2]
+    child_main(Connection(fd), app_spec)
+
+
 class ChildSlot:
-    """One child process and the pipe to it; used by exactly one pool thread."""
+    """One child process and the socket to it; used by exactly one pool thread.
+
+    The child is a fresh interpreter started with ``subprocess`` rather than ``multiprocessing``:
+    the latter re-imports the parent's ``__main__`` in every child, which runs a producer script
+    again when the worker was started from one.
+    """
 
     def __init__(self, app_spec: str) -> None:
         self.app_spec = app_spec
-        self._context = multiprocessing.get_context("spawn")
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
 
     def _ensure_child(self) -> Connection:
-        if self._process is not None and self._process.is_alive() and self._conn is not None:
+        if self._process is not None and self._process.poll() is None and self._conn is not None:
             return self._conn
         self._discard()
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=child_main, args=(child, self.app_spec), name="taskq-child", daemon=True
+        ours, theirs = socket.socketpair()
+        code = "from taskq_core.worker.processes import _child_entry; _child_entry()"
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(theirs.fileno()), self.app_spec],
+            pass_fds=(theirs.fileno(),),
+            cwd=os.getcwd(),
         )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
-        return parent
+        theirs.close()
+        self._process, self._conn = process, Connection(ours.detach())
+        return self._conn
 
     def _discard(self) -> None:
         if self._conn is not None:
             self._conn.close()
         if self._process is not None:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 self._process.kill()
-            self._process.join(timeout=5)
+            self._process.wait(timeout=5)
         self._process = self._conn = None
 
     def call(
@@ -153,7 +166,7 @@ class ChildSlot:
         try:
             reply = conn.recv()
         except (EOFError, OSError):
-            code = self._process.exitcode if self._process else None
+            code = self._process.wait(timeout=5) if self._process else None
             self._discard()
             raise ChildLost(
                 f"child process died running {delivery.id} (exit code {code})"
@@ -169,7 +182,8 @@ class ChildSlot:
             with contextlib.suppress(OSError):
                 self._conn.send(None)
         if self._process is not None:
-            self._process.join(timeout=2)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=2)
         self._discard()
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from taskq_core.app import app_spec_of
+from taskq_core.app import app_spec_of, import_app
 from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify
@@ -129,12 +129,12 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.block_timeout = block_timeout
         self.app_spec = app_spec
-        if pool == "processes" and self.app_spec is None:
-            self.app_spec = app_spec_of(app)
-            if self.app_spec is None:
+        if pool == "processes":
+            self.app_spec = app_spec or app_spec_of(app)
+            if self.app_spec is None or import_app(self.app_spec) is not app:
                 raise ConfigurationError(
-                    "the processes pool needs the app importable as module:attribute; "
-                    "define it at module level or pass app_spec="
+                    "the processes pool needs the app importable as module:attribute "
+                    f"(found {self.app_spec!r}); define it at module level or pass app_spec="
                 )
 
         self.stats: collections.Counter[str] = collections.Counter()
