@@ -68,21 +68,35 @@ class DemoTally:
         self.record("dead")
 
 
-def build_demo_app(broker_url: str) -> Taskq:
+@dataclass
+class DemoState:
+    """What the demo's tasks remember between calls (they all run in this process)."""
+
+    attempts: Counter[str] = field(default_factory=Counter)
+    image_order: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def build_demo_app(broker_url: str) -> tuple[Taskq, DemoState]:
     """The demo's app and tasks, named explicitly so any process agrees on the names."""
     app = Taskq(broker_url, default_queue=DEMO_QUEUE)
-    attempts: Counter[str] = Counter()
-    attempts_lock = threading.Lock()
+    state = DemoState()
 
     @app.task(name="demo.add")
     def add(x: int, y: int) -> int:
         return x + y
 
+    @app.task(name="demo.resize_image", ignore_result=True)
+    def resize_image(image_id: int, urgent: bool) -> None:
+        """Records the order images start in, to show priorities at work."""
+        with state.lock:
+            state.image_order.append("urgent" if urgent else "batch")
+
     @app.task(name="demo.fetch_report", default_retry_delay=0.05, retry_jitter=False)
     def fetch_report(report_id: int) -> str:
-        with attempts_lock:
-            attempts[f"report-{report_id}"] += 1
-            first = attempts[f"report-{report_id}"] == 1
+        with state.lock:
+            state.attempts[f"report-{report_id}"] += 1
+            first = state.attempts[f"report-{report_id}"] == 1
         if first:
             raise FlakyService(f"report service timed out on report {report_id}")
         return f"report {report_id}"
@@ -91,7 +105,7 @@ def build_demo_app(broker_url: str) -> Taskq:
     def charge_card(amount: int) -> None:
         raise ValueError(f"card declined for amount {amount}")
 
-    return app
+    return app, state
 
 
 def run_demo(
@@ -99,12 +113,12 @@ def run_demo(
 ) -> Counter[str]:
     """Send a mix of tasks, run them on an in-process worker, print a summary; return counts."""
     console = console or Console()
-    app = build_demo_app(broker_url)
+    app, state = build_demo_app(broker_url)
     tally = DemoTally()
     manager = plugin_manager()
     manager.register(tally, name="taskq-demo-tally")
-    add, fetch_report, charge_card = (
-        app.tasks[f"demo.{n}"] for n in ("add", "fetch_report", "charge_card")
+    add, fetch_report, charge_card, resize_image = (
+        app.tasks[f"demo.{n}"] for n in ("add", "fetch_report", "charge_card", "resize_image")
     )
     plan: list[tuple[str, int]] = []
     try:
@@ -119,13 +133,16 @@ def run_demo(
             visibility_timeout=10.0,
             block_timeout=0.2,
         )
-        worker.start()
         started = time.perf_counter()
-        adds = max(tasks - 8, 1)
+        # Everything is sent before the worker starts, so priorities decide what runs first.
+        resize_image.delay_many([(i, False) for i in range(6)], priority=0)
+        resize_image.delay_many([(i, True) for i in range(4)], priority=9)
+        plan.append(("6 x demo.resize_image at priority 0, then 4 at priority 9", 10))
+        adds = max(tasks - 18, 1)
         add.delay_many([(i, i) for i in range(adds)])
         plan.append((f"{adds} x demo.add, bulk-sent in one batch", adds))
-        add.apply_async((40, 2), countdown=0.5)
-        plan.append(("1 x demo.add scheduled 0.5 s ahead", 1))
+        answer = add.apply_async((40, 2), countdown=0.5)
+        plan.append(("1 x demo.add(40, 2) scheduled 0.5 s ahead; its result is awaited", 1))
         for report_id in range(4):
             fetch_report.delay(report_id)
         plan.append(("4 x demo.fetch_report: fails once, then succeeds on retry", 4))
@@ -135,6 +152,7 @@ def run_demo(
         app.send_message(Message.build(task="demo.not_registered", queue=DEMO_QUEUE))
         plan.append(("1 x demo.not_registered: no such task", 1))
         total = sum(count for _, count in plan)
+        worker.start()
 
         with Progress(
             TextColumn("[bold]running tasks"),
@@ -151,12 +169,15 @@ def run_demo(
                     tally.changed.wait(0.1)
             progress.update(bar, completed=total)
         elapsed = time.perf_counter() - started
+        result_line = f"add(40, 2) -> {answer.get(timeout=10)!r} (AsyncResult.get)"
         worker.stop(timeout=10)
     finally:
         manager.unregister(tally)
         app.close()
 
     _print_summary(console, plan, tally, elapsed, total)
+    console.print(result_line)
+    console.print("image start order (priority 9 first): " + " ".join(state.image_order))
     return Counter(tally.events)
 
 
