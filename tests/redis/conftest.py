@@ -186,10 +186,12 @@ def private_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 class BlockSignal:
-    """Sets ``blocked`` each time a BZPOPMIN is about to be sent, so a test acts mid-wait."""
+    """Sets ``blocked`` each time a BZPOPMIN or BLMOVE is about to be sent, so a test acts
+    mid-wait, and counts the BLMOVEs (a result waiter that spun would send many)."""
 
     def __init__(self) -> None:
         self.blocked = threading.Event()
+        self.blmoves = 0
 
 
 class SignallingFakeRedis(FakeRedis):
@@ -199,6 +201,11 @@ class SignallingFakeRedis(FakeRedis):
         self.signal.blocked.set()
         return super().bzpopmin(keys, timeout)
 
+    def blmove(self, *args: Any, **kwargs: Any) -> Any:
+        self.signal.blmoves += 1
+        self.signal.blocked.set()
+        return super().blmove(*args, **kwargs)
+
 
 class SignallingRedis(redis.Redis):
     signal: BlockSignal
@@ -206,6 +213,11 @@ class SignallingRedis(redis.Redis):
     def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
         self.signal.blocked.set()
         return super().bzpopmin(keys, timeout)
+
+    def blmove(self, *args: Any, **kwargs: Any) -> Any:
+        self.signal.blmoves += 1
+        self.signal.blocked.set()
+        return super().blmove(*args, **kwargs)
 
 
 @pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
@@ -225,3 +237,34 @@ def signalling_client(request: pytest.FixtureRequest, prefix: str) -> Iterator[r
     yield client
     delete_prefix(client, prefix)
     client.close()
+
+
+def client_commands(url: str, action: Callable[[], object]) -> list[str]:
+    """The commands clients sent to ``url`` while ``action`` ran, in order, as MONITOR saw them.
+
+    Commands a script ran are left out: this is what went over the wire. Run it on a server of
+    the test's own (``private_redis_url``): MONITOR sees every client.
+    """
+    watcher = redis.Redis.from_url(url, socket_timeout=30)
+    sender = redis.Redis.from_url(url)
+    sender.ping()  # connected (handshake done) before MONITOR starts
+    sentinel = f"end-of-action-{uuid.uuid4().hex}"
+    seen: list[str] = []
+    with watcher.monitor() as monitor:
+        action()
+        sender.echo(sentinel)
+        while True:
+            entry = monitor.next_command()
+            if sentinel in entry["command"]:
+                break
+            if entry["client_type"] != "lua":
+                seen.append(entry["command"])
+    watcher.close()
+    sender.close()
+    return seen
+
+
+def with_query(url: str, **options: str) -> str:
+    """``url`` with extra query options (``client_name=...``)."""
+    extra = "&".join(f"{name}={value}" for name, value in options.items())
+    return f"{url}{'&' if '?' in url else '?'}{extra}"

@@ -7,12 +7,14 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from redis.client import Pipeline
 
 from taskq_core.clock import FakeClock
-from taskq_core.schemas import Message
+from taskq_core.schemas import Message, TaskResult
 from taskq_redis import RedisBroker
 from taskq_redis.scripts import SCRIPT_NAMES, lua_source, script_body
 
@@ -89,6 +91,54 @@ def flush_scripts_between_calls(client: redis.Redis, prefix: str) -> None:
     assert [delivery.id for delivery in got][:2] == [first.id, second.id]
     client.script_flush()
     assert broker.extend_lease(got, lease=5.0) == [True] * 5
+    client.script_flush()
+    # And settlements with a result, two scripts in one pipeline
+    result = TaskResult(id=got[0].id, status="SUCCESS", value=1)
+    assert broker.ack(got[0], result=result)
+    assert broker.get_result(got[0].id) == result
+
+
+def test_a_pipeline_resends_only_the_calls_that_met_noscript(
+    fake_client: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a held delivery, and a script cache that has store_result.lua but lost ack.lua
+    broker = RedisBroker(fake_client, prefix=prefix, clock=FakeClock())
+    broker.send(Message.build(task="t", queue="jobs"))
+    (held,) = broker.reserve(["jobs"], worker_id="w", lease=5.0)
+    fake_client.script_flush()
+    fake_client.script_load(script_body("store_result"))
+    pipelines: list[int] = []
+    original = Pipeline.execute
+
+    def counting_execute(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        pipelines.append(len(self.command_stack))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    # When it is acked with a result (store_result runs, ack meets NOSCRIPT)
+    result = TaskResult(id=held.id, status="SUCCESS", value=1)
+    acked = broker.ack(held, result=result)
+    # Then the ack alone was sent again, and ran once: it succeeded (a second run would be fenced)
+    assert pipelines == [2, 1]
+    assert acked is True
+    assert broker.get_result(held.id) == result
+    assert broker.counts("jobs").processing == 0
+
+
+def test_a_script_error_in_a_pipeline_is_raised_once_every_reply_is_read(
+    fake_client: redis.Redis, prefix: str
+) -> None:
+    broker = RedisBroker(fake_client, prefix=prefix)
+    keys = broker._store.keys("jobs")
+    promote_keys = [keys.scheduled, keys.state, keys.marker, *keys.ready]
+
+    def fill(pipe: Pipeline) -> None:
+        broker._store.scripts("promote", promote_keys, ["", 0], client=pipe)  # limit 0: refused
+        pipe.ping()
+
+    with pytest.raises(redis.ResponseError, match="promote needs limit"):
+        broker._store.pipelined(fill)
+    assert fake_client.ping()  # the connection is still in step
 
 
 def test_noscript_after_script_flush_reloads_transparently_on_fakeredis(

@@ -93,7 +93,8 @@ def ack_and_reserve(
     """store_result (with an ``outcome``), ack and the first queue's reserve: one round trip.
 
     Each script is atomic on its own, and nothing needs them atomic together. When the first
-    queue gave nothing, the usual non-blocking pass over every queue follows.
+    queue had nothing, a non-blocking pass over the other queues follows (none for a worker of
+    one queue); when all it gave was buried (undecodable), the pass covers it again.
     """
     worker_id = finished.worker_id
     now = store.now_arg()
@@ -107,7 +108,8 @@ def ack_and_reserve(
     *_, acked, reply = store.pipelined(fill)
     found = deliveries_of(store, queues[0], worker_id, reply)
     if not found:
-        found, _ = reserve_now(store, queues, worker_id, lease, limit)
+        rest = queues if reserved_items(reply) else queues[1:]
+        found, _ = reserve_now(store, rest, worker_id, lease, limit)
     return bool(acked), found
 
 
