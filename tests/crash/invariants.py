@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
-from taskq_redis.keys import QueueKeys, queues_key, worker_queues_key
+from taskq_redis.keys import QueueKeys, queues_key, result_key, worker_queues_key
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Snapshot:
     payloads: frozenset[str]
     state: dict[str, str]
     acked: collections.Counter[str]  # id -> successful acks recorded
-    keys_outside_tag: list[str]
+    prefix: str
+    keys_outside_tag: dict[str, int]  # key -> its PTTL (-1: no expiry)
 
 
 def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: str) -> Snapshot:
@@ -59,12 +60,14 @@ def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: 
         for key in client.scan_iter(match=f"{prefix}:*", count=1000)
         if not key.startswith(allowed) and key not in global_keys
     ]
+    expiries = [client.pttl(key) for key in outside]
     return Snapshot(
         places=dict(places),
         payloads=frozenset(payloads),
         state=state,
         acked=collections.Counter(json.loads(member)["id"] for member in acked),
-        keys_outside_tag=outside,
+        prefix=prefix,
+        keys_outside_tag=dict(zip(outside, expiries, strict=True)),
     )
 
 
@@ -78,7 +81,8 @@ def violations(snapshot: Snapshot, ids: list[str]) -> tuple[list[str], dict[str,
     * an id still in the broker has its payload; an acked id has no payload and no state left;
     * the structures hold no id outside ``ids``;
     * every key under the prefix is in the queue's hash tag, apart from the two documented
-      global sets (``queues``, ``worker_queues``) and the test's own records.
+      global sets (``queues``, ``worker_queues``), the test's own records, and the results of
+      ``ids`` (each in its own tag), which must expire.
     """
     state = snapshot.state
     state_ids = {field.rpartition(":")[0] for field in state if not field.startswith("#")}
@@ -104,5 +108,10 @@ def violations(snapshot: Snapshot, ids: list[str]) -> tuple[list[str], dict[str,
     strangers = sorted(set(snapshot.places) - set(ids))
     if strangers:
         problems.append(f"ids nobody sent: {strangers}")
-    problems += [f"key outside the queue's hash tag: {key}" for key in snapshot.keys_outside_tag]
+    results = {result_key(snapshot.prefix, message_id) for message_id in ids}
+    for key, pttl in snapshot.keys_outside_tag.items():
+        if key not in results:
+            problems.append(f"key outside the queue's hash tag: {key}")
+        elif pttl < 0:
+            problems.append(f"result key that never expires: {key}")
     return problems, where

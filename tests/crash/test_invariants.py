@@ -10,12 +10,14 @@ import json
 
 import pytest
 
+from taskq_redis.keys import result_key
+
 pytestmark = [pytest.mark.redis]
 
 
 @pytest.fixture
 def sound(crash):
-    """A queue with one message in each state: ready, scheduled, processing, dead, acked."""
+    """One message in each state (ready, scheduled, processing, dead, acked with a result)."""
     ids = {place: crash.send("crash.work") for place in ("processing", "dead", "acked", "ready")}
     ids["scheduled"] = crash.send("crash.work", countdown=600.0)
     held = {d.id: d for d in crash.broker.reserve([crash.queue], worker_id="w", lease=600, limit=3)}
@@ -24,6 +26,8 @@ def sound(crash):
     assert crash.broker.ack(held[ids["acked"]])
     record = {"id": ids["acked"], "token": 1, "worker": "w"}
     crash.redis.sadd(f"{crash.test_base}:acked", json.dumps(record, sort_keys=True))
+    crash.redis.rpush(result_key(crash.prefix, ids["acked"]), "{}")  # a kept result expires
+    crash.redis.expire(result_key(crash.prefix, ids["acked"]), 600)
     return ids
 
 
@@ -71,6 +75,10 @@ BREAKAGES = {
     "a key outside the hash tag": (
         lambda crash, ids: crash.redis.set(f"{crash.prefix}:stray", 1),
         "key outside the queue's hash tag: ",
+    ),
+    "a result that never expires": (
+        lambda crash, ids: crash.redis.persist(result_key(crash.prefix, ids["acked"])),
+        "result key that never expires: ",
     ),
 }
 

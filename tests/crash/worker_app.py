@@ -32,6 +32,7 @@ import argparse
 import json
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -111,14 +112,19 @@ class RecordingPlugin:
 
 
 def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
-    """A RedisBroker whose every ack is reported with the broker's answer."""
+    """A RedisBroker reporting every ack (alone or with the next reserve) and its answer."""
     from taskq_redis import RedisBroker
 
     class RecordingBroker(RedisBroker):
-        def ack(self, delivery: Any) -> bool:
-            ok = super().ack(delivery)
+        def ack(self, delivery: Any, *args: Any, **kwargs: Any) -> bool:
+            ok = super().ack(delivery, *args, **kwargs)
             recorder.record("ack_calls", id=delivery.id, token=delivery.token, ok=ok)
             return ok
+
+        def ack_and_reserve(self, finished: Any, *args: Any, **kwargs: Any) -> Any:
+            ok, found = super().ack_and_reserve(finished, *args, **kwargs)
+            recorder.record("ack_calls", id=finished.id, token=finished.token, ok=ok)
+            return ok, found
 
     return RecordingBroker.from_url(url, prefix=prefix)
 
@@ -159,8 +165,21 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def exit_with_parent() -> None:
+    """End this worker if the test process dies, so no worker outlives a killed test run."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    exit_with_parent()
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(asctime)s {args.name} %(threadName)s %(levelname)s %(name)s: %(message)s",
