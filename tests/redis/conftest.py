@@ -21,6 +21,7 @@ import fakeredis
 import pytest
 import redis
 from redis.backoff import ConstantBackoff
+from redis.client import Pipeline
 from redis.retry import Retry
 
 from taskq_core.broker import BaseBroker
@@ -262,6 +263,39 @@ def client_commands(url: str, action: Callable[[], object]) -> list[str]:
     watcher.close()
     sender.close()
     return seen
+
+
+def calls_during(url: str, action: Callable[[], object]) -> dict[str, int]:
+    """How often EVALSHA and BZPOPMIN ran on ``url`` while ``action`` ran (INFO commandstats).
+
+    commandstats also counts the commands scripts run; these two only clients send. Use a
+    server of the test's own (``private_redis_url``).
+    """
+
+    def calls(client: redis.Redis) -> dict[str, int]:
+        stats = client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
+
+    stats = redis.Redis.from_url(url)
+    before = calls(stats)
+    action()
+    after = calls(stats)
+    stats.close()
+    return {name: after.get(name, 0) - before.get(name, 0) for name in ("evalsha", "bzpopmin")}
+
+
+@pytest.fixture
+def pipeline_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Fills with the number of commands of each pipeline executed from now on."""
+    sizes: list[int] = []
+    original = Pipeline.execute
+
+    def counting_execute(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(self.command_stack))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    return sizes
 
 
 def with_query(url: str, **options: str) -> str:

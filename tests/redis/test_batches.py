@@ -3,11 +3,8 @@ and ack-and-reserve in one round trip."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import redis
-from redis.client import Pipeline
 
 from taskq_core.clock import FakeClock
 from taskq_core.schemas import Message
@@ -27,24 +24,17 @@ def broker(fake_client: redis.Redis, prefix: str) -> RedisBroker:
 
 
 def test_send_batch_is_one_pipelined_round_trip_per_chunk(
-    broker: RedisBroker, monkeypatch: pytest.MonkeyPatch
+    broker: RedisBroker, monkeypatch: pytest.MonkeyPatch, pipeline_sizes: list[int]
 ) -> None:
     # Given a warm script cache (a cold one costs a SCRIPT LOAD and a re-send once)
     assert broker.send(messages(1)[0])
-    # And a count of pipeline round trips and of single commands
-    round_trips: list[int] = []
-    original = Pipeline.execute
-
-    def counting_execute(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
-        round_trips.append(len(self.command_stack))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    # And a count of pipeline round trips, with single commands made to fail
+    pipeline_sizes.clear()
     monkeypatch.setattr(broker.client, "execute_command", None)  # any single command fails
     # When 1200 messages are sent as a batch
     assert broker.send_batch(messages(1200)) == [True] * 1200
     # Then three pipelines carried them (500 + 500 + 200 sends, each with one SADD)
-    assert round_trips == [501, 501, 201]
+    assert pipeline_sizes == [501, 501, 201]
 
 
 def test_send_batch_reports_duplicates_one_by_one(broker: RedisBroker) -> None:
@@ -87,27 +77,20 @@ def test_recovery_past_one_script_call(broker: RedisBroker) -> None:
 
 
 def test_ack_and_reserve_acks_and_takes_the_next_batch_in_one_round_trip(
-    broker: RedisBroker, monkeypatch: pytest.MonkeyPatch
+    broker: RedisBroker, pipeline_sizes: list[int]
 ) -> None:
     # Given a held delivery and more work behind it, scripts already loaded by an earlier ack
     broker.send_batch(messages(4))
     _, (first,) = broker.ack_and_reserve(
         broker.reserve(["bulk"], worker_id="w", lease=10.0)[0], ["bulk"], lease=10.0
     )
-    round_trips: list[int] = []
-    original = Pipeline.execute
-
-    def counting_execute(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
-        round_trips.append(len(self.command_stack))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    pipeline_sizes.clear()
     # When it is acked together with the next reserve
     acked, following = broker.ack_and_reserve(first, ["bulk"], lease=10.0, limit=2)
     # Then one pipeline of two scripts did both
     assert acked is True
     assert [delivery.message.args for delivery in following] == [(2,), (3,)]
-    assert round_trips == [2]
+    assert pipeline_sizes == [2]
     assert broker.counts("bulk").processing == 2
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -99,7 +98,7 @@ def flush_scripts_between_calls(client: redis.Redis, prefix: str) -> None:
 
 
 def test_a_pipeline_resends_only_the_calls_that_met_noscript(
-    fake_client: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+    fake_client: redis.Redis, prefix: str, pipeline_sizes: list[int]
 ) -> None:
     # Given a held delivery, and a script cache that has store_result.lua but lost ack.lua
     broker = RedisBroker(fake_client, prefix=prefix, clock=FakeClock())
@@ -107,19 +106,12 @@ def test_a_pipeline_resends_only_the_calls_that_met_noscript(
     (held,) = broker.reserve(["jobs"], worker_id="w", lease=5.0)
     fake_client.script_flush()
     fake_client.script_load(script_body("store_result"))
-    pipelines: list[int] = []
-    original = Pipeline.execute
-
-    def counting_execute(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
-        pipelines.append(len(self.command_stack))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Pipeline, "execute", counting_execute)
+    pipeline_sizes.clear()
     # When it is acked with a result (store_result runs, ack meets NOSCRIPT)
     result = TaskResult(id=held.id, status="SUCCESS", value=1)
     acked = broker.ack(held, result=result)
     # Then the ack alone was sent again, and ran once: it succeeded (a second run would be fenced)
-    assert pipelines == [2, 1]
+    assert pipeline_sizes == [2, 1]
     assert acked is True
     assert broker.get_result(held.id) == result
     assert broker.counts("jobs").processing == 0
