@@ -323,6 +323,30 @@ def test_worker_reaper_recovers_leases_of_a_dead_worker(
     assert ran.is_set()
 
 
+def test_worker_reaper_buries_a_message_at_its_max_deliveries(
+    app: Taskq, broker: MemoryBroker, clock: FakeClock, make_worker, wait_until
+):
+    # Given a message allowed one lost lease, reserved by a worker that then died
+    ran = threading.Event()
+
+    @app.task(name="tests.poison", max_deliveries=1)
+    def poison() -> None:
+        ran.set()
+
+    poison.delay()
+    broker.reserve(["default"], worker_id="crashed", lease=LEASE)
+    clock.advance(LEASE + 1)
+
+    # When a live worker starts (its reaper ticks at start)
+    make_worker()
+
+    # Then the message goes to DEAD with a reason naming the limit, and never runs again
+    wait_until(lambda: broker.counts("default").dead == 1)
+    [letter] = broker.list_dead("default")
+    assert "max_deliveries=1" in letter.reason
+    assert not ran.is_set()
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [
