@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +20,7 @@ from taskq_core.plugins import plugin_manager
 from taskq_memory import MemoryBroker
 
 if TYPE_CHECKING:
-    from taskq_core import Delivery, FakeClock, Message, WorkerInfo
+    from taskq_core import Delivery, FakeClock, Message, Task, WorkerInfo
 
 #: Wall-clock bound on any wait in these tests; reached only when something is broken.
 WAIT_TIMEOUT = 15.0
@@ -136,3 +137,30 @@ def events() -> Iterator[WorkerEvents]:
     plugin_manager().register(plugin)
     yield plugin
     plugin_manager().unregister(plugin)
+
+
+@dataclass
+class GatedTask:
+    """``tests.gated(n=0)``: records ``n``; the call with ``n == 0`` sets ``started`` and then
+    blocks until the test sets ``release``; other calls return at once."""
+
+    task: Task[..., None]
+    started: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    ran: list[int] = field(default_factory=list)
+
+
+@pytest.fixture
+def gated(app: Taskq, make_worker: Callable[..., Worker]) -> Iterator[GatedTask]:
+    """A task the test holds inside its call; released at teardown, before workers stop."""
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    @app.task(name="tests.gated")
+    def gated_task(n: int = 0) -> None:
+        ran.append(n)
+        if n == 0:
+            started.set()
+            _wait_for(release)
+
+    yield GatedTask(gated_task, started, release, ran)
+    release.set()

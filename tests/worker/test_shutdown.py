@@ -15,22 +15,12 @@ if TYPE_CHECKING:
 
 
 def test_stop_releases_prefetched_work_and_lets_the_running_task_finish(
-    app: Taskq, broker: MemoryBroker, make_worker, wait_until, wait_for
+    broker: MemoryBroker, make_worker, gated, wait_until, wait_for
 ):
     # Given one slot and five prefetched deliveries behind a first task that blocks
-    started, release = threading.Event(), threading.Event()
-    ran: list[int] = []
-
-    @app.task(name="tests.job")
-    def job(n: int) -> None:
-        ran.append(n)
-        if n == 0:
-            started.set()
-            wait_for(release)
-
-    job.delay_many([(n,) for n in range(6)])
+    gated.task.delay_many([(n,) for n in range(6)])
     worker = make_worker(concurrency=1, prefetch=5)
-    wait_for(started)
+    wait_for(gated.started)
     wait_until(lambda: len(worker.held) == 6)
 
     # When the worker is asked to stop (on another thread: stop waits for the running task)
@@ -41,10 +31,10 @@ def test_stop_releases_prefetched_work_and_lets_the_running_task_finish(
     # Then the five prefetched ones go back to READY while the first still runs
     wait_until(lambda: broker.counts("default").ready == 5)
     assert broker.counts("default").processing == 1
-    assert ran == [0]
+    assert gated.ran == [0]
 
     # And when the running task finishes, it is acked and stop() reports a clean shutdown
-    release.set()
+    gated.release.set()
     stopper.join(10)
     assert result == [True]
     counts = broker.counts("default")
@@ -53,27 +43,19 @@ def test_stop_releases_prefetched_work_and_lets_the_running_task_finish(
 
 
 def test_released_deliveries_come_back_in_order_without_a_retry(
-    app: Taskq, broker: MemoryBroker, make_worker, wait_until, wait_for
+    broker: MemoryBroker, make_worker, gated, wait_until, wait_for
 ):
     # Given two deliveries prefetched behind a blocked first task
-    started, release = threading.Event(), threading.Event()
-
-    @app.task(name="tests.job")
-    def job(n: int) -> None:
-        if n == 0:
-            started.set()
-            wait_for(release)
-
-    job.delay_many([(n,) for n in range(3)])
+    gated.task.delay_many([(n,) for n in range(3)])
     worker = make_worker(concurrency=1, prefetch=2)
-    wait_for(started)
+    wait_for(gated.started)
     wait_until(lambda: len(worker.held) == 3)
 
     # When a graceful stop releases them and the first task then finishes
     stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 10})
     stopper.start()
     wait_until(lambda: broker.counts("default").ready == 2)
-    release.set()
+    gated.release.set()
     stopper.join(10)
 
     # Then they are next in line, in their original order, with no retry counted
@@ -82,19 +64,12 @@ def test_released_deliveries_come_back_in_order_without_a_retry(
 
 
 def test_stop_reports_a_task_still_running_after_the_timeout(
-    app: Taskq, broker: MemoryBroker, make_worker, wait_for
+    broker: MemoryBroker, make_worker, gated, wait_for
 ):
     # Given a task that does not finish
-    started, release = threading.Event(), threading.Event()
-
-    @app.task(name="tests.stuck")
-    def stuck() -> None:
-        started.set()
-        wait_for(release)
-
-    stuck.delay()
+    gated.task.delay()
     worker = make_worker(concurrency=1)
-    wait_for(started)
+    wait_for(gated.started)
 
     # When the worker is stopped with no time to wait
     clean = worker.stop(timeout=0)
@@ -102,30 +77,22 @@ def test_stop_reports_a_task_still_running_after_the_timeout(
     # Then stop() says so, and the message stays in PROCESSING for its lease to bring back
     assert clean is False
     assert broker.counts("default").processing == 1
-    release.set()
 
 
 def test_solo_pool_stop_lets_the_running_task_finish(
-    app: Taskq, broker: MemoryBroker, make_worker, wait_for
+    broker: MemoryBroker, make_worker, gated, wait_for
 ):
     # Given a solo worker (tasks run on the consumer thread) running a blocked task
-    started, release = threading.Event(), threading.Event()
-
-    @app.task(name="tests.job")
-    def job() -> None:
-        started.set()
-        wait_for(release)
-
-    job.delay()
-    job.delay()
+    gated.task.delay()
+    gated.task.delay(1)
     worker = make_worker(pool="solo")
-    wait_for(started)
+    wait_for(gated.started)
 
     # When it is stopped while the task runs, and the task then finishes
     result: list[bool] = []
     stopper = threading.Thread(target=lambda: result.append(worker.stop(timeout=10)))
     stopper.start()
-    release.set()
+    gated.release.set()
     stopper.join(10)
 
     # Then the running task was acked and the second one was never started

@@ -186,19 +186,12 @@ def test_task_calling_sys_exit_does_not_stall_the_worker(
 
 
 def test_heartbeat_renews_the_lease_of_a_long_task(
-    app: Taskq, broker: MemoryBroker, clock: FakeClock, make_worker, wait_until, wait_for, events
+    broker: MemoryBroker, clock: FakeClock, make_worker, gated, wait_until, wait_for, events
 ):
     # Given a task that blocks until released, running on a worker whose heartbeat ticks often
-    started, release = threading.Event(), threading.Event()
-
-    @app.task(name="tests.long")
-    def long() -> None:
-        started.set()
-        wait_for(release)
-
-    long.delay()
+    gated.task.delay()
     worker = make_worker(heartbeat_interval=0.01, visibility_timeout=LEASE)
-    wait_for(started)
+    wait_for(gated.started)
 
     # When fake time passes most of the lease, and two heartbeats begin after that
     clock.advance(LEASE * 0.75)
@@ -211,25 +204,18 @@ def test_heartbeat_renews_the_lease_of_a_long_task(
     assert settled(broker) == (0, 0, 1, 0)
 
     # And when the task finishes, its ack is accepted
-    release.set()
+    gated.release.set()
     wait_until(lambda: worker.stats["acked"] == 1)
     assert settled(broker) == (0, 0, 0, 0)
 
 
 def test_without_heartbeats_an_expired_lease_is_recovered(
-    app: Taskq, broker: MemoryBroker, clock: FakeClock, make_worker, wait_until, wait_for, events
+    broker: MemoryBroker, clock: FakeClock, make_worker, gated, wait_until, wait_for, events
 ):
     # Given a long task on a worker whose heartbeat ticked once, at start, and not since
-    started, release = threading.Event(), threading.Event()
-
-    @app.task(name="tests.long")
-    def long() -> None:
-        started.set()
-        wait_for(release)
-
-    long.delay()
+    gated.task.delay()
     worker = make_worker(visibility_timeout=LEASE)
-    wait_for(started)
+    wait_for(gated.started)
     wait_until(lambda: events.heartbeats_of(worker) == 1)
 
     # When fake time passes the lease
@@ -237,7 +223,7 @@ def test_without_heartbeats_an_expired_lease_is_recovered(
 
     # Then the reaper hands the message back, and the late ack is refused
     assert len(broker.recover_expired("default").requeued) == 1
-    release.set()
+    gated.release.set()
     wait_until(lambda: worker.stats["lost"] == 1)
 
 
