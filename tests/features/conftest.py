@@ -146,7 +146,9 @@ class Backend:
                 and "b" in entry.get("flags", "")
             )
         frames = sys._current_frames()
-        return sum(1 for t in threads if t.ident in frames and _waits_in_get_result(frames[t.ident]))
+        return sum(
+            1 for t in threads if t.ident in frames and _waits_in_get_result(frames[t.ident])
+        )
 
 
 def _waits_in_get_result(frame: Any) -> bool:
@@ -186,12 +188,13 @@ def app(broker: BaseBroker) -> Taskq:
 
 
 @pytest.fixture
-def make_worker(app: Taskq) -> Iterator[Callable[..., Worker]]:
-    """Build and start workers of ``app`` (``FEATURE_WORKER`` timings unless overridden)."""
+def make_worker() -> Iterator[Callable[..., Worker]]:
+    """``make_worker(app, **options)``: start a worker (``FEATURE_WORKER`` timings unless
+    overridden); every worker started is stopped afterwards."""
     started: list[Worker] = []
 
-    def make(*, of: Taskq | None = None, **options: Any) -> Worker:
-        worker = Worker(of or app, **{**FEATURE_WORKER, **options})
+    def make(app: Taskq, **options: Any) -> Worker:
+        worker = Worker(app, **{**FEATURE_WORKER, **options})
         worker.start()
         started.append(worker)
         return worker

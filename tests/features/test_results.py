@@ -55,7 +55,9 @@ def start_blocked_waiters(backend: Backend, handle: AsyncResult, count: int) -> 
     return waiters
 
 
-def test_get_called_before_the_task_ran_returns_its_value(app: Taskq, backend: Backend, make_worker):
+def test_get_called_before_the_task_ran_returns_its_value(
+    app: Taskq, backend: Backend, make_worker
+):
     # Given a sent task, no worker yet, and a waiter blocked in get()
     @app.task(name="features.double")
     def double(n: int) -> int:
@@ -65,7 +67,7 @@ def test_get_called_before_the_task_ran_returns_its_value(app: Taskq, backend: B
     [waiter] = start_blocked_waiters(backend, handle, 1)
 
     # When a worker starts and runs the task
-    make_worker()
+    make_worker(app)
 
     # Then the blocked waiter gets the value
     assert waiter.outcome() == 42
@@ -80,7 +82,7 @@ def test_get_called_after_the_task_finished_returns_its_value_at_once(
         return f"hello {name}"
 
     handle = greet.delay("ada")
-    make_worker()
+    make_worker(app)
     wait_until(lambda: handle.id in events.succeeded)
 
     # When get() is called without any wait allowed
@@ -100,7 +102,7 @@ def test_several_concurrent_waiters_all_get_the_value(app: Taskq, backend: Backe
     waiters = start_blocked_waiters(backend, handle, 5)
 
     # When a worker runs the task
-    make_worker()
+    make_worker(app)
 
     # Then every waiter gets the same value
     assert [w.outcome() for w in waiters] == [{"ok": [1, 2, 3]}] * 5
@@ -117,7 +119,7 @@ def test_a_failed_task_raises_task_error_with_the_remote_type_message_and_traceb
     handle = broken.delay(7)
 
     # When a worker runs it and the caller waits for the result
-    make_worker()
+    make_worker(app)
     with pytest.raises(TaskError) as raised:
         handle.get(timeout=WAIT_TIMEOUT)
 
@@ -139,7 +141,7 @@ def test_get_without_propagate_returns_the_error_instead_of_raising(app: Taskq, 
         raise PermissionError("no")
 
     handle = refuses.delay()
-    make_worker()
+    make_worker(app)
 
     # When the result is fetched with propagate=False
     error = handle.get(timeout=WAIT_TIMEOUT, propagate=False)
@@ -158,7 +160,7 @@ def test_a_task_with_ignore_result_stores_nothing_and_get_times_out(
         return "unseen"
 
     handle = fire_and_forget.delay()
-    make_worker()
+    make_worker(app)
     wait_until(lambda: handle.id in events.succeeded)
 
     # When the caller waits a little for its result
@@ -179,7 +181,7 @@ def test_a_non_json_return_value_is_a_failure_result_but_the_message_is_acked(
     handle = returns_set.delay()
 
     # When a worker runs it
-    make_worker()
+    make_worker(app)
     with pytest.raises(TaskError) as raised:
         handle.get(timeout=WAIT_TIMEOUT)
 
@@ -199,7 +201,7 @@ def test_a_handle_rebuilt_from_the_id_reads_the_result(app: Taskq, make_worker):
         return n * n
 
     message_id = square.delay(9).id
-    make_worker()
+    make_worker(app)
 
     # When a handle is rebuilt from the id
     handle = app.AsyncResult(message_id)
@@ -218,7 +220,7 @@ def test_forget_deletes_the_result(app: Taskq, make_worker):
         return 1
 
     handle = forgettable.delay()
-    make_worker()
+    make_worker(app)
     assert handle.get(timeout=WAIT_TIMEOUT) == 1
 
     # When the result is forgotten

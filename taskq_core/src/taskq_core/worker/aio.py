@@ -16,6 +16,9 @@ from typing import Any
 
 from taskq_core.errors import TimeLimitExceeded
 
+#: Seconds coroutines still pending at ``close()`` get to handle their cancellation.
+CANCEL_GRACE = 1.0
+
 
 class EventLoopThread:
     """Starts its loop on first use; ``close()`` stops it."""
@@ -28,7 +31,9 @@ class EventLoopThread:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="taskq-asyncio", daemon=True).start()
+                threading.Thread(
+                    target=_serve, args=(loop,), name="taskq-asyncio", daemon=True
+                ).start()
                 self._loop = loop
             return self._loop
 
@@ -42,8 +47,26 @@ class EventLoopThread:
             raise TimeLimitExceeded(f"time limit ({time_limit:g}s) exceeded; cancelled") from None
 
     def close(self) -> None:
-        """Stop the loop (pending coroutines are abandoned; their leases bring them back)."""
+        """Stop and close the loop; pending coroutines are cancelled (leases bring them back)."""
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """Run ``loop`` until ``close()`` stops it, then cancel what is left and close it.
+
+    A loop that is stopped but never closed leaks its selector and self-pipe, and warns
+    ``unclosed event loop`` (a ``ResourceWarning``) when collected.
+    """
+    try:
+        loop.run_forever()
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
