@@ -30,14 +30,12 @@ from taskq_core.errors import MessageDecodeError
 from taskq_core.schemas import TaskResult
 from taskq_redis.codec import text
 from taskq_redis.keys import result_key
+from taskq_redis.waiting import MIN_BLOCK_SECONDS
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
     from taskq_redis.store import Store
-
-#: Shortest block handed to BLMOVE, in seconds (0 would mean "forever").
-MIN_BLOCK_SECONDS = 0.01
 
 
 def store_call(

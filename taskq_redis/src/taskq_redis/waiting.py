@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskq.redis")
 
-#: Shortest block handed to BZPOPMIN, in seconds (0 would mean "forever").
+#: Shortest block handed to BZPOPMIN or BLMOVE, in seconds (0 would mean "forever").
 MIN_BLOCK_SECONDS = 0.01
 
 #: Lifetime of a wake key that ``interrupt()`` wrote after its waiter had already returned.
