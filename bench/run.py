@@ -632,12 +632,15 @@ def machine_note(url: str) -> str:
                 break
     server = redis.Redis.from_url(url).info("server")["redis_version"]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    commit = subprocess.run(
-        ["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(BENCH.parent), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if git("status", "--porcelain", "--", "taskq_core", "taskq_redis", "taskq_memory"):
+        commit += " + uncommitted changes in taskq_*"
     return (
         f"nproc {os.cpu_count()}, CPU {cpu}, Python {sys.version.split()[0]}, "
         f"redis-server {server}, taskq commit {commit or '?'}, load average at start {load}"
