@@ -731,7 +731,8 @@ def main() -> None:
                 label = f"{res.lib} {res.info['version']}"
                 settings = res.info["configs"][config]
             rows.append((label, settings, summarize(res, config)))
-    print(f"Machine: {note}. N={opts.n}, medians of {opts.repeats} run(s).\n")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s).\n")
     print(table(rows))
     print()
     print(command_breakdown(results))
