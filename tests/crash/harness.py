@@ -241,14 +241,10 @@ class Crash:
         """
         name = f"{self.prefix}-w{len(self.workers) + 1}"
         settings = {**(FAST_TIMINGS if fast else {}), "concurrency": 1, "prefetch": 0, **options}
-        argv = [
-            sys.executable,
-            str(WORKER_APP),
-            "--url", self.server.url,
-            "--prefix", self.prefix,
-            "--queue", self.queue,
-            "--name", name,
-        ]  # fmt: skip
+        # Imported, not run as __main__, so ``worker_app:app`` is this very app (the process
+        # pool checks that before its children import it).
+        launch = f"import sys, {WORKER_APP.stem}; {WORKER_APP.stem}.main(sys.argv[1:])"
+        argv = [sys.executable, "-c", launch]
         for option, value in settings.items():
             if value is not None:
                 argv += ["--" + option.replace("_", "-"), str(value)]
@@ -259,7 +255,16 @@ class Crash:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1",
+                    "TASKQ_CRASH_URL": self.server.url,
+                    "TASKQ_CRASH_PREFIX": self.prefix,
+                    "TASKQ_CRASH_QUEUE": self.queue,
+                    "TASKQ_CRASH_NAME": name,
+                },
+                cwd=WORKER_APP.parent,  # on sys.path, for the process pool's children too
                 start_new_session=True,
             )
         worker = WorkerProcess(name, process, log_path)

@@ -78,6 +78,24 @@ def test_task_that_kills_its_worker_ends_in_dead_after_max_deliveries(crash):
     assert crash.check_invariants() == {poison: "dead", **dict.fromkeys(normal, "acked")}
 
 
+def test_task_that_kills_its_process_ends_in_dead_and_a_process_pool_worker_survives(crash):
+    # Given a worker with the processes pool (each task runs in a child process), and a task
+    # that calls os._exit(1) every time it runs, allowed three lost leases
+    worker = crash.start_worker(pool="processes")
+    poison = crash.send("crash.exit", max_deliveries=3)
+
+    # When its third lease is lost
+    crash.wait_until(lambda: _dead(crash, poison), what="the process-killing task is in DEAD")
+
+    # Then it ran three times in the same worker (a fresh child each time), lies in DEAD with
+    # the lost-lease count as its reason, and the worker serves normal tasks
+    assert crash.deliveries(poison) == [(token, worker.name) for token in (1, 2, 3)]
+    assert _dead_letter(crash, poison).reason.startswith("lease lost 3 times (max_deliveries=3)")
+    normal = _serves_normal_tasks(crash, worker)
+    assert worker.alive
+    assert crash.check_invariants() == {poison: "dead", **dict.fromkeys(normal, "acked")}
+
+
 def test_undecodable_payload_ends_in_dead_at_once(crash):
     # Given a worker, and garbage planted in READY behind taskq's back
     worker = crash.start_worker()

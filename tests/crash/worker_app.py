@@ -1,8 +1,12 @@
-"""A real taskq worker process for the crash tests: ``python worker_app.py --url ... --name ...``.
+"""A real taskq worker process for the crash tests: ``worker_app.main(["--pool", ...])``.
 
 It runs :class:`taskq_core.Worker` (the same code ``taskq worker`` runs) on a
-:class:`~taskq_redis.RedisBroker`, with every timing configurable from the command line, and
-records what happens in Redis under ``<prefix>:test:`` so the test process can watch it:
+:class:`~taskq_redis.RedisBroker`, with every ``Worker`` option settable from the command line.
+Where and who it is comes from the environment, so that the ``processes`` pool's children,
+which import ``worker_app:app`` afresh, build the same app: ``TASKQ_CRASH_URL`` (the
+redis-server), ``TASKQ_CRASH_PREFIX`` (the test's key prefix), ``TASKQ_CRASH_QUEUE`` and
+``TASKQ_CRASH_NAME`` (the worker id). It records what happens in Redis under ``<prefix>:test:``
+so the test process can watch it:
 
 * ``ready``     the worker started (hook ``taskq_worker_started``): member ``<name>:<pid>``;
 * ``started``   an execution began (hook ``taskq_task_started``);
@@ -17,7 +21,7 @@ two deliveries of one message (different tokens) always are. Recording retries t
 restart; a task's own start record is written before the task body runs, so even a task that
 kills its process is counted.
 
-Tasks (all in the queue given by ``--queue``):
+Tasks (all in the queue ``TASKQ_CRASH_QUEUE``):
 
 * ``crash.work(seconds=0)``  sleep, then succeed;
 * ``crash.gated()``          block until the test opens the gate (key ``<prefix>:test:gate``, or
@@ -129,37 +133,41 @@ def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
     return RecordingBroker.from_url(url, prefix=prefix)
 
 
-def build_app(broker: Any, queue: str, recorder: Recorder) -> Taskq:
-    """The app with the crash tests' tasks, all routed to ``queue``."""
-    app = Taskq(broker, default_queue=queue)
+def setting(name: str) -> str:
+    """One of the ``TASKQ_CRASH_*`` variables the harness sets."""
+    return os.environ[f"TASKQ_CRASH_{name}"]
 
-    @app.task(name="crash.work")
-    def work(seconds: float = 0.0) -> None:
-        if seconds:
-            time.sleep(seconds)
 
-    @app.task(name="crash.gated")
-    def gated() -> None:
-        while not recorder.gate_open():
-            time.sleep(GATE_POLL)
+NAME = setting("NAME")
+QUEUE = setting("QUEUE")
+recorder = Recorder(setting("URL"), setting("PREFIX"), NAME)
+app = Taskq(build_broker(setting("URL"), setting("PREFIX"), recorder), default_queue=QUEUE)
 
-    @app.task(name="crash.fail", max_retries=2, default_retry_delay=0.05, retry_jitter=False)
-    def fail() -> None:
-        raise RuntimeError("crash.fail always fails")
 
-    @app.task(name="crash.exit")
-    def exit_process() -> None:
-        os._exit(1)
+@app.task(name="crash.work")
+def work(seconds: float = 0.0) -> None:
+    if seconds:
+        time.sleep(seconds)
 
-    return app
+
+@app.task(name="crash.gated")
+def gated() -> None:
+    while not recorder.gate_open():
+        time.sleep(GATE_POLL)
+
+
+@app.task(name="crash.fail", max_retries=2, default_retry_delay=0.05, retry_jitter=False)
+def fail() -> None:
+    raise RuntimeError("crash.fail always fails")
+
+
+@app.task(name="crash.exit")
+def exit_process() -> None:
+    os._exit(1)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--prefix", required=True)
-    parser.add_argument("--queue", required=True)
-    parser.add_argument("--name", required=True)
     for option, kind in WORKER_OPTIONS.items():
         parser.add_argument("--" + option.replace("_", "-"), type=kind)
     return parser.parse_args(argv)
@@ -182,21 +190,18 @@ def main(argv: list[str] | None = None) -> None:
     exit_with_parent()
     logging.basicConfig(
         level=logging.INFO,
-        format=f"%(asctime)s {args.name} %(threadName)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {NAME} %(threadName)s %(levelname)s %(name)s: %(message)s",
     )
-    recorder = Recorder(args.url, args.prefix, args.name)
-    broker = build_broker(args.url, args.prefix, recorder)
-    app = build_app(broker, args.queue, recorder)
     plugin_manager().register(RecordingPlugin(recorder))
     options = {name: getattr(args, name) for name in WORKER_OPTIONS}
     worker = Worker(
         app,
-        name=args.name,
-        queues=[args.queue],
+        name=NAME,
+        queues=[QUEUE],
         **{name: value for name, value in options.items() if value is not None},
     )
     worker.run()
 
 
 if __name__ == "__main__":
-    main()
+    main()  # the harness imports the module instead, so that worker_app:app is this app
