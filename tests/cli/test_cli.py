@@ -83,18 +83,37 @@ def bury(broker: MemoryBroker, count: int) -> list[str]:
 
 
 def test_demo_runs_and_reports_outcomes_matching_its_plan(runner: CliRunner):
-    # Given the demo's plan for 20 tasks: 13 adds, 4 reports failing once, 2 cards always
-    # failing with 2 retries each, and 1 unregistered task
+    # Given the demo asked for 20 tasks
     # When it runs
     result = invoke(runner, "demo", "--tasks", "20")
-
-    # Then it exits 0 and reports 17 succeeded, 4 + 2 * 2 = 8 retried and 2 + 1 = 3 dead
     assert result.exit_code == 0, result.output
-    outcomes = dict(
-        re.findall(r"^\W*(succeeded|retried|dead)\b[^\d\n]*(\d+)\W*$", result.output, re.M)
-    )
-    assert outcomes == {"succeeded": "17", "retried": "8", "dead": "3"}
-    assert "unknown task 'demo.not_registered'" in result.output
+    text = result.output
+
+    # Then the outcome table agrees with the plan it printed: reports fail once each, cards fail
+    # until their retries run out, the unregistered task dies, and everything else succeeds
+    def planned(pattern: str) -> tuple[int, ...]:
+        match = re.search(pattern, text)
+        assert match, f"plan line {pattern!r} missing from:\n{text}"
+        return tuple(int(group) for group in match.groups())
+
+    (total,) = planned(r"What happened \((\d+) tasks")
+    (reports,) = planned(r"(\d+) x demo\.fetch_report: fails once")
+    cards, card_retries = planned(r"(\d+) x demo\.charge_card: always fails, dies after (\d+)")
+    (unregistered,) = planned(r"(\d+) x demo\.not_registered")
+    outcomes = {
+        name: int(count)
+        for name, count in re.findall(
+            r"^\W*(succeeded|retried|dead)\b[^\d\n]*(\d+)\W*$", text, re.M
+        )
+    }
+    dead = cards + unregistered
+    assert total == 20
+    assert outcomes == {
+        "succeeded": total - dead,
+        "retried": reports + cards * card_retries,
+        "dead": dead,
+    }
+    assert "unknown task 'demo.not_registered'" in text
 
 
 def test_status_with_an_unknown_scheme_is_one_line(runner: CliRunner):
