@@ -647,6 +647,54 @@ def machine_note(url: str) -> str:
     )
 
 
+def print_report(results: list[LibResult], headers: list[str]) -> None:
+    """The markdown table, the ratios and the per-command breakdown."""
+    rows = []
+    for res in results:
+        best = None
+        if res.lib == "taskq" and len(res.configs) > 1:
+            drains = [(summarize(res, c)["drain"] or 0, c) for c in res.configs[1:]]
+            best = max(drains)[1]
+        for index, config in enumerate(res.configs):
+            if res.lib == "taskq":
+                label = f"taskq {res.info['version']}" + (
+                    " (defaults)" if index == 0 else " (best drain)" if config == best else ""
+                )
+                settings = (
+                    res.info["configs"].get(config, config) if config == "default" else config
+                )
+            else:
+                label = f"{res.lib} {res.info['version']}"
+                settings = res.info["configs"][config]
+            rows.append((label, settings, summarize(res, config)))
+    for header in headers:
+        print(header)
+    print()
+    print(table(rows))
+    print()
+    print(command_breakdown(results))
+    print()
+    print("Bulk APIs: " + "; ".join(f"{r.lib}: {r.info['bulk_api'] or '-'}" for r in results))
+    print("Round trip: " + "; ".join(f"{r.lib}: {r.info['roundtrip'] or 'n/a'}" for r in results))
+    errors = [f"{r.lib}: {e}" for r in results for run in r.runs for e in find_errors(run)]
+    if errors:
+        print("\nErrors:\n" + "\n".join(errors))
+
+
+def from_json(paths: list[Path]) -> None:
+    """Print one report from saved ``--json`` files; a later file's library replaces an earlier."""
+    by_lib: dict[str, LibResult] = {}
+    headers = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        libs = [r["lib"] for r in data["results"]]
+        headers.append(f"{', '.join(libs)} from {path.name}: {data['machine']}")
+        for raw in data["results"]:
+            by_lib[raw["lib"]] = LibResult(**raw)
+    order = [lib for lib in LIBS if lib in by_lib]
+    print_report([by_lib[lib] for lib in order], headers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="tasks per throughput step")
@@ -664,7 +712,17 @@ def main() -> None:
     parser.add_argument("--roundtrip-samples", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write every raw number here")
     parser.add_argument("--setup-peers", action="store_true", help="create bench/.peers-venv")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="run nothing: print the report of saved --json files (a later file's library "
+        "replaces an earlier one's, e.g. a fresh taskq run against saved peers)",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        from_json(args.from_json)
+        return
     if args.quick:
         args.n, args.repeats = min(args.n, 2000), 1
         args.latency_samples, args.roundtrip_samples = 50, 20
@@ -713,39 +771,13 @@ def main() -> None:
                 results.append(res)
             client.close()
 
-    rows = []
-    for res in results:
-        best = None
-        if res.lib == "taskq" and len(res.configs) > 1:
-            drains = [(summarize(res, c)["drain"] or 0, c) for c in res.configs[1:]]
-            best = max(drains)[1]
-        for index, config in enumerate(res.configs):
-            if res.lib == "taskq":
-                label = f"taskq {res.info['version']}" + (
-                    " (defaults)" if index == 0 else " (best drain)" if config == best else ""
-                )
-                settings = (
-                    res.info["configs"].get(config, config) if config == "default" else config
-                )
-            else:
-                label = f"{res.lib} {res.info['version']}"
-                settings = res.info["configs"][config]
-            rows.append((label, settings, summarize(res, config)))
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s).\n")
-    print(table(rows))
-    print()
-    print(command_breakdown(results))
-    print()
-    print("Bulk APIs: " + "; ".join(f"{r.lib}: {r.info['bulk_api'] or '-'}" for r in results))
-    print("Round trip: " + "; ".join(f"{r.lib}: {r.info['roundtrip'] or 'n/a'}" for r in results))
-    errors = [f"{r.lib}: {e}" for r in results for run in r.runs for e in find_errors(run)]
-    if errors:
-        print("\nErrors:\n" + "\n".join(errors))
+    header = f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s)."
+    print_report(results, [header])
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"machine": note, "n": opts.n, "results": [r.__dict__ for r in results]},
+                {"machine": header, "results": [r.__dict__ for r in results]},
                 indent=1,
                 default=str,
             )
