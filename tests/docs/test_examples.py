@@ -49,19 +49,24 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "first 10 by queue: {'high': 6, 'default': 3, 'low': 1}",
     ],
     "concurrency": [
-        # in parallel: well under the 2 s that one call after the other would take
-        re.compile(r"threads: 4 calls of 0\.5 s in 0\.[5-9]s on 4 threads"),
-        re.compile(r"async: 4 calls of 0\.5 s in 0\.[5-9]s, all on \['taskq-asyncio'\]"),
+        # in parallel: under the 2 s that one call after the other would take (slack for busy CI)
+        re.compile(r"threads: 4 calls of 0\.5 s in (0\.[5-9]|1\.\d)s on 4 threads"),
+        re.compile(r"async: 4 calls of 0\.5 s in (0\.[5-9]|1\.\d)s, all on \['taskq-asyncio'\]"),
         "solo: ran on taskq-consumer",
         "processes: parent ",
         "not among children: True",
-        re.compile(r"threads, Python loop: TimeLimitExceeded: time limit exceeded after 0\.[3-9]s"),
-        # the exception waits for the blocking call to return
-        re.compile(r"threads, time\.sleep\(1\.0\): TimeLimitExceeded: .* after 1\.\ds"),
         re.compile(
-            r"async: TimeLimitExceeded: time limit \(0\.3s\) exceeded; cancelled after 0\.[3-9]s"
+            r"threads, Python loop: TimeLimitExceeded: time limit exceeded after (0\.[3-9]|1\.\d)s"
         ),
-        re.compile(r"processes, time\.sleep\(10\): TimeLimitExceeded: .* killed after 0\.[3-9]s"),
+        # the exception waits for the blocking call to return
+        re.compile(r"threads, time\.sleep\(1\.0\): TimeLimitExceeded: .* after [12]\.\ds"),
+        re.compile(
+            r"async: TimeLimitExceeded: time limit \(0\.3s\) exceeded; cancelled"
+            r" after (0\.[3-9]|1\.\d)s"
+        ),
+        re.compile(
+            r"processes, time\.sleep\(10\): TimeLimitExceeded: .* killed after (0\.[3-9]|1\.\d)s"
+        ),
         "soft_time_limit: cleaned up after the soft limit",
         "child died twice (max_deliveries=2): LeaseExpired:",
         "DEAD reason: lease lost 2 times (max_deliveries=2)",
