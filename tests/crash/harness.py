@@ -375,7 +375,7 @@ class Crash:
         ``ready``, ``scheduled``, ``processing``, ``dead`` or ``acked``.
         """
         snapshot = take_snapshot(self.redis, self.keys, self.prefix, f"{self.test_base}:acked")
-        problems, where = violations(snapshot, list(self.sent if ids is None else ids))
+        problems, where = violations(snapshot, list(self.sent if ids is None else ids), self.sent)
         assert not problems, "invariants broken:\n" + "\n".join(problems) + "\n" + self.describe()
         return where
 

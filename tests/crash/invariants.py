@@ -71,18 +71,20 @@ def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: 
     )
 
 
-def violations(snapshot: Snapshot, ids: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Check the invariants for ``ids``; returns the problems found and where each id is.
+def violations(
+    snapshot: Snapshot, ids: list[str], sent: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Check the invariants for ``ids`` (some of ``sent``); returns the problems and places.
 
     * every id is in exactly one of READY (any priority, once), SCHEDULED, PROCESSING, DEAD, or
       acked (recorded exactly once): never two places, never none;
     * every PROCESSING member has an owner (``<id>:w``) and a token (``<id>:d`` >= 1), and only
       PROCESSING members have an owner;
     * an id still in the broker has its payload; an acked id has no payload and no state left;
-    * the structures hold no id outside ``ids``;
+    * the structures hold no id outside ``sent``;
     * every key under the prefix is in the queue's hash tag, apart from the two documented
       global sets (``queues``, ``worker_queues``), the test's own records, and the results of
-      ``ids`` (each in its own tag), which must expire.
+      ``sent`` messages (each in its own tag), which must expire.
     """
     state = snapshot.state
     state_ids = {field.rpartition(":")[0] for field in state if not field.startswith("#")}
@@ -105,10 +107,10 @@ def violations(snapshot: Snapshot, ids: list[str]) -> tuple[list[str], dict[str,
                 problems.append(f"{message_id}: acked but its payload or state is left over")
         elif message_id not in snapshot.payloads:
             problems.append(f"{message_id}: in {place} without a payload")
-    strangers = sorted(set(snapshot.places) - set(ids))
+    strangers = sorted(set(snapshot.places) - set(sent))
     if strangers:
         problems.append(f"ids nobody sent: {strangers}")
-    results = {result_key(snapshot.prefix, message_id) for message_id in ids}
+    results = {result_key(snapshot.prefix, message_id) for message_id in sent}
     for key, pttl in snapshot.keys_outside_tag.items():
         if key not in results:
             problems.append(f"key outside the queue's hash tag: {key}")

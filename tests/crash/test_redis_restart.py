@@ -87,3 +87,31 @@ def _blocked_clients(crash) -> list[str]:
         for client in crash.redis.client_list()
         if client["cmd"] == "bzpopmin" and "b" in client["flags"]
     ]
+
+
+def test_redis_restart_without_persistence_loses_its_data_but_no_worker(
+    start_redis_server, crash_on
+):
+    # Given a worker running a task on a server that keeps nothing on disk
+    crash = crash_on(start_redis_server(aof=False))
+    worker = crash.start_worker()
+    running = crash.send("crash.gated")
+    crash.wait_until(lambda: crash.tally("started")[running], what="the task is running")
+
+    # When redis-server restarts empty under it (the documented total loss)
+    crash.server.restart()
+    crash.open_gate()
+    crash.wait_until(
+        lambda: [r for r in crash.records("ack_calls") if r["id"] == running],
+        what="the worker finished the task whose message the restart erased",
+    )
+
+    # Then its ack is refused (nothing is left to ack), and the same process, not a crash
+    # loop, serves the work sent afterwards
+    assert crash.records("ack_calls") == [
+        {"id": running, "token": 1, "worker": worker.name, "ok": False}
+    ]
+    after = [crash.send("crash.work") for _ in range(3)]
+    crash.wait_all_acked(after)
+    assert worker.alive
+    assert crash.check_invariants(after) == dict.fromkeys(after, "acked")
