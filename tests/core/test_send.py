@@ -205,7 +205,8 @@ def test_args_that_are_not_a_sequence_of_arguments_are_refused(add: Task, args: 
 
 
 def test_priority_out_of_bounds_at_send_is_refused(add: Task, broker: MemoryBroker):
-    # Given a per-call priority above 9, when sent, then it is refused and nothing is written
-    with pytest.raises(SerializationError, match="priority"):
+    # Given a per-call priority above 9, when sent, then it is refused as a configuration
+    # mistake (not as a JSON problem) and nothing is written
+    with pytest.raises(ConfigurationError, match="priority must be 0-9"):
         add.apply_async((1, 2), priority=10)
     assert broker.queues() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import math
 import os
 import sys
 import threading
@@ -37,6 +38,8 @@ R = TypeVar("R")
 BROKER_URL_ENV = "TASKQ_BROKER_URL"
 #: Lost leases (worker crashes, timeouts) a message survives before it goes to DEAD.
 DEFAULT_MAX_DELIVERIES = 5
+#: Messages per ``send_batch`` call in bulk sends: one pipelined round trip each.
+BULK_CHUNK = 1000
 
 
 class Taskq:
@@ -82,7 +85,7 @@ class Taskq:
         self.tasks: dict[str, Task[..., Any]] = {}
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
-        plugin_manager().hook.taskq_app_configured.call_historic(kwargs={"app": self})
+        plugin_manager().hook.taskq_app_configured(app=self)
 
     def __repr__(self) -> str:
         where = self.broker_url or type(self._broker).__name__
@@ -263,13 +266,15 @@ class Taskq:
         if countdown is not None and eta is not None:
             raise ConfigurationError("give countdown or eta, not both")
         if countdown is not None:
-            if countdown < 0:
-                raise ConfigurationError("countdown must be >= 0 seconds")
+            if not math.isfinite(countdown) or countdown < 0:
+                raise ConfigurationError(f"countdown must be a finite number >= 0, got {countdown}")
             return self.clock.now() + countdown if countdown > 0 else None
         if isinstance(eta, dt.datetime):
             if eta.tzinfo is None:
                 raise ConfigurationError("eta must be timezone-aware (e.g. datetime.now(UTC))")
             return eta.timestamp()
+        if eta is not None and not math.isfinite(eta):
+            raise ConfigurationError(f"eta must be a finite epoch time, got {eta}")
         return eta
 
     def send_message(self, message: Message, *, eta: float | None = None) -> bool:
@@ -281,15 +286,21 @@ class Taskq:
         return accepted
 
     def send_messages(self, messages: Sequence[Message], *, eta: float | None = None) -> list[bool]:
-        """Write many messages; every ``before_send`` hook runs before the first write."""
+        """Write many messages; every ``before_send`` hook runs before the first write.
+
+        Sent in chunks of :data:`BULK_CHUNK` (one pipelined round trip each on Redis).
+        """
         hook = plugin_manager().hook
         for message in messages:
             hook.taskq_before_send(message=message)
         broker = self.broker
-        if eta is None:
-            accepted = broker.send_batch(messages)
-        else:
-            accepted = [broker.schedule(message, eta=eta) for message in messages]
+        accepted: list[bool] = []
+        for start in range(0, len(messages), BULK_CHUNK):
+            chunk = messages[start : start + BULK_CHUNK]
+            if eta is None:
+                accepted.extend(broker.send_batch(chunk))
+            else:
+                accepted.extend(broker.schedule(message, eta=eta) for message in chunk)
         for message in messages:
             notify("taskq_after_send", message=message, eta=eta)
         return accepted

@@ -64,7 +64,9 @@ class Capabilities:
 
     Attributes:
         cross_process: Several processes (and machines) can share the queues. ``False`` for the
-            in-memory backend, so the CLI refuses a process pool with ``memory://``.
+            in-memory backend: the CLI's ``taskq worker`` says that only producers in its own
+            process can reach it. (The processes pool works with it: its children only run
+            tasks; the parent does every broker call.)
     """
 
     cross_process: bool = True

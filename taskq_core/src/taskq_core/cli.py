@@ -21,6 +21,7 @@ from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
 from taskq_core.errors import TaskqError
+from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,6 +65,14 @@ def broker_options(command: F) -> F:
     return click.option("--broker", metavar="URL", help=f"Broker URL (default ${BROKER_URL_ENV}).")(
         command
     )
+
+
+def _queue_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse an invalid queue name in one line instead of reporting "0 purged"."""
+    try:
+        return check_queue_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,7 +190,7 @@ def dead() -> None:
 
 @dead.command("list")
 @broker_options
-@click.option("--queue", "-q", default="default", show_default=True)
+@click.option("--queue", "-q", default="default", show_default=True, callback=_queue_name)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def dead_list(
@@ -204,7 +213,7 @@ def dead_list(
 
 @dead.command("requeue")
 @broker_options
-@click.option("--queue", "-q", default="default", show_default=True)
+@click.option("--queue", "-q", default="default", show_default=True, callback=_queue_name)
 @click.option("--id", "ids", multiple=True, help="Only these message ids (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 def dead_requeue(
@@ -218,7 +227,7 @@ def dead_requeue(
 
 @dead.command("purge")
 @broker_options
-@click.option("--queue", "-q", default="default", show_default=True)
+@click.option("--queue", "-q", default="default", show_default=True, callback=_queue_name)
 @click.option("--json", "as_json", is_flag=True)
 def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete every DEAD message of a queue."""
@@ -229,7 +238,7 @@ def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bo
 
 @main.command()
 @broker_options
-@click.option("--queue", "-q", required=True)
+@click.option("--queue", "-q", required=True, callback=_queue_name)
 @click.option("--json", "as_json", is_flag=True)
 def purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete READY and SCHEDULED messages of a queue (running ones are left alone)."""

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from taskq_core.app import Taskq
+from taskq_core.errors import TaskqError
 from taskq_core.plugins import hookimpl, plugin_manager
 from taskq_core.schemas import Message
 from taskq_core.worker import Worker
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from taskq_core.schemas import Delivery
 
 DEMO_QUEUE = "demo"
+#: Seconds the demo waits for all its tasks before it reports what is missing.
+DEMO_DEADLINE = 120.0
 
 
 class FlakyService(Exception):
@@ -163,8 +166,14 @@ def run_demo(
             transient=False,
         ) as progress:
             bar = progress.add_task("tasks", total=total)
+            deadline = time.monotonic() + DEMO_DEADLINE
             with tally.changed:
                 while tally.events["succeeded"] + tally.events["dead"] < total:
+                    if time.monotonic() > deadline:
+                        raise TaskqError(
+                            f"demo: only {tally.events['succeeded'] + tally.events['dead']} of "
+                            f"{total} tasks finished within {DEMO_DEADLINE:.0f} s"
+                        )
                     progress.update(bar, completed=tally.events["succeeded"] + tally.events["dead"])
                     tally.changed.wait(0.1)
             progress.update(bar, completed=total)

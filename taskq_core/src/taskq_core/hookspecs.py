@@ -45,9 +45,13 @@ def taskq_register_backends(register: RegisterBackend) -> None:
     """
 
 
-@hookspec(historic=True)
+@hookspec
 def taskq_app_configured(app: Taskq) -> None:
-    """An app was created; plugins registered later are called too (historic)."""
+    """An app was created (caller's thread).
+
+    Not historic on purpose: pluggy would keep every app ever built alive to replay it to
+    plugins registered later. A plugin registered after the app exists can take the app itself.
+    """
 
 
 # -- producer (caller's thread) ------------------------------------------------------------------
@@ -60,7 +64,10 @@ def taskq_before_send(message: Message) -> None:
 
 @hookspec
 def taskq_after_send(message: Message, eta: float | None) -> None:
-    """A message was accepted by the broker (``eta`` is set for scheduled sends)."""
+    """A send call returned (``eta`` is set for scheduled sends).
+
+    Fires also when the broker already knew the id (an idempotent re-send wrote nothing).
+    """
 
 
 # -- task lifecycle (worker's pool thread) -------------------------------------------------------
@@ -111,7 +118,7 @@ def taskq_worker_heartbeat(worker: WorkerInfo) -> None:
 
 @hookspec
 def taskq_worker_stopping(worker: WorkerInfo, reason: str) -> None:
-    """A worker is shutting down (``reason``: ``signal``, ``stop()``, ``error``)."""
+    """A worker is shutting down (``reason``: ``signal`` or ``stop()``)."""
 
 
 @hookspec

@@ -66,11 +66,14 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 def notify(hook_name: str, **kwargs: Any) -> None:
-    """Fire an event hook after a state change; log and swallow plugin errors.
+    """Fire an event hook after a state change, each plugin on its own; log and swallow errors.
 
-    A failing plugin must not undo an ack or stop a worker, so its exception ends here.
+    A failing plugin must not undo an ack, stop a worker, or keep the other plugins from hearing
+    the event, so each implementation is called separately and its exception ends here.
     """
-    try:
-        getattr(plugin_manager().hook, hook_name)(**kwargs)
-    except Exception:
-        log.exception("plugin hook %s failed; continuing", hook_name)
+    caller = getattr(plugin_manager().hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: last registered first
+        try:
+            impl.function(*(kwargs[name] for name in impl.argnames))
+        except Exception:
+            log.exception("plugin %s failed in %s; continuing", impl.plugin_name, hook_name)

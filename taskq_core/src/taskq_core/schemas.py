@@ -65,6 +65,19 @@ def require_queue_name(name: str) -> str:
 QueueName = Annotated[str, AfterValidator(check_queue_name)]
 
 
+def tuples_to_lists(value: Any) -> Any:
+    """Tuples become lists, as JSON has no tuple (``json.dumps`` does the same); rest unchanged.
+
+    Applied to arguments and return values, so ``return x, y`` and ``f.delay((1, 2))`` work as
+    they would with the standard ``json`` module instead of being refused.
+    """
+    if isinstance(value, tuple | list):
+        return [tuples_to_lists(item) for item in value]
+    if isinstance(value, dict):
+        return {key: tuples_to_lists(item) for key, item in value.items()}
+    return value
+
+
 class Message(BaseModel):
     """One call of a task, as it travels through the broker.
 

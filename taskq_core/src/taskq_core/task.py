@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from taskq_core.errors import ConfigurationError
-from taskq_core.schemas import Message, require_queue_name
+from taskq_core.schemas import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Message,
+    require_queue_name,
+    tuples_to_lists,
+)
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -19,9 +25,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Messages per ``send_batch`` call in ``delay_many``: one pipelined round trip each.
-BULK_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,7 @@ class Task(Generic[P, R]):
             for call in calls
         ]
         when = self.app.resolve_eta(countdown=countdown, eta=None)
-        for start in range(0, len(messages), BULK_CHUNK):
-            self.app.send_messages(messages[start : start + BULK_CHUNK], eta=when)
+        self.app.send_messages(messages, eta=when)
         return [self.app.AsyncResult(m.id, queue=m.queue) for m in messages]
 
     def build_message(
@@ -189,12 +191,17 @@ class Task(Generic[P, R]):
             raise ConfigurationError(
                 f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
             )
+        chosen_priority = self.priority if priority is None else priority
+        if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
+            raise ConfigurationError(
+                f"priority must be {MIN_PRIORITY}-{MAX_PRIORITY}, got {chosen_priority}"
+            )
         fields: dict[str, Any] = {
             "task": self.name,
-            "args": tuple(args or ()),
-            "kwargs": dict(kwargs or {}),
-            "queue": queue or self.app.route(self),
-            "priority": self.priority if priority is None else priority,
+            "args": tuple(tuples_to_lists(list(args or ()))),
+            "kwargs": tuples_to_lists(dict(kwargs or {})),
+            "queue": require_queue_name(queue) if queue else self.app.route(self),
+            "priority": chosen_priority,
             "max_deliveries": self.max_deliveries,
             "created_at": self.app.clock.now(),
         }

@@ -15,10 +15,11 @@ from pydantic import ValidationError
 
 from taskq_core.errors import Retry
 from taskq_core.plugins import notify
-from taskq_core.schemas import TaskResult
+from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.failures import (
     ChildLost,
     RemoteFailure,
+    UnsendableValue,
     describe,
     failure_reason,
     format_traceback,
@@ -189,13 +190,21 @@ class DeliveryRunner:
     def _success(self, delivery: Delivery, value: object) -> TaskResult:
         """A SUCCESS result, or a FAILURE naming the problem when the value is not JSON."""
         try:
+            if isinstance(value, UnsendableValue):
+                raise TypeError(value.type_name)
             return TaskResult.model_validate(
-                {"id": delivery.id, "status": "SUCCESS", "value": value, "finished_at": time.time()}
+                {
+                    "id": delivery.id,
+                    "status": "SUCCESS",
+                    "value": tuples_to_lists(value),
+                    "finished_at": time.time(),
+                }
             )
-        except ValidationError:
+        except (ValidationError, TypeError):
+            kind = value.type_name if isinstance(value, UnsendableValue) else type(value).__name__
             message = (
-                f"task {delivery.message.task!r} returned {type(value).__name__}, which is not "
-                "JSON; the task ran and was acked, but its result cannot be stored"
+                f"task {delivery.message.task!r} returned {kind}, which is not JSON; the task "
+                "ran and was acked, but its result cannot be stored"
             )
             log.error("%s [%s]", message, delivery.id)
             return TaskResult(

@@ -36,6 +36,17 @@ def failure_reason(exc: BaseException) -> str:
     return f"{describe(exc)}\n{format_traceback(exc)}"
 
 
+@dataclass(frozen=True)
+class UnsendableValue:
+    """Stands in for a process-pool task's return value that is not JSON (``type_name`` says what).
+
+    The child checks the value before sending it, so the parent stores the same FAILURE result the
+    other pools store for a non-JSON value, instead of whatever pickling made of it.
+    """
+
+    type_name: str
+
+
 class ChildLost(TaskqError):
     """The child process running a task died before answering; its lease brings the task back."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 import signal
@@ -28,14 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from taskq_core.plugins import plugin_manager
-from taskq_core.schemas import Delivery
-from taskq_core.worker.failures import ChildLost, RemoteFailure, format_traceback
+from taskq_core.schemas import Delivery, tuples_to_lists
+from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
     from taskq_core.task import Task
 
 log = logging.getLogger("taskq.worker")
+
+#: Seconds a new child may take to start and import the app.
+CHILD_START_TIMEOUT = 60.0
 
 
 def _raise_soft_limit(signum: int, frame: FrameType | None) -> None:
@@ -67,6 +71,10 @@ def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> t
         result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
+        try:
+            json.dumps(tuples_to_lists(result), allow_nan=False)
+        except (TypeError, ValueError):
+            return ("ok", UnsendableValue(type(result).__name__))
         return ("ok", result)
     except Retry as request:
         return _failure(request, True, request.delay, True)
@@ -85,6 +93,7 @@ def child_main(conn: Connection, app_spec: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _raise_soft_limit)
     app = import_app(app_spec)
+    conn.send(("ready", os.getpid()))
     while True:
         try:
             job = conn.recv()
@@ -93,11 +102,7 @@ def child_main(conn: Connection, app_spec: str) -> None:
         if job is None:
             return
         payload, soft_limit = job
-        reply = _run_in_child(app, Delivery.model_validate_json(payload), soft_limit)
-        try:
-            conn.send(reply)
-        except Exception as exc:  # an unpicklable return value
-            conn.send(("ok", f"<unsendable result: {type(exc).__name__}>"))
+        conn.send(_run_in_child(app, Delivery.model_validate_json(payload), soft_limit))
 
 
 def _child_entry() -> None:
@@ -124,14 +129,28 @@ class ChildSlot:
             return self._conn
         self._discard()
         ours, theirs = socket.socketpair()
-        code = "from taskq_core.worker.processes import _child_entry; _child_entry()"
+        entry = "from taskq_core.worker.processes import _child_entry; _child_entry()"
         process = subprocess.Popen(
-            [sys.executable, "-c", code, str(theirs.fileno()), self.app_spec],
+            [sys.executable, "-c", entry, str(theirs.fileno()), self.app_spec],
             pass_fds=(theirs.fileno(),),
             cwd=os.getcwd(),
         )
         theirs.close()
         self._process, self._conn = process, Connection(ours.detach())
+        # Wait for the child to import the app, so its start-up never counts against a task's
+        # time limit. (The worker checked at start that the app imports; a child that still
+        # fails here is treated like one that died mid-task.)
+        if not self._conn.poll(CHILD_START_TIMEOUT):
+            self._discard()
+            raise ChildLost(f"child process did not start within {CHILD_START_TIMEOUT:g}s")
+        try:
+            self._conn.recv()
+        except (EOFError, OSError):
+            code = self._process.wait(timeout=5)
+            self._discard()
+            raise ChildLost(
+                f"child process exited while importing {self.app_spec!r} (exit code {code})"
+            ) from None
         return self._conn
 
     def _discard(self) -> None:

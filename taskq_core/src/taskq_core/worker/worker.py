@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -131,7 +132,7 @@ class Worker:
         self.app_spec = app_spec
         if pool == "processes":
             self.app_spec = app_spec or app_spec_of(app)
-            if self.app_spec is None or import_app(self.app_spec) is not app:
+            if self.app_spec is None or not _same_app(self.app_spec, app):
                 raise ConfigurationError(
                     "the processes pool needs the app importable as module:attribute "
                     f"(found {self.app_spec!r}); define it at module level or pass app_spec="
@@ -149,6 +150,9 @@ class Worker:
         self._signals = 0
         self._started = False
         self._stopped = threading.Event()
+        self._shutdown_lock = threading.Lock()
+        self._shutting_down = False
+        self._finished = True
         self._consumer: threading.Thread | None = None
         self._timers: list[Timer] = []
         self._pool: Pool | None = None
@@ -273,7 +277,21 @@ class Worker:
         return self._signals > 1
 
     def _shutdown(self, reason: str, grace: float) -> bool:
-        if self._stopped.is_set() or not self._started:
+        """Shut down once; a concurrent caller (stop() during run()) waits for that one."""
+        with self._shutdown_lock:
+            first = not self._shutting_down
+            self._shutting_down = True
+        if not first:
+            self._stopped.wait()
+            return self._finished
+        try:
+            self._finished = self._shutdown_once(reason, grace)
+        finally:
+            self._stopped.set()
+        return self._finished
+
+    def _shutdown_once(self, reason: str, grace: float) -> bool:
+        if not self._started:
             return True
         notify("taskq_worker_stopping", worker=self.info, reason=reason)
         self._stopping.set()
@@ -305,7 +323,6 @@ class Worker:
             broker.forget_worker(self.info)
         except Exception as exc:
             log.warning("could not unregister worker: %s", exc)
-        self._stopped.set()
         log.info("worker %s stopped (%s)", self.id, dict(self.stats))
         return finished
 
@@ -450,3 +467,17 @@ def _version() -> str:
     from taskq_core import __version__
 
     return __version__
+
+
+def _same_app(spec: str, app: Taskq) -> bool:
+    """Whether the pool's children will find ``app``'s tasks at ``spec``.
+
+    When ``spec`` names the module running as ``__main__`` (``python -m pkg.mod``), importing it
+    here would run it a second time, so only its name is checked; the children import it afresh.
+    """
+    main = sys.modules.get("__main__")
+    main_spec = getattr(main, "__spec__", None)
+    if main_spec is not None and spec.partition(":")[0] == main_spec.name:
+        return True
+    imported = import_app(spec)
+    return imported is app or set(imported.tasks) == set(app.tasks)
