@@ -97,7 +97,16 @@ def main() -> None:
     parser.add_argument("--all-threads", action="store_true", help="also samples without GIL")
     parser.add_argument("--producer", action="store_true", help="profile N delay() calls")
     parser.add_argument("--keep", type=Path, help="copy py-spy's raw output here")
+    parser.add_argument(
+        "--cprofile",
+        action="store_true",
+        help="instead of py-spy: run the worker in this process under cProfile (every thread) "
+        "and print calls per task and own time; slower, but exact call counts",
+    )
     args = parser.parse_args()
+    if args.cprofile:
+        cprofile_drain(args)
+        return
     py_spy = find_py_spy()
 
     with tempfile.TemporaryDirectory(prefix="taskq-prof-") as tmp:
@@ -170,6 +179,71 @@ def main() -> None:
             shown += 1
             if shown >= args.top:
                 break
+
+
+def cprofile_drain(args: argparse.Namespace) -> None:
+    """Drain N tasks with an in-process Worker, one cProfile.Profile per thread, merged."""
+    import cProfile
+    import pstats
+    import threading
+
+    import bench_taskq
+    import common
+
+    from taskq_core import Worker
+
+    profiles: list[cProfile.Profile] = []
+    original_run = threading.Thread.run
+
+    def profiled_run(self: threading.Thread) -> None:
+        profile = cProfile.Profile()
+        profiles.append(profile)
+        profile.enable()
+        try:
+            original_run(self)
+        finally:
+            profile.disable()
+
+    kwargs: dict = {}
+    for flag, value in zip(*[iter(worker_flags(args.config))] * 2, strict=True):
+        key = flag.lstrip("-")
+        kwargs[key] = value if key == "pool" else int(value)
+    with (
+        tempfile.TemporaryDirectory(prefix="taskq-prof-") as tmp,
+        run.redis_server(Path(tmp)) as (url, _server),
+    ):
+        filled = run.run_step("taskq", url, "bulk", "--n", str(args.n))
+        if "error" in filled:
+            sys.exit(filled["error"])
+        receiver = Receiver()
+        host, port = receiver.addr.split(":")
+        common.DRAIN_N, common.REPORT_ADDR = args.n, (host, int(port))
+        bench_taskq.app.use_broker(url)
+        threading.Thread.run = profiled_run  # type: ignore[method-assign]
+        worker = Worker(bench_taskq.app, **kwargs)
+        worker.start()
+        report = receiver.get(max(120.0, args.n / 50))
+        worker.stop(timeout=10)
+        threading.Thread.run = original_run  # type: ignore[method-assign]
+        bench_taskq.app.close()
+    if report is None:
+        sys.exit("worker did not finish")
+    seconds = (report["last_end_ns"] - report["first_start_ns"]) / 1e9
+    print(f"drain under cProfile: {args.n / seconds:,.0f} tasks/s ({args.config})\n")
+    stats = pstats.Stats(*[p for p in profiles if p.getstats()])
+    idle = ("acquire' of '_thread.lock", "'wait'", "time.sleep", "select.", "'poll'")
+    rows = [
+        item
+        for item in stats.stats.items()  # type: ignore[attr-defined]
+        if not any(mark in item[0][2] for mark in idle)
+    ]
+    rows.sort(key=lambda kv: -kv[1][2])
+    total = sum(stat[2] for _, stat in rows)
+    print(f"Own time of all threads without idle lock/timer waits, top {args.top}:")
+    print("  share  calls/task  function")
+    for (path, line, name), (_, calls, own, _cum, _) in rows[: args.top]:
+        where = short(f"{name} ({path}:{line})")
+        print(f"  {100 * own / total:5.1f}%  {calls / args.n:9.2f}  {where}")
 
 
 def run_os_killpg(pid: int, sig: int) -> None:
