@@ -39,7 +39,7 @@ import run  # noqa: E402
 from bench_taskq import worker_flags  # noqa: E402
 from common import Receiver  # noqa: E402
 
-INTERESTING = ("taskq_", "redis/", "pydantic", "logging/", "json/", "pluggy", "threading.py")
+INTERESTING = ("taskq_", "redis/", "pydantic", "logging/", "json/", "pluggy")
 BOOT_MARKERS = ("_find_and_load", "_load_unlocked", "exec_module")
 
 
