@@ -25,12 +25,15 @@ class Snapshot:
     payloads: frozenset[str]
     state: dict[str, str]
     acked: collections.Counter[str]  # id -> successful acks recorded
+    acking: frozenset[str]  # ids some worker sent an ack for (recorded before sending it)
     prefix: str
     keys_outside_tag: dict[str, int]  # key -> its PTTL (-1: no expiry)
 
 
-def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: str) -> Snapshot:
-    """Read READY, SCHEDULED, PROCESSING, DEAD, payloads, state and the ack records in MULTI.
+def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, records: str) -> Snapshot:
+    """Read READY, SCHEDULED, PROCESSING, DEAD, payloads, state and ack records in MULTI.
+
+    ``records`` is the prefix of the workers' record sets (``<prefix>:test``).
 
     ``client`` must decode responses. The key scan for the hash-tag check is not part of the
     transaction (SCAN cannot be), which does not matter: keys are created, not moved.
@@ -43,8 +46,9 @@ def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: 
     pipe.zrange(keys.dead, 0, -1)
     pipe.hkeys(keys.payloads)
     pipe.hgetall(keys.state)
-    pipe.smembers(acked_key)
-    *ready_lists, scheduled, processing, dead, payloads, state, acked = pipe.execute()
+    pipe.smembers(f"{records}:acked")
+    pipe.smembers(f"{records}:acking")
+    *ready_lists, scheduled, processing, dead, payloads, state, acked, acking = pipe.execute()
 
     places: collections.defaultdict[str, list[str]] = collections.defaultdict(list)
     for items in ready_lists:
@@ -53,7 +57,7 @@ def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: 
     for place, items in (("scheduled", scheduled), ("processing", processing), ("dead", dead)):
         for item in items:
             places[item].append(place)
-    allowed = (f"{keys.base}:", acked_key.rpartition(":")[0] + ":")
+    allowed = (f"{keys.base}:", f"{records}:")
     global_keys = {queues_key(prefix), worker_queues_key(prefix)}
     outside = [
         key
@@ -66,6 +70,7 @@ def take_snapshot(client: redis.Redis, keys: QueueKeys, prefix: str, acked_key: 
         payloads=frozenset(payloads),
         state=state,
         acked=collections.Counter(json.loads(member)["id"] for member in acked),
+        acking=frozenset(json.loads(member)["id"] for member in acking),
         prefix=prefix,
         keys_outside_tag=dict(zip(outside, expiries, strict=True)),
     )
@@ -77,7 +82,9 @@ def violations(
     """Check the invariants for ``ids`` (some of ``sent``); returns the problems and places.
 
     * every id is in exactly one of READY (any priority, once), SCHEDULED, PROCESSING, DEAD, or
-      acked (recorded exactly once): never two places, never none;
+      acked (recorded exactly once): never two places, never none. An id gone from the broker
+      (no place, no payload, no state) that a worker sent an ack for but never recorded as
+      acked counts as acked: its worker was killed between the ack and the record;
     * every PROCESSING member has an owner (``<id>:w``) and a token (``<id>:d`` >= 1), and only
       PROCESSING members have an owner;
     * an id still in the broker has its payload; an acked id has no payload and no state left;
@@ -92,6 +99,9 @@ def violations(
     where: dict[str, str] = {}
     for message_id in ids:
         places = snapshot.places.get(message_id, []) + ["acked"] * snapshot.acked[message_id]
+        gone = message_id not in snapshot.payloads and message_id not in state_ids
+        if not places and gone and message_id in snapshot.acking:
+            places = ["acked"]
         if len(places) != 1:
             problems.append(f"{message_id}: in {places or 'no state at all (lost)'}")
             continue

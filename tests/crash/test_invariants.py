@@ -93,3 +93,16 @@ def test_each_broken_invariant_is_named(crash, sound, breakage):
     with pytest.raises(AssertionError, match="invariants broken") as failure:
         crash.check_invariants()
     assert expected in str(failure.value)
+
+
+def test_an_ack_sent_by_a_worker_killed_before_recording_it_counts_as_acked(crash):
+    # Given a message acked in Redis whose worker only got to record that it sent the ack
+    message_id = crash.send("crash.work")
+    (delivery,) = crash.broker.reserve([crash.queue], worker_id="w", lease=600)
+    record = {"id": message_id, "token": delivery.token, "worker": "w"}
+    crash.redis.sadd(f"{crash.test_base}:acking", json.dumps(record, sort_keys=True))
+    assert crash.broker.ack(delivery)
+
+    # Then it counts as acked, not lost
+    assert crash.check_invariants() == {message_id: "acked"}
+    assert message_id in crash.acked([message_id])

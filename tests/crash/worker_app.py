@@ -12,6 +12,8 @@ so the test process can watch it:
 * ``started``   an execution began (hook ``taskq_task_started``);
 * ``acked``     an execution was acked (hook ``taskq_task_succeeded``, fired only when the fenced
                 ack returned True);
+* ``acking``    an ack is about to be sent: the one trace of an ack that went through when its
+                worker was killed before it could record ``acked``;
 * ``ack_calls`` every ack the worker sent and what the broker answered (``ok``), so a test can
                 see a zombie's late ack being refused.
 
@@ -121,11 +123,13 @@ def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
 
     class RecordingBroker(RedisBroker):
         def ack(self, delivery: Any, *args: Any, **kwargs: Any) -> bool:
+            recorder.record("acking", id=delivery.id, token=delivery.token)
             ok = super().ack(delivery, *args, **kwargs)
             recorder.record("ack_calls", id=delivery.id, token=delivery.token, ok=ok)
             return ok
 
         def ack_and_reserve(self, finished: Any, *args: Any, **kwargs: Any) -> Any:
+            recorder.record("acking", id=finished.id, token=finished.token)
             ok, found = super().ack_and_reserve(finished, *args, **kwargs)
             recorder.record("ack_calls", id=finished.id, token=finished.token, ok=ok)
             return ok, found
