@@ -408,7 +408,14 @@ class Worker:
     def _heartbeat(self) -> None:
         assert self._broker is not None
         self._broker.send_heartbeat(self.info)
-        held = self.held
+        # Deliveries being settled are left alone: their ack/retry/dead is on its way, and one
+        # abandoned after its process died has just had its lease expired on purpose.
+        with self._capacity:
+            held = [
+                delivery
+                for delivery in self._held.values()
+                if (delivery.id, delivery.token) not in self._settling
+            ]
         if held:
             kept = self._broker.extend_lease(held, lease=self.visibility_timeout)
             # A delivery acked (or retried, buried) since the snapshot is not held any more
