@@ -153,6 +153,11 @@ def test_four_worker_processes_together_start_at_most_the_limit_in_any_second(
     assert {record["retries"] for record in fleet.records("acked")} == {0}
 
 
+#: Worker timings for a fake clock the test moves by minutes: leases and the worker's own
+#: liveness outlast every jump, so the worker never takes itself for dead.
+FAKE_CLOCK_WORKER = {"visibility_timeout": 10_000.0, "worker_timeout": 100_000.0}
+
+
 @pytest.fixture
 def fake_clock_app(clock: FakeClock) -> Taskq:
     """An app on a memory broker whose time moves only when the test moves ``clock``."""
@@ -180,7 +185,7 @@ def test_a_task_waiting_for_a_grant_leaves_the_worker_slot_to_other_tasks(
         plentiful.delay(f"U{n}")
 
     # When a worker with a single slot consumes the queue
-    make_worker(app, pool="solo")
+    make_worker(app, pool="solo", **FAKE_CLOCK_WORKER)
     wait_until(lambda: len(events.succeeded) == 6)
 
     # Then one limited call ran, the unlimited ones all ran after it on the same slot,
@@ -202,7 +207,7 @@ def test_waiting_for_a_grant_uses_no_retries(
         return label
 
     handles = [scarce.delay(label) for label in ["L0", "L1", "L2"]]
-    make_worker(app)
+    make_worker(app, **FAKE_CLOCK_WORKER)
     wait_until(lambda: len(events.succeeded) == 1)
 
     # When a little over a minute passes twice, each time letting one more call through
