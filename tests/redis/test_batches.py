@@ -23,18 +23,42 @@ def broker(fake_client: redis.Redis, prefix: str) -> RedisBroker:
     return RedisBroker(fake_client, prefix=prefix, clock=FakeClock())
 
 
-def test_send_batch_is_one_pipelined_round_trip_per_chunk(
+def test_send_batch_is_one_script_call_per_chunk(
     broker: RedisBroker, monkeypatch: pytest.MonkeyPatch, pipeline_sizes: list[int]
 ) -> None:
-    # Given a warm script cache (a cold one costs a SCRIPT LOAD and a re-send once)
-    assert broker.send(messages(1)[0])
-    # And a count of pipeline round trips, with single commands made to fail
+    # Given a warm script cache and a queue this broker already added to the queue set
+    assert broker.send_batch(messages(2)) == [True, True]
+    # And a count of single commands and of pipeline round trips
     pipeline_sizes.clear()
-    monkeypatch.setattr(broker.client, "execute_command", None)  # any single command fails
+    sent: list[str] = []
+    original = broker.client.execute_command
+
+    def counting(*args: object, **options: object) -> object:
+        sent.append(str(args[0]))
+        return original(*args, **options)
+
+    monkeypatch.setattr(broker.client, "execute_command", counting)
     # When 1200 messages are sent as a batch
     assert broker.send_batch(messages(1200)) == [True] * 1200
-    # Then three pipelines carried them (500 + 500 + 200 sends, each with one SADD)
-    assert pipeline_sizes == [501, 501, 201]
+    # Then two bare script calls carried them (1000 + 200), with no pipeline and no SADD
+    assert sent == ["EVALSHA", "EVALSHA"]
+    assert pipeline_sizes == []
+
+
+def test_a_new_queue_is_added_to_the_queue_set_in_the_same_round_trip(
+    broker: RedisBroker, fake_client: redis.Redis, prefix: str, pipeline_sizes: list[int]
+) -> None:
+    # Given a broker that has sent nothing yet, on a server whose script cache is warm
+    warm = RedisBroker(fake_client, prefix=f"{prefix}-warm", clock=FakeClock())
+    assert warm.send_batch(messages(2)) == [True, True]
+    assert warm.send(messages(1)[0])
+    pipeline_sizes.clear()
+    # When it sends to two queues, then once more to the first
+    assert broker.send_batch([*messages(2), *messages(1, queue="other")]) == [True] * 3
+    assert broker.send(messages(1)[0])
+    # Then the first round trip carried the SADD and one script per queue, the second neither
+    assert pipeline_sizes == [3]
+    assert broker.queues() == ["bulk", "other"]
 
 
 def test_send_batch_reports_duplicates_one_by_one(broker: RedisBroker) -> None:

@@ -215,6 +215,30 @@ class BaseBroker(abc.ABC):
         before the ack, whether or not the ack then succeeds: the task did produce it.
         """
 
+    def ack_many(
+        self,
+        deliveries: Sequence[Delivery],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """Ack many deliveries; result ``i`` is what ``ack(deliveries[i], ...)`` would return.
+
+        The same effect as acking each in turn: every delivery is fenced on its own (a lost
+        lease refuses that one only, and an id given twice is acked once), and ``results[i]``
+        (``None``: none) is stored for ``result_ttl`` (one TTL for all, or one per delivery)
+        whether or not its ack succeeds. Not atomic as a whole: a crash or a lost connection
+        in the middle can leave some acked and some not, which at-least-once delivery
+        tolerates (those run again). Backends override it to save round trips; this default
+        loops over :meth:`ack`.
+        """
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        acked: list[bool] = []
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            result, ttl = outcome if outcome is not None else (None, DEFAULT_RESULT_TTL)
+            acked.append(self.ack(delivery, result=result, result_ttl=ttl))
+        return acked
+
     @abc.abstractmethod
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count one retry and return the message to READY, or to SCHEDULED ``delay`` s from now.
@@ -378,6 +402,25 @@ class BaseBroker(abc.ABC):
     @abc.abstractmethod
     def purge_dead(self, queue: str) -> int:
         """Delete every DEAD message of ``queue``; returns how many."""
+
+
+def outcomes_of(
+    deliveries: Sequence[Delivery],
+    results: Sequence[TaskResult | None] | None,
+    result_ttl: float | Sequence[float],
+) -> list[tuple[TaskResult, float] | None]:
+    """``ack_many``'s arguments as one ``(result, ttl)`` or ``None`` per delivery.
+
+    Raises:
+        ValueError: ``results`` or a per-delivery ``result_ttl`` does not match ``deliveries``.
+    """
+    count = len(deliveries)
+    if results is None:
+        return [None] * count
+    ttls = [float(result_ttl)] * count if isinstance(result_ttl, int | float) else list(result_ttl)
+    if len(results) != count or len(ttls) != count:
+        raise ValueError("ack_many needs one result and one result_ttl per delivery")
+    return [None if r is None else (r, ttl) for r, ttl in zip(results, ttls, strict=True)]
 
 
 def as_queue_list(queues: str | Sequence[str]) -> list[str]:

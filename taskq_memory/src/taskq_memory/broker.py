@@ -20,7 +20,13 @@ import time
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
-from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, Capabilities, as_queue_list
+from taskq_core.broker import (
+    DEFAULT_RESULT_TTL,
+    BaseBroker,
+    Capabilities,
+    as_queue_list,
+    outcomes_of,
+)
 from taskq_core.clock import Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import (
@@ -222,12 +228,30 @@ class MemoryBroker(BaseBroker):
     ) -> bool:
         """Store ``result`` if given, then remove the message for good; ``False`` if fenced."""
         with self._lock:
-            queue, record = self._held_after_storing(delivery, result, result_ttl)
-            if record is None:
-                return False
-            queue.remove(record)
-            self._made_room(queue)
-            return True
+            return self._ack(delivery, result, result_ttl)
+
+    def ack_many(
+        self,
+        deliveries: Sequence[Delivery],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """Ack each delivery in turn under one hold of the lock; each fenced on its own."""
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        with self._lock:
+            return [
+                self._ack(held, *(outcome or (None, DEFAULT_RESULT_TTL)))
+                for held, outcome in zip(deliveries, outcomes, strict=True)
+            ]
+
+    def _ack(self, delivery: Delivery, result: TaskResult | None, ttl: float) -> bool:
+        queue, record = self._held_after_storing(delivery, result, ttl)
+        if record is None:
+            return False
+        queue.remove(record)
+        self._made_room(queue)
+        return True
 
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and keep ``error``; back to READY, or SCHEDULED at ``now + delay``."""

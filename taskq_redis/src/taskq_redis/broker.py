@@ -12,7 +12,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, Capabilities, as_queue_list
+from taskq_core.broker import (
+    DEFAULT_RESULT_TTL,
+    BaseBroker,
+    Capabilities,
+    as_queue_list,
+    outcomes_of,
+)
 from taskq_redis import admin, limits, producing, results, settling, workers
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
@@ -44,8 +50,8 @@ if TYPE_CHECKING:
         WorkerInfo,
     )
 
-#: Messages per pipelined round trip in ``send_batch``.
-SEND_CHUNK = 500
+#: Messages per round trip in ``send_batch`` (one send_many.lua call per queue in it).
+SEND_CHUNK = 1000
 
 
 class RedisBroker(BaseBroker):
@@ -139,7 +145,7 @@ class RedisBroker(BaseBroker):
 
     @reports_lost_connection
     def send_batch(self, messages: Sequence[Message]) -> list[bool]:
-        """Send many messages in pipelined chunks: one round trip per SEND_CHUNK messages."""
+        """Send many messages: one round trip per SEND_CHUNK messages, one script per queue."""
         results: list[bool] = []
         for start in range(0, len(messages), SEND_CHUNK):
             chunk = [(message, None) for message in messages[start : start + SEND_CHUNK]]
@@ -227,6 +233,22 @@ class RedisBroker(BaseBroker):
         """
         outcome = None if result is None else (result, result_ttl)
         return settling.ack(self._store, delivery, outcome)
+
+    @reports_lost_connection
+    def ack_many(
+        self,
+        deliveries: Sequence[Delivery],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """Store the results and ack every delivery in one round trip (ack_many.lua per queue).
+
+        Each delivery is fenced on its own; a bare EVALSHA when all are of one queue (at most
+        1000) and there is no result, a pipeline with the store_result calls in front otherwise.
+        """
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        return settling.ack_many(self._store, deliveries, outcomes)
 
     @reports_lost_connection
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:

@@ -1,8 +1,17 @@
-"""Producing: send.lua for each message, pipelined; promote.lua for the schedule poller."""
+"""Producing: send.lua for one message, send_many.lua per queue for a batch; promote.lua.
+
+Every queue that receives a message is added to the global ``<prefix>:queues`` set by a plain
+SADD (that set is outside every queue's hash tag, so no script may touch it). One SADD per queue
+per broker instance is enough while the set lives, so it is sent with the first message of a
+queue and then again only every ``ANNOUNCE_INTERVAL`` seconds (a Redis that lost its data gets
+the name back within that time): a steady ``send`` is one bare EVALSHA.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
@@ -13,14 +22,17 @@ if TYPE_CHECKING:
     from redis.client import Pipeline
 
     from taskq_core.schemas import Message
-    from taskq_redis.store import Store
+    from taskq_redis.store import Call, Store
+
+#: Seconds between two SADDs of the same queue name from one broker instance.
+ANNOUNCE_INTERVAL = 60.0
 
 
 def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[bool]:
-    """send.lua for each ``(message, eta)`` in one pipelined round trip (``eta=None``: now).
+    """Write each ``(message, eta)`` (``eta=None``: now) in one round trip.
 
-    The queues are added to the global ``<prefix>:queues`` set in the same pipeline, by a
-    plain SADD: that set is outside every queue's hash tag, so no script may touch it.
+    One message is one send.lua call; more are one send_many.lua call per queue and per
+    BATCH messages. The SADD of queue names not announced lately goes in the same round trip.
 
     Returns:
         For each message, whether it was written (``False``: the id was already known).
@@ -28,33 +40,83 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
     if not batch:
         return []
     now = store.now_arg()
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, (message, _) in enumerate(batch):
+        groups[message.queue].append(index)
+    calls: list[Call] = []
+    slices: list[list[int]] = []
+    if len(batch) == 1:
+        calls.append(_send_one(store, now, *batch[0]))
+        slices.append([0])
+    else:
+        for queue, indexes in groups.items():
+            for start in range(0, len(indexes), BATCH):
+                chunk = indexes[start : start + BATCH]
+                calls.append(_send_many(store, now, queue, [batch[i] for i in chunk]))
+                slices.append(chunk)
+    stale = _unannounced(store, groups)
+    if stale:
 
-    def fill(pipe: Pipeline) -> None:
-        pipe.sadd(queues_key(store.prefix), *sorted({message.queue for message, _ in batch}))
-        for message, eta in batch:
-            keys = store.keys(message.queue)
-            store.scripts(
-                "send",
-                [
-                    keys.payloads,
-                    keys.state,
-                    keys.scheduled,
-                    keys.marker,
-                    keys.ready_for(message.priority),
-                ],
-                [
-                    now,
-                    message.id,
-                    message.to_json(),
-                    message.priority,
-                    message.max_deliveries,
-                    "" if eta is None else repr(float(eta)),
-                ],
-                client=pipe,
-            )
+        def fill(pipe: Pipeline) -> None:
+            pipe.sadd(queues_key(store.prefix), *stale)
+            for name, keys, args in calls:
+                store.scripts(name, keys, args, client=pipe)
 
-    replies = store.pipelined(fill)
-    return [bool(reply) for reply in replies[1:]]
+        replies = store.pipelined(fill)[1:]
+        moment = time.monotonic()
+        store.announced.update(dict.fromkeys(stale, moment))
+    else:
+        replies = store.run_all(calls)
+    written = [False] * len(batch)
+    for chunk, reply in zip(slices, replies, strict=True):
+        flags = reply if isinstance(reply, list) else [reply]
+        for index, flag in zip(chunk, flags, strict=True):
+            written[index] = bool(flag)
+    return written
+
+
+def _unannounced(store: Store, queues: Any) -> list[str]:
+    """Queue names this broker has not SADDed in the last ``ANNOUNCE_INTERVAL`` seconds."""
+    now = time.monotonic()
+    return sorted(
+        q for q in queues if now - store.announced.get(q, -ANNOUNCE_INTERVAL) >= ANNOUNCE_INTERVAL
+    )
+
+
+def _send_one(store: Store, now: str, message: Message, eta: float | None) -> Call:
+    keys = store.keys(message.queue)
+    return (
+        "send",
+        [keys.payloads, keys.state, keys.scheduled, keys.marker, keys.ready_for(message.priority)],
+        [
+            now,
+            message.id,
+            message.to_json(),
+            message.priority,
+            message.max_deliveries,
+            "" if eta is None else repr(float(eta)),
+        ],
+    )
+
+
+def _send_many(
+    store: Store, now: str, queue: str, batch: Sequence[tuple[Message, float | None]]
+) -> Call:
+    keys = store.keys(queue)
+    args: list[Any] = [now]
+    for message, eta in batch:
+        args += [
+            message.id,
+            message.to_json(),
+            message.priority,
+            message.max_deliveries,
+            "" if eta is None else repr(float(eta)),
+        ]
+    return (
+        "send_many",
+        [keys.payloads, keys.state, keys.scheduled, keys.marker, *keys.ready],
+        args,
+    )
 
 
 def promote(store: Store, queue: str, limit: int) -> int:

@@ -35,18 +35,22 @@ from taskq_redis.waiting import MIN_BLOCK_SECONDS
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
-    from taskq_redis.store import Store
+    from taskq_redis.store import Call, Store
 
 
 def store_call(
     store: Store, result: TaskResult, ttl: float, *, client: Pipeline | None = None
 ) -> object:
     """store_result.lua for ``result`` (queued on ``client`` when it is a pipeline)."""
-    return store.scripts(
+    return store.scripts(*store_args(store, result, ttl), client=client)
+
+
+def store_args(store: Store, result: TaskResult, ttl: float) -> Call:
+    """The store_result.lua call for ``result``, to run with ``Store.run_all``."""
+    return (
         "store_result",
         [result_key(store.prefix, result.id)],
         [store.now_arg(), repr(float(ttl)), result.to_json()],
-        client=client,
     )
 
 

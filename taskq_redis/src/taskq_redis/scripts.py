@@ -15,6 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -25,8 +27,10 @@ if TYPE_CHECKING:
 #: Every transition script shipped in ``lua/``, one per state change.
 SCRIPT_NAMES = (
     "send",
+    "send_many",
     "reserve",
     "ack",
+    "ack_many",
     "retry",
     "postpone",
     "dead",
@@ -80,9 +84,15 @@ class Scripts:
     ) -> Any:
         """Run script ``name``, or queue it on ``client``, a pipeline of ``Store.pipelined``."""
         script = self._scripts[name]
-        if client is None:
-            return script(keys=keys, args=args)
-        return client.evalsha(script.sha, len(keys), *keys, *args)
+        target = self._client if client is None else client
+        call = target.execute_command  # (untyped in redis-py)
+        try:
+            return call("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            if client is not None:
+                raise
+            self._client.script_load(script.script)
+            return call("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
     def load(self, shas: Iterable[str]) -> None:
         """SCRIPT LOAD the scripts with these SHA1 digests (after a ``NOSCRIPT``)."""

@@ -1,10 +1,10 @@
 """Settling deliveries: ack, retry, postpone, dead, lease renewal, release and recovery.
 
 Each is one fenced script per queue (``fence`` gives the id/token/worker triple they check),
-sent in one pipelined round trip. ``ack`` and ``dead`` with a result put store_result.lua in
-front of their script in the same pipeline: the result key is outside the queue's tag, so the
-two cannot be one script on Cluster, and the contract wants the result kept even when the
-settling script is fenced out.
+sent in one round trip: a bare EVALSHA when it is one script, a pipeline otherwise. ``ack``,
+``ack_many`` and ``dead`` with results put store_result.lua in front of their script in the
+same round trip: the result key is outside the queue's tag, so the two cannot be one script on
+Cluster, and the contract wants the result kept even when the settling script is fenced out.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from taskq_redis.codec import text
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
     from redis.client import Pipeline
 
     from taskq_core.schemas import Delivery, TaskResult
     from taskq_redis.keys import QueueKeys
-    from taskq_redis.store import Store
+    from taskq_redis.store import Call, Store
 
 #: A result to store in front of a settling script: the result and its TTL in seconds.
 Outcome = tuple["TaskResult", float]
@@ -37,18 +37,48 @@ def fence(held: Delivery) -> list[str | int]:
 
 def ack_call(store: Store, held: Delivery, *, client: Pipeline) -> Any:
     """Queue ack.lua for ``held`` on ``client``."""
+    return store.scripts(*ack_args(store, held), client=client)
+
+
+def ack_args(store: Store, held: Delivery) -> Call:
+    """The ack.lua call for ``held``."""
     keys = store.keys(held.queue)
-    return store.scripts(
-        "ack",
-        [keys.processing, keys.payloads, keys.state, keys.marker, keys.meta, *keys.ready],
-        fence(held),
-        client=client,
-    )
+    return ("ack", _ack_keys(keys), fence(held))
+
+
+def _ack_keys(keys: QueueKeys) -> list[str]:
+    """KEYS of ack.lua and ack_many.lua."""
+    return [keys.processing, keys.payloads, keys.state, keys.marker, keys.meta, *keys.ready]
 
 
 def ack(store: Store, held: Delivery, outcome: Outcome | None) -> bool:
     """ack.lua, behind store_result.lua when there is an ``outcome``; one round trip."""
-    return settle(store, outcome, lambda pipe: ack_call(store, held, client=pipe))
+    calls = [] if outcome is None else [results.store_args(store, *outcome)]
+    calls.append(ack_args(store, held))
+    return bool(store.run_all(calls)[-1])
+
+
+def ack_many(
+    store: Store, deliveries: Sequence[Delivery], outcomes: Sequence[Outcome | None]
+) -> list[bool]:
+    """store_result.lua for each outcome, then ack_many.lua per queue: one round trip.
+
+    Bounded: at most BATCH deliveries per script call (``by_queue``); a bare EVALSHA when there
+    is a single call (one queue, no result), which is the worker's common case.
+    """
+    calls = [results.store_args(store, *outcome) for outcome in outcomes if outcome is not None]
+    stored = len(calls)
+    groups = list(by_queue(deliveries))
+    for queue, batch in groups:
+        triples = [part for _, held in batch for part in fence(held)]
+        calls.append(("ack_many", _ack_keys(store.keys(queue)), triples))
+    acked = [False] * len(deliveries)
+    if not calls:
+        return acked
+    for (_, batch), flags in zip(groups, store.run_all(calls)[stored:], strict=True):
+        for (index, _), flag in zip(batch, flags, strict=True):
+            acked[index] = bool(flag)
+    return acked
 
 
 def bury(
@@ -62,30 +92,15 @@ def bury(
 
     store_result.lua goes in front when there is an ``outcome``.
     """
-
-    def call(pipe: Pipeline) -> None:
-        store.scripts(
+    calls = [] if outcome is None else [results.store_args(store, *outcome)]
+    calls.append(
+        (
             "dead",
             [keys.processing, keys.state, keys.dead, keys.marker, keys.meta, *keys.ready],
             [store.now_arg(), *triple, reason],
-            client=pipe,
         )
-
-    return settle(store, outcome, call)
-
-
-def settle(store: Store, outcome: Outcome | None, call: Callable[[Pipeline], object]) -> bool:
-    """Run ``call(pipe)`` with store_result.lua in front when there is an ``outcome``.
-
-    One round trip either way; returns what the settling script (the last call) answered.
-    """
-
-    def fill(pipe: Pipeline) -> None:
-        if outcome is not None:
-            results.store_call(store, *outcome, client=pipe)
-        call(pipe)
-
-    return bool(store.pipelined(fill)[-1])
+    )
+    return bool(store.run_all(calls)[-1])
 
 
 def send_back(store: Store, script: str, held: Delivery, extra: Sequence[str]) -> bool:

@@ -10,7 +10,7 @@ from taskq_redis.keys import QueueKeys, queue_keys
 from taskq_redis.scripts import Scripts
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import redis
     from redis.client import Pipeline
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 #: Items one script call handles at most; every loop in the Lua scripts is bounded by it.
 BATCH = 1000
+
+#: One script call: script name, KEYS, ARGV.
+Call = tuple[str, list[str], list[Any]]
 
 #: How often one pipeline reloads scripts and re-sends the calls that met ``NOSCRIPT``; more
 #: than one only matters when someone flushes the script cache again in between.
@@ -39,6 +42,8 @@ class Store:
         self.prefix = prefix
         self.clock = clock
         self.scripts = Scripts(client)
+        #: Queue name -> ``time.monotonic()`` of this broker's last SADD of it (producing.py).
+        self.announced: dict[str, float] = {}
 
     def keys(self, queue: str) -> QueueKeys:
         """Key names of ``queue``; raises ``ValueError`` for an invalid queue name."""
@@ -61,6 +66,23 @@ class Store:
     def run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run one script now (EVALSHA, reloading it on NOSCRIPT)."""
         return self.scripts(name, keys, args)
+
+    def run_all(self, calls: Sequence[Call]) -> list[Any]:
+        """Run script calls ``(name, keys, args)`` in order, in one round trip.
+
+        A single call is a bare EVALSHA on the client; several go through :meth:`pipelined`
+        (a pipeline costs noticeably more client CPU than one command, so it is only used when
+        it saves a round trip).
+        """
+        if len(calls) == 1:
+            name, keys, args = calls[0]
+            return [self.scripts(name, keys, args)]
+
+        def fill(pipe: Pipeline) -> None:
+            for name, keys, args in calls:
+                self.scripts(name, keys, args, client=pipe)
+
+        return self.pipelined(fill)
 
     def pipelined(self, fill: Callable[[Pipeline], None]) -> list[Any]:
         """Run the commands ``fill`` queues in one round trip (not a transaction).

@@ -14,6 +14,7 @@ undecodable-payload test runs instead of being skipped.
 
 from __future__ import annotations
 
+from taskq_core.testing.conformance.ack_many import AckManyTests
 from taskq_core.testing.conformance.base import (
     BlockedCall,
     BlockedGetResult,
@@ -44,6 +45,7 @@ class BrokerConformance(
     BlockingTests,
     LeaseTests,
     AckAndFencingTests,
+    AckManyTests,
     ScheduleTests,
     RetryTests,
     DeadTests,
@@ -61,6 +63,7 @@ class BrokerConformance(
 
 __all__ = [
     "AckAndFencingTests",
+    "AckManyTests",
     "BlockedCall",
     "BlockedGetResult",
     "BlockedReserve",

@@ -1,0 +1,63 @@
+--[[
+ack_many.lua: many deliveries of one queue finished; each acked message leaves the broker.
+
+KEYS
+  1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
+  6..15 Q:ready:0 .. Q:ready:9
+ARGV
+  1.. id, token, worker triples, at most 1000 of them
+EFFECTS
+  The same as ack.lua for each triple in turn, in a few batched commands: each is fenced on
+  its own (in PROCESSING, owned by `worker`, with delivery count `token`; an id listed twice
+  is acked once, the second answers 0). For the held ones: ZREM processing, HDEL the payloads
+  and every state field (chunked). On a queue with an in-flight cap, marks READY once when
+  READY has work the freed room lets in (wake_below_cap).
+  Reads first (ZMSCORE, HMGET), writes last, so an error leaves nothing half done.
+RETURNS
+  { acked_1, acked_2, ... }: 1 when acked, 0 when the lease was lost, in ARGV order.
+NOTE
+  Results are stored by store_result.lua calls pipelined in front of this script, as for
+  ack.lua. Acking many in one call is not atomic as a whole in the contract's sense: each
+  triple is decided on its own, and a lost lease of one changes nothing for the others.
+]]
+
+local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ready = ready_keys(6)
+local count = #ARGV / 3
+if count ~= math.floor(count) or count > 1000 then
+  error('taskq: ack_many needs at most 1000 id/token/worker triples')
+end
+
+local ids, fields = {}, {}
+for i = 0, count - 1 do
+  local id = ARGV[1 + i * 3]
+  ids[i + 1] = id
+  fields[2 * i + 1] = id .. ':d'
+  fields[2 * i + 2] = id .. ':w'
+end
+local acked = {}
+if count == 0 then
+  return acked
+end
+local scores = redis.call('ZMSCORE', processing, unpack(ids))
+local owners = redis.call('HMGET', state, unpack(fields))
+local gone, seen = {}, {}
+for i = 1, count do
+  local id = ids[i]
+  local base = 3 * (i - 1)
+  if scores[i] and not seen[id] and tonumber(owners[2 * i - 1]) == tonumber(ARGV[base + 2])
+      and owners[2 * i] == ARGV[base + 3] then
+    seen[id] = true
+    gone[#gone + 1] = id
+    acked[i] = 1
+  else
+    acked[i] = 0
+  end
+end
+if #gone > 0 then
+  each_chunk('ZREM', processing, gone)
+  each_chunk('HDEL', payloads, gone)
+  clear_state(state, gone)
+  wake_below_cap(meta, processing, marker, ready)
+end
+return acked
