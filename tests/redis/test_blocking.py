@@ -57,13 +57,17 @@ def test_send_from_another_thread_wakes_a_blocked_reserve(
     signalling_client: redis.Redis, prefix: str
 ) -> None:
     sent = message()
+    sender = threading.Thread(
+        target=RedisBroker(signalling_client, prefix=prefix).send, args=(sent,)
+    )
 
     def send(broker: RedisBroker) -> None:
-        producer = RedisBroker(signalling_client, prefix=prefix)
-        threading.Thread(target=producer.send, args=(sent,)).start()
+        sender.start()
 
     # Then the blocked worker gets the message at once
     got = blocked_reserve(signalling_client, prefix, send)
+    # (the sender may still be reading its reply: let it finish before the client closes)
+    sender.join(WAKE_GUARD_SECONDS)
     assert [delivery.id for delivery in got] == [sent.id]
 
 
