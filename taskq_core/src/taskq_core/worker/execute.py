@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from taskq_core.errors import Retry
-from taskq_core.plugins import notify
+from taskq_core.plugins import implementations, notify
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.failures import (
     ChildLost,
@@ -25,6 +25,7 @@ from taskq_core.worker.failures import (
     format_traceback,
 )
 from taskq_core.worker.invoke import InProcessInvoker
+from taskq_core.worker.settler import Settler, Succeeded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
     from taskq_core.task import Task
     from taskq_core.worker.invoke import Invoker
 
-__all__ = ["DeliveryRunner", "describe", "failure_reason"]
+__all__ = ["PENDING", "DeliveryRunner", "describe", "failure_reason"]
+
+#: Outcome of a success handed to the settler: acked later, reported by the settler.
+PENDING = "pending"
 
 log = logging.getLogger("taskq.worker")
 
@@ -58,6 +62,7 @@ class DeliveryRunner:
         *,
         settling: Callable[[Delivery], None] | None = None,
         invoker: Invoker | None = None,
+        settler: Settler | None = None,
     ) -> None:
         self.app = app
         self.broker = broker
@@ -65,9 +70,18 @@ class DeliveryRunner:
         #: delivery being acked from one whose lease was lost.
         self._settling = settling or _nothing
         self.invoker: Invoker = invoker or InProcessInvoker()
+        #: Coalesces the acks of succeeded deliveries (the worker's); ``None`` acks each one
+        #: here, synchronously.
+        self._settler = settler
 
     def run(self, delivery: Delivery) -> str:
-        """Execute ``delivery`` and settle it; returns the outcome (``acked``, ``retried``...)."""
+        """Execute ``delivery`` and settle it; returns the outcome (``acked``, ``retried``...).
+
+        With a ``settler``, a success is acked in a batch with others. When no plugin listens
+        to ``taskq_task_succeeded``, it is handed over without waiting and the outcome is
+        :data:`PENDING` (the settler reports the real one); otherwise this thread waits for
+        the answer and fires the hook itself, as task hooks run on the task's thread.
+        """
         message = delivery.message
         task = self.app.tasks.get(message.task)
         if task is None:
@@ -76,7 +90,8 @@ class DeliveryRunner:
             return self._bury(delivery, reason, None, ("UnknownTask", reason, None))
         if task.options.rate_limit is not None and not self._admitted(delivery, task):
             return "postponed"
-        notify("taskq_task_started", delivery=delivery)
+        if implementations("taskq_task_started"):
+            notify("taskq_task_started", delivery=delivery)
         started = time.perf_counter()
         try:
             value = self.invoker(delivery, task)
@@ -94,10 +109,20 @@ class DeliveryRunner:
         runtime = time.perf_counter() - started
         result = None if task.options.ignore_result else self._success(delivery, value)
         self._settling(delivery)
-        if not self.broker.ack(delivery, result=result, result_ttl=self._ttl(task)):
+        listening = bool(implementations("taskq_task_succeeded"))
+        if self._settler is None:
+            acked = self.broker.ack(delivery, result=result, result_ttl=self._ttl(task))
+        else:
+            done = Succeeded(delivery, result, self._ttl(task), value, runtime)
+            if not listening:
+                self._settler.submit(done)
+                return PENDING
+            acked = self._settler.ack(done)
+        if not acked:
             log.warning("lease of %s was lost before its ack; the result is discarded", message.id)
             return "lost"
-        notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
+        if listening:
+            notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
         return "acked"
 
     def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:

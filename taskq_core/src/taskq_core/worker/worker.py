@@ -33,11 +33,12 @@ from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify
 from taskq_core.schemas import TaskResult, WorkerInfo
-from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.invoke import InProcessInvoker, Invoker
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.processes import ProcessInvoker
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
+from taskq_core.worker.settler import Settler
 from taskq_core.worker.upkeep import Timer
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ MAX_ERROR_BACKOFF = 5.0
 #: delivers to another thread runs its Python handler only when the main thread next checks for
 #: signals, which a wait without a timeout never does: the signal would be lost.
 SIGNAL_CHECK_INTERVAL = 0.2
+#: Longest shutdown waits for the last coalesced acks, in seconds (one round trip, or the
+#: broker's own retries when Redis is down: ~3 s).
+SETTLER_CLOSE_TIMEOUT = 10.0
 
 
 class Worker:
@@ -158,6 +162,7 @@ class Worker:
         self._pool: Pool | None = None
         self._invoker: Invoker | None = None
         self._broker: BaseBroker | None = None
+        self._settler: Settler | None = None
         self.info = WorkerInfo(
             worker_id=self.id,
             hostname=socket.gethostname(),
@@ -194,8 +199,13 @@ class Worker:
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )
+        self._settler = Settler(broker, self._settled, name=f"taskq-{self.id}-settler")
         runner = DeliveryRunner(
-            self.app, broker, settling=self._mark_settling, invoker=self._invoker
+            self.app,
+            broker,
+            settling=self._mark_settling,
+            invoker=self._invoker,
+            settler=self._settler,
         )
 
         def execute(delivery: Delivery) -> None:
@@ -205,11 +215,8 @@ class Worker:
                 # The broker failed while settling; the lease will bring the message back.
                 log.exception("could not settle %s; its lease will return it", delivery.id)
                 outcome = "error"
-            with self._capacity:
-                self.stats[outcome] += 1
-                self._held.pop(delivery.id, None)
-                self._settling.discard((delivery.id, delivery.token))
-                self._capacity.notify_all()
+            if outcome != PENDING:
+                self._settled([(delivery, outcome)])
 
         self._pool = (
             SoloPool(execute)
@@ -317,6 +324,8 @@ class Worker:
         for timer in self._timers:
             timer.join(timeout=5)
         self._pool.close(timeout=0 if not finished else 1)
+        if self._settler is not None:
+            self._settler.close(timeout=SETTLER_CLOSE_TIMEOUT)
         if self._invoker is not None:
             self._invoker.close()
         try:
@@ -398,6 +407,15 @@ class Worker:
                     self._release(deliveries[index:])
                     break
                 self._pool.submit(delivery)
+
+    def _settled(self, outcomes: list[tuple[Delivery, str]]) -> None:
+        """Deliveries whose settlement was answered: free their slots."""
+        with self._capacity:
+            for delivery, outcome in outcomes:
+                self.stats[outcome] += 1
+                self._held.pop(delivery.id, None)
+                self._settling.discard((delivery.id, delivery.token))
+            self._capacity.notify_all()
 
     def _mark_settling(self, delivery: Delivery) -> None:
         with self._capacity:
