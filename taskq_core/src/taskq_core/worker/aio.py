@@ -39,11 +39,22 @@ class EventLoopThread:
 
     def run(self, coroutine: Coroutine[Any, Any, Any], *, time_limit: float | None) -> Any:
         """Run ``coroutine`` on the loop and wait for its result (cancel it at ``time_limit``)."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+        finished = threading.Event()
+
+        async def watched() -> Any:
+            try:
+                return await coroutine
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(watched(), self._ensure_loop())
         try:
             return future.result(timeout=time_limit)
         except concurrent.futures.TimeoutError:
             future.cancel()
+            # Settle only after the coroutine ran its cancellation (``finally`` blocks), so its
+            # retry cannot start while it is still winding down; bounded for ones that refuse.
+            finished.wait(CANCEL_GRACE)
             raise TimeLimitExceeded(f"time limit ({time_limit:g}s) exceeded; cancelled") from None
 
     def close(self) -> None:
