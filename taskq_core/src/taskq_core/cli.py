@@ -155,6 +155,7 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
         backend = resolve_broker(broker, app_spec)
         counts = [backend.counts(queue) for queue in backend.queues()]
         workers = backend.list_alive_workers(within=STATUS_ALIVE_WITHIN)
+        now = backend.now()
     if as_json:
         click.echo(
             json.dumps(
@@ -177,9 +178,8 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
     for column in ("worker", "queues", "pool", "concurrency", "last seen"):
         alive.add_column(column)
     for w in workers:
-        alive.add_row(
-            w.worker_id, ",".join(w.queues), w.pool, str(w.concurrency), f"{w.last_seen:.0f}"
-        )
+        ago = f"{max(0.0, now - w.last_seen):.1f} s ago"
+        alive.add_row(w.worker_id, ",".join(w.queues), w.pool, str(w.concurrency), ago)
     console.print(alive)
 
 
