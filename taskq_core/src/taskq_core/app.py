@@ -82,6 +82,9 @@ class Taskq:
         self.result_ttl = result_ttl
         self.ignore_results = ignore_results
         self.queue_limits = {require_queue_name(q): n for q, n in (queue_limits or {}).items()}
+        for queue, cap in self.queue_limits.items():
+            if cap < 1:
+                raise ConfigurationError(f"queue_limits[{queue!r}] must be >= 1, got {cap}")
         self.tasks: dict[str, Task[..., Any]] = {}
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
