@@ -353,8 +353,10 @@ class BaseBroker(abc.ABC):
     def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
         """Cap how many messages of ``queue`` may be in PROCESSING at once, across all workers.
 
-        ``None`` removes the cap. The cap is stored in the broker, so every worker obeys the same
-        one; messages already in PROCESSING above a lowered cap are left alone.
+        ``None`` removes the cap; a cap below 1 raises ``ValueError`` (pausing a queue is not
+        what a cap is for). The cap is stored in the broker, so every worker obeys the same one;
+        messages already in PROCESSING above a lowered cap are left alone. A capped queue that is
+        full counts as empty for ``reserve``, which moves on to the next queue.
         """
 
     # -- results ---------------------------------------------------------------------------------

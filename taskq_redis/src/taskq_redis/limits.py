@@ -22,12 +22,12 @@ def set_queue_limit(store: Store, queue: str, max_in_flight: int | None) -> None
     """set_queue_limit.lua: store the cap (``None`` removes it) and wake blocked reserves.
 
     Raises:
-        ValueError: ``max_in_flight`` is negative or not an integer.
+        ValueError: ``max_in_flight`` is below 1 or not an integer.
     """
     if max_in_flight is not None and (
-        isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 0
+        isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
     ):
-        raise ValueError(f"max_in_flight must be an integer >= 0 or None, got {max_in_flight!r}")
+        raise ValueError(f"max_in_flight must be an integer >= 1 or None, got {max_in_flight!r}")
     keys = store.keys(queue)
     store.run(
         "set_queue_limit",

@@ -6,7 +6,7 @@ KEYS
   1 Q:meta   2 Q:processing   3 Q:marker
   4..13 Q:ready:0 .. Q:ready:9
 ARGV
-  1 max_in_flight   an integer >= 0, or '' to remove the cap
+  1 max_in_flight   an integer >= 1, or '' to remove the cap
 EFFECTS
   HSET (or HDEL) Q:meta `max_in_flight`. reserve.lua reads it on every call, so every worker
   obeys the new cap at once; messages already in PROCESSING above a lowered cap are left
@@ -21,8 +21,8 @@ local ready = ready_keys(4)
 local cap = nil
 if ARGV[1] ~= '' then
   cap = num(ARGV[1], 'max_in_flight')
-  if cap < 0 or cap ~= math.floor(cap) then
-    error('taskq: max_in_flight must be an integer >= 0')
+  if cap < 1 or cap ~= math.floor(cap) then
+    error('taskq: max_in_flight must be an integer >= 1')
   end
 end
 
