@@ -16,7 +16,7 @@ from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.errors import ConfigurationError
-from taskq_core.plugins import notify, plugin_manager
+from taskq_core.plugins import implementations, notify, plugin_manager
 from taskq_core.ratelimit import RateLimit, parse_rate_limit
 from taskq_core.result import AsyncResult
 from taskq_core.retry import (
@@ -282,10 +282,12 @@ class Taskq:
 
     def send_message(self, message: Message, *, eta: float | None = None) -> bool:
         """Write one message (hooks around it); ``False`` if its id was already known."""
-        plugin_manager().hook.taskq_before_send(message=message)
+        if implementations("taskq_before_send"):
+            plugin_manager().hook.taskq_before_send(message=message)
         broker = self.broker
         accepted = broker.send(message) if eta is None else broker.schedule(message, eta=eta)
-        notify("taskq_after_send", message=message, eta=eta)
+        if implementations("taskq_after_send"):
+            notify("taskq_after_send", message=message, eta=eta)
         return accepted
 
     def send_messages(self, messages: Sequence[Message], *, eta: float | None = None) -> list[bool]:
@@ -294,7 +296,7 @@ class Taskq:
         Sent in chunks of :data:`BULK_CHUNK` (one pipelined round trip each on Redis).
         """
         hook = plugin_manager().hook
-        for message in messages:
+        for message in messages if implementations("taskq_before_send") else ():
             hook.taskq_before_send(message=message)
         broker = self.broker
         accepted: list[bool] = []
@@ -304,7 +306,7 @@ class Taskq:
                 accepted.extend(broker.send_batch(chunk))
             else:
                 accepted.extend(broker.schedule(message, eta=eta) for message in chunk)
-        for message in messages:
+        for message in messages if implementations("taskq_after_send") else ():
             notify("taskq_after_send", message=message, eta=eta)
         return accepted
 

@@ -141,7 +141,7 @@ class RedisBroker(BaseBroker):
     @reports_lost_connection
     def send(self, message: Message) -> bool:
         """Write ``message`` to READY (idempotent by id); one round trip."""
-        return self.send_batch([message])[0]
+        return producing.write(self._store, [(message, None)])[0]
 
     @reports_lost_connection
     def send_batch(self, messages: Sequence[Message]) -> list[bool]:

@@ -40,6 +40,12 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
     if not batch:
         return []
     now = store.now_arg()
+    if len(batch) == 1:
+        message, eta = batch[0]
+        moment = time.monotonic()
+        if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
+            # The steady state of one send: one bare EVALSHA.
+            return [bool(store.run(*_send_one(store, now, message, eta)))]
     groups: dict[str, list[int]] = defaultdict(list)
     for index, (message, _) in enumerate(batch):
         groups[message.queue].append(index)

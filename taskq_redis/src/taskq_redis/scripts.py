@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
+from taskq_redis.direct import DirectCommands
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -69,6 +71,7 @@ class Scripts:
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
+        self._direct = DirectCommands(client)
         self._scripts: dict[str, Script] = {
             name: client.register_script(script_body(name)) for name in SCRIPT_NAMES
         }
@@ -84,15 +87,13 @@ class Scripts:
     ) -> Any:
         """Run script ``name``, or queue it on ``client``, a pipeline of ``Store.pipelined``."""
         script = self._scripts[name]
-        target = self._client if client is None else client
-        call = target.execute_command  # (untyped in redis-py)
+        if client is not None:
+            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
         try:
-            return call("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return self._direct("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            if client is not None:
-                raise
             self._client.script_load(script.script)
-            return call("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return self._direct("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def load(self, shas: Iterable[str]) -> None:
         """SCRIPT LOAD the scripts with these SHA1 digests (after a ``NOSCRIPT``)."""

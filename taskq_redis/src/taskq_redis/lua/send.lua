@@ -14,30 +14,32 @@ ARGV
 EFFECTS
   Nothing when the id is already known to the queue in any state (its payload exists): a send
   retried after a lost reply cannot duplicate the message.
-  Otherwise HSET payload, state `m` (and `p` when not 0); then either ZADD scheduled eta and
-  announce the ETA on the marker, or RPUSH to READY and mark READY on the marker.
+  Otherwise HSETNX payload (which is also the "known?" check), HSET state `m` (and `p` when not
+  0); then either ZADD scheduled eta and announce the ETA on the marker, or RPUSH to READY and
+  mark READY on the marker. The clock (TIME) is read only for a message with an ETA.
+  Arguments are checked before the first write.
 RETURNS
   1 when written, 0 when the id was already known.
 ]]
 
 local payloads, state, scheduled, marker, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local now = clock(ARGV[1])
 local id, payload = ARGV[2], ARGV[3]
 local priority = num(ARGV[4], 'priority')
 local max_deliveries = num(ARGV[5], 'max_deliveries')
-local eta = nil
+local eta, now = nil, nil
 if ARGV[6] ~= '' then
   eta = num(ARGV[6], 'eta')
+  now = clock(ARGV[1])
 end
 
-if redis.call('HEXISTS', payloads, id) == 1 then
+if redis.call('HSETNX', payloads, id, payload) == 0 then
   return 0
 end
 
-redis.call('HSET', payloads, id, payload)
-redis.call('HSET', state, id .. ':m', max_deliveries)
 if priority ~= 0 then
-  redis.call('HSET', state, id .. ':p', priority)
+  redis.call('HSET', state, id .. ':m', max_deliveries, id .. ':p', priority)
+else
+  redis.call('HSET', state, id .. ':m', max_deliveries)
 end
 if eta ~= nil and eta > now then
   redis.call('ZADD', scheduled, fmt(eta), id)
