@@ -129,8 +129,57 @@ def test_idle_blocked_reserve_sends_about_two_commands_per_chunk(
     # Then it sent one reserve script and one BZPOPMIN per chunk (~4 chunks), not a poll loop,
     # and no extra reserve once the timeout is spent (the caller's next reserve does that)
     assert 3 <= sent["bzpopmin"] <= 6, sent
+    # (the reserve script rides behind each BZPOPMIN; the call's first pass comes on top)
+    assert sent["bzpopmin"] <= sent["evalsha"] <= sent["bzpopmin"] + 1, sent
+    broker.close()
+
+
+@pytest.mark.redis
+def test_a_worker_idling_call_after_call_sends_two_commands_per_chunk(
+    private_redis_url: str, prefix: str
+) -> None:
+    # Given a worker whose last blocking reserve just ended empty
+    broker = RedisBroker.from_url(private_redis_url, prefix=prefix, max_block=0.25)
+    broker.connect()
+    assert broker.reserve(["idle"], worker_id="w", lease=30.0, timeout=0.3) == []
+    # When it goes on waiting, one blocking reserve after the other (as a worker does)
+    sent = calls_during(
+        private_redis_url,
+        lambda: [broker.reserve(["idle"], worker_id="w", lease=30.0, timeout=0.3) for _ in "ab"],
+    )
+    # Then each chunk was one BZPOPMIN with its reserve script behind it, and nothing else
+    assert sent["bzpopmin"] >= 2, sent
     assert sent["evalsha"] == sent["bzpopmin"], sent
     broker.close()
+
+
+@pytest.mark.redis
+def test_a_woken_reserve_takes_the_message_without_another_pass(
+    private_redis_url: str, prefix: str
+) -> None:
+    # Given a worker blocked on an empty queue
+    broker = RedisBroker.from_url(private_redis_url, prefix=prefix, max_block=LONG_BLOCK_SECONDS)
+    sender = RedisBroker.from_url(private_redis_url, prefix=prefix)
+    broker.connect()
+    sender.send(message())  # scripts loaded, queue announced
+    assert len(broker.reserve(["jobs"], worker_id="w", lease=30.0)) == 1
+    sent_message = message()
+
+    def wake_and_wait() -> list[Delivery]:
+        future = reserve_in_background(broker, "jobs")
+        while not any(c.get("cmd") == "bzpopmin" for c in sender.client.client_list()):
+            threading.Event().wait(0.01)
+        sender.send(sent_message)
+        return future.result(timeout=WAKE_GUARD_SECONDS)
+
+    # When a message is sent
+    got: list[list[Delivery]] = []
+    sent = calls_during(private_redis_url, lambda: got.append(wake_and_wait()))
+    # Then the reserve behind the BZPOPMIN took it: the first pass, the send, that reserve
+    assert [delivery.id for delivery in got[0]] == [sent_message.id]
+    assert sent == {"evalsha": 3, "bzpopmin": 1}, sent
+    broker.close()
+    sender.close()
 
 
 @pytest.mark.redis

@@ -87,7 +87,8 @@ def test_a_worker_waiting_on_a_full_cap_sends_about_two_commands_per_chunk(
     )
     # Then it blocked chunk after chunk (~4) instead of being woken by READY's work
     assert 3 <= sent["bzpopmin"] <= 6, sent
-    assert sent["evalsha"] == sent["bzpopmin"], sent
+    # (the reserve script rides behind each BZPOPMIN; the call's first pass comes on top)
+    assert sent["bzpopmin"] <= sent["evalsha"] <= sent["bzpopmin"] + 1, sent
     broker.close()
 
 

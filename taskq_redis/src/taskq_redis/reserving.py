@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from taskq_core.schemas import Delivery
     from taskq_redis.keys import QueueKeys
     from taskq_redis.settling import Outcome
-    from taskq_redis.store import Store
+    from taskq_redis.store import Call, Store
 
 #: Due SCHEDULED messages each reserve promotes before taking work.
 PROMOTE_PER_RESERVE = 1000
@@ -40,7 +40,14 @@ def reserve_call(
     client: Pipeline | None = None,
 ) -> Any:
     """reserve.lua on one queue (queued on ``client`` when it is a pipeline)."""
-    return store.scripts(
+    return store.scripts(*reserve_args(store, keys, worker_id, lease, limit, now), client=client)
+
+
+def reserve_args(
+    store: Store, keys: QueueKeys, worker_id: str, lease: float, limit: int, now: str | None = None
+) -> Call:
+    """The reserve.lua call on one queue (``now``: the store's ``now`` argument)."""
+    return (
         "reserve",
         [
             keys.scheduled,
@@ -51,9 +58,22 @@ def reserve_call(
             keys.meta,
             *keys.ready,
         ],
-        [now, worker_id, repr(float(lease)), limit, PROMOTE_PER_RESERVE],
-        client=client,
+        [
+            store.now_arg() if now is None else now,
+            worker_id,
+            repr(float(lease)),
+            limit,
+            PROMOTE_PER_RESERVE,
+        ],
     )
+
+
+def eta_hint(reply: Sequence[Any]) -> float:
+    """Seconds until the next ETA a reserve.lua reply names (``inf`` when none)."""
+    next_eta = optional_float(reply[1])
+    if next_eta is None:
+        return float("inf")
+    return max(0.0, next_eta - float(text(reply[0])))
 
 
 def reserve_now(
@@ -72,9 +92,7 @@ def reserve_now(
             step = min(BATCH, limit - len(found))
             reply = reserve_call(store, keys, worker_id, lease, step, store.now_arg())
             found += deliveries_of(store, keys, worker_id, reply)
-            next_eta = optional_float(reply[1])
-            if next_eta is not None:
-                wait_hint = min(wait_hint, max(0.0, next_eta - float(text(reply[0]))))
+            wait_hint = min(wait_hint, eta_hint(reply))
             if len(reserved_items(reply)) < step:
                 break
         if found:

@@ -95,6 +95,10 @@ class Scripts:
             self._client.script_load(script.script)
             return self._direct("EVALSHA", script.sha, len(keys), *keys, *args)
 
+    def sha(self, name: str) -> str:
+        """The SHA1 digest script ``name`` is called by."""
+        return str(self._scripts[name].sha)
+
     def load(self, shas: Iterable[str]) -> None:
         """SCRIPT LOAD the scripts with these SHA1 digests (after a ``NOSCRIPT``)."""
         for sha in dict.fromkeys(shas):

@@ -2,10 +2,11 @@
 
 Every script that makes work available writes the queue's marker zset (``r`` -> 0 for READY
 work, ``s`` -> ETA for a new earliest scheduled message), and an idle ``reserve`` blocks on
-the markers of its queues. The marker is only a hint: a lost wake-up costs at most one
-blocking chunk, an extra one costs one empty reserve. An idle worker therefore sends one
-reserve script and one BZPOPMIN per chunk (at most MAX_BLOCK_SECONDS, shorter when a
-scheduled message is due sooner).
+the markers of its queues, its next reserve script pipelined behind the BZPOPMIN so that Redis
+runs it the moment the wait ends (no second round trip after a wake-up). The marker is only a
+hint: a lost wake-up costs at most one blocking chunk, an extra one costs one empty reserve. An
+idle worker therefore sends one BZPOPMIN and one reserve script per chunk (at most
+MAX_BLOCK_SECONDS, shorter when a scheduled message is due sooner).
 
 ``interrupt()`` must end waits blocked in this process only, so each wait also blocks on a
 private wake key (``<queue base>:wake:<token>``, in the first queue's hash tag) that
@@ -18,16 +19,17 @@ import enum
 import logging
 import threading
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
+import redis
+from redis.exceptions import NoScriptError, RedisError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import redis
-
     from taskq_redis.keys import QueueKeys
+    from taskq_redis.scripts import Scripts
+    from taskq_redis.store import Call
 
 log = logging.getLogger("taskq.redis")
 
@@ -54,9 +56,13 @@ class MarkerWaiter:
         max_block: Longest single BZPOPMIN, in seconds.
     """
 
-    def __init__(self, client: redis.Redis, max_block: float) -> None:
+    def __init__(self, client: redis.Redis, max_block: float, scripts: Scripts) -> None:
         self._client = client
+        self._scripts = scripts
         self.max_block = max_block
+        #: Whether a script call can ride behind the BZPOPMIN (a plain ``redis.Redis``; other
+        #: clients, fakeredis among them, may not block inside a pipeline).
+        self.pipelines = type(client) is redis.Redis
         self._lock = threading.Lock()
         self._generation = 0
         self._waiting: dict[str, str] = {}
@@ -73,24 +79,63 @@ class MarkerWaiter:
             ``INTERRUPTED`` when ``interrupt()`` was called since ``generation`` was read,
             ``MARKER`` when a marker woke the wait, ``TIMEOUT`` when it ran its course.
         """
+        return self.wait_then(queues, seconds, generation, None)[0]
+
+    def wait_then(
+        self,
+        queues: Sequence[QueueKeys],
+        seconds: float,
+        generation: int,
+        then: Call | None,
+    ) -> tuple[Wake, Any]:
+        """:meth:`wait`, then the script call ``then`` in the same round trip.
+
+        ``then`` is pipelined behind the BZPOPMIN on the same connection (when
+        :attr:`pipelines` is true): Redis runs it the moment the BZPOPMIN returns, so a woken
+        reserve needs no second round trip (nor a second wake-up of the worker).
+
+        Returns:
+            How the wait ended (``INTERRUPTED`` when ``interrupt()`` was called since
+            ``generation`` was read, ``MARKER`` when a marker woke it, ``TIMEOUT`` when it ran
+            its course) and the reply of ``then`` (``None`` when it did not run, or met
+            ``NOSCRIPT``: it is loaded again for the next time).
+        """
         token = uuid.uuid4().hex
         wake = queues[0].wake(token)
         with self._lock:
             if self._generation != generation:
-                return Wake.INTERRUPTED
+                return Wake.INTERRUPTED, None
             self._waiting[token] = wake
+        reply = None
         try:
             timeout = max(MIN_BLOCK_SECONDS, min(seconds, self.max_block))
-            popped = self._client.bzpopmin(
-                [*(keys.marker for keys in queues), wake], timeout=timeout
-            )
+            markers = [*(keys.marker for keys in queues), wake]
+            if then is None or not self.pipelines:
+                popped = self._client.bzpopmin(markers, timeout=timeout)
+            else:
+                popped, reply = self._pipelined(markers, timeout, then)
         finally:
             with self._lock:
                 self._waiting.pop(token, None)
                 interrupted = self._generation != generation
         if interrupted:
-            return Wake.INTERRUPTED
-        return Wake.TIMEOUT if popped is None else Wake.MARKER
+            return Wake.INTERRUPTED, reply
+        return (Wake.TIMEOUT if popped is None else Wake.MARKER), reply
+
+    def _pipelined(self, markers: list[str], timeout: float, then: Call) -> tuple[Any, Any]:
+        name, keys, args = then
+        pipe = self._client.pipeline(transaction=False)
+        pipe.bzpopmin(markers, timeout=timeout)
+        pipe.execute_command("EVALSHA", self._scripts.sha(name), len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        popped, reply = pipe.execute(raise_on_error=False)
+        if isinstance(popped, Exception):
+            raise popped
+        if isinstance(reply, NoScriptError):
+            self._scripts.load([self._scripts.sha(name)])
+            return popped, None
+        if isinstance(reply, Exception):
+            raise reply
+        return popped, reply
 
     def interrupt(self) -> None:
         """Wake every wait blocked in this process and make running reserves return."""
