@@ -3,8 +3,11 @@
 Threads (as in the seed design):
 
 * the consumer reserves batches, blocking in the broker (never sleep-polling) while idle, and only
-  when the pool has a free slot (+ ``prefetch`` reserved ahead);
-* the pool runs deliveries (``threads`` or ``solo``);
+  when the pool has a free slot (+ ``prefetch`` reserved ahead); in the ``threads`` pool the
+  pool's threads take turns at it, and the one that reserved runs the first delivery itself
+  (see ``ThreadPool``), elsewhere it is a thread of its own;
+* the pool runs deliveries (``threads``, ``processes`` or ``solo``);
+* the settler acks succeeded deliveries in batches (``settler.py``);
 * timers: heartbeat (liveness + renewal of the leases of everything held, running or prefetched),
   schedule poll (backstop promotion of due ETAs) and reaper (dead workers, expired leases).
 
@@ -36,6 +39,7 @@ from taskq_core.schemas import TaskResult, WorkerInfo
 from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.invoke import InProcessInvoker, Invoker
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
+from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
 from taskq_core.worker.settler import Settler
@@ -51,7 +55,8 @@ log = logging.getLogger("taskq.worker")
 POOLS = ("threads", "processes", "solo")
 #: Longest a consumer blocks in one reserve call; bounds how stale a blocked connection can get.
 DEFAULT_BLOCK_TIMEOUT = 5.0
-#: Longest pause between reserve attempts while the broker is unreachable.
+#: First and longest pause between reserve attempts while the broker is unreachable.
+INITIAL_ERROR_BACKOFF = 0.1
 MAX_ERROR_BACKOFF = 5.0
 #: Longest the main thread blocks in one wait during ``run()``, in seconds. A signal the kernel
 #: delivers to another thread runs its Python handler only when the main thread next checks for
@@ -74,7 +79,11 @@ class Worker:
         pool: ``threads`` (default), ``processes`` (one child process per slot; survives
             children that crash, enforces hard time limits by killing) or ``solo`` (run on the
             consumer thread).
-        prefetch: Deliveries reserved ahead of a free slot; 0 is fair mode. Default: concurrency.
+        prefetch: Deliveries reserved ahead of a free slot; 0 is fair mode. Default: adapted
+            to the tasks' duration, so that about 0.1 s of the pool's work waits reserved
+            ahead: up to ``max(32, 4 x concurrency)`` for short tasks (one round trip per
+            batch), down to 0 for tasks of a second or more, where holding work back from
+            other workers costs more than the round trip saves (``worker/prefetch.py``).
         heartbeat_interval: Seconds between heartbeats; each renews every held lease.
         schedule_poll_interval: Seconds between backstop promotions of due scheduled messages.
         reaper_interval: Seconds between recoveries of dead workers' and expired leases.
@@ -123,9 +132,11 @@ class Worker:
             raise ConfigurationError("a worker needs at least one queue to consume")
         self.concurrency = 1 if pool == "solo" else concurrency
         self.pool_name = pool
-        self.prefetch = self.concurrency if prefetch is None else prefetch
-        if self.prefetch < 0:
+        if prefetch is not None and prefetch < 0:
             raise ConfigurationError("prefetch must be >= 0")
+        self._prefetch = Prefetch(self.concurrency, prefetch)
+        #: The most deliveries held beyond the running ones (the adaptive default's ceiling).
+        self.prefetch = self._prefetch.cap
         self.heartbeat_interval = heartbeat_interval
         self.schedule_poll_interval = schedule_poll_interval
         self.reaper_interval = reaper_interval
@@ -158,6 +169,9 @@ class Worker:
         self._shutting_down = False
         self._finished = True
         self._consumer: threading.Thread | None = None
+        #: Reserves under way (threads pool: its threads take turns at reserving).
+        self._reserving = 0
+        self._backoff = INITIAL_ERROR_BACKOFF
         self._timers: list[Timer] = []
         self._pool: Pool | None = None
         self._invoker: Invoker | None = None
@@ -209,8 +223,10 @@ class Worker:
         )
 
         def execute(delivery: Delivery) -> None:
+            started = time.perf_counter()
             try:
                 outcome = runner.run(delivery)
+                self._prefetch.observe(time.perf_counter() - started)
             except Exception:
                 # The broker failed while settling; the lease will bring the message back.
                 log.exception("could not settle %s; its lease will return it", delivery.id)
@@ -218,11 +234,16 @@ class Worker:
             if outcome != PENDING:
                 self._settled([(delivery, outcome)])
 
-        self._pool = (
-            SoloPool(execute)
-            if self.pool_name == "solo"
-            else ThreadPool(self.concurrency, execute, thread_prefix=f"taskq-{self.id}")
-        )
+        prefix = f"taskq-{self.id}"
+        if self.pool_name == "solo":
+            self._pool = SoloPool(execute)
+        elif self.pool_name == "threads":
+            # The pool's threads take turns at consuming (see ThreadPool): no consumer thread.
+            self._pool = ThreadPool(
+                self.concurrency, execute, thread_prefix=prefix, consume=self._reserve_batch
+            )
+        else:
+            self._pool = ThreadPool(self.concurrency, execute, thread_prefix=prefix)
         self._timers = [
             Timer("heartbeat", self.heartbeat_interval, self._heartbeat, self._upkeep_stop),
             Timer("schedule-poll", self.schedule_poll_interval, self._poll, self._upkeep_stop),
@@ -230,8 +251,11 @@ class Worker:
         ]
         for timer in self._timers:
             timer.start()
-        self._consumer = threading.Thread(target=self._consume, name="taskq-consumer", daemon=True)
-        self._consumer.start()
+        if self.pool_name != "threads":
+            self._consumer = threading.Thread(
+                target=self._consume, name="taskq-consumer", daemon=True
+            )
+            self._consumer.start()
         log.info(
             "worker %s consuming %s (%s x%d)",
             self.id,
@@ -306,18 +330,21 @@ class Worker:
         broker = self._broker
         assert broker is not None
         assert self._pool is not None
-        assert self._consumer is not None
         broker.interrupt()
         with self._capacity:
             self._capacity.notify_all()
         # One grace period for the whole drain. A solo pool runs tasks on the consumer thread, so
         # joining it is part of the grace, and a second signal must cut that join short too.
         deadline = time.monotonic() + grace
-        while self._consumer.is_alive() and not self._stop_now():
+        while self._consuming() and not self._stop_now():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            self._consumer.join(min(remaining, 0.1))
+            if self._consumer is not None:
+                self._consumer.join(min(remaining, 0.1))
+            else:
+                with self._capacity:
+                    self._capacity.wait(min(remaining, 0.1))
         self._release(self._pool.take_pending())
         finished = self._wait_running(deadline)
         self._upkeep_stop.set()
@@ -369,44 +396,73 @@ class Worker:
 
     def _free_slots(self) -> int:
         """Wait for room to reserve into; 0 means shutting down."""
-        limit = self.concurrency + self.prefetch
+        limit = self.concurrency + self._prefetch.current()
         with self._capacity:
             while len(self._held) >= limit and not self._stopping.is_set():
                 self._capacity.wait()
             return 0 if self._stopping.is_set() else limit - len(self._held)
 
+    def _consuming(self) -> bool:
+        """Whether a reserve may still be under way (then it may still hand out deliveries)."""
+        if self._consumer is not None:
+            return self._consumer.is_alive()
+        with self._capacity:
+            return self._reserving > 0
+
     def _consume(self) -> None:
-        assert self._broker is not None
+        """The consumer thread of the solo and processes pools."""
         assert self._pool is not None
-        backoff = 0.1
-        while not self._stopping.is_set():
-            free = self._free_slots()
-            if not free:
-                break
-            try:
-                deliveries = self._broker.reserve(
-                    self._order.next(),
-                    worker_id=self.id,
-                    lease=self.visibility_timeout,
-                    limit=free,
-                    timeout=self.block_timeout,
-                )
-            except Exception as exc:
-                log.warning("reserve failed: %s; retrying in %.1fs", exc, backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, MAX_ERROR_BACKOFF)
-                continue
-            backoff = 0.1
-            if not deliveries:
-                continue
-            with self._capacity:
-                for delivery in deliveries:
-                    self._held[delivery.id] = delivery
+        while (deliveries := self._reserve_batch()) is not None:
             for index, delivery in enumerate(deliveries):
                 if self._stopping.is_set():
                     self._release(deliveries[index:])
                     break
                 self._pool.submit(delivery)
+
+    def _reserve_batch(self) -> list[Delivery] | None:
+        """Reserve for the free slots, blocking while idle; ``None`` once stopping.
+
+        The deliveries are held when returned. Reserved as the worker stops, they are released
+        back to READY instead.
+        """
+        assert self._broker is not None
+        with self._capacity:
+            if self._stopping.is_set():
+                return None
+            self._reserving += 1
+        try:
+            while not self._stopping.is_set():
+                free = self._free_slots()
+                if not free:
+                    break
+                try:
+                    deliveries = self._broker.reserve(
+                        self._order.next(),
+                        worker_id=self.id,
+                        lease=self.visibility_timeout,
+                        limit=free,
+                        timeout=self.block_timeout,
+                    )
+                except Exception as exc:
+                    log.warning("reserve failed: %s; retrying in %.1fs", exc, self._backoff)
+                    self._stopping.wait(self._backoff)
+                    self._backoff = min(self._backoff * 2, MAX_ERROR_BACKOFF)
+                    continue
+                self._backoff = INITIAL_ERROR_BACKOFF
+                if not deliveries:
+                    continue
+                with self._capacity:
+                    for delivery in deliveries:
+                        self._held[delivery.id] = delivery
+                if self._stopping.is_set():
+                    self._release(deliveries)
+                    break
+                return deliveries
+            return None
+        finally:
+            with self._capacity:
+                self._reserving -= 1
+                self._capacity.notify_all()
 
     def _settled(self, outcomes: list[tuple[Delivery, str]]) -> None:
         """Deliveries whose settlement was answered: free their slots."""
