@@ -118,7 +118,8 @@ class RecordingPlugin:
 
 
 def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
-    """A RedisBroker reporting every ack (alone or with the next reserve) and its answer."""
+    """A RedisBroker reporting every ack (alone, in a batch or with the next reserve) and its
+    answer."""
     from taskq_redis import RedisBroker
 
     class RecordingBroker(RedisBroker):
@@ -127,6 +128,14 @@ def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
             ok = super().ack(delivery, *args, **kwargs)
             recorder.record("ack_calls", id=delivery.id, token=delivery.token, ok=ok)
             return ok
+
+        def ack_many(self, deliveries: Any, *args: Any, **kwargs: Any) -> list[bool]:
+            for delivery in deliveries:
+                recorder.record("acking", id=delivery.id, token=delivery.token)
+            acked = super().ack_many(deliveries, *args, **kwargs)
+            for delivery, ok in zip(deliveries, acked, strict=True):
+                recorder.record("ack_calls", id=delivery.id, token=delivery.token, ok=ok)
+            return acked
 
         def ack_and_reserve(self, finished: Any, *args: Any, **kwargs: Any) -> Any:
             recorder.record("acking", id=finished.id, token=finished.token)

@@ -44,6 +44,8 @@ class Store:
         self.scripts = Scripts(client)
         #: Queue name -> ``time.monotonic()`` of this broker's last SADD of it (producing.py).
         self.announced: dict[str, float] = {}
+        #: Worker id -> ``time.monotonic()`` of its last SADD to ``worker_queues`` (workers.py).
+        self.announced_workers: dict[str, float] = {}
 
     def keys(self, queue: str) -> QueueKeys:
         """Key names of ``queue``; raises ``ValueError`` for an invalid queue name."""

@@ -7,42 +7,54 @@ PROCESSING and its workers together, stays inside the queue's hash tag.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from taskq_redis.codec import text, worker_info
 from taskq_redis.keys import queues_key, worker_queues_key
+from taskq_redis.producing import ANNOUNCE_INTERVAL
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
     from taskq_core.schemas import WorkerInfo
-    from taskq_redis.store import Store
+    from taskq_redis.store import Call, Store
 
 
 def send_heartbeat(store: Store, worker: WorkerInfo) -> None:
-    """One pipelined round trip: heartbeat.lua in each queue, and the queues remembered."""
+    """heartbeat.lua in each queue, in one round trip (a bare EVALSHA for one queue).
+
+    The queues are added to ``<prefix>:worker_queues`` by a pipelined SADD with the first
+    heartbeat, then every ``ANNOUNCE_INTERVAL`` seconds (as producers do for ``queues``), so
+    an idle worker's heartbeat is one command.
+    """
     if not worker.queues:
         return
     info = worker.model_dump_json()
     now = store.now_arg()
+    calls: list[Call] = []
+    for queue in worker.queues:
+        keys = store.keys(queue)
+        calls.append(("heartbeat", [keys.workers, keys.worker_info], [now, worker.worker_id, info]))
+    moment = time.monotonic()
+    last = store.announced_workers.get(worker.worker_id, -ANNOUNCE_INTERVAL)
+    if moment - last < ANNOUNCE_INTERVAL:
+        store.run_all(calls)
+        return
 
     def fill(pipe: Pipeline) -> None:
         pipe.sadd(worker_queues_key(store.prefix), *worker.queues)
-        for queue in worker.queues:
-            keys = store.keys(queue)
-            store.scripts(
-                "heartbeat",
-                [keys.workers, keys.worker_info],
-                [now, worker.worker_id, info],
-                client=pipe,
-            )
+        for name, keys, args in calls:
+            store.scripts(name, keys, args, client=pipe)
 
     store.pipelined(fill)
+    store.announced_workers[worker.worker_id] = moment
 
 
 def forget(store: Store, worker: WorkerInfo) -> None:
     """forget_worker.lua in each of the worker's queues, pipelined."""
+    store.announced_workers.pop(worker.worker_id, None)
     if not worker.queues:
         return
 
