@@ -86,8 +86,12 @@ def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
 def delivery(
     message: Message, reserved: Reserved, worker_id: str, lease_deadline: float
 ) -> Delivery:
-    """A Delivery; kept here so every reply-to-model conversion sits in one module."""
-    return Delivery(
+    """A Delivery; kept here so every reply-to-model conversion sits in one module.
+
+    Built without validation: the message was validated when decoded, the numbers come from
+    reserve.lua (a token >= 1, retries >= 0) and the worker id from the caller.
+    """
+    return Delivery.model_construct(
         message=message,
         token=reserved.token,
         retries=reserved.retries,

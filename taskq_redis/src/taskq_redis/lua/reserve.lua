@@ -14,12 +14,14 @@ ARGV
 EFFECTS
   Promotes due messages (see promote.lua). When the queue has an in-flight cap (Q:meta
   `max_in_flight`), takes at most cap - ZCARD processing (nothing at or above the cap).
-  LPOPs up to that many ids from ready:9 down to ready:0. For each id with a payload: HINCRBY
-  `d` (the new delivery count is the fencing token), HSET `w` = worker, ZADD processing
-  now+lease. An id without a payload (deleted behind the queue's back) is dropped with its
-  state. Then the marker: `r` stays set while READY still holds work the cap leaves room for,
-  so the next blocked worker wakes (chain wake-up), and is removed otherwise (a capped queue
-  is woken again by whatever takes a message out of PROCESSING, see wake_below_cap in lib.lua).
+  LPOPs up to that many ids from ready:9 down to ready:0. For each id with a payload: `d` + 1
+  (the new delivery count is the fencing token), `w` = worker, ZADD processing now+lease, done
+  for the whole batch in one HMGET, one HSET and one ZADD (chunked). An id without a payload
+  (deleted behind the queue's back) is dropped with its state; an id popped twice in one call
+  is handed out once. Then the marker: `r` stays set while READY still holds work the cap
+  leaves room for, so the next blocked worker wakes (chain wake-up), and is removed otherwise
+  (a capped queue is woken again by whatever takes a message out of PROCESSING, see
+  wake_below_cap in lib.lua).
   The ETA announcement `s` is cleared: the reply carries the next ETA itself.
   Payloads are not decoded here; the client buries undecodable ones through dead.lua.
 RETURNS
@@ -51,6 +53,8 @@ end
 local deadline = now + lease
 local result = { fmt(now), '', fmt(deadline) }
 local taken = 0
+-- An id listed twice in READY (written behind taskq's back) is handed out once.
+local seen = {}
 -- An idle queue costs one EXISTS here, not ten empty LPOPs.
 local has_work = any_ready(ready)
 for i = #ready, 1, -1 do
@@ -60,23 +64,40 @@ for i = #ready, 1, -1 do
   local ids = redis.call('LPOP', ready[i], wanted - taken)
   if ids then
     local found = redis.call('HMGET', payloads, unpack(ids))
-    local orphans = {}
+    local orphans, live, fields = {}, {}, {}
     for j, id in ipairs(ids) do
-      local payload = found[j]
-      if payload then
-        local token = redis.call('HINCRBY', state, id .. ':d', 1)
-        local fields = redis.call('HMGET', state, id .. ':r', id .. ':e')
-        redis.call('HSET', state, id .. ':w', worker)
-        redis.call('ZADD', processing, fmt(deadline), id)
+      if not found[j] then
+        orphans[#orphans + 1] = id
+      elseif not seen[id] then
+        seen[id] = true
+        live[#live + 1] = j
+        fields[#fields + 1] = id .. ':d'
+        fields[#fields + 1] = id .. ':r'
+        fields[#fields + 1] = id .. ':e'
+      end
+    end
+    if #live > 0 then
+      local counters = redis.call('HMGET', state, unpack(fields))
+      local owned, leased = {}, {}
+      local until_ = fmt(deadline)
+      for k, j in ipairs(live) do
+        local id = ids[j]
+        local token = (tonumber(counters[3 * k - 2]) or 0) + 1
+        owned[#owned + 1] = id .. ':d'
+        owned[#owned + 1] = token
+        owned[#owned + 1] = id .. ':w'
+        owned[#owned + 1] = worker
+        leased[#leased + 1] = until_
+        leased[#leased + 1] = id
         result[#result + 1] = id
         result[#result + 1] = token
-        result[#result + 1] = fields[1] or '0'
-        result[#result + 1] = fields[2] or ''
-        result[#result + 1] = payload
-        taken = taken + 1
-      else
-        orphans[#orphans + 1] = id
+        result[#result + 1] = counters[3 * k - 1] or '0'
+        result[#result + 1] = counters[3 * k] or ''
+        result[#result + 1] = found[j]
       end
+      taken = taken + #live
+      each_chunk('HSET', state, owned)
+      each_chunk('ZADD', processing, leased)
     end
     if #orphans > 0 then
       clear_state(state, orphans)
