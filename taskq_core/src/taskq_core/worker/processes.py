@@ -231,3 +231,19 @@ class ProcessInvoker:
         for slot in slots:
             slot.close()
         log.debug("process pool of %d closed (parent %d)", len(slots), os.getpid())
+
+
+def same_app(spec: str, app: Taskq) -> bool:
+    """Whether the pool's children will find ``app``'s tasks at ``spec``.
+
+    When ``spec`` names the module running as ``__main__`` (``python -m pkg.mod``), importing it
+    here would run it a second time, so only its name is checked; the children import it afresh.
+    """
+    main = sys.modules.get("__main__")
+    main_spec = getattr(main, "__spec__", None)
+    if main_spec is not None and spec.partition(":")[0] == main_spec.name:
+        return True
+    from taskq_core.app import import_app
+
+    imported = import_app(spec)
+    return imported is app or set(imported.tasks) == set(app.tasks)

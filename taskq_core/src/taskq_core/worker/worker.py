@@ -18,12 +18,10 @@ keep their leases alive. A second signal stops at once; leases bring unfinished 
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -31,19 +29,21 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from taskq_core.app import app_spec_of, import_app
+from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify
-from taskq_core.schemas import TaskResult, WorkerInfo
+from taskq_core.schemas import WorkerInfo
+from taskq_core.worker.consumer import Consumer
 from taskq_core.worker.execute import PENDING, DeliveryRunner
+from taskq_core.worker.holding import Holdings
 from taskq_core.worker.invoke import InProcessInvoker, Invoker
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.prefetch import Prefetch
-from taskq_core.worker.processes import ProcessInvoker
+from taskq_core.worker.processes import ProcessInvoker, same_app
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
 from taskq_core.worker.settler import Settler
-from taskq_core.worker.upkeep import Timer
+from taskq_core.worker.upkeep import Timer, poll_schedules, reap
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -55,9 +55,6 @@ log = logging.getLogger("taskq.worker")
 POOLS = ("threads", "processes", "solo")
 #: Longest a consumer blocks in one reserve call; bounds how stale a blocked connection can get.
 DEFAULT_BLOCK_TIMEOUT = 5.0
-#: First and longest pause between reserve attempts while the broker is unreachable.
-INITIAL_ERROR_BACKOFF = 0.1
-MAX_ERROR_BACKOFF = 5.0
 #: Longest the main thread blocks in one wait during ``run()``, in seconds. A signal the kernel
 #: delivers to another thread runs its Python handler only when the main thread next checks for
 #: signals, which a wait without a timeout never does: the signal would be lost.
@@ -147,17 +144,15 @@ class Worker:
         self.app_spec = app_spec
         if pool == "processes":
             self.app_spec = app_spec or app_spec_of(app)
-            if self.app_spec is None or not _same_app(self.app_spec, app):
+            if self.app_spec is None or not same_app(self.app_spec, app):
                 raise ConfigurationError(
                     "the processes pool needs the app importable as module:attribute "
                     f"(found {self.app_spec!r}); define it at module level or pass app_spec="
                 )
 
-        self.stats: collections.Counter[str] = collections.Counter()
-        self._held: dict[str, Delivery] = {}
-        #: (id, token) of held deliveries whose task ended and whose ack/retry/dead is on its way.
-        self._settling: set[tuple[str, int]] = set()
-        self._capacity = threading.Condition()
+        self._holdings = Holdings()
+        #: Outcome counts (acked, retried, dead, lost, postponed, error).
+        self.stats = self._holdings.stats
         self._stopping = threading.Event()
         self._upkeep_stop = threading.Event()
         self._stop_requested = threading.Event()
@@ -169,14 +164,12 @@ class Worker:
         self._shutting_down = False
         self._finished = True
         self._consumer: threading.Thread | None = None
-        #: Reserves under way (threads pool: its threads take turns at reserving).
-        self._reserving = 0
-        self._backoff = INITIAL_ERROR_BACKOFF
         self._timers: list[Timer] = []
         self._pool: Pool | None = None
         self._invoker: Invoker | None = None
         self._broker: BaseBroker | None = None
         self._settler: Settler | None = None
+        self._consuming_side: Consumer | None = None
         self.info = WorkerInfo(
             worker_id=self.id,
             hostname=socket.gethostname(),
@@ -196,8 +189,7 @@ class Worker:
     @property
     def held(self) -> list[Delivery]:
         """Deliveries this worker holds right now (running or prefetched)."""
-        with self._capacity:
-            return list(self._held.values())
+        return self._holdings.snapshot()
 
     def start(self) -> None:
         """Start consuming on background threads and return."""
@@ -213,11 +205,22 @@ class Worker:
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )
-        self._settler = Settler(broker, self._settled, name=f"taskq-{self.id}-settler")
+        holdings = self._holdings
+        self._settler = Settler(broker, holdings.settled, name=f"taskq-{self.id}-settler")
+        consumer = self._consuming_side = Consumer(
+            broker,
+            holdings,
+            self._stopping,
+            worker_id=self.id,
+            queues=self._order.next,
+            slots=lambda: self.concurrency + self._prefetch.current(),
+            lease=self.visibility_timeout,
+            block_timeout=self.block_timeout,
+        )
         runner = DeliveryRunner(
             self.app,
             broker,
-            settling=self._mark_settling,
+            settling=holdings.mark_settling,
             invoker=self._invoker,
             settler=self._settler,
         )
@@ -232,7 +235,7 @@ class Worker:
                 log.exception("could not settle %s; its lease will return it", delivery.id)
                 outcome = "error"
             if outcome != PENDING:
-                self._settled([(delivery, outcome)])
+                holdings.settled([(delivery, outcome)])
 
         prefix = f"taskq-{self.id}"
         if self.pool_name == "solo":
@@ -240,20 +243,31 @@ class Worker:
         elif self.pool_name == "threads":
             # The pool's threads take turns at consuming (see ThreadPool): no consumer thread.
             self._pool = ThreadPool(
-                self.concurrency, execute, thread_prefix=prefix, consume=self._reserve_batch
+                self.concurrency, execute, thread_prefix=prefix, consume=consumer.reserve_batch
             )
         else:
             self._pool = ThreadPool(self.concurrency, execute, thread_prefix=prefix)
+        queues, stop = self.queues, self._upkeep_stop
         self._timers = [
-            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, self._upkeep_stop),
-            Timer("schedule-poll", self.schedule_poll_interval, self._poll, self._upkeep_stop),
-            Timer("reaper", self.reaper_interval, self._reap, self._upkeep_stop),
+            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, stop),
+            Timer(
+                "schedule-poll",
+                self.schedule_poll_interval,
+                lambda: poll_schedules(broker, queues),
+                stop,
+            ),
+            Timer(
+                "reaper",
+                self.reaper_interval,
+                lambda: reap(broker, queues, self.worker_timeout, self.app.result_ttl),
+                stop,
+            ),
         ]
         for timer in self._timers:
             timer.start()
         if self.pool_name != "threads":
             self._consumer = threading.Thread(
-                target=self._consume, name="taskq-consumer", daemon=True
+                target=consumer.run, args=(self._pool,), name="taskq-consumer", daemon=True
             )
             self._consumer.start()
         log.info(
@@ -331,8 +345,7 @@ class Worker:
         assert broker is not None
         assert self._pool is not None
         broker.interrupt()
-        with self._capacity:
-            self._capacity.notify_all()
+        self._holdings.wake()
         # One grace period for the whole drain. A solo pool runs tasks on the consumer thread, so
         # joining it is part of the grace, and a second signal must cut that join short too.
         deadline = time.monotonic() + grace
@@ -343,10 +356,10 @@ class Worker:
             if self._consumer is not None:
                 self._consumer.join(min(remaining, 0.1))
             else:
-                with self._capacity:
-                    self._capacity.wait(min(remaining, 0.1))
-        self._release(self._pool.take_pending())
-        finished = self._wait_running(deadline)
+                self._holdings.wake(min(remaining, 0.1))
+        assert self._consuming_side is not None
+        self._consuming_side.release(self._pool.take_pending())
+        finished = self._holdings.wait_empty(deadline, self._stop_now)
         self._upkeep_stop.set()
         for timer in self._timers:
             timer.join(timeout=5)
@@ -362,203 +375,28 @@ class Worker:
         log.info("worker %s stopped (%s)", self.id, dict(self.stats))
         return finished
 
-    def _wait_running(self, deadline: float) -> bool:
-        with self._capacity:
-            while self._held:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop_now():
-                    log.warning(
-                        "%d task(s) still running at shutdown%s; their leases will return them",
-                        len(self._held),
-                        " (second signal)" if self._stop_now() else "",
-                    )
-                    return False
-                self._capacity.wait(min(remaining, 0.5))
-        return True
-
-    def _release(self, deliveries: list[Delivery]) -> None:
-        if not deliveries:
-            return
-        assert self._broker is not None
-        try:
-            released = self._broker.release(deliveries)
-            log.info("released %d prefetched deliveries back to READY", released)
-        except Exception as exc:
-            log.warning(
-                "could not release prefetched deliveries (%s); leases will return them", exc
-            )
-        with self._capacity:
-            for delivery in deliveries:
-                self._held.pop(delivery.id, None)
-            self._capacity.notify_all()
-
     # -- consumer --------------------------------------------------------------------------------
-
-    def _free_slots(self) -> int:
-        """Wait for room to reserve into; 0 means shutting down."""
-        limit = self.concurrency + self._prefetch.current()
-        with self._capacity:
-            while len(self._held) >= limit and not self._stopping.is_set():
-                self._capacity.wait()
-            return 0 if self._stopping.is_set() else limit - len(self._held)
 
     def _consuming(self) -> bool:
         """Whether a reserve may still be under way (then it may still hand out deliveries)."""
         if self._consumer is not None:
             return self._consumer.is_alive()
-        with self._capacity:
-            return self._reserving > 0
-
-    def _consume(self) -> None:
-        """The consumer thread of the solo and processes pools."""
-        assert self._pool is not None
-        while (deliveries := self._reserve_batch()) is not None:
-            for index, delivery in enumerate(deliveries):
-                if self._stopping.is_set():
-                    self._release(deliveries[index:])
-                    break
-                self._pool.submit(delivery)
-
-    def _reserve_batch(self) -> list[Delivery] | None:
-        """Reserve for the free slots, blocking while idle; ``None`` once stopping.
-
-        The deliveries are held when returned. Reserved as the worker stops, they are released
-        back to READY instead.
-        """
-        assert self._broker is not None
-        with self._capacity:
-            if self._stopping.is_set():
-                return None
-            self._reserving += 1
-        try:
-            while not self._stopping.is_set():
-                free = self._free_slots()
-                if not free:
-                    break
-                try:
-                    deliveries = self._broker.reserve(
-                        self._order.next(),
-                        worker_id=self.id,
-                        lease=self.visibility_timeout,
-                        limit=free,
-                        timeout=self.block_timeout,
-                    )
-                except Exception as exc:
-                    log.warning("reserve failed: %s; retrying in %.1fs", exc, self._backoff)
-                    self._stopping.wait(self._backoff)
-                    self._backoff = min(self._backoff * 2, MAX_ERROR_BACKOFF)
-                    continue
-                self._backoff = INITIAL_ERROR_BACKOFF
-                if not deliveries:
-                    continue
-                with self._capacity:
-                    for delivery in deliveries:
-                        self._held[delivery.id] = delivery
-                if self._stopping.is_set():
-                    self._release(deliveries)
-                    break
-                return deliveries
-            return None
-        finally:
-            with self._capacity:
-                self._reserving -= 1
-                self._capacity.notify_all()
-
-    def _settled(self, outcomes: list[tuple[Delivery, str]]) -> None:
-        """Deliveries whose settlement was answered: free their slots."""
-        with self._capacity:
-            for delivery, outcome in outcomes:
-                self.stats[outcome] += 1
-                self._held.pop(delivery.id, None)
-                self._settling.discard((delivery.id, delivery.token))
-            self._capacity.notify_all()
-
-    def _mark_settling(self, delivery: Delivery) -> None:
-        with self._capacity:
-            self._settling.add((delivery.id, delivery.token))
+        return self._holdings.reserving()
 
     # -- timers ----------------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
         assert self._broker is not None
         self._broker.send_heartbeat(self.info)
-        # Deliveries being settled are left alone: their ack/retry/dead is on its way, and one
-        # abandoned after its process died has just had its lease expired on purpose.
-        with self._capacity:
-            held = [
-                delivery
-                for delivery in self._held.values()
-                if (delivery.id, delivery.token) not in self._settling
-            ]
-        if held:
-            kept = self._broker.extend_lease(held, lease=self.visibility_timeout)
-            # A delivery acked (or retried, buried) since the snapshot is not held any more
-            # either; only one still held and not being settled has really lost its lease.
-            with self._capacity:
-                lost = [
-                    delivery
-                    for delivery, ok in zip(held, kept, strict=True)
-                    if not ok
-                    and self._held.get(delivery.id) is delivery
-                    and (delivery.id, delivery.token) not in self._settling
-                ]
-            for delivery in lost:
+        renewed = self._holdings.renewable()
+        if renewed:
+            kept = self._broker.extend_lease(renewed, lease=self.visibility_timeout)
+            for delivery in self._holdings.lost(renewed, kept):
                 log.warning("lease of %s was lost; its result will be refused", delivery.id)
         notify("taskq_worker_heartbeat", worker=self.info)
-
-    def _poll(self) -> None:
-        assert self._broker is not None
-        for queue in self.queues:
-            self._broker.poll_schedule(queue)
-
-    def _reap(self) -> None:
-        assert self._broker is not None
-        for queue in self.queues:
-            dead = self._broker.expire_dead_workers(queue, within=self.worker_timeout)
-            if dead:
-                log.warning("workers %s stopped heartbeating; expiring their leases", dead)
-            report = self._broker.recover_expired(queue)
-            if report:
-                log.warning(
-                    "recovered %d expired leases in %s (%d to DEAD)",
-                    len(report.requeued) + len(report.dead),
-                    queue,
-                    len(report.dead),
-                )
-                self._record_lost(report.dead)
-                notify("taskq_leases_recovered", queue=queue, report=report)
-
-    def _record_lost(self, ids: Sequence[str]) -> None:
-        """Store a FAILURE result for messages the reaper buried, so waiters do not hang."""
-        assert self._broker is not None
-        for message_id in ids:
-            self._broker.store_result(
-                TaskResult(
-                    id=message_id,
-                    status="FAILURE",
-                    error_type="LeaseExpired",
-                    error_message="its worker was lost too many times (see max_deliveries)",
-                    finished_at=time.time(),
-                ),
-                ttl=self.app.result_ttl,
-            )
 
 
 def _version() -> str:
     from taskq_core import __version__
 
     return __version__
-
-
-def _same_app(spec: str, app: Taskq) -> bool:
-    """Whether the pool's children will find ``app``'s tasks at ``spec``.
-
-    When ``spec`` names the module running as ``__main__`` (``python -m pkg.mod``), importing it
-    here would run it a second time, so only its name is checked; the children import it afresh.
-    """
-    main = sys.modules.get("__main__")
-    main_spec = getattr(main, "__spec__", None)
-    if main_spec is not None and spec.partition(":")[0] == main_spec.name:
-        return True
-    imported = import_app(spec)
-    return imported is app or set(imported.tasks) == set(app.tasks)

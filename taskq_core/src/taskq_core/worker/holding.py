@@ -1,0 +1,139 @@
+"""What a worker holds: deliveries reserved and not settled yet, under one condition variable.
+
+A delivery is held from the moment ``reserve`` hands it out until its settlement (ack, retry,
+dead, or release) was answered. Held deliveries count against the worker's slots
+(``concurrency + prefetch``) and have their leases renewed by the heartbeat, so a delivery whose
+coalesced ack is still on its way keeps its slot and its lease until the ack is answered.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from taskq_core.schemas import Delivery
+
+log = logging.getLogger("taskq.worker")
+
+
+class Holdings:
+    """The held deliveries, their settling marks and outcome counts; every method thread-safe."""
+
+    def __init__(self) -> None:
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._held: dict[str, Delivery] = {}
+        #: (id, token) of held deliveries whose task ended and whose ack/retry/dead is on its way.
+        self._settling: set[tuple[str, int]] = set()
+        #: Reserves under way (the threads pool's threads take turns at reserving).
+        self._reserving = 0
+        self._changed = threading.Condition()
+
+    def snapshot(self) -> list[Delivery]:
+        """The held deliveries right now."""
+        with self._changed:
+            return list(self._held.values())
+
+    def hold(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries a reserve handed out."""
+        with self._changed:
+            for delivery in deliveries:
+                self._held[delivery.id] = delivery
+
+    def drop(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries given back (released) without a settlement."""
+        with self._changed:
+            for delivery in deliveries:
+                self._held.pop(delivery.id, None)
+            self._changed.notify_all()
+
+    def mark_settling(self, delivery: Delivery) -> None:
+        """``delivery``'s task ended; its settling call is about to go out."""
+        with self._changed:
+            self._settling.add((delivery.id, delivery.token))
+
+    def settled(self, outcomes: Sequence[tuple[Delivery, str]]) -> None:
+        """Settlements that were answered (or failed): count them and free their slots."""
+        with self._changed:
+            for delivery, outcome in outcomes:
+                self.stats[outcome] += 1
+                self._held.pop(delivery.id, None)
+                self._settling.discard((delivery.id, delivery.token))
+            self._changed.notify_all()
+
+    def renewable(self) -> list[Delivery]:
+        """Held deliveries whose leases the heartbeat renews: all but those being settled.
+
+        Their ack/retry/dead is on its way, and one abandoned after its process died has just
+        had its lease expired on purpose.
+        """
+        with self._changed:
+            return [d for d in self._held.values() if (d.id, d.token) not in self._settling]
+
+    def lost(self, renewed: Sequence[Delivery], kept: Sequence[bool]) -> list[Delivery]:
+        """Of ``renewed``, those whose renewal was refused and that really lost their lease.
+
+        A delivery acked (or retried, buried) since the snapshot is not held any more either;
+        only one still held and not being settled has really lost its lease.
+        """
+        with self._changed:
+            return [
+                delivery
+                for delivery, ok in zip(renewed, kept, strict=True)
+                if not ok
+                and self._held.get(delivery.id) is delivery
+                and (delivery.id, delivery.token) not in self._settling
+            ]
+
+    def wait_for_room(self, limit: int, stopping: threading.Event) -> int:
+        """Wait until fewer than ``limit`` are held; the room left, or 0 once stopping."""
+        with self._changed:
+            while len(self._held) >= limit and not stopping.is_set():
+                self._changed.wait()
+            return 0 if stopping.is_set() else limit - len(self._held)
+
+    def begin_reserve(self, stopping: threading.Event) -> bool:
+        """Count a reserve as under way; ``False`` (not counted) once stopping."""
+        with self._changed:
+            if stopping.is_set():
+                return False
+            self._reserving += 1
+            return True
+
+    def end_reserve(self) -> None:
+        """A reserve counted by :meth:`begin_reserve` returned."""
+        with self._changed:
+            self._reserving -= 1
+            self._changed.notify_all()
+
+    def reserving(self) -> bool:
+        """Whether a reserve is under way (it may still hand out deliveries)."""
+        with self._changed:
+            return self._reserving > 0
+
+    def wake(self, timeout: float | None = None) -> None:
+        """Wake every waiter; with ``timeout``, then wait for a change that long at most."""
+        with self._changed:
+            self._changed.notify_all()
+            if timeout is not None:
+                self._changed.wait(timeout)
+
+    def wait_empty(self, deadline: float, stop_now: Callable[[], bool]) -> bool:
+        """Wait until nothing is held; ``False`` when ``deadline`` or ``stop_now()`` came first."""
+        with self._changed:
+            while self._held:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or stop_now():
+                    log.warning(
+                        "%d task(s) still running at shutdown%s; their leases will return them",
+                        len(self._held),
+                        " (second signal)" if stop_now() else "",
+                    )
+                    return False
+                self._changed.wait(min(remaining, 0.5))
+        return True
