@@ -9,7 +9,6 @@ dead, leases, release, recovery), ``results.py``, ``limits.py`` (queue cap, rate
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from taskq_core.broker import (
@@ -20,7 +19,6 @@ from taskq_core.broker import (
     outcomes_of,
 )
 from taskq_redis import admin, limits, producing, results, settling, workers
-from taskq_redis.codec import reserved_items
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     block_limit,
@@ -31,15 +29,9 @@ from taskq_redis.connection import (
     reports_lost_connection,
 )
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
-from taskq_redis.reserving import (
-    ack_and_reserve,
-    deliveries_of,
-    eta_hint,
-    reserve_args,
-    reserve_now,
-)
-from taskq_redis.store import BATCH, Store
-from taskq_redis.waiting import MarkerWaiter, Wake
+from taskq_redis.reserving import IdleReserves, ack_and_reserve, reserve_blocking
+from taskq_redis.store import Store
+from taskq_redis.waiting import MarkerWaiter
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,10 +48,6 @@ if TYPE_CHECKING:
         TaskResult,
         WorkerInfo,
     )
-
-#: Seconds after an empty blocking reserve within which the same worker's next blocking reserve
-#: skips its first pass (see ``reserve``).
-IDLE_FRESH = 1.0
 
 #: Messages per round trip in ``send_batch`` (one send_many.lua call per queue in it).
 SEND_CHUNK = 1000
@@ -100,9 +88,7 @@ class RedisBroker(BaseBroker):
         self.client = client
         self._store = Store(client, self.prefix, clock)
         self._waiter = MarkerWaiter(client, block_limit(client, max_block), self._store.scripts)
-        #: Worker id -> (monotonic time, queues, ETA bound) of its last blocking reserve that
-        #: ended with an empty pipelined pass; see ``reserve``.
-        self._idle: dict[str, tuple[float, tuple[str, ...], float]] = {}
+        self._idle: IdleReserves = {}
         self._connected = False
 
     @classmethod
@@ -197,45 +183,9 @@ class RedisBroker(BaseBroker):
         keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
         if not keys:
             raise ValueError("reserve needs at least one queue")
-        names = tuple(k.queue for k in keys)
-        generation = self._waiter.generation()
-        start = time.monotonic()
-        give_up = start + max(0.0, timeout)
-        # A worker's blocking reserves follow each other: when the last one ended with an
-        # empty pass moments ago, this one goes straight to the wait (whose BZPOPMIN returns
-        # at once if work arrived since), keeping an idle chunk at 2 commands.
-        idle = self._idle.pop(worker_id, None)
-        passed = (
-            timeout > 0 and idle is not None and idle[1] == names and start - idle[0] < IDLE_FRESH
+        return reserve_blocking(
+            self._store, self._waiter, self._idle, keys, worker_id, lease, limit, timeout
         )
-        wait_hint = max(0.0, idle[2] - start) if passed and idle is not None else float("inf")
-        while True:
-            found: list[Delivery] = []
-            if not passed:
-                found, wait_hint = reserve_now(self._store, keys, worker_id, lease, limit)
-            remaining = give_up - time.monotonic()
-            if found or remaining <= 0:
-                return found
-            # The first queue's reserve rides behind the BZPOPMIN (a full pass for one queue).
-            then = reserve_args(self._store, keys[0], worker_id, lease, min(limit, BATCH))
-            woke, reply = self._waiter.wait_then(keys, min(remaining, wait_hint), generation, then)
-            passed = False
-            if reply is not None:
-                found = deliveries_of(self._store, keys[0], worker_id, reply)
-                if found:
-                    return found  # even when interrupted: the worker releases what it holds
-                wait_hint = eta_hint(reply)
-                # (with a test clock, time may jump while blocked: always pass again)
-                passed = len(keys) == 1 and not reserved_items(reply) and self.clock is None
-            if woke is Wake.INTERRUPTED:
-                return []
-            if woke is Wake.TIMEOUT and remaining <= min(wait_hint, self._waiter.max_block):
-                # The whole timeout went by without a wake-up or a due ETA: no last pass, the
-                # caller's next reserve makes it (2 commands per idle chunk, not 3).
-                if passed:
-                    now = time.monotonic()
-                    self._idle[worker_id] = (now, names, now + wait_hint)
-                return []
 
     @reports_lost_connection
     def ack_and_reserve(

@@ -1,11 +1,12 @@
 """Reserving: one reserve.lua call per queue, replies decoded, undecodable payloads buried.
 
-The blocking part (waiting on markers between passes) is in ``waiting.py``; this module is the
-non-blocking pass both ``reserve`` and ``ack_and_reserve`` use.
+The wait on markers between passes is in ``waiting.py``; this module has the non-blocking pass
+both ``reserve`` and ``ack_and_reserve`` use, and the loop of a blocking ``reserve``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.broker import DEFAULT_RESULT_TTL
@@ -14,6 +15,7 @@ from taskq_redis import results
 from taskq_redis.codec import decode_message, delivery, optional_float, reserved_items, text
 from taskq_redis.settling import ack_call, bury
 from taskq_redis.store import BATCH
+from taskq_redis.waiting import MarkerWaiter, Wake
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,6 +29,67 @@ if TYPE_CHECKING:
 
 #: Due SCHEDULED messages each reserve promotes before taking work.
 PROMOTE_PER_RESERVE = 1000
+#: Seconds after an empty blocking reserve within which the same worker's next blocking reserve
+#: skips its first pass (see ``reserve_blocking``).
+IDLE_FRESH = 1.0
+
+#: Worker id -> (monotonic time, queue names, monotonic ETA bound) of its last blocking reserve
+#: that ended with an empty pass riding behind its wait.
+IdleReserves = dict[str, tuple[float, tuple[str, ...], float]]
+
+
+def reserve_blocking(
+    store: Store,
+    waiter: MarkerWaiter,
+    idle: IdleReserves,
+    keys: Sequence[QueueKeys],
+    worker_id: str,
+    lease: float,
+    limit: int,
+    timeout: float,
+) -> list[Delivery]:
+    """``RedisBroker.reserve``: passes over ``keys`` and waits on their markers.
+
+    Each wait has the first queue's reserve riding behind it; returns what the first pass with
+    work found, or ``[]`` once ``timeout`` is spent or the wait was interrupted.
+    """
+    names = tuple(k.queue for k in keys)
+    generation = waiter.generation()
+    start = time.monotonic()
+    give_up = start + max(0.0, timeout)
+    # A worker's blocking reserves follow each other: when the last one ended with an empty
+    # pass moments ago, this one goes straight to the wait (whose BZPOPMIN returns at once if
+    # work arrived since), keeping an idle chunk at 2 commands.
+    last = idle.pop(worker_id, None)
+    passed = timeout > 0 and last is not None and last[1] == names and start - last[0] < IDLE_FRESH
+    wait_hint = max(0.0, last[2] - start) if passed and last is not None else float("inf")
+    while True:
+        found: list[Delivery] = []
+        if not passed:
+            found, wait_hint = reserve_now(store, keys, worker_id, lease, limit)
+        remaining = give_up - time.monotonic()
+        if found or remaining <= 0:
+            return found
+        # The first queue's reserve rides behind the BZPOPMIN (a full pass for one queue).
+        then = reserve_args(store, keys[0], worker_id, lease, min(limit, BATCH))
+        woke, reply = waiter.wait_then(keys, min(remaining, wait_hint), generation, then)
+        passed = False
+        if reply is not None:
+            found = deliveries_of(store, keys[0], worker_id, reply)
+            if found:
+                return found  # even when interrupted: the worker releases what it holds
+            wait_hint = eta_hint(reply)
+            # (with a test clock, time may jump while blocked: always pass again)
+            passed = len(keys) == 1 and not reserved_items(reply) and store.clock is None
+        if woke is Wake.INTERRUPTED:
+            return []
+        if woke is Wake.TIMEOUT and remaining <= min(wait_hint, waiter.max_block):
+            # The whole timeout went by without a wake-up or a due ETA: no last pass, the
+            # caller's next reserve makes it (2 commands per idle chunk, not 3).
+            if passed:
+                now = time.monotonic()
+                idle[worker_id] = (now, names, now + wait_hint)
+            return []
 
 
 def reserve_call(
