@@ -10,6 +10,8 @@ from taskq_core.clock import FakeClock
 from taskq_core.schemas import Message
 from taskq_redis import RedisBroker
 
+from .conftest import calls_during
+
 #: More than one script call's worth (1000) and one pipeline's worth (500) of messages.
 MANY = 1_200
 
@@ -40,9 +42,26 @@ def test_send_batch_is_one_script_call_per_chunk(
     monkeypatch.setattr(broker.client, "execute_command", counting)
     # When 1200 messages are sent as a batch
     assert broker.send_batch(messages(1200)) == [True] * 1200
-    # Then two bare script calls carried them (1000 + 200), with no pipeline and no SADD
-    assert sent == ["EVALSHA", "EVALSHA"]
-    assert pipeline_sizes == []
+    # Then two script calls carried them (1000 + 200) in one round trip, with no SADD (a
+    # fakeredis client sends them as one pipeline; a real one streams them, see below)
+    assert sent == []
+    assert pipeline_sizes == [2]
+
+
+@pytest.mark.redis
+def test_send_batch_streams_one_script_call_per_chunk_to_a_real_server(
+    private_redis_url: str, prefix: str
+) -> None:
+    # Given a broker that already sent to the queue (scripts loaded, queue announced)
+    broker = RedisBroker.from_url(private_redis_url, prefix=prefix)
+    assert broker.send_batch(messages(2)) == [True, True]
+    # When 2500 messages are sent as a batch, some of them twice
+    batch = messages(2500)
+    sent = calls_during(private_redis_url, lambda: broker.send_batch([*batch, *batch[:10]]))
+    # Then three script calls (1000 + 1000 + 510) wrote each message once
+    assert sent["evalsha"] == 3, sent
+    assert broker.counts("bulk").ready == 2502
+    broker.close()
 
 
 def test_a_new_queue_is_added_to_the_queue_set_in_the_same_round_trip(

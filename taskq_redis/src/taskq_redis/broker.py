@@ -49,9 +49,6 @@ if TYPE_CHECKING:
         WorkerInfo,
     )
 
-#: Messages per round trip in ``send_batch`` (one send_many.lua call per queue in it).
-SEND_CHUNK = 1000
-
 
 class RedisBroker(BaseBroker):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
@@ -145,12 +142,12 @@ class RedisBroker(BaseBroker):
 
     @reports_lost_connection
     def send_batch(self, messages: Sequence[Message]) -> list[bool]:
-        """Send many messages: one round trip per SEND_CHUNK messages, one script per queue."""
-        results: list[bool] = []
-        for start in range(0, len(messages), SEND_CHUNK):
-            chunk = [(message, None) for message in messages[start : start + SEND_CHUNK]]
-            results.extend(producing.write(self._store, chunk))
-        return results
+        """Send many messages in one round trip: send_many.lua per queue and 1000 messages.
+
+        Each script call is sent as soon as it is encoded, so Redis works on the first ones
+        while the next are encoded.
+        """
+        return producing.write(self._store, [(message, None) for message in messages])
 
     @reports_lost_connection
     def schedule(self, message: Message, *, eta: float) -> bool:

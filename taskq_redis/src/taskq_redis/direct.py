@@ -25,6 +25,7 @@ client that is not a ``redis.Redis``, such as a cluster client) run commands thr
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -79,6 +80,40 @@ class DirectCommands:
         finally:
             self._give(conn, clean)
 
+    def stream(self, commands: Iterable[Sequence[Any]]) -> list[Any]:
+        """Send each command as soon as it is built, then read every reply: one round trip.
+
+        Redis runs the first commands while the later ones are still being built (the client's
+        work overlaps the server's, unlike a pipeline that is built before it is sent). Error
+        replies are returned in place, not raised. After a connection error, everything sent
+        so far is sent again on a fresh connection (the retry policy's), so use it only for
+        commands that may run twice (sends are idempotent by id).
+        """
+        sent: list[Sequence[Any]] = []
+        source = iter(commands)
+        if not self.enabled:
+            pipe = self._client.pipeline(transaction=False)
+            for args in source:
+                pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+            return list(pipe.execute(raise_on_error=False))
+
+        def attempt() -> list[Any]:
+            for args in sent:
+                conn.send_command(*args)
+            for args in source:
+                sent.append(args)
+                conn.send_command(*args)
+            return [_read_reply(conn) for _ in sent]
+
+        conn = self._take()
+        clean = False
+        try:
+            replies = conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())
+            clean = True
+            return list(replies)
+        finally:
+            self._give(conn, clean)
+
     def _take(self) -> Connection:
         if os.getpid() != self._pid:
             # A forked child: the sockets belong to the parent (redis-py's connections do not
@@ -104,3 +139,11 @@ class DirectCommands:
 def _send_and_read(conn: Connection, args: tuple[Any, ...]) -> Any:
     conn.send_command(*args)
     return conn.read_response()
+
+
+def _read_reply(conn: Connection) -> Any:
+    """The next reply; an error reply is returned, not raised (the connection stays in step)."""
+    try:
+        return conn.read_response()
+    except ResponseError as exc:
+        return exc

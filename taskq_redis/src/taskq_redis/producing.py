@@ -17,7 +17,7 @@ from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from redis.client import Pipeline
 
@@ -32,7 +32,8 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
     """Write each ``(message, eta)`` (``eta=None``: now) in one round trip.
 
     One message is one send.lua call; more are one send_many.lua call per queue and per
-    BATCH messages. The SADD of queue names not announced lately goes in the same round trip.
+    BATCH messages, each sent as soon as it is encoded. The SADD of queue names not announced
+    lately goes in the same round trip.
 
     Returns:
         For each message, whether it was written (``False``: the id was already known).
@@ -49,30 +50,37 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
     groups: dict[str, list[int]] = defaultdict(list)
     for index, (message, _) in enumerate(batch):
         groups[message.queue].append(index)
-    calls: list[Call] = []
     slices: list[list[int]] = []
     if len(batch) == 1:
-        calls.append(_send_one(store, now, *batch[0]))
         slices.append([0])
     else:
-        for queue, indexes in groups.items():
-            for start in range(0, len(indexes), BATCH):
-                chunk = indexes[start : start + BATCH]
-                calls.append(_send_many(store, now, queue, [batch[i] for i in chunk]))
-                slices.append(chunk)
+        for indexes in groups.values():
+            slices += [indexes[start : start + BATCH] for start in range(0, len(indexes), BATCH)]
+
+    def calls() -> Iterator[Call]:
+        """The script calls, built one at a time (a payload is encoded as its call is made)."""
+        if len(batch) == 1:
+            yield _send_one(store, now, *batch[0])
+            return
+        for chunk in slices:
+            queue = batch[chunk[0]][0].queue
+            yield _send_many(store, now, queue, [batch[i] for i in chunk])
+
     stale = _unannounced(store, groups)
     if stale:
 
         def fill(pipe: Pipeline) -> None:
             pipe.sadd(queues_key(store.prefix), *stale)
-            for name, keys, args in calls:
+            for name, keys, args in calls():
                 store.scripts(name, keys, args, client=pipe)
 
         replies = store.pipelined(fill)[1:]
         moment = time.monotonic()
         store.announced.update(dict.fromkeys(stale, moment))
     else:
-        replies = store.run_all(calls)
+        # Each call goes out as soon as it is built: Redis writes the first chunk while the
+        # next one is encoded (sends are idempotent by id, so a retried stream is harmless).
+        replies = store.stream(calls())
     written = [False] * len(batch)
     for chunk, reply in zip(slices, replies, strict=True):
         flags = reply if isinstance(reply, list) else [reply]

@@ -71,7 +71,8 @@ class Scripts:
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
-        self._direct = DirectCommands(client)
+        #: Single commands (and streams of them) on connections kept aside (``direct.py``).
+        self.direct = DirectCommands(client)
         self._scripts: dict[str, Script] = {
             name: client.register_script(script_body(name)) for name in SCRIPT_NAMES
         }
@@ -90,10 +91,10 @@ class Scripts:
         if client is not None:
             return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
         try:
-            return self._direct("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self.direct("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
             self._client.script_load(script.script)
-            return self._direct("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self.direct("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def sha(self, name: str) -> str:
         """The SHA1 digest script ``name`` is called by."""

@@ -10,7 +10,7 @@ from taskq_redis.keys import QueueKeys, queue_keys
 from taskq_redis.scripts import Scripts
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import redis
     from redis.client import Pipeline
@@ -85,6 +85,31 @@ class Store:
                 self.scripts(name, keys, args, client=pipe)
 
         return self.pipelined(fill)
+
+    def stream(self, calls: Iterable[Call]) -> list[Any]:
+        """Run script calls in one round trip, each sent as soon as ``calls`` yields it.
+
+        For calls that may run twice (see ``DirectCommands.stream``). A call that met
+        ``NOSCRIPT`` did not run: it runs again once the script is loaded.
+
+        Raises:
+            redis.exceptions.ResponseError: the first error reply, once every call ran.
+        """
+        made: list[Call] = []
+
+        def commands() -> Iterator[tuple[Any, ...]]:
+            for name, keys, args in calls:
+                made.append((name, keys, args))
+                yield ("EVALSHA", self.scripts.sha(name), len(keys), *keys, *args)
+
+        replies = self.scripts.direct.stream(commands())
+        for at, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                replies[at] = self.run(*made[at])
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def pipelined(self, fill: Callable[[Pipeline], None]) -> list[Any]:
         """Run the commands ``fill`` queues in one round trip (not a transaction).
