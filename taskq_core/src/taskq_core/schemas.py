@@ -63,12 +63,21 @@ def new_message_id() -> str:
 
 def check_queue_name(name: str) -> str:
     """Return ``name`` if it is a valid queue name, else raise ``ValueError`` saying why."""
+    if name in _VALID_QUEUE_NAMES:  # every message is checked; the names are few
+        return name
     if not QUEUE_NAME_PATTERN.match(name):
         raise ValueError(
             f"invalid queue name {name!r}: use 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
+    if len(_VALID_QUEUE_NAMES) < _VALID_QUEUE_NAMES_MAX:
+        _VALID_QUEUE_NAMES.add(name)
     return name
+
+
+#: Queue names that passed :func:`check_queue_name` (bounded, so odd callers cannot grow it).
+_VALID_QUEUE_NAMES: set[str] = set()
+_VALID_QUEUE_NAMES_MAX = 10_000
 
 
 def require_queue_name(name: str) -> str:
@@ -92,11 +101,18 @@ def tuples_to_lists(value: Any) -> Any:
     Applied to arguments and return values, so ``return x, y`` and ``f.delay((1, 2))`` work as
     they would with the standard ``json`` module instead of being refused.
     """
+    kind = type(value)
+    if kind in _SCALARS:  # the usual argument: no isinstance chain, no recursion
+        return value
     if isinstance(value, tuple | list):
         return [tuples_to_lists(item) for item in value]
     if isinstance(value, dict):
         return {key: tuples_to_lists(item) for key, item in value.items()}
     return value
+
+
+#: Exact types ``tuples_to_lists`` returns as they are (subclasses take the general path).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class Message(BaseModel):

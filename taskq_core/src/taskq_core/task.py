@@ -162,15 +162,17 @@ class Task(Generic[P, R]):
         Every message is validated before the first one is written, so a bad argument anywhere
         raises ``SerializationError`` with nothing sent.
         """
-        messages = [
-            self.build_message(
-                None if isinstance(call, Mapping) else call,
-                call if isinstance(call, Mapping) else None,
-                queue=queue,
-                priority=priority,
+        messages = []
+        for call in calls:
+            named = type(call) is not tuple and isinstance(call, Mapping)
+            messages.append(
+                self.build_message(
+                    None if named else call,  # type: ignore[arg-type]
+                    call if named else None,  # type: ignore[arg-type]
+                    queue=queue,
+                    priority=priority,
+                )
             )
-            for call in calls
-        ]
         when = self.app.resolve_eta(countdown=countdown, eta=None)
         self.app.send_messages(messages, eta=when)
         return [self.app.AsyncResult(m.id, queue=m.queue) for m in messages]
@@ -187,7 +189,7 @@ class Task(Generic[P, R]):
         headers: Mapping[str, str] | None = None,
     ) -> Message:
         """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON)."""
-        if isinstance(args, str | bytes | Mapping):
+        if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
             raise ConfigurationError(
                 f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
             )

@@ -19,8 +19,6 @@ from taskq_redis.store import BATCH
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from redis.client import Pipeline
-
     from taskq_core.schemas import Message
     from taskq_redis.store import Call, Store
 
@@ -66,21 +64,14 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
             queue = batch[chunk[0]][0].queue
             yield _send_many(store, now, queue, [batch[i] for i in chunk])
 
+    # Each call goes out as soon as it is built: Redis writes the first chunk while the next
+    # one is encoded (sends are idempotent by id, so a retried stream is harmless). The SADD of
+    # queue names not announced lately leads the same stream.
     stale = _unannounced(store, groups)
+    lead = ("SADD", queues_key(store.prefix), *stale) if stale else None
+    replies = store.stream(calls(), lead=lead)
     if stale:
-
-        def fill(pipe: Pipeline) -> None:
-            pipe.sadd(queues_key(store.prefix), *stale)
-            for name, keys, args in calls():
-                store.scripts(name, keys, args, client=pipe)
-
-        replies = store.pipelined(fill)[1:]
-        moment = time.monotonic()
-        store.announced.update(dict.fromkeys(stale, moment))
-    else:
-        # Each call goes out as soon as it is built: Redis writes the first chunk while the
-        # next one is encoded (sends are idempotent by id, so a retried stream is harmless).
-        replies = store.stream(calls())
+        store.announced.update(dict.fromkeys(stale, time.monotonic()))
     written = [False] * len(batch)
     for chunk, reply in zip(slices, replies, strict=True):
         flags = reply if isinstance(reply, list) else [reply]

@@ -86,11 +86,12 @@ class Store:
 
         return self.pipelined(fill)
 
-    def stream(self, calls: Iterable[Call]) -> list[Any]:
+    def stream(self, calls: Iterable[Call], *, lead: tuple[Any, ...] | None = None) -> list[Any]:
         """Run script calls in one round trip, each sent as soon as ``calls`` yields it.
 
         For calls that may run twice (see ``DirectCommands.stream``). A call that met
-        ``NOSCRIPT`` did not run: it runs again once the script is loaded.
+        ``NOSCRIPT`` did not run: it runs again once the script is loaded. ``lead``, a plain
+        command (an SADD), goes first; its reply is dropped.
 
         Raises:
             redis.exceptions.ResponseError: the first error reply, once every call ran.
@@ -98,11 +99,17 @@ class Store:
         made: list[Call] = []
 
         def commands() -> Iterator[tuple[Any, ...]]:
+            if lead is not None:
+                yield lead
             for name, keys, args in calls:
                 made.append((name, keys, args))
                 yield ("EVALSHA", self.scripts.sha(name), len(keys), *keys, *args)
 
         replies = self.scripts.direct.stream(commands())
+        if lead is not None:
+            if isinstance(replies[0], Exception):
+                raise replies[0]
+            replies = replies[1:]
         for at, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 replies[at] = self.run(*made[at])
