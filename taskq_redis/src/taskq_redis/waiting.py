@@ -124,10 +124,14 @@ class MarkerWaiter:
 
     def _pipelined(self, markers: list[str], timeout: float, then: Call) -> tuple[Any, Any]:
         name, keys, args = then
-        pipe = self._client.pipeline(transaction=False)
-        pipe.bzpopmin(markers, timeout=timeout)
-        pipe.execute_command("EVALSHA", self._scripts.sha(name), len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-        popped, reply = pipe.execute(raise_on_error=False)
+        # Both commands in one write on a connection kept aside (``direct.py``): no pipeline
+        # object to build and tear down on the wake-up path.
+        popped, reply = self._scripts.direct.stream(
+            [
+                ("BZPOPMIN", *markers, repr(timeout)),
+                ("EVALSHA", self._scripts.sha(name), len(keys), *keys, *args),
+            ]
+        )
         if isinstance(popped, Exception):
             raise popped
         if isinstance(reply, NoScriptError):
