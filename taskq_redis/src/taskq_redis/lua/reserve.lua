@@ -14,7 +14,7 @@ ARGV
 EFFECTS
   Promotes due messages (see promote.lua). When the queue has an in-flight cap (Q:meta
   `max_in_flight`), takes at most cap - ZCARD processing (nothing at or above the cap).
-  LPOPs up to that many ids from ready:9 down to ready:0. For each id with a payload: `d` + 1
+  Pops up to that many ids from ready:9 down to ready:0 (LMPOP; LPOP per level on Redis 6.2). For each id with a payload: `d` + 1
   (the new delivery count is the fencing token), `w` = worker, ZADD processing now+lease, done
   for the whole batch in one HMGET, one HSET and one ZADD (chunked). An id without a payload
   (deleted behind the queue's back) is dropped with its state; an id popped twice in one call
@@ -55,52 +55,81 @@ local result = { fmt(now), '', fmt(deadline) }
 local taken = 0
 -- An id listed twice in READY (written behind taskq's back) is handed out once.
 local seen = {}
--- An idle queue costs one EXISTS here, not ten empty LPOPs.
-local has_work = any_ready(ready)
-for i = #ready, 1, -1 do
-  if taken >= wanted or not has_work then
-    break
+-- Hand out the popped `ids` (those with a payload, once each); the others are dropped.
+local function take(ids)
+  local found = redis.call('HMGET', payloads, unpack(ids))
+  local orphans, live, fields = {}, {}, {}
+  for j, id in ipairs(ids) do
+    if not found[j] then
+      orphans[#orphans + 1] = id
+    elseif not seen[id] then
+      seen[id] = true
+      live[#live + 1] = j
+      fields[#fields + 1] = id .. ':d'
+      fields[#fields + 1] = id .. ':r'
+      fields[#fields + 1] = id .. ':e'
+    end
   end
-  local ids = redis.call('LPOP', ready[i], wanted - taken)
-  if ids then
-    local found = redis.call('HMGET', payloads, unpack(ids))
-    local orphans, live, fields = {}, {}, {}
-    for j, id in ipairs(ids) do
-      if not found[j] then
-        orphans[#orphans + 1] = id
-      elseif not seen[id] then
-        seen[id] = true
-        live[#live + 1] = j
-        fields[#fields + 1] = id .. ':d'
-        fields[#fields + 1] = id .. ':r'
-        fields[#fields + 1] = id .. ':e'
-      end
+  if #live > 0 then
+    local counters = redis.call('HMGET', state, unpack(fields))
+    local owned, leased = {}, {}
+    local until_ = fmt(deadline)
+    for k, j in ipairs(live) do
+      local id = ids[j]
+      local token = (tonumber(counters[3 * k - 2]) or 0) + 1
+      owned[#owned + 1] = id .. ':d'
+      owned[#owned + 1] = token
+      owned[#owned + 1] = id .. ':w'
+      owned[#owned + 1] = worker
+      leased[#leased + 1] = until_
+      leased[#leased + 1] = id
+      result[#result + 1] = id
+      result[#result + 1] = token
+      result[#result + 1] = counters[3 * k - 1] or '0'
+      result[#result + 1] = counters[3 * k] or ''
+      result[#result + 1] = found[j]
     end
-    if #live > 0 then
-      local counters = redis.call('HMGET', state, unpack(fields))
-      local owned, leased = {}, {}
-      local until_ = fmt(deadline)
-      for k, j in ipairs(live) do
-        local id = ids[j]
-        local token = (tonumber(counters[3 * k - 2]) or 0) + 1
-        owned[#owned + 1] = id .. ':d'
-        owned[#owned + 1] = token
-        owned[#owned + 1] = id .. ':w'
-        owned[#owned + 1] = worker
-        leased[#leased + 1] = until_
-        leased[#leased + 1] = id
-        result[#result + 1] = id
-        result[#result + 1] = token
-        result[#result + 1] = counters[3 * k - 1] or '0'
-        result[#result + 1] = counters[3 * k] or ''
-        result[#result + 1] = found[j]
+    taken = taken + #live
+    each_chunk('HSET', state, owned)
+    each_chunk('ZADD', processing, leased)
+  end
+  if #orphans > 0 then
+    clear_state(state, orphans)
+  end
+end
+
+-- An idle queue costs one EXISTS here, not ten empty pops.
+local has_work = any_ready(ready)
+if has_work and taken < wanted then
+  -- LMPOP (Redis 7+) pops from the highest non-empty priority level in one call, instead of
+  -- one LPOP per level; Redis 6.2 has none, so there the first call's error falls back to them.
+  local descending = {}
+  for i = #ready, 1, -1 do
+    descending[#descending + 1] = ready[i]
+  end
+  local count = #descending
+  local ok, popped = pcall(redis.call, 'LMPOP', count, unpack(descending), 'LEFT', 'COUNT', wanted)
+  if ok then
+    -- Bounded: each pass empties a level or fills the batch (orphans aside, at most 1000).
+    for _ = 1, CHUNK do
+      if not popped then
+        break
       end
-      taken = taken + #live
-      each_chunk('HSET', state, owned)
-      each_chunk('ZADD', processing, leased)
+      take(popped[2])
+      if taken >= wanted then
+        break
+      end
+      popped = redis.call('LMPOP', count, unpack(descending), 'LEFT', 'COUNT', wanted - taken)
     end
-    if #orphans > 0 then
-      clear_state(state, orphans)
+  else
+    for i = #ready, 1, -1 do
+      if taken >= wanted then
+        break
+      end
+      local ids = redis.call('LPOP', ready[i], wanted - taken)
+      if ids then
+        take(ids)
+      end
     end
   end
 end
