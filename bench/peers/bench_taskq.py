@@ -17,12 +17,12 @@ from taskq_core import Taskq
 from taskq_core.result import AsyncResult
 
 LIBRARY = "taskq-core"
-BULK_API = "task.delay_many() (pipelined send_batch, 1000 per round trip)"
+BULK_API = "task.delay_many() (send_many script per 1000 messages, streamed; 1 round trip)"
 # The round trip runs when AsyncResult has ``get`` (taskq versions without results: n/a).
 ROUNDTRIP = "delay().get() (result in the ack script, waiter blocks on BLMOVE rotation)"
 if not hasattr(AsyncResult, "get"):
     ROUNDTRIP = None
-CONFIGS = {"default": "taskq worker defaults (threads, -c 8, prefetch = concurrency)"}
+CONFIGS = {"default": "taskq worker defaults (threads, -c 8, adaptive prefetch <= 32)"}
 DEFAULT_CONFIG = "default"
 
 app = Taskq(common.URL)
