@@ -69,6 +69,8 @@ def reserve_blocking(
             found, wait_hint = reserve_now(store, keys, worker_id, lease, limit)
         remaining = give_up - time.monotonic()
         if found or remaining <= 0:
+            if passed:
+                _went_idle(idle, worker_id, names, wait_hint)
             return found
         # The first queue's reserve rides behind the BZPOPMIN (a full pass for one queue).
         then = reserve_args(store, keys[0], worker_id, lease, min(limit, BATCH))
@@ -87,9 +89,14 @@ def reserve_blocking(
             # The whole timeout went by without a wake-up or a due ETA: no last pass, the
             # caller's next reserve makes it (2 commands per idle chunk, not 3).
             if passed:
-                now = time.monotonic()
-                idle[worker_id] = (now, names, now + wait_hint)
+                _went_idle(idle, worker_id, names, wait_hint)
             return []
+
+
+def _went_idle(idle: IdleReserves, worker_id: str, names: tuple[str, ...], hint: float) -> None:
+    """Remember that ``worker_id``'s blocking reserve just ended with an empty full pass."""
+    now = time.monotonic()
+    idle[worker_id] = (now, names, now + hint)
 
 
 def reserve_call(
