@@ -22,26 +22,36 @@ RETURNS
 
 local payloads, state, scheduled, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ready = ready_keys(5)
-local now = clock(ARGV[1])
 local count = (#ARGV - 1) / 5
 if count ~= math.floor(count) or count > 1000 then
   error('taskq: send_many needs at most 1000 id/payload/priority/max_deliveries/eta quintuples')
 end
 
-local ids = {}
-local priorities, maxes, etas = {}, {}, {}
+-- Check every argument first (plain tonumber: this loop runs once per message).
+local ids, priorities = {}, {}
+local any_eta = false
 for i = 1, count do
-  local base = 2 + (i - 1) * 5
+  local base = 5 * i - 3
   ids[i] = ARGV[base]
-  local p = num(ARGV[base + 2], 'priority')
-  if p < 0 or p > 9 or p ~= math.floor(p) then
+  local p = tonumber(ARGV[base + 2])
+  if p == nil or p < 0 or p > 9 or p % 1 ~= 0 then
     error('taskq: priority must be an integer 0..9, got ' .. tostring(ARGV[base + 2]))
   end
   priorities[i] = p
-  maxes[i] = num(ARGV[base + 3], 'max_deliveries')
-  if ARGV[base + 4] ~= '' then
-    etas[i] = num(ARGV[base + 4], 'eta')
+  if tonumber(ARGV[base + 3]) == nil then
+    error('taskq: max_deliveries must be a number, got ' .. tostring(ARGV[base + 3]))
   end
+  if ARGV[base + 4] ~= '' then
+    if tonumber(ARGV[base + 4]) == nil then
+      error('taskq: eta must be a number, got ' .. tostring(ARGV[base + 4]))
+    end
+    any_eta = true
+  end
+end
+-- The clock is read only when some message has an ETA.
+local now = nil
+if any_eta then
+  now = clock(ARGV[1])
 end
 
 local written = {}
@@ -67,25 +77,31 @@ for i = 1, count do
   else
     seen[id] = true
     written[i] = 1
-    local base = 2 + (i - 1) * 5
-    hash[#hash + 1] = id
-    hash[#hash + 1] = ARGV[base + 1]
-    fields[#fields + 1] = id .. ':m'
-    fields[#fields + 1] = maxes[i]
-    if priorities[i] ~= 0 then
-      fields[#fields + 1] = id .. ':p'
-      fields[#fields + 1] = priorities[i]
+    local base = 5 * i - 3
+    local n = #hash
+    hash[n + 1] = id
+    hash[n + 2] = ARGV[base + 1]
+    n = #fields
+    fields[n + 1] = id .. ':m'
+    fields[n + 2] = ARGV[base + 3]
+    local p = priorities[i]
+    if p ~= 0 then
+      fields[n + 3] = id .. ':p'
+      fields[n + 4] = p
     end
-    local eta = etas[i]
+    local eta = ARGV[base + 4] ~= '' and tonumber(ARGV[base + 4]) or nil
     if eta ~= nil and eta > now then
       redis.call('ZADD', scheduled, fmt(eta), id)
       if earliest == nil or eta < earliest then
         earliest = eta
       end
     else
-      local index = priorities[i] + 1
-      lists[index] = lists[index] or {}
-      table.insert(lists[index], id)
+      local list = lists[p + 1]
+      if list == nil then
+        list = {}
+        lists[p + 1] = list
+      end
+      list[#list + 1] = id
       any_ready = true
     end
   end
