@@ -66,6 +66,11 @@ class Reserved:
     payload: bytes | str
 
 
+def reserved_count(reply: Sequence[Any]) -> int:
+    """How many messages a reserve.lua reply holds (decoded or not)."""
+    return (len(reply) - 3) // RESERVED_FIELDS
+
+
 def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
     """The messages of a reserve.lua reply (after its three-item header)."""
     items = []
@@ -88,10 +93,10 @@ def delivery(
 ) -> Delivery:
     """A Delivery; kept here so every reply-to-model conversion sits in one module.
 
-    Built without validation: the message was validated when decoded, the numbers come from
-    reserve.lua (a token >= 1, retries >= 0) and the worker id from the caller.
+    (Validated: with the already-validated Message instance, that costs about half of what
+    ``model_construct`` does, 1.1 against 2.2 µs here.)
     """
-    return Delivery.model_construct(
+    return Delivery(
         message=message,
         token=reserved.token,
         retries=reserved.retries,

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.errors import MessageDecodeError
 from taskq_redis import results
-from taskq_redis.codec import decode_message, delivery, optional_float, reserved_items, text
+from taskq_redis.codec import (
+    decode_message,
+    delivery,
+    optional_float,
+    reserved_count,
+    reserved_items,
+    text,
+)
 from taskq_redis.settling import ack_call, bury
 from taskq_redis.store import BATCH
 from taskq_redis.waiting import MarkerWaiter, Wake
@@ -82,7 +89,7 @@ def reserve_blocking(
                 return found  # even when interrupted: the worker releases what it holds
             wait_hint = eta_hint(reply)
             # (with a test clock, time may jump while blocked: always pass again)
-            passed = len(keys) == 1 and not reserved_items(reply) and store.clock is None
+            passed = len(keys) == 1 and not reserved_count(reply) and store.clock is None
         if woke is Wake.INTERRUPTED:
             return []
         if woke is Wake.TIMEOUT and remaining <= min(wait_hint, waiter.max_block):
@@ -163,7 +170,7 @@ def reserve_now(
             reply = reserve_call(store, keys, worker_id, lease, step, store.now_arg())
             found += deliveries_of(store, keys, worker_id, reply)
             wait_hint = min(wait_hint, eta_hint(reply))
-            if len(reserved_items(reply)) < step:
+            if reserved_count(reply) < step:
                 break
         if found:
             return found, wait_hint
@@ -196,7 +203,7 @@ def ack_and_reserve(
     *_, acked, reply = store.pipelined(fill)
     found = deliveries_of(store, queues[0], worker_id, reply)
     if not found:
-        rest = queues if reserved_items(reply) else queues[1:]
+        rest = queues if reserved_count(reply) else queues[1:]
         found, _ = reserve_now(store, rest, worker_id, lease, limit)
     return bool(acked), found
 
