@@ -8,11 +8,11 @@ never in the payload, so a payload is written once and never rewritten.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Annotated, Any, Literal
 
+import uuid6
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,27 +38,13 @@ SCHEMA_VERSION = 1
 _EMPTY_SKIPPED = {"kwargs", "headers", "max_retries"}
 
 
-_last_id_ms = 0
-#: UUID bits a v7 id fixes: the version nibble (7) and the RFC 9562 variant (0b10).
-_V7_CLEAR = ~((0xF << 76) | (0x3 << 62))
-_V7_SET = (0x7 << 76) | (0x2 << 62)
-
-
 def new_message_id() -> str:
     """Return a fresh UUIDv7 string: time-ordered, so ids sort by creation time.
 
-    The same layout as ``uuid6.uuid7()`` (48-bit millisecond timestamp, kept strictly growing
-    within the process, then 74 random bits from ``os.urandom``), formatted straight to text
-    without building a ``uuid.UUID``: a producer makes one per message.
+    ``uuid6.uuid7()`` keeps ids strictly increasing within the process, even within one
+    millisecond, so messages sent in a loop keep their order when ids are compared.
     """
-    global _last_id_ms
-    ms = time.time_ns() // 1_000_000
-    if ms <= _last_id_ms:
-        ms = _last_id_ms + 1
-    _last_id_ms = ms
-    value = ((ms & 0xFFFFFFFFFFFF) << 80 | int.from_bytes(os.urandom(10))) & _V7_CLEAR | _V7_SET
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return str(uuid6.uuid7())
 
 
 def check_queue_name(name: str) -> str:
