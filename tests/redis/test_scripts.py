@@ -147,3 +147,33 @@ def test_noscript_after_script_flush_reloads_transparently_on_redis(
     client = redis.Redis.from_url(private_redis_url)
     flush_scripts_between_calls(client, prefix)
     client.close()
+
+
+def test_reserve_without_lmpop_takes_each_priority_level_in_turn(
+    fake_client: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a server without LMPOP (Redis 6.2), played by a reserve.lua whose LMPOP call fails
+    from taskq_redis import scripts
+
+    body = script_body("reserve")
+    assert "'LMPOP'" in body
+    monkeypatch.setitem(
+        scripts.__dict__,
+        "script_body",
+        lambda name: (
+            body.replace("'LMPOP'", "'NOSUCHCMD'") if name == "reserve" else script_body(name)
+        ),
+    )
+    broker = RedisBroker(fake_client, prefix=prefix, clock=FakeClock())
+    assert "'NOSUCHCMD'" in broker._store.scripts._scripts["reserve"].script
+    # And messages at three priority levels
+    sent = [Message.build(task="t", queue="jobs", priority=p, args=(p,)) for p in (0, 5, 9, 5, 0)]
+    assert all(broker.send_batch(sent))
+    # When a worker reserves them in two batches
+    first = broker.reserve(["jobs"], worker_id="w", lease=30.0, limit=3)
+    second = broker.reserve(["jobs"], worker_id="w", lease=30.0, limit=3)
+    # Then the fallback (one LPOP per level) hands them out highest priority first, FIFO within
+    assert [d.message.priority for d in first + second] == [9, 5, 5, 0, 0]
+    assert [d.id for d in first + second] == [
+        m.id for m in (sent[2], sent[1], sent[3], sent[0], sent[4])
+    ]

@@ -103,12 +103,15 @@ local has_work = any_ready(ready)
 if has_work and taken < wanted then
   -- LMPOP (Redis 7+) pops from the highest non-empty priority level in one call, instead of
   -- one LPOP per level; Redis 6.2 has none, so there the first call's error falls back to them.
-  local descending = {}
+  -- LMPOP numkeys ready:9 .. ready:0 LEFT COUNT n (the count, last, is set before each call).
+  local lmpop = { #ready }
   for i = #ready, 1, -1 do
-    descending[#descending + 1] = ready[i]
+    lmpop[#lmpop + 1] = ready[i]
   end
-  local count = #descending
-  local ok, popped = pcall(redis.call, 'LMPOP', count, unpack(descending), 'LEFT', 'COUNT', wanted)
+  lmpop[#lmpop + 1] = 'LEFT'
+  lmpop[#lmpop + 1] = 'COUNT'
+  lmpop[#lmpop + 1] = wanted
+  local ok, popped = pcall(redis.call, 'LMPOP', unpack(lmpop))
   if ok then
     -- Bounded: each pass empties a level or fills the batch (orphans aside, at most 1000).
     for _ = 1, CHUNK do
@@ -119,7 +122,8 @@ if has_work and taken < wanted then
       if taken >= wanted then
         break
       end
-      popped = redis.call('LMPOP', count, unpack(descending), 'LEFT', 'COUNT', wanted - taken)
+      lmpop[#lmpop] = wanted - taken
+      popped = redis.call('LMPOP', unpack(lmpop))
     end
   else
     for i = #ready, 1, -1 do
