@@ -200,8 +200,8 @@ class Task(Generic[P, R]):
             )
         fields: dict[str, Any] = {
             "task": self.name,
-            "args": tuple(tuples_to_lists(list(args or ()))),
-            "kwargs": tuples_to_lists(dict(kwargs or {})),
+            "args": tuple([tuples_to_lists(arg) for arg in args]) if args else (),
+            "kwargs": tuples_to_lists(dict(kwargs)) if kwargs else {},
             "queue": require_queue_name(queue) if queue else self.app.route(self),
             "priority": chosen_priority,
             "max_deliveries": self.max_deliveries,

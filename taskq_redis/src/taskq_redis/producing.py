@@ -109,14 +109,10 @@ def _send_many(
 ) -> Call:
     keys = store.keys(queue)
     args: list[Any] = [now]
+    extend = args.extend
     for message, eta in batch:
-        args += [
-            message.id,
-            message.to_json(),
-            message.priority,
-            message.max_deliveries,
-            "" if eta is None else repr(float(eta)),
-        ]
+        when = "" if eta is None else repr(float(eta))
+        extend((message.id, message.to_json(), message.priority, message.max_deliveries, when))
     return (
         "send_many",
         [keys.payloads, keys.state, keys.scheduled, keys.marker, *keys.ready],
