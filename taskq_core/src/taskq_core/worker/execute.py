@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from taskq_core.task import Task
     from taskq_core.worker.invoke import Invoker
 
-__all__ = ["PENDING", "DeliveryRunner", "describe", "failure_reason"]
+__all__ = ["PENDING", "DeliveryRunner"]
 
 #: Outcome of a success handed to the settler: acked later, reported by the settler.
 PENDING = "pending"
