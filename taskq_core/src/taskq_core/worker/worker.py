@@ -201,7 +201,7 @@ class Worker:
             if queue in self.app.queue_limits:
                 broker.set_queue_limit(queue, max_in_flight=self.app.queue_limits[queue])
         self._invoker = (
-            ProcessInvoker(self.app_spec)
+            ProcessInvoker(self.app_spec, broker_url=self.app.broker_url)
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )
