@@ -249,7 +249,7 @@ class Worker:
             self._pool = ThreadPool(self.concurrency, execute, thread_prefix=prefix)
         queues, stop = self.queues, self._upkeep_stop
         self._timers = [
-            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, stop),
+            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, stop, warn_starved=True),
             Timer(
                 "schedule-poll",
                 self.schedule_poll_interval,
