@@ -14,7 +14,8 @@ mechanisms, either one enough, end the child instead:
 * **Lifeline pipe (everywhere).** The worker holds the write end of a pipe that only it has; each
   child gets the read end and a thread blocked reading it. The read returns (end of file) when
   the worker process is gone, and the child exits at once. This also covers systems without
-  ``prctl`` and a parent that died before the child started its watch.
+  ``prctl`` and a parent that died before the child started its watch. (The watch needs the
+  GIL to act, so a child stuck in a C call that holds it is ended by the signal alone.)
 
 Either way the child ends with no clean-up (``os._exit`` or SIGKILL): its task must not complete,
 because the worker cannot settle it and its lease brings it back to another worker.
