@@ -32,6 +32,8 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from taskq_core.worker.failures import ChildLost
+
 #: ``PR_SET_PDEATHSIG`` from ``<linux/prctl.h>``.
 PR_SET_PDEATHSIG = 1
 #: Exit status of a child that found its worker process gone.
@@ -53,10 +55,13 @@ class Lifeline:
         """Start ``argv`` followed by the lifeline arguments :func:`hold` expects.
 
         ``pass_fds`` are the descriptors the child needs besides the lifeline.
+
+        Raises:
+            ChildLost: the pool closed; its task goes back through its lease.
         """
         with self._lock:
             if self._closed:
-                raise RuntimeError("the lifeline is closed; no more children can start")
+                raise ChildLost("the process pool is closed; no child can start")
             lifeline = [str(self._read), str(os.getpid())]
             return self._starter.submit(
                 subprocess.Popen,
