@@ -29,7 +29,10 @@ Tasks (all in the queue ``TASKQ_CRASH_QUEUE``):
 * ``crash.gated()``          block until the test opens the gate (key ``<prefix>:test:gate``, or
                              ``<prefix>:test:gate:<worker name>`` for this worker only);
 * ``crash.fail()``           always raise (``max_retries=2``, backoff from 0.05 s);
-* ``crash.exit()``           kill its own process with ``os._exit(1)``.
+* ``crash.exit()``           kill its own process with ``os._exit(1)``;
+* ``crash.held(label)``      like ``crash.gated``, recording the pid of the process running it
+                             (``holding``) and, once the gate opened, that it finished
+                             (``finished``): the processes pool's children are observable.
 """
 
 from __future__ import annotations
@@ -167,6 +170,13 @@ def work(seconds: float = 0.0) -> None:
 def gated() -> None:
     while not recorder.gate_open():
         time.sleep(GATE_POLL)
+
+
+@app.task(name="crash.held")
+def held(label: str) -> None:
+    recorder.record("holding", label=label, pid=os.getpid())
+    gated()
+    recorder.record("finished", label=label, pid=os.getpid())
 
 
 @app.task(name="crash.fail", max_retries=2, default_retry_delay=0.05, retry_jitter=False)

@@ -4,7 +4,8 @@ A thread cannot be killed: the hard limit raises ``TimeLimitExceeded`` at the ta
 bytecode, so these tasks are pure-Python loops (a blocking C call is the processes pool's job,
 see ``test_process_pool.py``). Each loop gives up by itself after ``RUNAWAY`` seconds, so a limit
 that never fires fails the test instead of leaving a thread spinning forever. ``async def`` tasks
-share one event loop per worker, where a hard limit cancels the coroutine.
+share one event loop per worker, where a hard limit cancels the coroutine. A task that holds the
+GIL in C freezes the whole worker, and the heartbeat says so once it can run again.
 
 The broker does not matter here, so these run on memory only.
 """
@@ -12,6 +13,8 @@ The broker does not matter here, so these run on memory only.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -31,6 +34,31 @@ pytestmark = pytest.mark.parametrize("backend", ["memory"], indirect=True)
 
 #: Seconds a looping task runs when no limit stops it; far beyond every limit used here.
 RUNAWAY = 20.0
+
+
+#: Microseconds one C call of ``hold_gil`` keeps the GIL: several heartbeats of the worker below.
+GIL_HOLD_US = 500_000
+
+
+def hold_gil(microseconds: int) -> None:
+    """Sleep in C without releasing the GIL (``ctypes.PyDLL`` keeps it): a C-level loop."""
+    ctypes.PyDLL(None).usleep(microseconds)
+
+
+class WarningSeen(logging.Handler):
+    """Sets ``seen`` at the first WARNING whose message contains ``words``."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(logging.WARNING)
+        self.words = words
+        self.seen = threading.Event()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if self.words in message:
+            self.messages.append(message)
+            self.seen.set()
 
 
 def spin(until: float) -> int:
@@ -168,3 +196,32 @@ def test_a_stopped_worker_closes_the_event_loop_its_async_tasks_ran_on(app: Task
     # Then its loop is closed, not left to warn "unclosed event loop" when collected
     [loop] = loops
     wait_until(loop.is_closed)
+
+
+def test_a_task_holding_the_gil_in_c_starves_the_heartbeat_which_warns(app: Taskq, make_worker):
+    # Given a threads-pool worker heartbeating every 0.1 s
+    starved = WarningSeen("thread was starved")
+    logger = logging.getLogger("taskq.worker")
+    logger.addHandler(starved)
+
+    # And a task that holds the GIL in C calls of 0.5 s each until the heartbeat complains
+    @app.task(name="features.gil_hog", max_retries=0)
+    def gil_hog() -> int:
+        holds = 0
+        give_up = time.monotonic() + RUNAWAY
+        while not starved.seen.is_set() and time.monotonic() < give_up:
+            hold_gil(GIL_HOLD_US)
+            holds += 1
+        return holds
+
+    try:
+        # When the worker runs it
+        make_worker(app, heartbeat_interval=0.1)
+        gil_hog.delay().get(timeout=WAIT_TIMEOUT)
+    finally:
+        logger.removeHandler(starved)
+
+    # Then the heartbeat warned that it was starved, pointing to the processes pool
+    assert starved.seen.is_set()
+    assert "due every 0.1s" in starved.messages[0]
+    assert "--pool processes" in starved.messages[0]

@@ -6,8 +6,10 @@ kill) without losing the rest of the pool, and kill exactly one child when its t
 time limit. A pipe per child gives all three: ``poll(timeout)`` is the time limit, EOF is the death.
 
 Children are fresh interpreters (no fork of a threaded parent) that import the app from its
-``module:attribute`` path, so they register the same tasks. The task's retry policy is
-evaluated in the child, where the exception object lives; only plain data crosses the pipe.
+``module:attribute`` path, so they register the same tasks, and point it at the worker's broker
+URL (``--broker`` included), so a task that sends tasks sends them where the worker consumes.
+The task's retry policy is evaluated in the child, where the exception object lives; only plain
+data crosses the pipe. A child dies with the worker process (``lifeline.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from taskq_core.errors import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from taskq_core.plugins import plugin_manager
 from taskq_core.schemas import Delivery, tuples_to_lists
 from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
+from taskq_core.worker.lifeline import Lifeline, hold, lifeline_args
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -86,13 +89,21 @@ def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> t
 
 
 def child_main(conn: Connection, app_spec: str) -> None:
-    """Run deliveries sent over ``conn`` until it closes (the body of a pool child)."""
+    """Run deliveries sent over ``conn`` until it closes (the body of a pool child).
+
+    The first message is the worker's broker URL (``None``: keep the app's own broker), sent
+    over the socket rather than the command line, where any local user could read a password.
+    """
     from taskq_core.app import import_app
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _raise_soft_limit)
+    broker_url = conn.recv()
     app = import_app(app_spec)
+    if broker_url is not None and broker_url != app.broker_url:
+        app.close()
+        app.use_broker(broker_url)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -106,9 +117,10 @@ def child_main(conn: Connection, app_spec: str) -> None:
 
 
 def _child_entry() -> None:
-    """``python -c`` entry of a child: argv holds the socket's fd and the app spec."""
-    fd, app_spec = int(sys.argv[1]), sys.argv[2]
-    child_main(Connection(fd), app_spec)
+    """``python -c`` entry of a child: argv holds the socket's fd, the app spec and the lifeline."""
+    (fd, app_spec), lifeline_fd, parent_pid = lifeline_args(sys.argv[1:])
+    hold(lifeline_fd, parent_pid)
+    child_main(Connection(int(fd)), app_spec)
 
 
 class ChildSlot:
@@ -119,8 +131,10 @@ class ChildSlot:
     again when the worker was started from one.
     """
 
-    def __init__(self, app_spec: str) -> None:
+    def __init__(self, app_spec: str, broker_url: str | None, lifeline: Lifeline) -> None:
         self.app_spec = app_spec
+        self.broker_url = broker_url
+        self._lifeline = lifeline
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
 
@@ -130,13 +144,16 @@ class ChildSlot:
         self._discard()
         ours, theirs = socket.socketpair()
         entry = "from taskq_core.worker.processes import _child_entry; _child_entry()"
-        process = subprocess.Popen(
-            [sys.executable, "-c", entry, str(theirs.fileno()), self.app_spec],
-            pass_fds=(theirs.fileno(),),
-            cwd=os.getcwd(),
-        )
-        theirs.close()
+        try:
+            process = self._lifeline.start(
+                [sys.executable, "-c", entry, str(theirs.fileno()), self.app_spec],
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
         self._process, self._conn = process, Connection(ours.detach())
+        with contextlib.suppress(OSError):  # a child that died at once is reported below
+            self._conn.send(self.broker_url)
         # Wait for the child to import the app, so its start-up never counts against a task's
         # time limit. (The worker checked at start that the app imports; a child that still
         # fails here is treated like one that died mid-task.)
@@ -207,19 +224,27 @@ class ChildSlot:
 
 
 class ProcessInvoker:
-    """Runs each delivery in the calling pool thread's own child process."""
+    """Runs each delivery in the calling pool thread's own child process.
 
-    def __init__(self, app_spec: str) -> None:
+    Args:
+        app_spec: ``module:attribute`` the children import the app from.
+        broker_url: The worker's broker URL, which the children's app uses instead of the one its
+            module gives it; ``None`` (an app given a broker object) keeps the module's broker.
+    """
+
+    def __init__(self, app_spec: str, broker_url: str | None = None) -> None:
         self.app_spec = app_spec
+        self.broker_url = broker_url
         self._local = threading.local()
         self._slots: list[ChildSlot] = []
         self._lock = threading.Lock()
+        self._lifeline = Lifeline()
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
         """Run ``delivery`` in this thread's child, starting the child on first use."""
         slot: ChildSlot | None = getattr(self._local, "slot", None)
         if slot is None:
-            slot = self._local.slot = ChildSlot(self.app_spec)
+            slot = self._local.slot = ChildSlot(self.app_spec, self.broker_url, self._lifeline)
             with self._lock:
                 self._slots.append(slot)
         return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
@@ -230,6 +255,7 @@ class ProcessInvoker:
             slots, self._slots = self._slots, []
         for slot in slots:
             slot.close()
+        self._lifeline.close()
         log.debug("process pool of %d closed (parent %d)", len(slots), os.getpid())
 
 

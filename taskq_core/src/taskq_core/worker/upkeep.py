@@ -6,6 +6,12 @@ are the functions here.
 Each timer runs on its own daemon thread and waits on one shared stop event, so an idle worker
 sleeps in ``Event.wait`` rather than polling, and shutdown wakes every timer at once. A timer that
 raises (Redis restarting, say) logs and tries again on its next tick; it never dies.
+
+A timer thread needs the GIL to wake up. A task that holds it in one long C call (a C-level loop
+in an extension, a regex that backtracks for minutes) freezes every thread of the worker,
+heartbeat included, so the worker looks dead and its leases go unrenewed. Python cannot prevent
+that, but the heartbeat can tell afterwards: a wait that lasted far longer than asked for means
+the thread was starved, and it logs one warning pointing to the processes pool.
 """
 
 from __future__ import annotations
@@ -27,10 +33,23 @@ log = logging.getLogger("taskq.worker")
 
 #: Fraction of an interval added or removed at random, so a fleet started together spreads out.
 TIMER_JITTER = 0.1
+#: Intervals one wait may last before a timer that watches for it reports it was starved.
+STARVED_AFTER_INTERVALS = 2.0
 
 
 class Timer:
-    """Calls ``action`` now (if asked) and then every ``interval`` seconds until stopped."""
+    """Calls ``action`` now (if asked) and then every ``interval`` seconds until stopped.
+
+    Args:
+        name: What the timer does, in log lines and its thread's name.
+        interval: Seconds between two calls (from the end of one to the start of the next).
+        action: What to call.
+        stop: Ends the timer when set.
+        run_first: Call ``action`` at once instead of after the first interval.
+        clock: Monotonic time source, in seconds, that waits are measured with.
+        warn_starved: Log a warning when a wait lasted more than ``STARVED_AFTER_INTERVALS``
+            intervals: the thread could not get the GIL back in time (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -40,12 +59,16 @@ class Timer:
         stop: threading.Event,
         *,
         run_first: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        warn_starved: bool = False,
     ) -> None:
         self.name = name
         self.interval = interval
         self._action = action
         self._stop = stop
         self._run_first = run_first
+        self._clock = clock
+        self._warn_starved = warn_starved
         self._thread = threading.Thread(target=self._loop, name=f"taskq-{name}", daemon=True)
 
     def start(self) -> None:
@@ -69,8 +92,28 @@ class Timer:
     def _loop(self) -> None:
         if self._run_first:
             self._tick()
-        while not self._stop.wait(self._next_wait()):
+        while True:
+            wait = self._next_wait()
+            began = self._clock()
+            stopped = self._stop.wait(wait)
+            if self._warn_starved:
+                self._check_starved(self._clock() - began, wait)
+            if stopped:
+                return
             self._tick()
+
+    def _check_starved(self, waited: float, asked: float) -> None:
+        """Warn when a wait of ``asked`` seconds took ``waited``, far beyond the interval."""
+        if waited > STARVED_AFTER_INTERVALS * self.interval:
+            log.warning(
+                "%s thread was starved: it woke %.1fs late (due every %.1fs). A task held the "
+                "GIL all along, e.g. a C-level loop in the threads pool: the whole worker froze, "
+                "leases went unrenewed and time limits could not fire. Run such tasks in the "
+                "processes pool (--pool processes)",
+                self.name,
+                waited - asked,
+                self.interval,
+            )
 
 
 def poll_schedules(broker: BaseBroker, queues: Sequence[str]) -> None:

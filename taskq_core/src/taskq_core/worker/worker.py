@@ -201,7 +201,7 @@ class Worker:
             if queue in self.app.queue_limits:
                 broker.set_queue_limit(queue, max_in_flight=self.app.queue_limits[queue])
         self._invoker = (
-            ProcessInvoker(self.app_spec)
+            ProcessInvoker(self.app_spec, broker_url=self.app.broker_url)
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )
@@ -249,7 +249,7 @@ class Worker:
             self._pool = ThreadPool(self.concurrency, execute, thread_prefix=prefix)
         queues, stop = self.queues, self._upkeep_stop
         self._timers = [
-            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, stop),
+            Timer("heartbeat", self.heartbeat_interval, self._heartbeat, stop, warn_starved=True),
             Timer(
                 "schedule-poll",
                 self.schedule_poll_interval,
