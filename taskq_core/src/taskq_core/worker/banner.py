@@ -31,8 +31,8 @@ def _redact_url(url: str) -> str:
 
 def banner(worker: Worker, version: str) -> str:
     """The banner text of ``worker``: a title line, then one indented line per setting."""
-    app, broker = worker.app, worker.app.broker
-    url = _redact_url(app.broker_url) if app.broker_url else f"{type(broker).__name__} instance"
+    app = worker.app
+    url = _redact_url(app.broker_url) if app.broker_url else f"{type(app.broker).__name__} instance"
     if worker.prefetch_setting is None:
         prefetch = f"adaptive, up to {worker.prefetch}"
     elif worker.prefetch == 0:

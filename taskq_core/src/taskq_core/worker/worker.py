@@ -233,7 +233,8 @@ class Worker:
                 self._launch(broker)
 
     def _launch(self, broker: BaseBroker) -> None:
-        """Build the settler, consumer, pool and timers, and start them."""
+        """Log the banner, then build the settler, consumer, pool and timers, and start them."""
+        log.info("%s", banner(self, self.info.version))
         self._broker = broker
         self._invoker = (
             ProcessInvoker(self.app_spec)
@@ -305,7 +306,6 @@ class Worker:
                 target=consumer.run, args=(self._pool,), name="taskq-consumer", daemon=True
             )
             self._consumer.start()
-        log.info("%s", banner(self, self.info.version))
         notify("taskq_worker_started", worker=self.info)
 
     def stop(self, timeout: float | None = None) -> bool:
