@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from taskq_core import Taskq
+from taskq_core import Taskq, Worker
+from taskq_core.worker.startup import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, retry_delay
 
 from .harness import RedisServer, free_port, redis_server_binary, wait_until
 
@@ -233,3 +234,28 @@ def test_connect_timeout_bounds_the_wait_with_one_line_and_status_1(commands):
     assert "cannot reach Redis" in errors[0]
     assert "gave up after" in errors[0]
     assert "Traceback" not in worker.output
+
+
+def test_stop_during_the_wait_ends_start_without_starting_anything():
+    # Given an in-process worker whose start() waits for a Redis that is not there
+    app = Taskq(f"redis://127.0.0.1:{free_port()}/0")
+    worker = Worker(app, queues=["default"], heartbeat_interval=1.0)
+    starting = threading.Thread(target=worker.start)
+    starting.start()
+
+    # When it is stopped
+    assert worker.stop(timeout=1) is True
+
+    # Then start() returns and nothing runs
+    starting.join(10)
+    assert not starting.is_alive()
+    assert worker.held == []
+    assert [t.name for t in threading.enumerate() if t.name.startswith("taskq-")] == []
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 5, 8, 100, 10_000])
+def test_retry_delays_grow_exponentially_with_jitter_up_to_the_cap(attempt: int):
+    step = min(MAX_RETRY_DELAY, FIRST_RETRY_DELAY * 2 ** min(attempt - 1, 32))
+    delays = [retry_delay(attempt) for _ in range(200)]
+    assert all(step / 2 <= delay <= step for delay in delays)
+    assert len(set(delays)) > 1

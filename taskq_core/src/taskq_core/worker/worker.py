@@ -229,8 +229,10 @@ class Worker:
             return
         with self._shutdown_lock:
             # Under the lock: a stop() arriving now waits until everything below exists.
-            if not self._shutting_down:
-                self._launch(broker)
+            if self._shutting_down:
+                return
+            self._launch(broker)
+        notify("taskq_worker_started", worker=self.info)
 
     def _launch(self, broker: BaseBroker) -> None:
         """Log the banner, then build the settler, consumer, pool and timers, and start them."""
@@ -306,7 +308,6 @@ class Worker:
                 target=consumer.run, args=(self._pool,), name="taskq-consumer", daemon=True
             )
             self._consumer.start()
-        notify("taskq_worker_started", worker=self.info)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop gracefully; returns True when every running task finished in time.
