@@ -88,7 +88,10 @@ def wait_for_broker(
                 ) from exc
             if remaining is not None:
                 delay = min(delay, remaining)
-            log.warning("broker not ready (attempt %d): %s; retrying in %.1fs", attempt, exc, delay)
+            cause = str(exc).rstrip(".")
+            log.warning(
+                "broker not ready (attempt %d): %s; retrying in %.1fs", attempt, cause, delay
+            )
             if _stopped_within(delay, stop_requested):
                 log.info("stop requested while waiting for the broker; exiting")
                 return None
