@@ -1,4 +1,4 @@
-"""Priorities within a queue, routes to queues, and strict versus weighted queue order.
+"""Priorities within a queue, routes to queues, and fair, weighted and strict queue order.
 
 Run from the repository root: ``python -m examples.priorities_and_routing``. Everything runs in
 this process on the in-memory broker; see docs/priorities-and-routing.md.
@@ -35,10 +35,10 @@ def resize() -> None:
     """Routed by ``*.resize``."""
 
 
-def drain(queues: list[str], results: list[AsyncResult]) -> list[str]:
+def drain(queues: list[str], results: list[AsyncResult], order: str = "fair") -> list[str]:
     """Run one single-slot worker on ``queues`` until every result is in; return the order."""
     ran.clear()
-    worker = Worker(app, queues=queues, concurrency=1, prefetch=0)
+    worker = Worker(app, queues=queues, queue_order=order, concurrency=1, prefetch=0)
     worker.start()
     try:
         for result in results:
@@ -65,13 +65,21 @@ def main() -> None:
     ]
     print(f"priority order: {drain(['default'], sent)}")
 
+    # Fair queue order (the default): the queues take turns, so neither starves.
+    sent = [
+        step.apply_async((f"{queue}{n}",), queue=queue)
+        for queue in ("high", "low")
+        for n in range(5)
+    ]
+    print(f"fair -Q high,low: {drain(['high', 'low'], sent)}")
+
     # Strict queue order: 'low' runs only once 'high' is empty.
     sent = [
         step.apply_async((f"{queue}{n}",), queue=queue)
         for n in range(5)
         for queue in ("high", "low")
     ]
-    print(f"strict -Q high,low: {drain(['high', 'low'], sent)}")
+    print(f"strict -Q high,low: {drain(['high', 'low'], sent, 'strict')}")
 
     # Weighted order: out of every 10 reserves, 6 start at high, 3 at default, 1 at low.
     queues = ("high", "default", "low")

@@ -292,3 +292,11 @@ def test_worker_with_an_empty_queue_list_is_one_line(runner: CliRunner, app_modu
     # When a worker is started with it, then it refuses instead of consuming nothing forever
     result = invoke(runner, "worker", f"{app_module.__name__}:app", "-Q", ",")
     assert_one_line_error(result, "at least one queue")
+
+
+def test_worker_with_queue_weights_in_strict_order_is_one_line(runner: CliRunner, app_module):
+    # Given weighted queues and the strict order, which cannot honour weights
+    # When a worker is started with both, then one line says weights need the fair order
+    spec = f"{app_module.__name__}:app"
+    result = invoke(runner, "worker", spec, "-Q", "high:3,low", "--queue-order", "strict")
+    assert_one_line_error(result, "need the fair queue order")

@@ -211,3 +211,39 @@ def test_execute_wrapper_can_turn_a_call_into_a_failure(use_plugin, app: Taskq):
     assert DeliveryRunner(app, app.broker).run(delivery) == "dead"
     [letter] = app.broker.list_dead("default")
     assert "PermissionError: tenant suspended" in letter.reason
+
+
+class MetricsExporter:
+    """A plugin whose after-send hook always fails."""
+
+    @hookimpl
+    def taskq_after_send(self, message: Message, eta: float | None) -> None:
+        raise RuntimeError("metrics backend down")
+
+
+def test_a_failing_plugin_is_named_by_its_class_in_the_log(
+    use_plugin, add: Task, caplog: pytest.LogCaptureFixture
+):
+    # Given a plugin registered without a name, whose hook fails
+    use_plugin(MetricsExporter())
+
+    # When its hook runs
+    add.delay(1, 2)
+
+    # Then the log line names the plugin by module and class, not by a number
+    [line] = [r.getMessage() for r in caplog.records if r.name == "taskq.plugins"]
+    assert line.startswith(
+        f"plugin {__name__}.MetricsExporter failed in taskq_after_send; continuing"
+    )
+
+
+def test_plugins_of_one_class_get_distinct_readable_names(use_plugin):
+    # Given two unnamed plugins of one class
+    first, second = MetricsExporter(), MetricsExporter()
+    use_plugin(first)
+    use_plugin(second)
+
+    # Then each is named after the class, the second with a counter
+    manager = plugin_manager()
+    assert manager.get_name(first) == f"{__name__}.MetricsExporter"
+    assert manager.get_name(second) == f"{__name__}.MetricsExporter#2"

@@ -45,6 +45,7 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "jobs.step       -> default",
         "apply_async(queue='urgent') -> urgent",
         "priority order: ['p9-1', 'p9-4', 'p5-2', 'p5-5', 'p0-0', 'p0-3']",
+        "fair -Q high,low: ['high0', 'low0', 'high1', 'low1', 'high2', 'low2', 'high3',",
         "strict -Q high,low: ['high0', 'high1', 'high2', 'high3', 'high4', 'low0',",
         "first 10 by queue: {'high': 6, 'default': 3, 'low': 1}",
     ],

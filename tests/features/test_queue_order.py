@@ -1,4 +1,5 @@
-"""``QueueOrder``: strict order without weights, smooth weighted round-robin with them."""
+"""``QueueOrder``: fair (smooth weighted round-robin, plain round-robin without weights) by
+default, the given order in the strict one."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ def firsts(order: QueueOrder, picks: int) -> list[str]:
     return [order.next()[0] for _ in range(picks)]
 
 
-def test_without_weights_every_reserve_tries_the_queues_in_the_given_order():
-    # Given three queues without weights
-    order = QueueOrder(["high", "default", "low"])
+def test_in_strict_order_every_reserve_tries_the_queues_in_the_given_order():
+    # Given three queues in strict order
+    order = QueueOrder(["high", "default", "low"], order="strict")
 
     # When many reserves ask for the order
     # Then it is always the given order
@@ -87,3 +88,27 @@ def test_a_queue_weight_that_is_not_a_whole_number_of_at_least_one_is_refused(sp
     # Then it is a configuration error
     with pytest.raises(ConfigurationError, match="whole number >= 1"):
         parse_queue_specs([spec])
+
+
+def test_without_weights_the_fair_order_starts_each_reserve_at_the_next_queue():
+    # Given three queues without weights in the default (fair) order
+    order = QueueOrder(["high", "default", "low"])
+
+    # When six reserves ask for the order
+    orders = [order.next() for _ in range(6)]
+
+    # Then the first queue goes round, the others follow in the given order
+    assert [o[0] for o in orders] == ["high", "default", "low"] * 2
+    assert orders[1] == ["default", "high", "low"]
+
+
+def test_weights_with_the_strict_order_are_refused():
+    # When weights are combined with the strict order
+    # Then it is a configuration error naming the fix
+    with pytest.raises(ConfigurationError, match="need the fair queue order"):
+        QueueOrder(["high", "low"], {"high": 3}, order="strict")
+
+
+def test_an_unknown_queue_order_is_refused():
+    with pytest.raises(ConfigurationError, match="unknown queue order 'random'"):
+        QueueOrder(["high", "low"], order="random")

@@ -23,6 +23,7 @@ from taskq_core.broker import BaseBroker
 from taskq_core.errors import TaskqError
 from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
+from taskq_core.worker.queues import QUEUE_ORDERS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,7 +86,17 @@ def main() -> None:
 @click.argument("app_spec", metavar="MODULE:APP")
 @click.option("--broker", metavar="URL", help="Override the app's broker URL.")
 @click.option(
-    "-Q", "--queues", help="Comma-separated queues in priority order (default: all of the app's)."
+    "-Q",
+    "--queues",
+    help="Comma-separated queues, name:weight to weight them (default: all of the app's).",
+)
+@click.option(
+    "--queue-order",
+    type=click.Choice(QUEUE_ORDERS),
+    default=QUEUE_ORDERS[0],
+    show_default=True,
+    help="fair: round-robin (weighted) over the queues, none starves; "
+    "strict: a queue runs only when those listed before it are empty.",
 )
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--pool", type=click.Choice(POOLS), default="threads", show_default=True)
@@ -99,17 +110,24 @@ def main() -> None:
     "--visibility-timeout", type=float, default=30.0, show_default=True, help="Lease seconds."
 )
 @click.option("--heartbeat-interval", type=float, default=5.0, show_default=True)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0),
+    help="Seconds to keep retrying an unreachable broker at start (default: until it answers).",
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(
     app_spec: str,
     broker: str | None,
     queues: str | None,
+    queue_order: str,
     concurrency: int,
     pool: str,
     prefetch: int | None,
     name: str | None,
     visibility_timeout: float,
     heartbeat_interval: float,
+    connect_timeout: float | None,
     loglevel: str,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
@@ -125,15 +143,19 @@ def worker(
             app,
             name=name,
             queues=[q for q in queues.split(",") if q] if queues else None,
+            queue_order=queue_order,
             concurrency=concurrency,
             pool=pool,
             prefetch=prefetch,
             visibility_timeout=visibility_timeout,
             heartbeat_interval=heartbeat_interval,
+            connect_timeout=connect_timeout,
         )
-        if not app.broker.capabilities.cross_process:  # also connects: a bad URL fails here
+        # The broker's class, without connecting: the worker waits for an unreachable broker.
+        backend = app.broker if app.broker_url is None else connect(app.broker_url)
+        if not backend.capabilities.cross_process:
             click.echo(
-                f"note: {type(app.broker).__name__} is in-process; only producers in this "
+                f"note: {type(backend).__name__} is in-process; only producers in this "
                 "process reach it (use redis:// to share work between processes)",
                 err=True,
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -40,10 +41,30 @@ class _Manager(pluggy.PluginManager):
     traced = False
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin``; without a ``name``, it is named after its module or class.
+
+        pluggy's own default name is ``str(id(plugin))``, which says nothing in a log line;
+        entry-point plugins keep their entry point's name.
+        """
         try:
-            return super().register(plugin, name)
+            return super().register(plugin, name or self._readable_name(plugin))
         finally:
             self.generation += 1
+
+    def _readable_name(self, plugin: object) -> str:
+        """``module`` for a module, ``module.Class`` for an instance; made unique with ``#n``."""
+        if isinstance(plugin, ModuleType):
+            base = plugin.__name__
+        elif isinstance(plugin, type):
+            base = f"{plugin.__module__}.{plugin.__qualname__}"
+        else:
+            kind = type(plugin)
+            base = f"{kind.__module__}.{kind.__qualname__}"
+        name, count = base, 1
+        while self.has_plugin(name):
+            count += 1
+            name = f"{base}#{count}"
+        return name
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         try:

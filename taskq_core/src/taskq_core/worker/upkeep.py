@@ -129,27 +129,42 @@ def reap(
 
     Messages buried at ``max_deliveries`` get a FAILURE result, so waiters do not hang.
     """
-    for queue in queues:
-        dead = broker.expire_dead_workers(queue, within=worker_timeout)
-        if dead:
-            log.warning("workers %s stopped heartbeating; expiring their leases", dead)
-        report = broker.recover_expired(queue)
-        if report:
+    # A worker consuming several queues is registered in each, so each queue reports it: one
+    # line per dead worker, naming its queues, once the whole round is done.
+    dead_in: dict[str, list[str]] = {}
+    try:
+        for queue in queues:
+            for worker_id in broker.expire_dead_workers(queue, within=worker_timeout):
+                dead_in.setdefault(worker_id, []).append(queue)
+            _recover(broker, queue, result_ttl)
+    finally:
+        for worker_id, where in dead_in.items():
             log.warning(
-                "recovered %d expired leases in %s (%d to DEAD)",
-                len(report.requeued) + len(report.dead),
-                queue,
-                len(report.dead),
+                "worker %s stopped heartbeating; expired its leases in %s",
+                worker_id,
+                ", ".join(where),
             )
-            for message_id in report.dead:
-                broker.store_result(
-                    TaskResult(
-                        id=message_id,
-                        status="FAILURE",
-                        error_type="LeaseExpired",
-                        error_message="its worker was lost too many times (see max_deliveries)",
-                        finished_at=time.time(),
-                    ),
-                    ttl=result_ttl,
-                )
-            notify("taskq_leases_recovered", queue=queue, report=report)
+
+
+def _recover(broker: BaseBroker, queue: str, result_ttl: float) -> None:
+    """Hand back the expired leases of ``queue``; FAILURE results for those buried."""
+    report = broker.recover_expired(queue)
+    if report:
+        log.warning(
+            "recovered %d expired leases in %s (%d to DEAD)",
+            len(report.requeued) + len(report.dead),
+            queue,
+            len(report.dead),
+        )
+        for message_id in report.dead:
+            broker.store_result(
+                TaskResult(
+                    id=message_id,
+                    status="FAILURE",
+                    error_type="LeaseExpired",
+                    error_message="its worker was lost too many times (see max_deliveries)",
+                    finished_at=time.time(),
+                ),
+                ttl=result_ttl,
+            )
+        notify("taskq_leases_recovered", queue=queue, report=report)

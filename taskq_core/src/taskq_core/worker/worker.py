@@ -34,6 +34,7 @@ from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
 from taskq_core.plugins import notify
 from taskq_core.schemas import WorkerInfo
+from taskq_core.worker.banner import banner
 from taskq_core.worker.consumer import Consumer
 from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.holding import Holdings
@@ -43,6 +44,7 @@ from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker, same_app
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
 from taskq_core.worker.settler import Settler
+from taskq_core.worker.startup import wait_for_broker
 from taskq_core.worker.upkeep import Timer, poll_schedules, reap
 
 if TYPE_CHECKING:
@@ -70,8 +72,11 @@ class Worker:
     Args:
         app: The app whose tasks this worker runs (and whose broker it uses).
         name: Worker id in heartbeats and leases; default ``host:pid:random``. Must be unique.
-        queues: Queues to consume, in priority order; default: every queue the app sends to.
-            ``"name:weight"`` entries switch to weighted order (see ``worker/queues.py``).
+        queues: Queues to consume; default: every queue the app sends to. ``"name:weight"``
+            entries weight the fair order (see ``worker/queues.py``).
+        queue_order: ``fair`` (default: round-robin over the queues, weighted when weights are
+            given, so no queue starves) or ``strict`` (always the listed order: a queue runs
+            only when the ones before it are empty).
         concurrency: Tasks running at once.
         pool: ``threads`` (default), ``processes`` (one child process per slot; survives
             children that crash, enforces hard time limits by killing) or ``solo`` (run on the
@@ -91,6 +96,9 @@ class Worker:
         block_timeout: Longest single blocking reserve, in seconds.
         app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
             found automatically when the app is a module attribute.
+        connect_timeout: Seconds a starting worker keeps retrying an unreachable (or loading)
+            broker before it gives up with ``BrokerUnavailable``; default: retry until it
+            answers or the worker is stopped (``worker/startup.py``).
     """
 
     def __init__(
@@ -99,6 +107,7 @@ class Worker:
         *,
         name: str | None = None,
         queues: str | Sequence[str] | None = None,
+        queue_order: str = "fair",
         concurrency: int = 8,
         pool: str = "threads",
         prefetch: int | None = None,
@@ -110,6 +119,7 @@ class Worker:
         shutdown_grace: float = 30.0,
         block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
         app_spec: str | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         if pool not in POOLS:
             raise ConfigurationError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
@@ -124,7 +134,8 @@ class Worker:
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         chosen = as_queue_list(queues) if queues is not None else app.queue_names()
         self.queues, weights = parse_queue_specs(chosen)
-        self._order = QueueOrder(self.queues, weights)
+        #: Which queue each reserve tries first (``fair`` or ``strict``).
+        self.queue_order = QueueOrder(self.queues, weights, order=queue_order)
         if not self.queues:
             raise ConfigurationError("a worker needs at least one queue to consume")
         self.concurrency = 1 if pool == "solo" else concurrency
@@ -132,6 +143,8 @@ class Worker:
         if prefetch is not None and prefetch < 0:
             raise ConfigurationError("prefetch must be >= 0")
         self._prefetch = Prefetch(self.concurrency, prefetch)
+        #: The ``prefetch`` asked for; ``None`` is the adaptive default.
+        self.prefetch_setting = prefetch
         #: The most deliveries held beyond the running ones (the adaptive default's ceiling).
         self.prefetch = self._prefetch.cap
         self.heartbeat_interval = heartbeat_interval
@@ -142,6 +155,9 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.block_timeout = block_timeout
         self.app_spec = app_spec
+        if connect_timeout is not None and connect_timeout < 0:
+            raise ConfigurationError("connect_timeout must be >= 0")
+        self.connect_timeout = connect_timeout
         if pool == "processes":
             self.app_spec = app_spec or app_spec_of(app)
             if self.app_spec is None or not same_app(self.app_spec, app):
@@ -192,14 +208,36 @@ class Worker:
         return self._holdings.snapshot()
 
     def start(self) -> None:
-        """Start consuming on background threads and return."""
+        """Wait for the broker, then start consuming on background threads and return.
+
+        Returns without starting anything when a stop comes while the broker is still
+        unreachable (see ``worker/startup.py``).
+
+        Raises:
+            BrokerUnavailable: the broker stayed unreachable for ``connect_timeout`` seconds.
+        """
         if self._started:
             raise RuntimeError("a Worker can be started once")
         self._started = True
-        broker = self._broker = self.app.broker
-        for queue in self.queues:
-            if queue in self.app.queue_limits:
-                broker.set_queue_limit(queue, max_in_flight=self.app.queue_limits[queue])
+        broker = wait_for_broker(
+            self.app,
+            self.queues,
+            stop_requested=lambda: bool(self._signals) or self._shutting_down,
+            connect_timeout=self.connect_timeout,
+        )
+        if broker is None:
+            return
+        with self._shutdown_lock:
+            # Under the lock: a stop() arriving now waits until everything below exists.
+            if self._shutting_down:
+                return
+            self._launch(broker)
+        notify("taskq_worker_started", worker=self.info)
+
+    def _launch(self, broker: BaseBroker) -> None:
+        """Log the banner, then build the settler, consumer, pool and timers, and start them."""
+        log.info("%s", banner(self, self.info.version))
+        self._broker = broker
         self._invoker = (
             ProcessInvoker(self.app_spec, broker_url=self.app.broker_url)
             if self.pool_name == "processes" and self.app_spec is not None
@@ -212,7 +250,7 @@ class Worker:
             holdings,
             self._stopping,
             worker_id=self.id,
-            queues=self._order.next,
+            queues=self.queue_order.next,
             slots=lambda: self.concurrency + self._prefetch.current(),
             lease=self.visibility_timeout,
             block_timeout=self.block_timeout,
@@ -270,14 +308,6 @@ class Worker:
                 target=consumer.run, args=(self._pool,), name="taskq-consumer", daemon=True
             )
             self._consumer.start()
-        log.info(
-            "worker %s consuming %s (%s x%d)",
-            self.id,
-            self.queues,
-            self.pool_name,
-            self.concurrency,
-        )
-        notify("taskq_worker_started", worker=self.info)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop gracefully; returns True when every running task finished in time.
@@ -298,7 +328,7 @@ class Worker:
             self.start()
             while not self._signals and not self._stop_requested.wait(SIGNAL_CHECK_INTERVAL):
                 pass
-            if self._signals:
+            if self._signals and self._pool is not None:
                 log.info("stop signal: finishing running tasks (again to stop now)")
             self._shutdown("signal" if self._signals else "stop()", self.shutdown_grace)
         finally:
@@ -336,7 +366,8 @@ class Worker:
         return self._finished
 
     def _shutdown_once(self, reason: str, grace: float) -> bool:
-        if not self._started:
+        if self._pool is None:  # not started, or stopped while waiting for the broker
+            self._stop_requested.set()
             return True
         notify("taskq_worker_stopping", worker=self.info, reason=reason)
         self._stopping.set()
