@@ -21,6 +21,7 @@ from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
 from taskq_core.errors import TaskqError
+from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
 
@@ -99,6 +100,9 @@ def main() -> None:
     "--visibility-timeout", type=float, default=30.0, show_default=True, help="Lease seconds."
 )
 @click.option("--heartbeat-interval", type=float, default=5.0, show_default=True)
+@click.option(
+    "--scheduler/--no-scheduler", default=True, help="Send the app's periodic tasks (default on)."
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(
     app_spec: str,
@@ -110,6 +114,7 @@ def worker(
     name: str | None,
     visibility_timeout: float,
     heartbeat_interval: float,
+    scheduler: bool,
     loglevel: str,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
@@ -130,6 +135,7 @@ def worker(
             prefetch=prefetch,
             visibility_timeout=visibility_timeout,
             heartbeat_interval=heartbeat_interval,
+            scheduler=scheduler,
         )
         if not app.broker.capabilities.cross_process:  # also connects: a bad URL fails here
             click.echo(
@@ -234,6 +240,36 @@ def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bo
     with one_line_errors():
         removed = resolve_broker(broker, app_spec).purge_dead(queue)
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} dead message(s)")
+
+
+@main.group()
+def periodic() -> None:
+    """Inspect the app's periodic schedules."""
+
+
+@periodic.command("list")
+@click.option("-A", "--app", "app_spec", required=True, metavar="MODULE:APP")
+@click.option("--broker", metavar="URL", help="Override the app's broker URL.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def periodic_list(app_spec: str, broker: str | None, as_json: bool) -> None:
+    """Each schedule with its next fire and its last fire (from the broker)."""
+    with one_line_errors():
+        app = load_app(app_spec)
+        if broker:
+            _rebind(app, broker)
+        now = app.clock.now()
+        rows = [fires(p, now) for p in app.periodic_schedules.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="periodic schedules (times in UTC)")
+    for column in ("key", "schedule", "queue", "next fire", "last fire"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["key"], row["schedule"], row["queue"], row["next_fire"], row["last_fire"] or "-"
+        )
+    Console().print(table)
 
 
 @main.command()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
+from taskq_core.periodic.scheduler import Scheduler
 from taskq_core.plugins import notify
 from taskq_core.schemas import WorkerInfo
 from taskq_core.worker.consumer import Consumer
@@ -91,6 +92,8 @@ class Worker:
         block_timeout: Longest single blocking reserve, in seconds.
         app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
             found automatically when the app is a module attribute.
+        scheduler: Run the scheduler of the app's periodic schedules (each tick is sent once
+            however many workers run one; see ``periodic/scheduler.py``).
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class Worker:
         shutdown_grace: float = 30.0,
         block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
         app_spec: str | None = None,
+        scheduler: bool = True,
     ) -> None:
         if pool not in POOLS:
             raise ConfigurationError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
@@ -142,6 +146,7 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.block_timeout = block_timeout
         self.app_spec = app_spec
+        self.scheduler = scheduler
         if pool == "processes":
             self.app_spec = app_spec or app_spec_of(app)
             if self.app_spec is None or not same_app(self.app_spec, app):
@@ -165,6 +170,7 @@ class Worker:
         self._finished = True
         self._consumer: threading.Thread | None = None
         self._timers: list[Timer] = []
+        self._scheduler: Scheduler | None = None
         self._pool: Pool | None = None
         self._invoker: Invoker | None = None
         self._broker: BaseBroker | None = None
@@ -265,6 +271,9 @@ class Worker:
         ]
         for timer in self._timers:
             timer.start()
+        if self.scheduler and self.app.periodic_schedules:
+            self._scheduler = Scheduler(self.app, list(self.app.periodic_schedules.values()), stop)
+            self._scheduler.start()
         if self.pool_name != "threads":
             self._consumer = threading.Thread(
                 target=consumer.run, args=(self._pool,), name="taskq-consumer", daemon=True
@@ -363,6 +372,8 @@ class Worker:
         self._upkeep_stop.set()
         for timer in self._timers:
             timer.join(timeout=5)
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
         self._pool.close(timeout=0 if not finished else 1)
         if self._settler is not None:
             self._settler.close(timeout=SETTLER_CLOSE_TIMEOUT)
