@@ -264,12 +264,16 @@ def periodic_list(app_spec: str, broker: str | None, as_json: bool) -> None:
         return
     table = Table(title="periodic schedules (times in UTC)")
     for column in ("key", "schedule", "queue", "next fire", "last fire"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column.endswith("fire"))
     for row in rows:
-        table.add_row(
-            row["key"], row["schedule"], row["queue"], row["next_fire"], row["last_fire"] or "-"
-        )
+        next_fire, last_fire = (_when(row[field]) for field in ("next_fire", "last_fire"))
+        table.add_row(row["key"], row["schedule"], row["queue"], next_fire, last_fire)
     Console().print(table)
+
+
+def _when(iso: str | None) -> str:
+    """An ISO 8601 UTC time as ``2026-01-31 09:00:00``, or ``-`` for none."""
+    return "-" if iso is None else iso[:19].replace("T", " ")
 
 
 @main.command()
