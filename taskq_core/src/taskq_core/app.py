@@ -10,13 +10,13 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.errors import ConfigurationError
-from taskq_core.periodic.schedule import Periodic, cadence_of, periodic_of
+from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
 from taskq_core.plugins import implementations, notify, plugin_manager
 from taskq_core.ratelimit import RateLimit, parse_rate_limit
 from taskq_core.result import AsyncResult
@@ -247,61 +247,19 @@ class Taskq:
 
         return register(fn) if fn is not None else register
 
-    def periodic(
-        self,
-        *,
-        cron: str | None = None,
-        tz: str | None = None,
-        every: float | dt.timedelta | None = None,
-        args: Sequence[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
-        queue: str | None = None,
-        priority: int | None = None,
-        name: str | None = None,
-        catch_up: str = "latest",
-    ) -> Callable[[Any], Task[..., Any]]:
+    def periodic(self, **options: Unpack[PeriodicOptions]) -> Callable[[Any], Task[..., Any]]:
         """Send a task on a schedule: ``@app.periodic(every=30)`` above ``@app.task`` (or alone).
 
         Above ``@app.task`` it schedules that task; on a plain function it registers the task
-        too. Every worker runs the scheduler, and each tick is sent once however many run
-        (docs/periodic.md).
-
-        Args:
-            cron: Five-field cron expression, in the wall clock of ``tz``.
-            tz: IANA timezone of ``cron`` (default UTC).
-            every: Interval in seconds (or a ``timedelta``), ticks aligned to the epoch.
-            args: Positional arguments of each call.
-            kwargs: Keyword arguments of each call.
-            queue: Queue to send to instead of the task's.
-            priority: Priority instead of the task's.
-            name: The schedule's identity in the broker; default task name + schedule + args.
-            catch_up: ``"latest"``: ticks missed while no scheduler ran are sent once;
-                ``"skip"``: not at all.
+        too. Every worker runs the scheduler, and each tick is sent once however many run.
+        Options (``cron``/``tz`` or ``every``, ``args``, ``kwargs``, ``queue``, ``priority``,
+        ``name``, ``catch_up``): :class:`~taskq_core.periodic.PeriodicOptions`, docs/periodic.md.
 
         Raises:
             ConfigurationError: a bad cron expression, timezone or option (one line), or a
                 second schedule with the same identity.
         """
-        cadence = cadence_of(cron=cron, tz=tz, every=every)
-
-        def schedule(target: Any) -> Task[..., Any]:
-            task = target if isinstance(target, Task) else self.task(target)
-            periodic = periodic_of(
-                task,
-                cadence,
-                args=args,
-                kwargs=kwargs,
-                queue=queue,
-                priority=priority,
-                name=name,
-                catch_up=catch_up,
-            )
-            if periodic.key in self.periodic_schedules:
-                raise ConfigurationError(f"periodic schedule {periodic.key!r} is defined twice")
-            self.periodic_schedules[periodic.key] = periodic
-            return task
-
-        return schedule
+        return schedule_decorator(self, options)
 
     def route(self, task: Task[..., Any]) -> str:
         """Queue a task's messages go to: its own ``queue=``, else the first matching route."""

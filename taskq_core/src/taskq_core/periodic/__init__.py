@@ -12,6 +12,7 @@ from taskq_core.periodic.schedule import (
     Cron,
     Every,
     Periodic,
+    PeriodicOptions,
     cadence_of,
     periodic_of,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Cron",
     "Every",
     "Periodic",
+    "PeriodicOptions",
     "Scheduler",
     "cadence_of",
     "periodic_of",

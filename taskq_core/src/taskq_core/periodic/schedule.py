@@ -25,13 +25,16 @@ import uuid
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 from cronsim import CronSim, CronSimError
 
 from taskq_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from taskq_core.app import Taskq
     from taskq_core.schemas import Message
     from taskq_core.task import Task
 
@@ -141,6 +144,65 @@ class Periodic:
             task_id=str(uuid.uuid5(_TICK_ID_NAMESPACE, f"{self.key}@{tick!r}")),
             headers={SCHEDULE_HEADER: self.key, TICK_HEADER: repr(tick)},
         )
+
+
+class PeriodicOptions(TypedDict, total=False):
+    """The options of ``@app.periodic``; give exactly one of ``cron`` and ``every``.
+
+    Attributes:
+        cron: Five-field cron expression, matched against the wall clock of ``tz``.
+        tz: IANA timezone of ``cron`` (default UTC).
+        every: Interval in seconds (or a ``timedelta``), at least :data:`MIN_EVERY`; ticks at
+            its multiples since the epoch.
+        args: Positional arguments of each call.
+        kwargs: Keyword arguments of each call.
+        queue: Queue to send to instead of the task's.
+        priority: Priority instead of the task's.
+        name: The schedule's identity in the broker; default task name + cadence + arguments.
+        catch_up: ``"latest"`` (default): ticks missed while no scheduler ran are sent once;
+            ``"skip"``: not at all (:data:`CatchUp`).
+    """
+
+    cron: str
+    tz: str
+    every: float | dt.timedelta
+    args: Sequence[Any]
+    kwargs: Mapping[str, Any]
+    queue: str
+    priority: int
+    name: str
+    catch_up: CatchUp
+
+
+def schedule_decorator(app: Taskq, options: PeriodicOptions) -> Callable[[Any], Task[..., Any]]:
+    """What ``app.periodic(**options)`` returns: validates now, schedules at decoration.
+
+    Raises:
+        ConfigurationError: a bad cadence or option (at once), or, at decoration, a second
+            schedule with the same key.
+    """
+    from taskq_core.task import Task
+
+    cadence = cadence_of(cron=options.get("cron"), tz=options.get("tz"), every=options.get("every"))
+
+    def schedule(target: Any) -> Task[..., Any]:
+        task = target if isinstance(target, Task) else app.task(target)
+        periodic = periodic_of(
+            task,
+            cadence,
+            args=options.get("args"),
+            kwargs=options.get("kwargs"),
+            queue=options.get("queue"),
+            priority=options.get("priority"),
+            name=options.get("name"),
+            catch_up=options.get("catch_up", "latest"),
+        )
+        if periodic.key in app.periodic_schedules:
+            raise ConfigurationError(f"periodic schedule {periodic.key!r} is defined twice")
+        app.periodic_schedules[periodic.key] = periodic
+        return task
+
+    return schedule
 
 
 def cadence_of(

@@ -48,7 +48,8 @@ class Scheduler:
     Args:
         app: The app whose broker and clock are used.
         schedules: The schedules to run (usually every one of ``app.periodic_schedules``).
-        stop: Ends the thread when set (the worker's upkeep stop event).
+        stop: Ends the thread when set (the worker's stop event: a stopping worker sends no
+            more ticks; the other workers' schedulers go on).
     """
 
     def __init__(self, app: Taskq, schedules: Sequence[Periodic], stop: threading.Event) -> None:
@@ -61,6 +62,7 @@ class Scheduler:
 
     def start(self) -> None:
         """Begin scheduling on a daemon thread."""
+        log.info("scheduler: %d periodic schedule(s)", len(self.schedules))
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:

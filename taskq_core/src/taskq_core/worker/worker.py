@@ -9,7 +9,8 @@ Threads (as in the seed design):
 * the pool runs deliveries (``threads``, ``processes`` or ``solo``);
 * the settler acks succeeded deliveries in batches (``settler.py``);
 * timers: heartbeat (liveness + renewal of the leases of everything held, running or prefetched),
-  schedule poll (backstop promotion of due ETAs) and reaper (dead workers, expired leases).
+  schedule poll (backstop promotion of due ETAs) and reaper (dead workers, expired leases);
+* the scheduler of the app's periodic schedules (``periodic/scheduler.py``), until stopping.
 
 Shutdown: the first SIGTERM/SIGINT (or ``stop()``) stops reserving, releases prefetched deliveries
 back to READY, and lets running tasks finish within ``shutdown_grace`` seconds while heartbeats
@@ -272,7 +273,8 @@ class Worker:
         for timer in self._timers:
             timer.start()
         if self.scheduler and self.app.periodic_schedules:
-            self._scheduler = Scheduler(self.app, list(self.app.periodic_schedules.values()), stop)
+            schedules = list(self.app.periodic_schedules.values())
+            self._scheduler = Scheduler(self.app, schedules, self._stopping)
             self._scheduler.start()
         if self.pool_name != "threads":
             self._consumer = threading.Thread(
