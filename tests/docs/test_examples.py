@@ -72,6 +72,17 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "child died twice (max_deliveries=2): LeaseExpired:",
         "DEAD reason: lease lost 2 times (max_deliveries=2)",
     ],
+    "periodic": [
+        re.compile(r"3 workers with schedulers, \d+ ticks: each ran once: True"),
+        "ticks on whole seconds: True",
+        "schedules: ['examples.periodic.heartbeat every=1s', "
+        "'examples.periodic.morning_report cron=0 9 * * 1-5 tz=Europe/Paris args=",
+        "after an hour offline: 1 catch-up run, for the latest tick",
+        "30 2 * * * Europe/Paris -> 2026-03-29T03:00:00+02:00",
+        "30 2 * * * Europe/Paris -> 2026-03-30T02:30:00+02:00",
+        "{'cron': '61 * * * *'} -> ConfigurationError: invalid cron expression '61 * * * *'",
+        "-> ConfigurationError: unknown timezone 'Europe/Pariss' (use an IANA name)",
+    ],
     "rate_limits": [
         re.compile(r"ping while 12 limited calls wait: pong after 0\.[0-4]s"),
         "waiting in SCHEDULED",

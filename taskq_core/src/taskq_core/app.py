@@ -10,12 +10,13 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.errors import ConfigurationError
+from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
 from taskq_core.plugins import implementations, notify, plugin_manager
 from taskq_core.ratelimit import RateLimit, parse_rate_limit
 from taskq_core.result import AsyncResult
@@ -87,6 +88,8 @@ class Taskq:
             if cap < 1:
                 raise ConfigurationError(f"queue_limits[{queue!r}] must be >= 1, got {cap}")
         self.tasks: dict[str, Task[..., Any]] = {}
+        #: Periodic schedules by key (``@app.periodic``); every worker's scheduler runs them.
+        self.periodic_schedules: dict[str, Periodic] = {}
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
         plugin_manager().hook.taskq_app_configured(app=self)
@@ -243,6 +246,20 @@ class Taskq:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic(self, **options: Unpack[PeriodicOptions]) -> Callable[[Any], Task[..., Any]]:
+        """Send a task on a schedule: ``@app.periodic(every=30)`` above ``@app.task`` (or alone).
+
+        Above ``@app.task`` it schedules that task; on a plain function it registers the task
+        too. Every worker runs the scheduler, and each tick is sent once however many run.
+        Options (``cron``/``tz`` or ``every``, ``args``, ``kwargs``, ``queue``, ``priority``,
+        ``name``, ``catch_up``): :class:`~taskq_core.periodic.PeriodicOptions`, docs/periodic.md.
+
+        Raises:
+            ConfigurationError: a bad cron expression, timezone or option (one line), or a
+                second schedule with the same identity.
+        """
+        return schedule_decorator(self, options)
 
     def route(self, task: Task[..., Any]) -> str:
         """Queue a task's messages go to: its own ``queue=``, else the first matching route."""

@@ -154,6 +154,29 @@ class BaseBroker(abc.ABC):
         Returns how many moved. A backstop: ``reserve`` promotes due messages too.
         """
 
+    # -- periodic ticks --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def claim_tick(self, message: Message, *, schedule: str, tick: float) -> bool:
+        """Claim tick ``tick`` of the periodic schedule ``schedule`` and send ``message`` for it.
+
+        One atomic step: the tick is claimed only when it is later than every tick of
+        ``schedule`` claimed before in ``message.queue``, and a claimed tick's message is in
+        READY in that same step. So however many schedulers offer one tick, exactly one message
+        is sent, an older tick offered late is refused, and no scheduler can die between claim
+        and send. The claimed tick is kept (see :meth:`last_tick`); one value per schedule, so
+        the record does not grow.
+
+        Returns ``True`` when this call claimed the tick and wrote the message. ``False`` and no
+        change when the tick (or a later one) was claimed already, which is also what a call
+        retried after a lost reply answers; the message id (derived from schedule and tick)
+        is refused like any known id of :meth:`send`.
+        """
+
+    @abc.abstractmethod
+    def last_tick(self, queue: str, schedule: str) -> float | None:
+        """The latest tick of ``schedule`` claimed in ``queue``, or ``None`` if none was."""
+
     # -- consuming -------------------------------------------------------------------------------
 
     @abc.abstractmethod

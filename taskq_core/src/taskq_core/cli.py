@@ -21,6 +21,7 @@ from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
 from taskq_core.errors import TaskqError
+from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.queues import QUEUE_ORDERS
@@ -115,6 +116,9 @@ def main() -> None:
     type=click.FloatRange(min=0),
     help="Seconds to keep retrying an unreachable broker at start (default: until it answers).",
 )
+@click.option(
+    "--scheduler/--no-scheduler", default=True, help="Send the app's periodic tasks (default on)."
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(
     app_spec: str,
@@ -128,6 +132,7 @@ def worker(
     visibility_timeout: float,
     heartbeat_interval: float,
     connect_timeout: float | None,
+    scheduler: bool,
     loglevel: str,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
@@ -150,6 +155,7 @@ def worker(
             visibility_timeout=visibility_timeout,
             heartbeat_interval=heartbeat_interval,
             connect_timeout=connect_timeout,
+            scheduler=scheduler,
         )
         # The broker's class, without connecting: the worker waits for an unreachable broker.
         backend = app.broker if app.broker_url is None else connect(app.broker_url)
@@ -256,6 +262,40 @@ def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bo
     with one_line_errors():
         removed = resolve_broker(broker, app_spec).purge_dead(queue)
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} dead message(s)")
+
+
+@main.group()
+def periodic() -> None:
+    """Inspect the app's periodic schedules."""
+
+
+@periodic.command("list")
+@click.option("-A", "--app", "app_spec", required=True, metavar="MODULE:APP")
+@click.option("--broker", metavar="URL", help="Override the app's broker URL.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def periodic_list(app_spec: str, broker: str | None, as_json: bool) -> None:
+    """Each schedule with its next fire and its last fire (from the broker)."""
+    with one_line_errors():
+        app = load_app(app_spec)
+        if broker:
+            _rebind(app, broker)
+        now = app.clock.now()
+        rows = [fires(p, now) for p in app.periodic_schedules.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="periodic schedules (times in UTC)")
+    for column in ("key", "schedule", "queue", "next fire", "last fire"):
+        table.add_column(column, no_wrap=column.endswith("fire"))
+    for row in rows:
+        next_fire, last_fire = (_when(row[field]) for field in ("next_fire", "last_fire"))
+        table.add_row(row["key"], row["schedule"], row["queue"], next_fire, last_fire)
+    Console().print(table)
+
+
+def _when(iso: str | None) -> str:
+    """An ISO 8601 UTC time as ``2026-01-31 09:00:00``, or ``-`` for none."""
+    return "-" if iso is None else iso[:19].replace("T", " ")
 
 
 @main.command()

@@ -146,6 +146,25 @@ class MemoryBroker(BaseBroker):
                 self._work_may_be_ready.notify_all()
             return added
 
+    def claim_tick(self, message: Message, *, schedule: str, tick: float) -> bool:
+        """Claim ``tick`` of ``schedule`` and put ``message`` in READY, under one lock."""
+        with self._lock:
+            queue = self._queue(message.queue)
+            last = queue.ticks.get(schedule)
+            if last is not None and last >= tick:
+                return False
+            queue.ticks[schedule] = tick
+            added = queue.add(Record.of(message))
+            if added:
+                self._work_may_be_ready.notify_all()
+            return added
+
+    def last_tick(self, queue: str, schedule: str) -> float | None:
+        """The latest claimed tick of ``schedule`` in ``queue``."""
+        with self._lock:
+            state = self._queues.get(queue)
+            return None if state is None else state.ticks.get(schedule)
+
     def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
         """Move up to ``limit`` due SCHEDULED messages to READY, earliest ETA first."""
         with self._lock:

@@ -136,6 +136,8 @@ class MemoryQueue:
         self.received = False
         #: Most messages PROCESSING may hold at once (``set_queue_limit``); ``None``: no cap.
         self.max_in_flight: int | None = None
+        #: Periodic schedule key -> latest claimed tick (``claim_tick``).
+        self.ticks: dict[str, float] = {}
 
     # -- entering the queue ----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from taskq_core.broker import (
     as_queue_list,
     outcomes_of,
 )
-from taskq_redis import admin, limits, producing, results, settling, workers
+from taskq_redis import admin, limits, periodic, producing, results, settling, workers
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     block_limit,
@@ -158,6 +158,19 @@ class RedisBroker(BaseBroker):
     def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
         """Promote up to ``limit`` due messages, earliest ETA first, in bounded script calls."""
         return producing.promote(self._store, queue, limit)
+
+    @reports_lost_connection
+    def claim_tick(self, message: Message, *, schedule: str, tick: float) -> bool:
+        """Claim ``tick`` of ``schedule`` and send ``message`` to READY: one script, one step.
+
+        The claim is kept in the queue's ``periodic`` hash (see ``lua/claim_tick.lua``).
+        """
+        return periodic.claim_tick(self._store, message, schedule, tick)
+
+    @reports_lost_connection
+    def last_tick(self, queue: str, schedule: str) -> float | None:
+        """The latest claimed tick of ``schedule`` in ``queue`` (one HGET)."""
+        return periodic.last_tick(self._store, queue, schedule)
 
     # -- consuming -------------------------------------------------------------------------------
 

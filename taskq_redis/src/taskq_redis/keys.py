@@ -54,6 +54,7 @@ class QueueKeys:
     state: str
     marker: str
     meta: str
+    periodic: str
     workers: str
     worker_info: str
 
@@ -80,6 +81,7 @@ class QueueKeys:
             self.state,
             self.marker,
             self.meta,
+            self.periodic,
             self.workers,
             self.worker_info,
         )
@@ -104,6 +106,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         state=f"{base}:state",
         marker=f"{base}:marker",
         meta=f"{base}:meta",
+        periodic=f"{base}:periodic",
         workers=f"{base}:workers",
         worker_info=f"{base}:worker_info",
     )

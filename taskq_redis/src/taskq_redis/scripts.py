@@ -49,6 +49,7 @@ SCRIPT_NAMES = (
     "set_queue_limit",
     "store_result",
     "rate_limit",
+    "claim_tick",
 )
 
 _LIBRARY = "lib"

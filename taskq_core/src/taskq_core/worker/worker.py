@@ -9,7 +9,8 @@ Threads (as in the seed design):
 * the pool runs deliveries (``threads``, ``processes`` or ``solo``);
 * the settler acks succeeded deliveries in batches (``settler.py``);
 * timers: heartbeat (liveness + renewal of the leases of everything held, running or prefetched),
-  schedule poll (backstop promotion of due ETAs) and reaper (dead workers, expired leases).
+  schedule poll (backstop promotion of due ETAs) and reaper (dead workers, expired leases);
+* the scheduler of the app's periodic schedules (``periodic/scheduler.py``), until stopping.
 
 Shutdown: the first SIGTERM/SIGINT (or ``stop()``) stops reserving, releases prefetched deliveries
 back to READY, and lets running tasks finish within ``shutdown_grace`` seconds while heartbeats
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
 from taskq_core.errors import ConfigurationError
+from taskq_core.periodic.scheduler import Scheduler
 from taskq_core.plugins import notify
 from taskq_core.schemas import WorkerInfo
 from taskq_core.worker.banner import banner
@@ -99,6 +101,8 @@ class Worker:
         connect_timeout: Seconds a starting worker keeps retrying an unreachable (or loading)
             broker before it gives up with ``BrokerUnavailable``; default: retry until it
             answers or the worker is stopped (``worker/startup.py``).
+        scheduler: Run the scheduler of the app's periodic schedules (each tick is sent once
+            however many workers run one; see ``periodic/scheduler.py``).
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class Worker:
         block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
         app_spec: str | None = None,
         connect_timeout: float | None = None,
+        scheduler: bool = True,
     ) -> None:
         if pool not in POOLS:
             raise ConfigurationError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
@@ -158,6 +163,7 @@ class Worker:
         if connect_timeout is not None and connect_timeout < 0:
             raise ConfigurationError("connect_timeout must be >= 0")
         self.connect_timeout = connect_timeout
+        self.scheduler = scheduler
         if pool == "processes":
             self.app_spec = app_spec or app_spec_of(app)
             if self.app_spec is None or not same_app(self.app_spec, app):
@@ -181,6 +187,7 @@ class Worker:
         self._finished = True
         self._consumer: threading.Thread | None = None
         self._timers: list[Timer] = []
+        self._scheduler: Scheduler | None = None
         self._pool: Pool | None = None
         self._invoker: Invoker | None = None
         self._broker: BaseBroker | None = None
@@ -303,6 +310,10 @@ class Worker:
         ]
         for timer in self._timers:
             timer.start()
+        if self.scheduler and self.app.periodic_schedules:
+            schedules = list(self.app.periodic_schedules.values())
+            self._scheduler = Scheduler(self.app, schedules, self._stopping)
+            self._scheduler.start()
         if self.pool_name != "threads":
             self._consumer = threading.Thread(
                 target=consumer.run, args=(self._pool,), name="taskq-consumer", daemon=True
@@ -394,6 +405,8 @@ class Worker:
         self._upkeep_stop.set()
         for timer in self._timers:
             timer.join(timeout=5)
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=5)
         self._pool.close(timeout=0 if not finished else 1)
         if self._settler is not None:
             self._settler.close(timeout=SETTLER_CLOSE_TIMEOUT)

@@ -23,6 +23,7 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       in-flight cap leaves room), `s` -> earliest ETA a blocked worker should
                       wake for
   Q:meta        HASH  queue settings: `max_in_flight` (absent = no cap), see set_queue_limit.lua
+  Q:periodic    HASH  periodic schedule key -> latest claimed tick (see claim_tick.lua)
   Q:workers     ZSET  worker id -> last heartbeat
   Q:worker_info HASH  worker id -> WorkerInfo JSON
 

@@ -30,6 +30,7 @@ from taskq_core.testing.conformance.dead import DeadTests
 from taskq_core.testing.conformance.fencing import AckAndFencingTests
 from taskq_core.testing.conformance.leases import LeaseTests
 from taskq_core.testing.conformance.monitoring import MonitoringTests
+from taskq_core.testing.conformance.periodic import PeriodicTests
 from taskq_core.testing.conformance.postpone import PostponeTests
 from taskq_core.testing.conformance.ratelimit import RateLimitTests
 from taskq_core.testing.conformance.ready import ReadyTests
@@ -51,6 +52,7 @@ class BrokerConformance(
     DeadTests,
     ReleaseTests,
     PostponeTests,
+    PeriodicTests,
     QueueLimitTests,
     ResultTests,
     RateLimitTests,
@@ -75,6 +77,7 @@ __all__ = [
     "DeadTests",
     "LeaseTests",
     "MonitoringTests",
+    "PeriodicTests",
     "PostponeTests",
     "QueueLimitTests",
     "RateLimitTests",
