@@ -27,6 +27,7 @@ from taskq_core.retry import (
 )
 from taskq_core.schemas import require_queue_name
 from taskq_core.task import ExecutionOptions, Task
+from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
     from taskq_core.schemas import Message
@@ -72,7 +73,7 @@ class Taskq:
         queue_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._broker: BaseBroker | None = broker if isinstance(broker, BaseBroker) else None
-        self.broker_url = (
+        self._broker_url = (
             None
             if isinstance(broker, BaseBroker)
             else (broker or os.environ.get(BROKER_URL_ENV) or "memory://")
@@ -98,13 +99,25 @@ class Taskq:
     # -- broker ----------------------------------------------------------------------------------
 
     @property
+    def broker_url(self) -> str | None:
+        """The broker URL with its password hidden (``None`` for a broker given as an object).
+
+        Fit for logs, banners and errors; :meth:`reveal_broker_url` gives the URL to connect with.
+        """
+        return None if self._broker_url is None else redact_url(self._broker_url)
+
+    def reveal_broker_url(self) -> str | None:
+        """The broker URL with its secrets, for handing to another process that must connect."""
+        return self._broker_url
+
+    @property
     def broker(self) -> BaseBroker:
         """The connected broker (built from the URL and connected on first access)."""
         if self._broker is None:
             with self._broker_lock:
                 if self._broker is None:
-                    assert self.broker_url is not None
-                    broker = connect(self.broker_url)
+                    assert self._broker_url is not None
+                    broker = connect(self._broker_url)
                     broker.connect()
                     self._broker = broker
         return self._broker
@@ -122,11 +135,11 @@ class Taskq:
         """Switch to another broker or URL (the CLI's ``--broker``); tasks stay registered."""
         with self._broker_lock:
             self._broker = broker if isinstance(broker, BaseBroker) else None
-            self.broker_url = None if isinstance(broker, BaseBroker) else broker
+            self._broker_url = None if isinstance(broker, BaseBroker) else broker
 
     def close(self) -> None:
         """Close the broker if this app opened it from a URL."""
-        if self._broker is not None and self.broker_url is not None:
+        if self._broker is not None and self._broker_url is not None:
             self._broker.close()
             self._broker = None
 

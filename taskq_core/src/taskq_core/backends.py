@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from taskq_core.errors import ConfigurationError, UnknownBackend
 from taskq_core.plugins import plugin_manager
+from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
@@ -72,7 +73,9 @@ def connect(url: str, **options: object) -> BaseBroker:
     """
     scheme = urlsplit(url).scheme.lower()
     if not scheme:
-        raise ConfigurationError(f"broker URL {url!r} has no scheme; try memory:// or redis://")
+        raise ConfigurationError(
+            f"broker URL {redact_url(url)!r} has no scheme; try memory:// or redis://"
+        )
     factories = _load()
     if scheme not in factories:
         installed = ", ".join(sorted(factories)) or "none"

@@ -39,6 +39,7 @@ from taskq_core.schemas import (
     WorkerInfo,
     check_queue_name,
 )
+from taskq_core.urls import redact_url
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
 from taskq_memory.rate_limits import GrantLogs
@@ -93,7 +94,9 @@ class MemoryBroker(BaseBroker):
             or parts.query
             or parts.fragment
         ):
-            raise ConfigurationError(f"memory broker URL must be 'memory://', got {url!r}")
+            raise ConfigurationError(
+                f"memory broker URL must be 'memory://', got {redact_url(url)!r}"
+            )
         clock = options.pop("clock", None)
         if options:
             raise ConfigurationError(
