@@ -9,6 +9,7 @@ import pytest
 
 import taskq_core.backends
 from taskq_core import Message, Reject, Taskq, UnknownBackend, connect, hookimpl, register_backend
+from taskq_core import app as app_module
 from taskq_core.plugins import plugin_manager
 from taskq_core.worker.execute import DeliveryRunner
 from taskq_memory import MemoryBroker
@@ -116,6 +117,26 @@ def test_before_send_reject_in_a_batch_writes_nothing(use_plugin, app: Taskq, ad
     # When the batch is sent, then not even the earlier messages were written
     with pytest.raises(Reject):
         add.delay_many([(1, 1), (2, 2), (3, 3)])
+    assert app.broker.queues() == []
+
+
+def test_before_send_reject_beyond_the_first_bulk_chunk_writes_nothing(
+    use_plugin, app: Taskq, add: Task, monkeypatch: pytest.MonkeyPatch
+):
+    # Given bulk chunks of 2 messages and a plugin that refuses the fifth of six
+    monkeypatch.setattr(app_module, "BULK_CHUNK", 2)
+
+    class Gate:
+        @hookimpl
+        def taskq_before_send(self, message: Message) -> None:
+            if message.args == (4, 4):
+                raise Reject("not that one")
+
+    use_plugin(Gate())
+
+    # When the six are sent, then the refusal reaches the caller and no chunk was written
+    with pytest.raises(Reject):
+        add.delay_many([(n, n) for n in range(6)])
     assert app.broker.queues() == []
 
 

@@ -100,14 +100,11 @@ class Taskq:
 
     @property
     def broker_url(self) -> str | None:
-        """The broker URL with its password hidden (``None`` for a broker given as an object).
-
-        Fit for logs, banners and errors; :meth:`reveal_broker_url` gives the URL to connect with.
-        """
+        """The broker URL with its password hidden, for logs and errors (``None``: no URL)."""
         return None if self._broker_url is None else redact_url(self._broker_url)
 
     def reveal_broker_url(self) -> str | None:
-        """The broker URL with its secrets, for handing to another process that must connect."""
+        """The broker URL with its password, for another process that must connect."""
         return self._broker_url
 
     @property
@@ -355,11 +352,15 @@ def import_app(spec: str) -> Taskq:
     import importlib
 
     module_name, _, attribute = spec.partition(":")
+    if not module_name or module_name.endswith(".py"):
+        dotted = module_name.removesuffix(".py").replace("/", ".") or "tasks"
+        hint = "drop the .py" if module_name else "name the module"
+        raise ConfigurationError(f"{spec!r}: {hint}, e.g. {dotted}:{attribute or 'app'}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, ValueError, TypeError) as exc:  # missing, or not a module name at all
         raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
     if attribute:
         app = getattr(module, attribute, None)
