@@ -63,3 +63,17 @@ def test_an_unusable_url_error_hides_the_password(url: str):
     with pytest.raises(ConfigurationError) as failure:
         connect(url).connect()
     assert SECRET not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://alice:hunter2@h:6379/0", "redis://h/0?password=hunter2&db=1"]
+)
+def test_connecting_with_a_redacted_url_says_so_instead_of_failing_auth(url: str):
+    # Given an app's broker_url, which hides the password
+    shown = Taskq(url).broker_url
+    assert shown is not None
+
+    # When something tries to connect with it (a process handed the wrong URL)
+    # Then one line says the URL was redacted and where the real one is
+    with pytest.raises(ConfigurationError, match=r"password hidden.*reveal_broker_url"):
+        connect(shown)

@@ -34,3 +34,14 @@ def redact_url(url: str) -> str:
     if at >= start:
         url = f"{url[:start]}{REDACTED}{url[at:]}"
     return _PASSWORD_OPTION.sub(rf"\g<1>{REDACTED}", url)
+
+
+def is_redacted(url: str) -> bool:
+    """Whether ``url`` is the output of :func:`redact_url` with a secret hidden, not a real URL.
+
+    Connecting with one would fail authentication with a confusing error far from the cause.
+    """
+    hidden_option = any(
+        match.group(0).endswith(f"={REDACTED}") for match in _PASSWORD_OPTION.finditer(url)
+    )
+    return f"://{REDACTED}@" in url or hidden_option
