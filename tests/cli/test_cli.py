@@ -15,10 +15,12 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from taskq_core.cli import main
+from taskq_core import ConfigurationError
+from taskq_core.cli import flag_names, main
 from taskq_core.worker import Worker
 
 if TYPE_CHECKING:
@@ -443,3 +445,17 @@ def test_installing_taskq_core_brings_the_memory_backend_its_defaults_use():
 
     # Then memory:// (Taskq()'s and taskq demo's default) comes with it
     assert any(re.match(r"taskq-memory\b", requirement) for requirement in requires)
+
+
+def test_taskq_errors_inside_a_command_name_its_flags_not_python_parameters(runner: CliRunner):
+    # Given a command whose library call words its error with Python parameter names
+    @click.command()
+    @click.option("--visibility-timeout", type=float)
+    @click.option("--name")
+    def start(visibility_timeout: float | None, name: str | None) -> None:
+        with flag_names(click.get_current_context()):
+            raise ConfigurationError("visibility_timeout must exceed 1; the name stays a word")
+
+    # When it fails, then the one line names the flag and leaves ordinary words alone
+    result = runner.invoke(start, ["--visibility-timeout", "1"])
+    assert_one_line_error(result, "--visibility-timeout must exceed 1; the name stays a word")

@@ -179,12 +179,11 @@ def worker(
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with one_line_errors():
+    with one_line_errors(), flag_names(click.get_current_context()):
         app = load_app(app_spec)
         if broker:
             _rebind(app, broker)
-    # Built before connecting, so a bad setting is the only line printed.
-    with one_line_errors(), flag_names(click.get_current_context()):
+        # Built before connecting, so a bad setting is the only line printed.
         consumer = Worker(
             app,
             name=name,
@@ -195,7 +194,6 @@ def worker(
             visibility_timeout=visibility_timeout,
             heartbeat_interval=heartbeat_interval,
         )
-    with one_line_errors():
         if not app.broker.capabilities.cross_process:  # also connects: a bad URL fails here
             click.echo(
                 f"note: {type(app.broker).__name__} is in-process; only producers in this "
