@@ -56,9 +56,11 @@ def test_an_app_from_the_environment_hides_the_password(monkeypatch: pytest.Monk
     assert SECRET not in str(app.broker_url)
 
 
-@pytest.mark.parametrize("url", ["u:hunter2@host/0", "memory://u:hunter2@x"])
+@pytest.mark.parametrize(
+    "url", ["u:hunter2@host/0", "memory://u:hunter2@x", "rediss://u:hunter2@[::1/0"]
+)
 def test_an_unusable_url_error_hides_the_password(url: str):
-    # Given a URL with no scheme, or a memory:// URL with user information
+    # Given a URL with no scheme, a memory:// URL with user information, an unclosed "["
     # When it is resolved, then the one-line error does not show the password
     with pytest.raises(ConfigurationError) as failure:
         connect(url).connect()

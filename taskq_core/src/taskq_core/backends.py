@@ -72,7 +72,10 @@ def connect(url: str, **options: object) -> BaseBroker:
             schemes and the package that would serve it.
         ConfigurationError: no scheme, or a URL whose secrets were already redacted.
     """
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed "[" in the host
+        raise ConfigurationError(f"bad broker URL {redact_url(url)!r}: {exc}") from None
     if not scheme:
         raise ConfigurationError(
             f"broker URL {redact_url(url)!r} has no scheme; try memory:// or redis://"

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -347,7 +346,7 @@ def demo(broker: str, count: int) -> None:
 
     logging.basicConfig(level=logging.CRITICAL)
     with one_line_errors():
-        if urlsplit(broker).scheme == "memory" and "memory" not in installed_schemes():
+        if broker.lower().startswith("memory:") and "memory" not in installed_schemes():
             raise click.ClickException(
                 "the demo runs on memory://, whose backend is not installed: "
                 "pip install taskq-memory, or run it on Redis: taskq demo --broker redis://HOST/0"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import TYPE_CHECKING, Self
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from taskq_core.broker import (
     DEFAULT_RESULT_TTL,
@@ -86,9 +86,13 @@ class MemoryBroker(BaseBroker):
         Raises:
             ConfigurationError: the URL is not exactly ``memory://`` or an option is unknown.
         """
-        parts = urlsplit(url)
+        try:
+            parts: SplitResult | None = urlsplit(url)
+        except ValueError:  # "Invalid IPv6 URL"
+            parts = None
         if (
-            parts.scheme.lower() != cls.scheme
+            parts is None
+            or parts.scheme.lower() != cls.scheme
             or parts.netloc
             or parts.path not in ("", "/")
             or parts.query
