@@ -266,7 +266,11 @@ def _optional_queue_name(
 def dead_list(
     broker: str | None, app_spec: str | None, queue: str | None, limit: int, as_json: bool
 ) -> None:
-    """List DEAD messages, most recent first: id, task, arguments, when and why each died."""
+    """List DEAD messages, newest first, with when and why.
+
+    Every queue unless -q names one; per message the whole id, queue, task, when it died,
+    its arguments and the first line of its reason.
+    """
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
         letters = most_recent_dead(backend, [queue] if queue else backend.queues(), limit)
@@ -290,7 +294,10 @@ def dead_list(
 def dead_show(
     broker: str | None, app_spec: str | None, message_id: str, queue: str | None, as_json: bool
 ) -> None:
-    """Everything DEAD keeps about one message: arguments, counters, full reason and traceback."""
+    """Show one DEAD message in full, traceback included.
+
+    Its arguments, counters, when it died, and the whole reason with the traceback.
+    """
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
         queues = [queue] if queue else backend.queues()
