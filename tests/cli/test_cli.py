@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
+import os
 import re
+import subprocess
 import sys
 import textwrap
+import time
+import tomllib
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from taskq_core.cli import main
+from taskq_core import ConfigurationError
+from taskq_core.cli import flag_names, main
+from taskq_core.worker import Worker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
     from types import ModuleType
 
     from taskq_memory import MemoryBroker
@@ -68,15 +76,15 @@ def app_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Modu
     sys.modules.pop(name, None)
 
 
-def bury(broker: MemoryBroker, count: int) -> list[str]:
-    """Send ``count`` messages of tests.add and move them to DEAD; return their ids."""
+def bury(broker: MemoryBroker, count: int, queue: str = "default") -> list[str]:
+    """Send ``count`` messages of tests.add to ``queue``, move them to DEAD; return their ids."""
     from taskq_core import Message
 
     ids = []
     for n in range(count):
-        message = Message.build(task="tests.add", args=(n, n))
+        message = Message.build(task="tests.add", args=(n, n), queue=queue)
         broker.send(message)
-        [delivery] = broker.reserve(["default"], worker_id="cli-test", lease=30.0)
+        [delivery] = broker.reserve([queue], worker_id="cli-test", lease=30.0)
         broker.dead(delivery, reason=f"broken {n}\nTraceback ...")
         ids.append(message.id)
     return ids
@@ -284,7 +292,7 @@ def test_worker_with_heartbeats_too_rare_for_the_lease_is_one_line(runner: CliRu
         "--visibility-timeout",
         "30",
     )
-    assert_one_line_error(result, "half the visibility_timeout")
+    assert_one_line_error(result, "--heartbeat-interval", "half of --visibility-timeout")
 
 
 def test_worker_with_an_empty_queue_list_is_one_line(runner: CliRunner, app_module):
@@ -300,3 +308,208 @@ def test_worker_with_queue_weights_in_strict_order_is_one_line(runner: CliRunner
     spec = f"{app_module.__name__}:app"
     result = invoke(runner, "worker", spec, "-Q", "high:3,low", "--queue-order", "strict")
     assert_one_line_error(result, "need the fair queue order")
+
+
+def test_worker_with_an_empty_module_name_is_one_line(runner: CliRunner):
+    # Given ":app", a spec with no module, when a worker is started for it, then one line
+    assert_one_line_error(invoke(runner, "worker", ":app"), "name the module")
+
+
+def test_worker_with_a_file_name_hints_to_drop_the_py(runner: CliRunner, app_module):
+    # Given the app's file name instead of its module name
+    result = invoke(runner, "worker", f"{app_module.__name__}.py:app")
+
+    # Then one line says how to write it
+    assert_one_line_error(result, "drop the .py", f"{app_module.__name__}:app")
+
+
+class StartedWorkers(list[Worker]):
+    """Workers the CLI built and started (``run`` returns at once instead of consuming)."""
+
+    def worker_class(self) -> type[Worker]:
+        started = self
+
+        class Started(Worker):
+            def run(self) -> None:
+                started.append(self)
+
+        return Started
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> StartedWorkers:
+    workers = StartedWorkers()
+    monkeypatch.setattr("taskq_core.cli.Worker", workers.worker_class())
+    return workers
+
+
+def test_worker_with_a_short_lease_alone_gets_a_fitting_heartbeat(
+    runner: CliRunner, app_module, started: StartedWorkers
+):
+    # Given only a 3 s visibility timeout on the command line
+    # When a worker is started with it
+    result = invoke(runner, "worker", f"{app_module.__name__}:app", "--visibility-timeout", "3")
+
+    # Then it starts, renewing its leases at least twice per lease
+    assert result.exit_code == 0, result.output
+    [worker] = started
+    assert worker.visibility_timeout == 3
+    assert 0 < worker.heartbeat_interval * 2 <= 3
+
+
+def test_worker_with_the_default_lease_keeps_the_default_heartbeat(
+    runner: CliRunner, app_module, started: StartedWorkers
+):
+    result = invoke(runner, "worker", f"{app_module.__name__}:app")
+    assert result.exit_code == 0, result.output
+    assert started[0].heartbeat_interval == 5.0
+
+
+@pytest.mark.parametrize("flag", ["--visibility-timeout", "--heartbeat-interval"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_worker_with_a_duration_that_is_not_positive_is_one_line(
+    runner: CliRunner, app_module, flag: str, value: str
+):
+    # Given a zero, negative or NaN duration
+    # When a worker is started with it, then one line names the flag and the rule
+    result = invoke(runner, "worker", f"{app_module.__name__}:app", flag, value)
+    assert_one_line_error(result, f"{flag} must be > 0")
+
+
+def test_dead_list_shows_every_queue_whole_ids_args_and_when_each_died(
+    runner: CliRunner, app_module
+):
+    # Given DEAD messages in two queues
+    broker = app_module.app.broker
+    [first] = bury(broker, 1, queue="default")
+    [second] = bury(broker, 1, queue="emails")
+
+    # When DEAD is listed with no --queue, in an 80-column terminal
+    result = invoke(runner, "dead", "list", "-A", f"{app_module.__name__}:app")
+
+    # Then both queues' messages are there, with whole ids, their arguments and when they died
+    assert result.exit_code == 0, result.output
+    letters = {letter.id: letter for q in ("default", "emails") for letter in broker.list_dead(q)}
+    for message_id in (first, second):
+        [line] = [line for line in result.output.splitlines() if message_id in line]
+        died = dt.datetime.fromtimestamp(letters[message_id].died_at, tz=dt.UTC)
+        assert died.strftime("%Y-%m-%d %H:%M:%S") in line
+    assert "emails" in result.output
+    assert result.output.count("args: [0, 0]") == 2
+
+
+def test_dead_list_of_one_queue_leaves_the_others_out(runner: CliRunner, app_module):
+    broker = app_module.app.broker
+    [kept] = bury(broker, 1, queue="emails")
+    [left_out] = bury(broker, 1, queue="default")
+    result = invoke(runner, "dead", "list", "-A", f"{app_module.__name__}:app", "-q", "emails")
+    assert kept in result.output
+    assert left_out not in result.output
+
+
+def test_dead_show_prints_the_full_reason_and_traceback(runner: CliRunner, app_module):
+    # Given a DEAD message whose reason holds a traceback, in a queue other than default
+    [message_id] = bury(app_module.app.broker, 1, queue="emails")
+
+    # When it is shown by id alone
+    result = invoke(runner, "dead", "show", message_id, "-A", f"{app_module.__name__}:app")
+
+    # Then the whole reason is printed, traceback included, with the call's arguments
+    assert result.exit_code == 0, result.output
+    assert "broken 0\nTraceback ..." in result.output
+    assert re.search(r"^args:\s+\[0, 0\]$", result.output, re.M)
+    assert re.search(r"^queue:\s+emails$", result.output, re.M)
+
+
+def test_dead_show_of_an_unknown_id_is_one_line(runner: CliRunner, app_module):
+    result = invoke(runner, "dead", "show", "no-such-id", "-A", f"{app_module.__name__}:app")
+    assert_one_line_error(result, "no DEAD message with id 'no-such-id'")
+
+
+def test_demo_without_the_memory_backend_is_one_line_with_the_fix():
+    # Given a process where no backend plugin loads (as with taskq-memory not installed)
+    env = {**os.environ, "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+    # When the demo runs on its default memory:// broker
+    result = subprocess.run(
+        [sys.executable, "-c", "from taskq_core.cli import main; main()", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # Then one line says what to install, or how to run it on Redis instead
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "pip install taskq-memory" in lines[0]
+    assert "--broker redis://" in lines[0]
+
+
+def test_installing_taskq_core_brings_the_memory_backend_its_defaults_use():
+    # Given taskq-core's declared dependencies
+    pyproject = Path(__file__).resolve().parents[2] / "taskq_core" / "pyproject.toml"
+    requires = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+
+    # Then memory:// (Taskq()'s and taskq demo's default) comes with it
+    assert any(re.match(r"taskq-memory\b", requirement) for requirement in requires)
+
+
+def test_taskq_errors_inside_a_command_name_its_flags_not_python_parameters(runner: CliRunner):
+    # Given a command whose library call words its error with Python parameter names
+    @click.command()
+    @click.option("--visibility-timeout", type=float)
+    @click.option("--name")
+    def start(visibility_timeout: float | None, name: str | None) -> None:
+        with flag_names(click.get_current_context()):
+            raise ConfigurationError("visibility_timeout must exceed 1; the name stays a word")
+
+    # When it fails, then the one line names the flag and leaves ordinary words alone
+    result = runner.invoke(start, ["--visibility-timeout", "1"])
+    assert_one_line_error(result, "--visibility-timeout must exceed 1; the name stays a word")
+
+
+ENTRY = "from taskq_core.cli import main; main()"
+QUIET_APP = """
+from pathlib import Path
+from taskq_core import Taskq
+
+app = Taskq("memory://")
+
+@app.task
+def touch(path: str) -> int:
+    Path(path).write_text("ran")
+    return 7
+
+touch.delay(str(Path(__file__).with_name("ran")))
+"""
+
+
+@pytest.mark.parametrize(("options", "task_lines"), [((), 0), (("--loglevel", "INFO"), 1)])
+def test_worker_logs_its_banner_always_and_task_lines_at_info(
+    tmp_path: Path, options: tuple[str, ...], task_lines: int
+):
+    # Given an app module that queues one task on its in-process broker when imported
+    (tmp_path / "quiet_app.py").write_text(QUIET_APP)
+
+    # When a real worker process runs it, with the default log level or with INFO
+    worker = subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "worker", "quiet_app:app", *options],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "ran").exists():
+            assert worker.poll() is None, "the worker exited before running the task"
+            assert time.monotonic() < deadline, "the task never ran"
+            time.sleep(0.05)
+    finally:
+        worker.terminate()
+        _, stderr = worker.communicate(timeout=30)
+
+    # Then the banner is there either way, and the per-task line only at INFO
+    assert "worker.banner: taskq" in stderr
+    assert stderr.count("succeeded in") == task_lines, stderr

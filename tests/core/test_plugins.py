@@ -9,6 +9,7 @@ import pytest
 
 import taskq_core.backends
 from taskq_core import Message, Reject, Taskq, UnknownBackend, connect, hookimpl, register_backend
+from taskq_core.app import BULK_CHUNK
 from taskq_core.plugins import plugin_manager
 from taskq_core.worker.execute import DeliveryRunner
 from taskq_memory import MemoryBroker
@@ -116,6 +117,26 @@ def test_before_send_reject_in_a_batch_writes_nothing(use_plugin, app: Taskq, ad
     # When the batch is sent, then not even the earlier messages were written
     with pytest.raises(Reject):
         add.delay_many([(1, 1), (2, 2), (3, 3)])
+    assert app.broker.queues() == []
+
+
+def test_before_send_reject_beyond_the_first_bulk_chunk_writes_nothing(
+    use_plugin, app: Taskq, add: Task
+):
+    # Given a plugin that refuses the last message of a batch one longer than a bulk chunk
+    last = (BULK_CHUNK, BULK_CHUNK)
+
+    class Gate:
+        @hookimpl
+        def taskq_before_send(self, message: Message) -> None:
+            if message.args == last:
+                raise Reject("not that one")
+
+    use_plugin(Gate())
+
+    # When the batch is sent, then the refusal reaches the caller and no chunk was written
+    with pytest.raises(Reject):
+        add.delay_many([(n, n) for n in range(BULK_CHUNK + 1)])
     assert app.broker.queues() == []
 
 

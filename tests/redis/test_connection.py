@@ -53,7 +53,7 @@ def test_unix_socket_url_with_database() -> None:
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("redis://h:port/0", "Port could not be cast"),
+        ("redis://h:port/0", "no valid host and port"),
         ("redis://h/zero", "database must be a number"),
         ("redis://h/0?sockettimeout=3", "unknown option 'sockettimeout'"),
         ("redis://h/0?prefix={x}", "prefix"),
@@ -72,6 +72,60 @@ def test_a_bad_url_error_hides_the_password() -> None:
     with pytest.raises(ConfigurationError) as failure:
         RedisBroker.from_url("redis://u:hunter2@h/zero")
     assert "hunter2" not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://u:hun#ter2@h/0",
+        "redis://u:hun/ter2@h/0",
+        "redis://u:hun?ter2@h/0",
+        "redis://u:12/hunter2@h/0",
+        "redis://u:hunter2@h:port/0",
+        "redis://h/0?password=hunter2&colour=blue",
+        "redis://u:hunter2@h/zero",
+    ],
+)
+def test_a_malformed_url_error_hides_every_piece_of_the_password(url: str) -> None:
+    # Given a URL whose password holds a delimiter, or that has another mistake
+    # When a broker is built from it
+    with pytest.raises(ConfigurationError) as failure:
+        RedisBroker.from_url(url)
+
+    # Then the one-line error shows no piece of the password
+    message = str(failure.value)
+    assert "\n" not in message
+    for piece in ("hunter2", "ter2", "hun"):
+        assert piece not in message, message
+
+
+def test_a_delimiter_in_the_password_gets_a_percent_encoding_hint() -> None:
+    with pytest.raises(ConfigurationError, match="percent-encode"):
+        RedisBroker.from_url("redis://u:hun#ter2@h/0")
+
+
+def test_user_and_password_may_be_query_options() -> None:
+    # Given a password with delimiters, percent-encoded in a query option
+    broker = RedisBroker.from_url("redis://h/0?username=alice&password=hun%23ter2")
+
+    # Then redis-py gets it decoded
+    kwargs = settings(broker)
+    assert (kwargs["username"], kwargs["password"]) == ("alice", "hun#ter2")
+
+
+def test_rediss_checks_the_server_hostname() -> None:
+    # Given a TLS URL that verifies certificates (the default)
+    broker = RedisBroker.from_url("rediss://h:6380/0")
+
+    # Then the client asks for the hostname check, whatever redis-py's own default is
+    assert settings(broker)["ssl_check_hostname"] is True
+    assert broker.client.connection_pool.make_connection().check_hostname is True
+
+
+def test_rediss_without_certificate_checks_leaves_the_hostname_alone() -> None:
+    # A hostname check needs a verified certificate; ssl refuses the combination otherwise
+    broker = RedisBroker.from_url("rediss://h:6380/0?ssl_cert_reqs=none")
+    assert broker.client.connection_pool.make_connection().check_hostname is False
 
 
 def test_unknown_broker_options_are_refused() -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from taskq_core import Taskq, Worker, WorkerInfo, __version__
-from taskq_core.worker.banner import _redact_url, banner
+from taskq_core.worker.banner import banner
 from taskq_core.worker.upkeep import reap
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def worker_messages(caplog: pytest.LogCaptureFixture, level: int | None = None) 
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "taskq.worker" and (level is None or record.levelno == level)
+        if record.name.startswith("taskq.worker") and (level is None or record.levelno == level)
     ]
 
 
@@ -68,20 +68,6 @@ def test_the_banner_hides_the_broker_password():
     assert "s3cr" not in text
     assert "other" not in text
     assert "  broker:      redis://***@redis.example:6379/0?password=***" in text
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("redis://:pw@h:1/0", "redis://***@h:1/0"),
-        ("redis://u:p@ss@h/0", "redis://***@h/0"),
-        ("rediss://h:6380/0", "rediss://h:6380/0"),
-        ("redis://h/0?db=1&password=x&ssl=1", "redis://h/0?db=1&password=***&ssl=1"),
-        ("memory://", "memory://"),
-    ],
-)
-def test_redacted_urls_keep_everything_but_the_credentials(url: str, shown: str):
-    assert _redact_url(url) == shown
 
 
 def test_each_task_logs_received_at_debug_and_succeeded_at_info(

@@ -28,6 +28,7 @@ from taskq_core.retry import (
 )
 from taskq_core.schemas import require_queue_name
 from taskq_core.task import ExecutionOptions, Task
+from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
     from taskq_core.schemas import Message
@@ -73,7 +74,7 @@ class Taskq:
         queue_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._broker: BaseBroker | None = broker if isinstance(broker, BaseBroker) else None
-        self.broker_url = (
+        self._broker_url = (
             None
             if isinstance(broker, BaseBroker)
             else (broker or os.environ.get(BROKER_URL_ENV) or "memory://")
@@ -101,13 +102,22 @@ class Taskq:
     # -- broker ----------------------------------------------------------------------------------
 
     @property
+    def broker_url(self) -> str | None:
+        """The broker URL with its password hidden, for logs and errors (``None``: no URL)."""
+        return None if self._broker_url is None else redact_url(self._broker_url)
+
+    def reveal_broker_url(self) -> str | None:
+        """The broker URL with its password, for another process that must connect."""
+        return self._broker_url
+
+    @property
     def broker(self) -> BaseBroker:
         """The connected broker (built from the URL and connected on first access)."""
         if self._broker is None:
             with self._broker_lock:
                 if self._broker is None:
-                    assert self.broker_url is not None
-                    broker = connect(self.broker_url)
+                    assert self._broker_url is not None
+                    broker = connect(self._broker_url)
                     broker.connect()
                     self._broker = broker
         return self._broker
@@ -125,11 +135,11 @@ class Taskq:
         """Switch to another broker or URL (the CLI's ``--broker``); tasks stay registered."""
         with self._broker_lock:
             self._broker = broker if isinstance(broker, BaseBroker) else None
-            self.broker_url = None if isinstance(broker, BaseBroker) else broker
+            self._broker_url = None if isinstance(broker, BaseBroker) else broker
 
     def close(self) -> None:
         """Close the broker if this app opened it from a URL."""
-        if self._broker is not None and self.broker_url is not None:
+        if self._broker is not None and self._broker_url is not None:
             self._broker.close()
             self._broker = None
 
@@ -359,11 +369,15 @@ def import_app(spec: str) -> Taskq:
     import importlib
 
     module_name, _, attribute = spec.partition(":")
+    if not module_name or module_name.endswith(".py"):
+        dotted = module_name.removesuffix(".py").replace("/", ".") or "tasks"
+        hint = "drop the .py" if module_name else "name the module"
+        raise ConfigurationError(f"{spec!r}: {hint}, e.g. {dotted}:{attribute or 'app'}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, ValueError, TypeError) as exc:  # missing, or not a module name at all
         raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
     if attribute:
         app = getattr(module, attribute, None)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from taskq_core.errors import ConfigurationError, UnknownBackend
 from taskq_core.plugins import plugin_manager
+from taskq_core.urls import is_redacted, redact_url
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
@@ -69,10 +70,21 @@ def connect(url: str, **options: object) -> BaseBroker:
     Raises:
         UnknownBackend: no installed backend serves the scheme; the message names the installed
             schemes and the package that would serve it.
+        ConfigurationError: no scheme, or a URL whose secrets were already redacted.
     """
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed "[" in the host
+        raise ConfigurationError(f"bad broker URL {redact_url(url)!r}: {exc}") from None
     if not scheme:
-        raise ConfigurationError(f"broker URL {url!r} has no scheme; try memory:// or redis://")
+        raise ConfigurationError(
+            f"broker URL {redact_url(url)!r} has no scheme; try memory:// or redis://"
+        )
+    if is_redacted(url):
+        raise ConfigurationError(
+            f"broker URL {url!r} has its password hidden (as app.broker_url shows it); "
+            "connect with app.reveal_broker_url() or the original URL"
+        )
     factories = _load()
     if scheme not in factories:
         installed = ", ".join(sorted(factories)) or "none"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,16 +20,20 @@ from rich.console import Console
 from rich.table import Table
 
 from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
-from taskq_core.backends import connect
+from taskq_core.backends import connect, installed_schemes
 from taskq_core.broker import BaseBroker
+from taskq_core.dead_letters import dead_detail, dead_summary, find_dead, most_recent_dead
 from taskq_core.errors import TaskqError
 from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
+from taskq_core.worker.banner import BANNER_LOGGER
 from taskq_core.worker.queues import QUEUE_ORDERS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Heartbeat interval of ``taskq worker`` when the lease is long enough for it, in seconds.
+DEFAULT_HEARTBEAT_SECONDS = 5.0
 #: Heartbeats older than this many seconds do not count as alive in ``taskq status``.
 STATUS_ALIVE_WITHIN = 60.0
 
@@ -69,6 +75,52 @@ def broker_options(command: F) -> F:
     )
 
 
+def _positive_seconds(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """Refuse zero, negative, infinite and NaN durations in one line naming the flag."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        flag = max(param.opts, key=len)
+        raise click.ClickException(f"{flag} must be > 0 (seconds), got {value:g}")
+    return value
+
+
+def heartbeat_for(visibility_timeout: float, heartbeat_interval: float | None) -> float:
+    """The heartbeat interval: the one given, else one that renews a lease four times over.
+
+    Raises:
+        click.ClickException: the given interval is longer than half the lease, so a lease
+            could expire between two heartbeats of a live worker.
+    """
+    if heartbeat_interval is None:
+        return min(DEFAULT_HEARTBEAT_SECONDS, visibility_timeout / 4)
+    if heartbeat_interval * 2 > visibility_timeout:
+        raise click.ClickException(
+            f"--heartbeat-interval ({heartbeat_interval:g}s) must be at most half of "
+            f"--visibility-timeout ({visibility_timeout:g}s), or leases expire between heartbeats"
+        )
+    return heartbeat_interval
+
+
+@contextmanager
+def flag_names(ctx: click.Context) -> Iterator[None]:
+    """Name a command's flags, not the Python parameters behind them, in taskq's errors.
+
+    ``heartbeat_interval`` in a ``ConfigurationError`` from ``Worker`` reads as
+    ``--heartbeat-interval``; names without an underscore are left alone, since words such as
+    ``name`` or ``pool`` appear in messages in their ordinary sense.
+    """
+    try:
+        yield
+    except TaskqError as exc:
+        message = str(exc)
+        for param in ctx.command.params:
+            if param.name and "_" in param.name and isinstance(param, click.Option):
+                flag = max(param.opts, key=len)
+                message = re.sub(rf"\b{param.name}\b", flag, message)
+        raise click.ClickException(message) from None
+
+
 def _queue_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Refuse an invalid queue name in one line instead of reporting "0 purged"."""
     try:
@@ -108,9 +160,19 @@ def main() -> None:
 )
 @click.option("--name", help="Worker id (default host:pid:random).")
 @click.option(
-    "--visibility-timeout", type=float, default=30.0, show_default=True, help="Lease seconds."
+    "--visibility-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    callback=_positive_seconds,
+    help="Lease seconds.",
 )
-@click.option("--heartbeat-interval", type=float, default=5.0, show_default=True)
+@click.option(
+    "--heartbeat-interval",
+    type=float,
+    callback=_positive_seconds,
+    help="Seconds between heartbeats (default: 5, or a quarter of a shorter lease).",
+)
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0),
@@ -119,7 +181,12 @@ def main() -> None:
 @click.option(
     "--scheduler/--no-scheduler", default=True, help="Send the app's periodic tasks (default on)."
 )
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--loglevel",
+    default="WARNING",
+    show_default=True,
+    help="INFO adds a line per task (tens of µs each); the start banner shows at any level.",
+)
 def worker(
     app_spec: str,
     broker: str | None,
@@ -130,16 +197,18 @@ def worker(
     prefetch: int | None,
     name: str | None,
     visibility_timeout: float,
-    heartbeat_interval: float,
+    heartbeat_interval: float | None,
     connect_timeout: float | None,
     scheduler: bool,
     loglevel: str,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
+    heartbeat_interval = heartbeat_for(visibility_timeout, heartbeat_interval)
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with one_line_errors():
+    logging.getLogger(BANNER_LOGGER).setLevel(logging.INFO)
+    with one_line_errors(), flag_names(click.get_current_context()):
         app = load_app(app_spec)
         if broker:
             _rebind(app, broker)
@@ -158,7 +227,8 @@ def worker(
             scheduler=scheduler,
         )
         # The broker's class, without connecting: the worker waits for an unreachable broker.
-        backend = app.broker if app.broker_url is None else connect(app.broker_url)
+        url = app.reveal_broker_url()
+        backend = app.broker if url is None else connect(url)
         if not backend.capabilities.cross_process:
             click.echo(
                 f"note: {type(backend).__name__} is in-process; only producers in this "
@@ -216,27 +286,62 @@ def dead() -> None:
     """Inspect, requeue or purge DEAD messages."""
 
 
+def _optional_queue_name(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    return None if value is None else _queue_name(ctx, param, value)
+
+
 @dead.command("list")
 @broker_options
-@click.option("--queue", "-q", default="default", show_default=True, callback=_queue_name)
+@click.option(
+    "--queue", "-q", callback=_optional_queue_name, help="Only this queue (default: every queue)."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def dead_list(
-    broker: str | None, app_spec: str | None, queue: str, limit: int, as_json: bool
+    broker: str | None, app_spec: str | None, queue: str | None, limit: int, as_json: bool
 ) -> None:
-    """List DEAD messages of a queue, most recent first, with reasons."""
+    """List DEAD messages, newest first, with when and why.
+
+    Every queue unless -q names one; per message the whole id, queue, task, when it died,
+    its arguments and the first line of its reason.
+    """
     with one_line_errors():
-        letters = resolve_broker(broker, app_spec).list_dead(queue, limit=limit)
+        backend = resolve_broker(broker, app_spec)
+        letters = most_recent_dead(backend, [queue] if queue else backend.queues(), limit)
     if as_json:
         click.echo(json.dumps([letter.model_dump() for letter in letters], indent=2))
         return
-    table = Table(title=f"DEAD in {queue}")
-    for column in ("id", "task", "reason"):
-        table.add_column(column)
-    for letter in letters:
-        task = letter.message.task if letter.message else "(undecodable)"
-        table.add_row(letter.id, task, letter.reason.split("\n", 1)[0])
-    Console().print(table)
+    where = f"queue {queue!r}" if queue else "every queue"
+    click.echo(f"{len(letters)} DEAD message(s) in {where}, most recent first")
+    if letters:
+        click.echo(dead_summary(letters))
+        click.echo("Full reason and traceback: taskq dead show ID")
+
+
+@dead.command("show")
+@broker_options
+@click.argument("message_id", metavar="ID")
+@click.option(
+    "--queue", "-q", callback=_optional_queue_name, help="Look only here (default: every queue)."
+)
+@click.option("--json", "as_json", is_flag=True)
+def dead_show(
+    broker: str | None, app_spec: str | None, message_id: str, queue: str | None, as_json: bool
+) -> None:
+    """Show one DEAD message in full, traceback included.
+
+    Its arguments, counters, when it died, and the whole reason with the traceback.
+    """
+    with one_line_errors():
+        backend = resolve_broker(broker, app_spec)
+        queues = [queue] if queue else backend.queues()
+        letter = find_dead(backend, message_id, queues)
+    if letter is None:
+        where = f"queue {queue!r}" if queue else "any queue"
+        raise click.ClickException(f"no DEAD message with id {message_id!r} in {where}")
+    click.echo(json.dumps(letter.model_dump(), indent=2) if as_json else dead_detail(letter))
 
 
 @dead.command("requeue")
@@ -318,4 +423,9 @@ def demo(broker: str, count: int) -> None:
 
     logging.basicConfig(level=logging.CRITICAL)
     with one_line_errors():
+        if broker.lower().startswith("memory:") and "memory" not in installed_schemes():
+            raise click.ClickException(
+                "the demo runs on memory://, whose backend is not installed: "
+                "pip install taskq-memory, or run it on Redis: taskq demo --broker redis://HOST/0"
+            )
         run_demo(broker, tasks=count)

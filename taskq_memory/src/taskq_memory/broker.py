@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import TYPE_CHECKING, Self
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from taskq_core.broker import (
     DEFAULT_RESULT_TTL,
@@ -39,6 +39,7 @@ from taskq_core.schemas import (
     WorkerInfo,
     check_queue_name,
 )
+from taskq_core.urls import redact_url
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
 from taskq_memory.rate_limits import GrantLogs
@@ -85,15 +86,21 @@ class MemoryBroker(BaseBroker):
         Raises:
             ConfigurationError: the URL is not exactly ``memory://`` or an option is unknown.
         """
-        parts = urlsplit(url)
+        try:
+            parts: SplitResult | None = urlsplit(url)
+        except ValueError:  # "Invalid IPv6 URL"
+            parts = None
         if (
-            parts.scheme.lower() != cls.scheme
+            parts is None
+            or parts.scheme.lower() != cls.scheme
             or parts.netloc
             or parts.path not in ("", "/")
             or parts.query
             or parts.fragment
         ):
-            raise ConfigurationError(f"memory broker URL must be 'memory://', got {url!r}")
+            raise ConfigurationError(
+                f"memory broker URL must be 'memory://', got {redact_url(url)!r}"
+            )
         clock = options.pop("clock", None)
         if options:
             raise ConfigurationError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
@@ -21,6 +21,7 @@ from redis.retry import Retry
 
 from taskq_core.clock import Clock
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
+from taskq_core.urls import redact_url
 from taskq_redis.codec import text
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ URL_OPTIONS = frozenset(
     {
         "db",
         "prefix",
+        "username",
+        "password",
         "socket_timeout",
         "socket_connect_timeout",
         "socket_keepalive",
@@ -68,6 +71,12 @@ URL_OPTIONS = frozenset(
     }
 )
 
+#: How to write a password that holds URL delimiters.
+_ESCAPE_HINT = (
+    "percent-encode '@', ':', '/', '?' and '#' in the user name and password "
+    "(e.g. '#' as %23, '/' as %2F), or give them as ?username=...&password=..."
+)
+
 _RETRIED_ERRORS = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
 
 P = ParamSpec("P")
@@ -81,17 +90,7 @@ def command_retry() -> Retry:
 
 
 def _fail(url: str, why: str) -> ConfigurationError:
-    return ConfigurationError(f"bad Redis URL {_redact(url)!r}: {why}")
-
-
-def _redact(url: str) -> str:
-    """``url`` without its password, fit for an error message or a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return ConfigurationError(f"bad Redis URL {redact_url(url)!r}: {why}")
 
 
 def split_url(url: str) -> tuple[str, str | None]:
@@ -105,9 +104,15 @@ def split_url(url: str) -> tuple[str, str | None]:
     """
     try:
         parts = urlsplit(url)
+        after_host = url.split("//", 1)[1][len(parts.netloc) :] if "//" in url else url
+        if "@" in after_host and "@" not in parts.netloc:
+            # The user information ended early at a "/", "?" or "#" in the password; the
+            # parser's own messages would quote pieces of it.
+            raise _fail(url, _ESCAPE_HINT)
         port = parts.port
-    except ValueError as exc:
-        raise _fail(url, str(exc)) from None
+    except ValueError:
+        # urllib's messages quote the text it choked on, which may be part of a password.
+        raise _fail(url, f"no valid host and port; {_ESCAPE_HINT}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise _fail(url, f"scheme must be one of {', '.join(s + '://' for s in SCHEMES)}")
@@ -150,11 +155,23 @@ def client_from_url(url: str) -> tuple[redis.Redis, str | None]:
         "retry": command_retry(),
         "retry_on_error": list(_RETRIED_ERRORS),
     }
+    if _checks_certificates(redis_url):
+        # redis-py before 6.0 skips the hostname check unless asked; the URL may still say no.
+        defaults["ssl_check_hostname"] = True
     try:
         client = redis.Redis.from_url(redis_url, **defaults)
     except (ValueError, TypeError) as exc:
         raise _fail(url, str(exc)) from None
     return client, prefix
+
+
+def _checks_certificates(redis_url: str) -> bool:
+    """Whether ``redis_url`` is TLS that verifies the server's certificate (``ssl_cert_reqs``)."""
+    parts = urlsplit(redis_url)
+    if parts.scheme.lower() != "rediss":
+        return False
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return options.get("ssl_cert_reqs", "required").lower() not in ("none", "cert_none")
 
 
 def broker_options(options: dict[str, object]) -> tuple[str | None, Clock | None, float]:

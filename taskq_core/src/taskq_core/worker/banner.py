@@ -7,32 +7,20 @@ Celery user expects from ``celery worker``.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from taskq_core.worker.worker import Worker
 
-#: ``scheme://`` then everything up to the last ``@`` of the authority: the credentials.
-_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@(?=[^@]*$)")
-#: A ``password=`` query parameter's value.
-_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
-
-
-def _redact_url(url: str) -> str:
-    """``url`` with its credentials and any ``password=`` parameter replaced by ``***``.
-
-    Works on the text, not on a parsed URL, so a password holding ``#``, ``/`` or ``?`` (which
-    break URL parsing) is hidden too.
-    """
-    url = _CREDENTIALS.sub(r"\1***@", url, count=1)
-    return _PASSWORD_PARAMETER.sub(r"\1***", url)
+#: The logger the banner goes to: ``taskq worker`` keeps it at INFO whatever ``--loglevel`` says,
+#: so a worker logging only warnings still says once what it runs with.
+BANNER_LOGGER = "taskq.worker.banner"
 
 
 def banner(worker: Worker, version: str) -> str:
     """The banner text of ``worker``: a title line, then one indented line per setting."""
     app = worker.app
-    url = _redact_url(app.broker_url) if app.broker_url else f"{type(app.broker).__name__} instance"
+    url = app.broker_url or f"{type(app.broker).__name__} instance"
     if worker.prefetch_setting is None:
         prefetch = f"adaptive, up to {worker.prefetch}"
     elif worker.prefetch == 0:

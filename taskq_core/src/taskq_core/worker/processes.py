@@ -101,7 +101,7 @@ def child_main(conn: Connection, app_spec: str) -> None:
     signal.signal(signal.SIGALRM, _raise_soft_limit)
     broker_url = conn.recv()
     app = import_app(app_spec)
-    if broker_url is not None and broker_url != app.broker_url:
+    if broker_url is not None and broker_url != app.reveal_broker_url():
         app.close()
         app.use_broker(broker_url)
     conn.send(("ready", os.getpid()))

@@ -36,7 +36,7 @@ from taskq_core.errors import ConfigurationError
 from taskq_core.periodic.scheduler import Scheduler
 from taskq_core.plugins import notify
 from taskq_core.schemas import WorkerInfo
-from taskq_core.worker.banner import banner
+from taskq_core.worker.banner import BANNER_LOGGER, banner
 from taskq_core.worker.consumer import Consumer
 from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.holding import Holdings
@@ -243,10 +243,10 @@ class Worker:
 
     def _launch(self, broker: BaseBroker) -> None:
         """Log the banner, then build the settler, consumer, pool and timers, and start them."""
-        log.info("%s", banner(self, self.info.version))
+        logging.getLogger(BANNER_LOGGER).info("%s", banner(self, self.info.version))
         self._broker = broker
         self._invoker = (
-            ProcessInvoker(self.app_spec, broker_url=self.app.broker_url)
+            ProcessInvoker(self.app_spec, broker_url=self.app.reveal_broker_url())
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )
