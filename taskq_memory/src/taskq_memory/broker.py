@@ -246,10 +246,13 @@ class MemoryBroker(BaseBroker):
             ]
 
     def _ack(self, delivery: Delivery, result: TaskResult | None, ttl: float) -> bool:
+        """Fenced ack; a delivery that already acked its message answers ``True`` again."""
         queue, record = self._held_after_storing(delivery, result, ttl)
         if record is None:
-            return False
-        queue.remove(record)
+            return queue.acked_before(
+                delivery.id, worker_id=delivery.worker_id, token=delivery.token
+            )
+        queue.ack(record, self.now())
         self._made_room(queue)
         return True
 

@@ -56,6 +56,9 @@ class QueueKeys:
     meta: str
     workers: str
     worker_info: str
+    worker_since: str
+    done: str
+    done_old: str
 
     def ready_for(self, priority: int) -> str:
         """The READY list of ``priority`` (0..9)."""
@@ -82,6 +85,9 @@ class QueueKeys:
             self.meta,
             self.workers,
             self.worker_info,
+            self.worker_since,
+            self.done,
+            self.done_old,
         )
 
 
@@ -106,6 +112,9 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         meta=f"{base}:meta",
         workers=f"{base}:workers",
         worker_info=f"{base}:worker_info",
+        worker_since=f"{base}:worker_since",
+        done=f"{base}:done",
+        done_old=f"{base}:done_old",
     )
 
 
