@@ -379,11 +379,16 @@ class MemoryBroker(BaseBroker):
         with self._lock:
             self._heartbeats.forget(worker.worker_id)
 
-    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
-        """Remove workers of ``queue`` silent for over ``within`` s; expire the leases they hold."""
+    def expire_dead_workers(
+        self, queue: str, *, within: float, reaper: str | None = None
+    ) -> list[str]:
+        """Remove workers of ``queue`` silent for over ``within`` s; expire the leases they hold.
+
+        With a ``reaper``, only once it watched the whole silence (see the contract).
+        """
         with self._lock:
             now = self.now()
-            silent = self._heartbeats.expire(queue, now=now, within=within)
+            silent = self._heartbeats.expire(queue, now=now, within=within, reaper=reaper)
             state = self._queues.get(queue)
             if state is not None:
                 state.expire_leases(set(silent), now)

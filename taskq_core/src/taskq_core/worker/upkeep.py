@@ -80,14 +80,22 @@ def poll_schedules(broker: BaseBroker, queues: Sequence[str]) -> None:
 
 
 def reap(
-    broker: BaseBroker, queues: Sequence[str], worker_timeout: float, result_ttl: float
+    broker: BaseBroker,
+    queues: Sequence[str],
+    worker_timeout: float,
+    result_ttl: float,
+    *,
+    reaper: str | None = None,
 ) -> None:
     """The reaper: expire silent workers' leases, then recover expired leases, in each queue.
 
+    ``reaper`` is this worker's id: the broker declares others dead only once this worker has
+    watched their whole silence with its own unbroken heartbeats, so a broker outage, which
+    silences everyone, is not taken for deaths (``BaseBroker.expire_dead_workers``).
     Messages buried at ``max_deliveries`` get a FAILURE result, so waiters do not hang.
     """
     for queue in queues:
-        dead = broker.expire_dead_workers(queue, within=worker_timeout)
+        dead = broker.expire_dead_workers(queue, within=worker_timeout, reaper=reaper)
         if dead:
             log.warning("workers %s stopped heartbeating; expiring their leases", dead)
         report = broker.recover_expired(queue)

@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING
 
 from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
-from taskq_core.errors import ConfigurationError
+from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_core.plugins import notify
 from taskq_core.schemas import WorkerInfo
 from taskq_core.worker.consumer import Consumer
 from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.holding import Holdings
 from taskq_core.worker.invoke import InProcessInvoker, Invoker
+from taskq_core.worker.link import BrokerLink, one_line, patiently
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker, same_app
@@ -46,6 +47,8 @@ from taskq_core.worker.settler import Settler
 from taskq_core.worker.upkeep import Timer, poll_schedules, reap
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from taskq_core.app import Taskq
     from taskq_core.broker import BaseBroker
     from taskq_core.schemas import Delivery
@@ -151,6 +154,7 @@ class Worker:
                 )
 
         self._holdings = Holdings()
+        self._link = BrokerLink()
         #: Outcome counts (acked, retried, dead, lost, postponed, error).
         self.stats = self._holdings.stats
         self._stopping = threading.Event()
@@ -179,6 +183,7 @@ class Worker:
             pool=pool,
             started_at=time.time(),
             version=_version(),
+            heartbeat_interval=heartbeat_interval,
         )
 
     def __repr__(self) -> str:
@@ -206,7 +211,13 @@ class Worker:
             else InProcessInvoker()
         )
         holdings = self._holdings
-        self._settler = Settler(broker, holdings.settled, name=f"taskq-{self.id}-settler")
+        self._settler = Settler(
+            broker,
+            holdings.settled,
+            name=f"taskq-{self.id}-settler",
+            lease_deadline=self._lease_deadline,
+            link=self._link,
+        )
         consumer = self._consuming_side = Consumer(
             broker,
             holdings,
@@ -223,6 +234,7 @@ class Worker:
             settling=holdings.mark_settling,
             invoker=self._invoker,
             settler=self._settler,
+            patience=self._settle_patiently,
         )
 
         def execute(delivery: Delivery) -> None:
@@ -230,9 +242,12 @@ class Worker:
             try:
                 outcome = runner.run(delivery)
                 self._prefetch.observe(time.perf_counter() - started)
-            except Exception:
+            except Exception as exc:
                 # The broker failed while settling; the lease will bring the message back.
-                log.exception("could not settle %s; its lease will return it", delivery.id)
+                log.error(
+                    "could not settle %s (%s); its lease will return it", delivery.id, one_line(exc)
+                )
+                log.debug("settle failure", exc_info=True)
                 outcome = "error"
             if outcome != PENDING:
                 holdings.settled([(delivery, outcome)])
@@ -259,7 +274,9 @@ class Worker:
             Timer(
                 "reaper",
                 self.reaper_interval,
-                lambda: reap(broker, queues, self.worker_timeout, self.app.result_ttl),
+                lambda: reap(
+                    broker, queues, self.worker_timeout, self.app.result_ttl, reaper=self.id
+                ),
                 stop,
             ),
         ]
@@ -385,12 +402,29 @@ class Worker:
 
     # -- timers ----------------------------------------------------------------------------------
 
+    def _lease_deadline(self, delivery: Delivery) -> float:
+        """``time.monotonic()`` until which ``delivery``'s lease surely runs."""
+        return self._holdings.renewed_at(delivery) + self.visibility_timeout
+
+    def _settle_patiently(self, delivery: Delivery, call: Callable[[], bool]) -> bool:
+        """Run a settling call, trying again while the broker is out and the lease lasts."""
+        return patiently(
+            call, until=self._lease_deadline(delivery), link=self._link, what=delivery.id
+        )
+
     def _heartbeat(self) -> None:
         assert self._broker is not None
-        self._broker.send_heartbeat(self.info)
+        try:
+            self._broker.send_heartbeat(self.info)
+        except BrokerUnavailable:
+            self._link.failed()
+            raise
+        self._link.succeeded()
         renewed = self._holdings.renewable()
         if renewed:
+            sent = time.monotonic()
             kept = self._broker.extend_lease(renewed, lease=self.visibility_timeout)
+            self._holdings.renewed(renewed, kept, sent)
             for delivery in self._holdings.lost(renewed, kept):
                 log.warning("lease of %s was lost; its result will be refused", delivery.id)
         notify("taskq_worker_heartbeat", worker=self.info)
