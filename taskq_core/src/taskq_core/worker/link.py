@@ -78,28 +78,34 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def patiently(call: Callable[[], T], *, until: float, link: BrokerLink, what: str) -> T:
+def patiently(
+    call: Callable[[], T], *, until: Callable[[], float], link: BrokerLink, what: str
+) -> T:
     """Run a settling broker call, trying again while the broker is unreachable.
 
     Args:
         call: The broker call (its own connection retries included).
-        until: ``time.monotonic()`` after which no new attempt starts: the lease deadline,
-            after which the message belongs to the reaper anyway.
+        until: Gives the ``time.monotonic()`` after which no new attempt starts: the lease
+            deadline, after which the message belongs to the reaper anyway. Asked only
+            after a failure, so the common case costs nothing.
         link: Told about every failure and success.
-        what: What is being settled, for the log line of each failed attempt.
+        what: What is being settled, for the log line of its first failed attempt.
 
     Raises:
         BrokerUnavailable: the broker was still unreachable at ``until``.
     """
     pause = FIRST_PAUSE_SECONDS
     attempts = 0
+    deadline: float | None = None
     while True:
         try:
             answer = call()
         except BrokerUnavailable as exc:
             link.failed()
             attempts += 1
-            remaining = until - time.monotonic()
+            if deadline is None:
+                deadline = until()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise
             if attempts == 1:

@@ -155,8 +155,10 @@ class Settler:
                 )
             return self._broker.ack_many(deliveries)
 
-        deadline = self._lease_deadline
-        until = max(map(deadline, deliveries)) if deadline is not None else time.monotonic()
+        def until() -> float:
+            deadline = self._lease_deadline
+            return max(map(deadline, deliveries)) if deadline is not None else time.monotonic()
+
         what = f"{len(batch)} acks" if len(batch) > 1 else f"the ack of {deliveries[0].id}"
         acked: list[bool] | None
         try:

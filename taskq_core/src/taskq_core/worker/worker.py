@@ -62,8 +62,9 @@ DEFAULT_BLOCK_TIMEOUT = 5.0
 #: delivers to another thread runs its Python handler only when the main thread next checks for
 #: signals, which a wait without a timeout never does: the signal would be lost.
 SIGNAL_CHECK_INTERVAL = 0.2
-#: Longest shutdown waits for the last coalesced acks, in seconds (one round trip, or the
-#: broker's own retries when Redis is down: ~3 s).
+#: Longest shutdown waits for the last coalesced acks, in seconds (one round trip; while Redis
+#: is down the settler goes on trying until the leases run out, and the leases bring back what
+#: it could not ack).
 SETTLER_CLOSE_TIMEOUT = 10.0
 
 
@@ -89,7 +90,9 @@ class Worker:
         reaper_interval: Seconds between recoveries of dead workers' and expired leases.
         visibility_timeout: Lease length in seconds; a silent worker's tasks return after it.
         worker_timeout: Seconds of silence after which a worker counts as dead and its leases are
-            expired at once; default four heartbeats.
+            expired at once; default four heartbeats. This worker's reaper judges only a
+            silence it watched while heartbeating without a gap itself, so a broker outage is
+            not taken for deaths (``BaseBroker.expire_dead_workers``).
         shutdown_grace: Seconds running tasks get to finish after the first stop signal.
         block_timeout: Longest single blocking reserve, in seconds.
         app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
@@ -409,7 +412,10 @@ class Worker:
     def _settle_patiently(self, delivery: Delivery, call: Callable[[], bool]) -> bool:
         """Run a settling call, trying again while the broker is out and the lease lasts."""
         return patiently(
-            call, until=self._lease_deadline(delivery), link=self._link, what=delivery.id
+            call,
+            until=lambda: self._lease_deadline(delivery),
+            link=self._link,
+            what=delivery.id,
         )
 
     def _heartbeat(self) -> None:
