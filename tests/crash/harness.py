@@ -230,12 +230,14 @@ class Crash:
     # -- workers ---------------------------------------------------------------------------------
 
     def start_worker(
-        self, *, fast: bool = True, wait_ready: bool = True, **options
+        self, *, fast: bool = True, wait_ready: bool = True, record_acks: bool = True, **options
     ) -> WorkerProcess:
         """Start a worker process on the test's queue; wait until it is consuming.
 
         ``fast`` applies :data:`FAST_TIMINGS` (else the ``Worker`` defaults); ``options`` are
         ``Worker`` arguments (``concurrency``, ``prefetch``, ``visibility_timeout`` ...).
+        ``record_acks=False`` leaves out the ``acking``/``ack_calls`` records, whose writes
+        wait for Redis before each ack is sent (``worker_app.app_broker``).
         """
         name = f"{self.prefix}-w{len(self.workers) + 1}"
         settings = {**(FAST_TIMINGS if fast else {}), "concurrency": 1, "prefetch": 0, **options}
@@ -261,6 +263,7 @@ class Crash:
                     "TASKQ_CRASH_PREFIX": self.prefix,
                     "TASKQ_CRASH_QUEUE": self.queue,
                     "TASKQ_CRASH_NAME": name,
+                    "TASKQ_CRASH_RECORD_ACKS": "1" if record_acks else "0",
                 },
                 cwd=WORKER_APP.parent,  # on sys.path, for the process pool's children too
                 start_new_session=True,

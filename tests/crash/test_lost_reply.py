@@ -90,13 +90,6 @@ def test_reserve_whose_reply_is_lost_comes_back_after_its_lease(crash, cutter):
     assert crash.check_invariants() == {message_id: "processing"}
 
 
-@pytest.mark.xfail(
-    reason="taskq-redis ack.lua answers 0 once the message is gone, so the client's automatic "
-    "retry of an ack whose reply was lost makes RedisBroker.ack return False for a message it "
-    "did ack: the worker logs a lost lease, discards the result and skips "
-    "taskq_task_succeeded (research §3.3 keeps a done tombstone for this)",
-    strict=True,
-)
 def test_ack_whose_reply_is_lost_still_reports_the_ack(crash, cutter):
     # Given a reserved message
     message_id = crash.send("crash.work")
@@ -111,3 +104,20 @@ def test_ack_whose_reply_is_lost_still_reports_the_ack(crash, cutter):
     assert crash.redis.hexists(crash.keys.payloads, message_id) == 0
     assert crash.owner(message_id) is None
     assert acked is True
+
+
+def test_ack_many_whose_reply_is_lost_still_reports_the_acks(crash, cutter):
+    # Given two reserved messages
+    ours = [crash.send("crash.work") for _ in range(2)]
+    held = cutter.broker.reserve([crash.queue], worker_id="w", lease=30, limit=2)
+    assert sorted(d.id for d in held) == sorted(ours)
+
+    # When their batched ack runs in Redis but the reply is lost and the client retries
+    cutter.cut_next(lambda reply: isinstance(reply, list) and reply == [1, 1])
+    acked = cutter.broker.ack_many(held)
+
+    # Then both are gone, and the worker is told both acks went through
+    assert cutter.cut == 1
+    assert acked == [True, True]
+    assert all(crash.owner(message_id) is None for message_id in ours)
+    assert crash.redis.hmget(crash.keys.payloads, ours) == [None, None]

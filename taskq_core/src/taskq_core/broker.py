@@ -58,6 +58,23 @@ if TYPE_CHECKING:
 DEFAULT_RESULT_TTL = 500.0
 
 
+#: A heartbeat that comes more than this many of the worker's heartbeat intervals after its
+#: previous one starts a new stretch of heartbeats (see ``expire_dead_workers``): between the
+#: two, the worker, or the broker, was out.
+HEARTBEAT_GAP_FACTOR = 1.5
+
+
+def heartbeat_gap(worker: WorkerInfo) -> float | None:
+    """The longest gap between two heartbeats of ``worker`` within one stretch, in seconds.
+
+    ``None`` when the worker did not say its heartbeat interval: its stretch then starts at its
+    first heartbeat and is never broken.
+    """
+    if worker.heartbeat_interval <= 0:
+        return None
+    return worker.heartbeat_interval * HEARTBEAT_GAP_FACTOR
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend can do beyond the contract; the conformance suite skips by these, loudly.
@@ -341,12 +358,25 @@ class BaseBroker(abc.ABC):
         """Remove ``worker`` from the liveness records (clean shutdown)."""
 
     @abc.abstractmethod
-    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
+    def expire_dead_workers(
+        self, queue: str, *, within: float, reaper: str | None = None
+    ) -> list[str]:
         """Declare dead the workers silent for more than ``within`` seconds and expire their leases.
 
         Every PROCESSING message such a worker holds gets a lease deadline of now, so the next
         :meth:`recover_expired` hands it back (one code path for every loss, so crash counting
         stays consistent). Returns the ids of the workers removed.
+
+        ``reaper`` is the id of the worker calling (a worker's reaper always passes it). Then
+        nobody is declared dead unless that reaper watched the whole silence: its own last
+        heartbeat in ``queue`` is at most ``within / 2`` old, and its current stretch of
+        heartbeats began at least ``within`` ago. A stretch starts with a worker's first
+        heartbeat and again after any gap longer than :func:`heartbeat_gap`. A broker outage
+        (a restart, a partition, a frozen server) silences every worker, the reaper too, so
+        the workers it silenced are never declared dead for it: each has ``within`` seconds
+        after the reaper's stretch begins to heartbeat again, and only a lease that runs out
+        during a longer outage hands a message out again. Atomic with the expiry, so any number
+        of reapers may call it at once.
         """
 
     # -- monitoring and admin --------------------------------------------------------------------

@@ -261,6 +261,9 @@ class WorkerInfo(BaseModel):
     started_at: float = 0.0
     last_seen: float = 0.0
     version: str = ""
+    #: Seconds between this worker's heartbeats; 0 when not said. A broker uses it to tell a
+    #: heartbeat that follows a gap (the worker, or the broker, was out) from a regular one.
+    heartbeat_interval: float = 0.0
 
 
 class QueueCounts(BaseModel):

@@ -272,10 +272,13 @@ class MemoryBroker(BaseBroker):
             ]
 
     def _ack(self, delivery: Delivery, result: TaskResult | None, ttl: float) -> bool:
+        """Fenced ack; a delivery that already acked its message answers ``True`` again."""
         queue, record = self._held_after_storing(delivery, result, ttl)
         if record is None:
-            return False
-        queue.remove(record)
+            return queue.acked_before(
+                delivery.id, worker_id=delivery.worker_id, token=delivery.token
+            )
+        queue.ack(record, self.now())
         self._made_room(queue)
         return True
 
@@ -402,11 +405,16 @@ class MemoryBroker(BaseBroker):
         with self._lock:
             self._heartbeats.forget(worker.worker_id)
 
-    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
-        """Remove workers of ``queue`` silent for over ``within`` s; expire the leases they hold."""
+    def expire_dead_workers(
+        self, queue: str, *, within: float, reaper: str | None = None
+    ) -> list[str]:
+        """Remove workers of ``queue`` silent for over ``within`` s; expire the leases they hold.
+
+        With a ``reaper``, only once it watched the whole silence (see the contract).
+        """
         with self._lock:
             now = self.now()
-            silent = self._heartbeats.expire(queue, now=now, within=within)
+            silent = self._heartbeats.expire(queue, now=now, within=within, reaper=reaper)
             state = self._queues.get(queue)
             if state is not None:
                 state.expire_leases(set(silent), now)

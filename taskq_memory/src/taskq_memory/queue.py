@@ -101,6 +101,11 @@ class Record:
         )
 
 
+#: Seconds an ack tombstone is kept at least (longer while the acked delivery's lease would
+#: still have run): the window in which a repeated ack is recognised as the same ack.
+ACK_TOMBSTONE_SECONDS = 10.0
+
+
 class Reservation(NamedTuple):
     """What one reserve pass on a queue did.
 
@@ -138,6 +143,8 @@ class MemoryQueue:
         self.max_in_flight: int | None = None
         #: Periodic schedule key -> latest claimed tick (``claim_tick``).
         self.ticks: dict[str, float] = {}
+        # Ack tombstones, oldest first: id -> (token, worker, kept until), see ``acked_before``.
+        self._acked: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
 
     # -- entering the queue ----------------------------------------------------------------------
 
@@ -191,6 +198,28 @@ class MemoryQueue:
         """Forget a PROCESSING record (ack): the id leaves the broker."""
         self._leave_processing(record)
         del self.records[record.id]
+
+    def ack(self, record: Record, now: float) -> None:
+        """Remove a held ``record`` and leave a tombstone naming the delivery that acked it.
+
+        The tombstone is kept until the lease deadline the delivery had, and at least
+        :data:`ACK_TOMBSTONE_SECONDS`, as on Redis (``ack.lua``); expired ones are dropped here.
+        """
+        keep = max(record.lease_deadline, now + ACK_TOMBSTONE_SECONDS)
+        token, worker = record.deliveries, record.owner or ""
+        self.remove(record)
+        while self._acked:
+            oldest = next(iter(self._acked.values()))
+            if oldest[2] >= now:
+                break
+            self._acked.popitem(last=False)
+        self._acked.pop(record.id, None)
+        self._acked[record.id] = (token, worker, keep)
+
+    def acked_before(self, message_id: str, *, worker_id: str, token: int) -> bool:
+        """Whether this very delivery already acked ``message_id`` (its ack was repeated)."""
+        tombstone = self._acked.get(message_id)
+        return tombstone is not None and tombstone[:2] == (token, worker_id)
 
     def _leave_processing(self, record: Record) -> None:
         if record.state is State.PROCESSING:

@@ -365,9 +365,14 @@ class RedisBroker(BaseBroker):
         workers.forget(self._store, worker)
 
     @reports_lost_connection
-    def expire_dead_workers(self, queue: str, *, within: float) -> list[str]:
-        """Remove workers silent for more than ``within`` s; their leases expire now."""
-        return workers.expire_dead(self._store, queue, within=within)
+    def expire_dead_workers(
+        self, queue: str, *, within: float, reaper: str | None = None
+    ) -> list[str]:
+        """Remove workers silent for more than ``within`` s; their leases expire now.
+
+        With a ``reaper``, only once it has itself heartbeated without a gap for ``within``.
+        """
+        return workers.expire_dead(self._store, queue, within=within, reaper=reaper)
 
     # -- monitoring and admin (admin.py) ---------------------------------------------------------
 

@@ -57,6 +57,9 @@ class QueueKeys:
     periodic: str
     workers: str
     worker_info: str
+    worker_since: str
+    done: str
+    done_old: str
 
     def ready_for(self, priority: int) -> str:
         """The READY list of ``priority`` (0..9)."""
@@ -84,6 +87,9 @@ class QueueKeys:
             self.periodic,
             self.workers,
             self.worker_info,
+            self.worker_since,
+            self.done,
+            self.done_old,
         )
 
 
@@ -109,6 +115,9 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         periodic=f"{base}:periodic",
         workers=f"{base}:workers",
         worker_info=f"{base}:worker_info",
+        worker_since=f"{base}:worker_since",
+        done=f"{base}:done",
+        done_old=f"{base}:done_old",
     )
 
 

@@ -48,7 +48,16 @@ def ack_args(store: Store, held: Delivery) -> Call:
 
 def _ack_keys(keys: QueueKeys) -> list[str]:
     """KEYS of ack.lua and ack_many.lua."""
-    return [keys.processing, keys.payloads, keys.state, keys.marker, keys.meta, *keys.ready]
+    return [
+        keys.processing,
+        keys.payloads,
+        keys.state,
+        keys.marker,
+        keys.meta,
+        *keys.ready,
+        keys.done,
+        keys.done_old,
+    ]
 
 
 def ack(store: Store, held: Delivery, outcome: Outcome | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from taskq_core.broker import heartbeat_gap
 from taskq_redis.codec import text, worker_info
 from taskq_redis.keys import queues_key, worker_queues_key
 from taskq_redis.producing import ANNOUNCE_INTERVAL
@@ -33,10 +34,12 @@ def send_heartbeat(store: Store, worker: WorkerInfo) -> None:
         return
     info = worker.model_dump_json()
     now = store.now_arg()
+    gap = heartbeat_gap(worker)
+    args = [now, worker.worker_id, info, "" if gap is None else repr(gap)]
     calls: list[Call] = []
     for queue in worker.queues:
         keys = store.keys(queue)
-        calls.append(("heartbeat", [keys.workers, keys.worker_info], [now, worker.worker_id, info]))
+        calls.append(("heartbeat", [keys.workers, keys.worker_info, keys.worker_since], args))
     moment = time.monotonic()
     last = store.announced_workers.get(worker.worker_id, -ANNOUNCE_INTERVAL)
     if moment - last < ANNOUNCE_INTERVAL:
@@ -62,7 +65,10 @@ def forget(store: Store, worker: WorkerInfo) -> None:
         for queue in worker.queues:
             keys = store.keys(queue)
             store.scripts(
-                "forget_worker", [keys.workers, keys.worker_info], [worker.worker_id], client=pipe
+                "forget_worker",
+                [keys.workers, keys.worker_info, keys.worker_since],
+                [worker.worker_id],
+                client=pipe,
             )
 
     store.pipelined(fill)
@@ -115,11 +121,12 @@ def list_alive(store: Store, *, within: float, queue: str | None) -> list[Worker
     return sorted(alive.values(), key=lambda info: info.worker_id)
 
 
-def expire_dead(store: Store, queue: str, *, within: float) -> list[str]:
+def expire_dead(store: Store, queue: str, *, within: float, reaper: str | None) -> list[str]:
     """Expire the leases of workers silent for more than ``within`` s, then remove them.
 
     expire_workers.lua scans PROCESSING a bounded slice per call; this loop walks the slices,
-    passing the dead workers found by the first call to the next ones.
+    passing the dead workers found by the first call to the next ones. With a ``reaper``, the
+    script first checks that the reaper watched the whole silence (see its header).
     """
     keys = store.keys(queue)
     offset = 0
@@ -127,8 +134,8 @@ def expire_dead(store: Store, queue: str, *, within: float) -> list[str]:
     while True:
         reply = store.run(
             "expire_workers",
-            [keys.workers, keys.worker_info, keys.processing, keys.state],
-            [store.now_arg(), repr(float(within)), offset, BATCH, *silent],
+            [keys.workers, keys.worker_info, keys.processing, keys.state, keys.worker_since],
+            [store.now_arg(), repr(float(within)), offset, BATCH, reaper or "", *silent],
         )
         offset = int(reply[0])
         workers = [text(worker) for worker in reply[1:]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import reprlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from taskq_core.schemas import Delivery
     from taskq_core.task import Task
     from taskq_core.worker.invoke import Invoker
+
+    #: How a settling broker call is run for a delivery: ``patience(delivery, call)``.
+    Patience: TypeAlias = Callable[[Delivery, Callable[[], bool]], bool]
 
 __all__ = ["PENDING", "DeliveryRunner"]
 
@@ -77,6 +80,7 @@ class DeliveryRunner:
         settling: Callable[[Delivery], None] | None = None,
         invoker: Invoker | None = None,
         settler: Settler | None = None,
+        patience: Patience | None = None,
     ) -> None:
         self.app = app
         self.broker = broker
@@ -87,6 +91,9 @@ class DeliveryRunner:
         #: Coalesces the acks of succeeded deliveries (the worker's); ``None`` acks each one
         #: here, synchronously.
         self._settler = settler
+        #: Runs a settling broker call (retry, dead, a lone ack), trying again while the
+        #: broker is unreachable and the delivery's lease lasts; by default it runs it once.
+        self._patiently: Patience = patience or _once
 
     def run(self, delivery: Delivery) -> str:
         """Execute ``delivery`` and settle it; returns the outcome (``acked``, ``retried``...).
@@ -138,7 +145,10 @@ class DeliveryRunner:
         self._settling(delivery)
         listening = bool(implementations("taskq_task_succeeded"))
         if self._settler is None:
-            acked = self.broker.ack(delivery, result=result, result_ttl=self._ttl(task))
+            ttl = self._ttl(task)
+            acked = self._patiently(
+                delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
+            )
         else:
             done = Succeeded(delivery, result, self._ttl(task), value, runtime)
             if not listening:
@@ -195,7 +205,9 @@ class DeliveryRunner:
         delay = policy.delay(delivery.retries) if requested_delay is None else requested_delay
         error = describe(exc) if not isinstance(exc, RemoteFailure) else exc.summary
         self._settling(delivery)
-        if not self.broker.retry(delivery, delay=delay, error=error):
+        if not self._patiently(
+            delivery, lambda: self.broker.retry(delivery, delay=delay, error=error)
+        ):
             log.warning("lease of %s was lost before its retry", delivery.id)
             return "lost"
         log.info(
@@ -230,7 +242,10 @@ class DeliveryRunner:
             )
         self._settling(delivery)
         ttl = self._ttl(task)
-        if not self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl):
+        if not self._patiently(
+            delivery,
+            lambda: self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl),
+        ):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
             return "lost"
         log.error(
@@ -278,6 +293,10 @@ def _error_of(exc: BaseException) -> tuple[str, str, str | None]:
     if isinstance(exc, RemoteFailure):
         return exc.error_type, exc.message, exc.traceback or None
     return type(exc).__name__, str(exc), format_traceback(exc)
+
+
+def _once(delivery: Delivery, call: Callable[[], bool]) -> bool:
+    return call()
 
 
 def _nothing(delivery: Delivery) -> None:

@@ -28,6 +28,8 @@ class Holdings:
     def __init__(self) -> None:
         self.stats: collections.Counter[str] = collections.Counter()
         self._held: dict[str, Delivery] = {}
+        #: id -> ``time.monotonic()`` when its lease was last granted or renewed (at the latest).
+        self._renewed: dict[str, float] = {}
         #: (id, token) of held deliveries whose task ended and whose ack/retry/dead is on its way.
         self._settling: set[tuple[str, int]] = set()
         #: Reserves under way (the threads pool's threads take turns at reserving).
@@ -41,15 +43,18 @@ class Holdings:
 
     def hold(self, deliveries: Sequence[Delivery]) -> None:
         """Deliveries a reserve handed out."""
+        now = time.monotonic()
         with self._changed:
             for delivery in deliveries:
                 self._held[delivery.id] = delivery
+                self._renewed[delivery.id] = now
 
     def drop(self, deliveries: Sequence[Delivery]) -> None:
         """Deliveries given back (released) without a settlement."""
         with self._changed:
             for delivery in deliveries:
                 self._held.pop(delivery.id, None)
+                self._renewed.pop(delivery.id, None)
             self._changed.notify_all()
 
     def mark_settling(self, delivery: Delivery) -> None:
@@ -63,6 +68,7 @@ class Holdings:
             for delivery, outcome in outcomes:
                 self.stats[outcome] += 1
                 self._held.pop(delivery.id, None)
+                self._renewed.pop(delivery.id, None)
                 self._settling.discard((delivery.id, delivery.token))
             self._changed.notify_all()
 
@@ -74,6 +80,22 @@ class Holdings:
         """
         with self._changed:
             return [d for d in self._held.values() if (d.id, d.token) not in self._settling]
+
+    def renewed(self, renewed: Sequence[Delivery], kept: Sequence[bool], at: float) -> None:
+        """Leases of ``renewed`` that the broker ``kept`` were renewed by a call sent at ``at``."""
+        with self._changed:
+            for delivery, ok in zip(renewed, kept, strict=True):
+                if ok and self._held.get(delivery.id) is delivery:
+                    self._renewed[delivery.id] = at
+
+    def renewed_at(self, delivery: Delivery) -> float:
+        """``time.monotonic()`` when ``delivery``'s lease was last granted or renewed.
+
+        Its lease runs at least until this plus the lease length (the renewal was sent at this
+        moment and applied later); now when the delivery is not held.
+        """
+        with self._changed:
+            return self._renewed.get(delivery.id, time.monotonic())
 
     def lost(self, renewed: Sequence[Delivery], kept: Sequence[bool]) -> list[Delivery]:
         """Of ``renewed``, those whose renewal was refused and that really lost their lease.

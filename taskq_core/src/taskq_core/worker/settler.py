@@ -21,6 +21,9 @@ What holds:
   PROCESSING; its lease brings it back and it runs again, as for a crash during the task.
   Nothing acked is ever lost. :meth:`close` flushes what is pending, so a graceful shutdown
   acks every finished task.
+* While the broker is unreachable, a batch is tried again until the latest lease deadline in
+  it (``link.patiently``): the worker still holds those leases, so giving up sooner would only
+  make the messages run again. A repeated ack whose first reply was lost counts as acked.
 
 Retries and burials are rare and keep their own synchronous broker call on the pool thread.
 """
@@ -29,8 +32,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from taskq_core.worker.link import BrokerLink, one_line, patiently
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,6 +76,10 @@ class Settler:
             or ``error``) once the acks were answered (or failed), so the worker can free the
             slots.
         name: Thread name.
+        lease_deadline: ``time.monotonic()`` at which a held delivery's lease runs out; a
+            batch is tried again while the broker is unreachable until the latest one. By
+            default a batch is tried once.
+        link: Told whether each attempt reached the broker.
     """
 
     def __init__(
@@ -78,9 +88,13 @@ class Settler:
         settled: Callable[[list[tuple[Delivery, str]]], None],
         *,
         name: str = "taskq-settler",
+        lease_deadline: Callable[[Delivery], float] | None = None,
+        link: BrokerLink | None = None,
     ) -> None:
         self._broker = broker
         self._settled = settled
+        self._lease_deadline = lease_deadline
+        self._link = link or BrokerLink()
         self._pending: list[Succeeded] = []
         self._changed = threading.Condition()
         self._closing = False
@@ -131,21 +145,33 @@ class Settler:
     def settle(self, batch: list[Succeeded]) -> None:
         """Ack ``batch`` in one call; answer the waiting callers, report the others."""
         deliveries = [done.delivery for done in batch]
-        try:
+
+        def ack_many() -> list[bool]:
             if any(done.result is not None for done in batch):
-                acked = self._broker.ack_many(
+                return self._broker.ack_many(
                     deliveries,
                     results=[done.result for done in batch],
                     result_ttl=[done.result_ttl for done in batch],
                 )
-            else:
-                acked = self._broker.ack_many(deliveries)
+            return self._broker.ack_many(deliveries)
+
+        def until() -> float:
+            deadline = self._lease_deadline
+            return max(map(deadline, deliveries)) if deadline is not None else time.monotonic()
+
+        what = f"{len(batch)} acks" if len(batch) > 1 else f"the ack of {deliveries[0].id}"
+        acked: list[bool] | None
+        try:
+            acked = patiently(ack_many, until=until, link=self._link, what=what)
         except Exception as exc:
-            # The broker failed (after its own retries); the leases will bring them back.
+            # The broker failed until the leases ran out; the reaper will bring them back.
             if any(done.answered is None for done in batch):
-                log.exception(
-                    "could not ack %d deliveries; their leases will return them", len(batch)
+                log.error(
+                    "could not ack %d deliveries (%s); their leases will return them",
+                    len(batch),
+                    one_line(exc),
                 )
+                log.debug("ack failure", exc_info=True)
             acked = None
             for done in batch:
                 done.error = exc

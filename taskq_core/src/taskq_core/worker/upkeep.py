@@ -123,10 +123,18 @@ def poll_schedules(broker: BaseBroker, queues: Sequence[str]) -> None:
 
 
 def reap(
-    broker: BaseBroker, queues: Sequence[str], worker_timeout: float, result_ttl: float
+    broker: BaseBroker,
+    queues: Sequence[str],
+    worker_timeout: float,
+    result_ttl: float,
+    *,
+    reaper: str | None = None,
 ) -> None:
     """The reaper: expire silent workers' leases, then recover expired leases, in each queue.
 
+    ``reaper`` is this worker's id: the broker declares others dead only once this worker has
+    watched their whole silence with its own unbroken heartbeats, so a broker outage, which
+    silences everyone, is not taken for deaths (``BaseBroker.expire_dead_workers``).
     Messages buried at ``max_deliveries`` get a FAILURE result, so waiters do not hang.
     """
     # A worker consuming several queues is registered in each, so each queue reports it: one
@@ -134,7 +142,9 @@ def reap(
     dead_in: dict[str, list[str]] = {}
     try:
         for queue in queues:
-            for worker_id in broker.expire_dead_workers(queue, within=worker_timeout):
+            for worker_id in broker.expire_dead_workers(
+                queue, within=worker_timeout, reaper=reaper
+            ):
                 dead_in.setdefault(worker_id, []).append(queue)
             _recover(broker, queue, result_ttl)
     finally:

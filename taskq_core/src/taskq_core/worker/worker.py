@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
-from taskq_core.errors import ConfigurationError
+from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_core.periodic.scheduler import Scheduler
 from taskq_core.plugins import notify
 from taskq_core.schemas import WorkerInfo
@@ -41,6 +41,7 @@ from taskq_core.worker.consumer import Consumer
 from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.holding import Holdings
 from taskq_core.worker.invoke import InProcessInvoker, Invoker
+from taskq_core.worker.link import BrokerLink, one_line, patiently
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker, same_app
@@ -50,6 +51,8 @@ from taskq_core.worker.startup import wait_for_broker
 from taskq_core.worker.upkeep import Timer, poll_schedules, reap
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from taskq_core.app import Taskq
     from taskq_core.broker import BaseBroker
     from taskq_core.schemas import Delivery
@@ -63,8 +66,9 @@ DEFAULT_BLOCK_TIMEOUT = 5.0
 #: delivers to another thread runs its Python handler only when the main thread next checks for
 #: signals, which a wait without a timeout never does: the signal would be lost.
 SIGNAL_CHECK_INTERVAL = 0.2
-#: Longest shutdown waits for the last coalesced acks, in seconds (one round trip, or the
-#: broker's own retries when Redis is down: ~3 s).
+#: Longest shutdown waits for the last coalesced acks, in seconds (one round trip; while Redis
+#: is down the settler goes on trying until the leases run out, and the leases bring back what
+#: it could not ack).
 SETTLER_CLOSE_TIMEOUT = 10.0
 
 
@@ -93,7 +97,9 @@ class Worker:
         reaper_interval: Seconds between recoveries of dead workers' and expired leases.
         visibility_timeout: Lease length in seconds; a silent worker's tasks return after it.
         worker_timeout: Seconds of silence after which a worker counts as dead and its leases are
-            expired at once; default four heartbeats.
+            expired at once; default four heartbeats. This worker's reaper judges only a
+            silence it watched while heartbeating without a gap itself, so a broker outage is
+            not taken for deaths (``BaseBroker.expire_dead_workers``).
         shutdown_grace: Seconds running tasks get to finish after the first stop signal.
         block_timeout: Longest single blocking reserve, in seconds.
         app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
@@ -173,6 +179,7 @@ class Worker:
                 )
 
         self._holdings = Holdings()
+        self._link = BrokerLink()
         #: Outcome counts (acked, retried, dead, lost, postponed, error).
         self.stats = self._holdings.stats
         self._stopping = threading.Event()
@@ -202,6 +209,7 @@ class Worker:
             pool=pool,
             started_at=time.time(),
             version=_version(),
+            heartbeat_interval=heartbeat_interval,
         )
 
     def __repr__(self) -> str:
@@ -251,7 +259,13 @@ class Worker:
             else InProcessInvoker()
         )
         holdings = self._holdings
-        self._settler = Settler(broker, holdings.settled, name=f"taskq-{self.id}-settler")
+        self._settler = Settler(
+            broker,
+            holdings.settled,
+            name=f"taskq-{self.id}-settler",
+            lease_deadline=self._lease_deadline,
+            link=self._link,
+        )
         consumer = self._consuming_side = Consumer(
             broker,
             holdings,
@@ -268,6 +282,7 @@ class Worker:
             settling=holdings.mark_settling,
             invoker=self._invoker,
             settler=self._settler,
+            patience=self._settle_patiently,
         )
 
         def execute(delivery: Delivery) -> None:
@@ -275,9 +290,12 @@ class Worker:
             try:
                 outcome = runner.run(delivery)
                 self._prefetch.observe(time.perf_counter() - started)
-            except Exception:
+            except Exception as exc:
                 # The broker failed while settling; the lease will bring the message back.
-                log.exception("could not settle %s; its lease will return it", delivery.id)
+                log.error(
+                    "could not settle %s (%s); its lease will return it", delivery.id, one_line(exc)
+                )
+                log.debug("settle failure", exc_info=True)
                 outcome = "error"
             if outcome != PENDING:
                 holdings.settled([(delivery, outcome)])
@@ -304,7 +322,9 @@ class Worker:
             Timer(
                 "reaper",
                 self.reaper_interval,
-                lambda: reap(broker, queues, self.worker_timeout, self.app.result_ttl),
+                lambda: reap(
+                    broker, queues, self.worker_timeout, self.app.result_ttl, reaper=self.id
+                ),
                 stop,
             ),
         ]
@@ -429,12 +449,32 @@ class Worker:
 
     # -- timers ----------------------------------------------------------------------------------
 
+    def _lease_deadline(self, delivery: Delivery) -> float:
+        """``time.monotonic()`` until which ``delivery``'s lease surely runs."""
+        return self._holdings.renewed_at(delivery) + self.visibility_timeout
+
+    def _settle_patiently(self, delivery: Delivery, call: Callable[[], bool]) -> bool:
+        """Run a settling call, trying again while the broker is out and the lease lasts."""
+        return patiently(
+            call,
+            until=lambda: self._lease_deadline(delivery),
+            link=self._link,
+            what=delivery.id,
+        )
+
     def _heartbeat(self) -> None:
         assert self._broker is not None
-        self._broker.send_heartbeat(self.info)
+        try:
+            self._broker.send_heartbeat(self.info)
+        except BrokerUnavailable:
+            self._link.failed()
+            raise
+        self._link.succeeded()
         renewed = self._holdings.renewable()
         if renewed:
+            sent = time.monotonic()
             kept = self._broker.extend_lease(renewed, lease=self.visibility_timeout)
+            self._holdings.renewed(renewed, kept, sent)
             for delivery in self._holdings.lost(renewed, kept):
                 log.warning("lease of %s was lost; its result will be refused", delivery.id)
         notify("taskq_worker_heartbeat", worker=self.info)

@@ -3,15 +3,20 @@ ack.lua: a delivery finished; the message leaves the broker.
 
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old
 ARGV
   1 id   2 token (delivery count handed out by reserve)   3 worker
 EFFECTS
   Fenced: only when the id is in PROCESSING, owned by `worker`, with delivery count `token`.
-  Then ZREM processing, HDEL the payload and every state field of the id. On a queue with an
-  in-flight cap, marks READY when READY has work the freed room lets in (wake_below_cap).
+  Then ZREM processing, HDEL the payload and every state field of the id, and leave a
+  tombstone `id -> "<token> <worker>"` in Q:done (kept at least until the lease deadline the
+  delivery had; see remember_acked in lib.lua). On a queue with an in-flight cap, marks READY
+  when READY has work the freed room lets in (wake_below_cap).
+  Not held, but the tombstone names this very delivery: the ack was applied by an earlier
+  call whose reply was lost (the client retried it); nothing changes and the answer is 1.
 RETURNS
-  1 when acked, 0 when the lease was lost (nothing changed).
+  1 when acked (now or by this delivery's earlier call), 0 when the lease was lost (nothing
+  changed).
 NOTE
   A result is stored by store_result.lua, pipelined in front of this script in the same round
   trip (RedisBroker.ack): the result key is outside the queue's tag, so the two cannot be one
@@ -23,13 +28,19 @@ NOTE
 
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ready = ready_keys(6)
+local done, done_old = KEYS[16], KEYS[17]
 local id, token, worker = ARGV[1], ARGV[2], ARGV[3]
 
-if not holds(processing, state, id, token, worker) then
+local deadline = holds(processing, state, id, token, worker)
+if not deadline then
+  if acked_before(done, done_old, id, acked_mark(token, worker)) then
+    return 1
+  end
   return 0
 end
 redis.call('ZREM', processing, id)
 redis.call('HDEL', payloads, id)
 clear_state(state, { id })
+remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
 wake_below_cap(meta, processing, marker, ready)
 return 1

@@ -3,15 +3,17 @@ ack_many.lua: many deliveries of one queue finished; each acked message leaves t
 
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old
 ARGV
   1.. id, token, worker triples, at most 1000 of them
 EFFECTS
   The same as ack.lua for each triple in turn, in a few batched commands: each is fenced on
   its own (in PROCESSING, owned by `worker`, with delivery count `token`; an id listed twice
-  is acked once, the second answers 0). For the held ones: ZREM processing, HDEL the payloads
-  and every state field (chunked). On a queue with an in-flight cap, marks READY once when
-  READY has work the freed room lets in (wake_below_cap).
+  is acked once). For the held ones: ZREM processing, HDEL the payloads and every state field
+  (chunked), and one HSET of their tombstones in Q:done. On a queue with an in-flight cap,
+  marks READY once when READY has work the freed room lets in (wake_below_cap).
+  A triple not held whose tombstone (written by an earlier call, or by this call for a copy
+  listed before it) names this very delivery counts as acked, as in ack.lua.
   Reads first (ZMSCORE, HMGET), writes last, so an error leaves nothing half done.
 RETURNS
   { acked_1, acked_2, ... }: 1 when acked, 0 when the lease was lost, in ARGV order.
@@ -23,6 +25,7 @@ NOTE
 
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ready = ready_keys(6)
+local done, done_old = KEYS[16], KEYS[17]
 local count = #ARGV / 3
 if count ~= math.floor(count) or count > 1000 then
   error('taskq: ack_many needs at most 1000 id/token/worker triples')
@@ -41,23 +44,39 @@ if count == 0 then
 end
 local scores = redis.call('ZMSCORE', processing, unpack(ids))
 local owners = redis.call('HMGET', state, unpack(fields))
-local gone, seen = {}, {}
+local gone, marks, written, missed = {}, {}, {}, {}
+local deadline = 0
 for i = 1, count do
   local id = ids[i]
   local base = 3 * (i - 1)
-  if scores[i] and not seen[id] and tonumber(owners[2 * i - 1]) == tonumber(ARGV[base + 2])
+  local mark = acked_mark(ARGV[base + 2], ARGV[base + 3])
+  if scores[i] and not written[id] and tonumber(owners[2 * i - 1]) == tonumber(ARGV[base + 2])
       and owners[2 * i] == ARGV[base + 3] then
-    seen[id] = true
+    written[id] = mark
     gone[#gone + 1] = id
+    marks[#marks + 1] = id
+    marks[#marks + 1] = mark
+    deadline = math.max(deadline, tonumber(scores[i]))
+    acked[i] = 1
+  elseif written[id] == mark then
     acked[i] = 1
   else
+    missed[#missed + 1] = i
     acked[i] = 0
+  end
+end
+-- The rare path: a lost lease, or a retry of a batch whose reply was lost.
+for _, i in ipairs(missed) do
+  local base = 3 * (i - 1)
+  if acked_before(done, done_old, ids[i], acked_mark(ARGV[base + 2], ARGV[base + 3])) then
+    acked[i] = 1
   end
 end
 if #gone > 0 then
   each_chunk('ZREM', processing, gone)
   each_chunk('HDEL', payloads, gone)
   clear_state(state, gone)
+  remember_acked(done, done_old, marks, deadline)
   wake_below_cap(meta, processing, marker, ready)
 end
 return acked

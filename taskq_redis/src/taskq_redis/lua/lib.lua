@@ -26,6 +26,13 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:periodic    HASH  periodic schedule key -> latest claimed tick (see claim_tick.lua)
   Q:workers     ZSET  worker id -> last heartbeat
   Q:worker_info HASH  worker id -> WorkerInfo JSON
+  Q:worker_since HASH worker id -> start of its current heartbeat stretch (the first heartbeat
+                      after a gap longer than the one the worker declared), see heartbeat.lua
+  Q:done        HASH  ack tombstones, current generation: id -> `<token> <worker>` of the
+                      delivery that acked it, plus `#born` (when the generation began) and
+                      `#until` (the latest lease deadline of its tombstones)
+  Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
+                      rotated in (see remember_acked)
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
   <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
@@ -149,13 +156,59 @@ local function wake_below_cap(meta, processing, marker, ready)
   end
 end
 
--- Fencing: true when `id` is in PROCESSING, owned by `worker`, under delivery count `token`.
+-- Fencing: when `id` is in PROCESSING, owned by `worker`, under delivery count `token`, its
+-- lease deadline (a number, so true in a condition); false otherwise.
 local function holds(processing, state, id, token, worker)
-  if not redis.call('ZSCORE', processing, id) then
+  local deadline = redis.call('ZSCORE', processing, id)
+  if not deadline then
     return false
   end
   local fields = redis.call('HMGET', state, id .. ':d', id .. ':w')
-  return tonumber(fields[1]) == tonumber(token) and fields[2] == worker
+  if tonumber(fields[1]) == tonumber(token) and fields[2] == worker then
+    return tonumber(deadline)
+  end
+  return false
+end
+
+-- A generation of ack tombstones becomes the old one once it is this old (seconds), provided
+-- every lease the old one covered has run out; so a tombstone lives at least until the lease
+-- deadline its delivery had when it was acked (the longest a worker retries an ack).
+local DONE_ROTATE_SECONDS = 10
+
+-- What an ack tombstone holds: the delivery that acked the id.
+local function acked_mark(token, worker)
+  return token .. ' ' .. worker
+end
+
+-- True when the delivery `mark` (acked_mark) already acked `id`: an ack retried after its
+-- reply was lost finds its own earlier ack applied.
+local function acked_before(done, done_old, id, mark)
+  return redis.call('HGET', done, id) == mark or redis.call('HGET', done_old, id) == mark
+end
+
+-- Write ack tombstones: `marks` is a flat id, mark, id, mark... list, `deadline` the latest
+-- lease deadline among them. Rotates the generations first when the current one is old enough
+-- and the old one covers no running lease any more (UNLINK frees it in the background).
+local function remember_acked(done, done_old, marks, deadline)
+  local now = clock('')
+  local head = redis.call('HMGET', done, '#born', '#until')
+  local born, keep = tonumber(head[1]), tonumber(head[2]) or 0
+  if born == nil then
+    born = now
+  elseif now - born >= DONE_ROTATE_SECONDS then
+    local old_until = tonumber(redis.call('HGET', done_old, '#until'))
+    if old_until == nil or old_until <= now then
+      redis.call('UNLINK', done_old)
+      redis.call('RENAME', done, done_old)
+      born, keep = now, 0
+    end
+  end
+  marks[#marks + 1] = '#born'
+  marks[#marks + 1] = fmt(born)
+  marks[#marks + 1] = '#until'
+  marks[#marks + 1] = fmt(math.max(keep, deadline))
+  -- Chunks of CHUNK (even) items keep each field with its value.
+  each_chunk('HSET', done, marks)
 end
 
 -- Put `id` (already removed from its previous set) in DEAD with `reason`; payload and counters

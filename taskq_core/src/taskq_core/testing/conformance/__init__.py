@@ -34,6 +34,7 @@ from taskq_core.testing.conformance.periodic import PeriodicTests
 from taskq_core.testing.conformance.postpone import PostponeTests
 from taskq_core.testing.conformance.ratelimit import RateLimitTests
 from taskq_core.testing.conformance.ready import ReadyTests
+from taskq_core.testing.conformance.reaper import ReaperTests
 from taskq_core.testing.conformance.release import ReleaseTests
 from taskq_core.testing.conformance.results import ResultTests
 from taskq_core.testing.conformance.retry import RetryTests
@@ -57,6 +58,7 @@ class BrokerConformance(
     ResultTests,
     RateLimitTests,
     WorkerTests,
+    ReaperTests,
     MonitoringTests,
     ConcurrencyTests,
 ):
@@ -83,6 +85,7 @@ __all__ = [
     "RateLimitTests",
     "RawPayloadInjector",
     "ReadyTests",
+    "ReaperTests",
     "ReleaseTests",
     "ResultTests",
     "RetryTests",

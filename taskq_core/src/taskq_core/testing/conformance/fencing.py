@@ -89,32 +89,67 @@ class AckAndFencingTests(ConformanceBase):
         assert not broker.recover_expired(queue_name)
         assert broker.counts(queue_name).processing == 0
 
-    def test_second_ack_returns_false(
+    def test_repeated_ack_counts_as_acked(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
     ) -> None:
-        """Acking twice is harmless: the second ack reports that nothing was held."""
+        """An ack repeated by the delivery that acked (a retry after a lost reply) answers True.
+
+        The worker must learn that its task was acked (keep the result, fire
+        ``taskq_task_succeeded``) even when the reply to its first ack never arrived.
+        """
         # Given an acked delivery
         broker.send(make_message())
         delivery = reserve_one(broker, queue_name)
         assert broker.ack(delivery) is True
-        # When it is acked again
+        # When the same delivery acks again, alone and in a batch
         again = broker.ack(delivery)
-        # Then nothing was done
-        assert again is False
+        in_batch = broker.ack_many([delivery])
+        # Then both count as acked, and nothing came back
+        assert again is True
+        assert in_batch == [True]
+        assert not broker.recover_expired(queue_name)
+        counts = broker.counts(queue_name)
+        assert (counts.ready, counts.scheduled, counts.processing, counts.dead) == (0, 0, 0, 0)
+
+    def test_repeated_ack_of_a_lost_lease_is_refused(
+        self,
+        broker: BaseBroker,
+        clock: FakeClock,
+        make_message: MessageFactory,
+        queue_name: str,
+    ) -> None:
+        """A zombie's ack stays refused after the redelivery it lost to was acked."""
+        # Given a delivery whose lease ran out, and its redelivery acked by another worker
+        broker.send(make_message())
+        zombie = reserve_one(broker, queue_name, worker_id="zombie")
+        clock.advance(LEASE + 1)
+        assert broker.recover_expired(queue_name).requeued
+        rescuer = reserve_one(broker, queue_name, worker_id="rescuer")
+        assert broker.ack(rescuer) is True
+        # When the zombie acks, alone and in a batch
+        late = broker.ack(zombie)
+        late_batch = broker.ack_many([zombie])
+        # Then it is told its lease was lost
+        assert late is False
+        assert late_batch == [False]
 
     @fenced_operation
     def test_finished_delivery_is_fenced(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str, operation: str
     ) -> None:
-        """After an ack, no operation on the same handle acts or resurrects the message."""
+        """After an ack, no operation on the same handle resurrects the message.
+
+        Each is refused, except a repeated ack, which answers True (see
+        ``test_repeated_ack_counts_as_acked``) and changes nothing either.
+        """
         # Given an acked delivery
         broker.send(make_message())
         delivery = reserve_one(broker, queue_name)
         broker.ack(delivery)
         # When the operation is tried on it
         acted = FENCED_OPERATIONS[operation](broker, delivery)
-        # Then it is refused and the queue stays empty
-        assert acted is False
+        # Then it is refused (a repeated ack reports the ack) and the queue stays empty
+        assert acted is (operation == "ack")
         counts = broker.counts(queue_name)
         assert (counts.ready, counts.scheduled, counts.processing, counts.dead) == (0, 0, 0, 0)
 
