@@ -21,6 +21,7 @@ from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
 from taskq_core.errors import TaskqError
+from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
 from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
 
@@ -100,6 +101,7 @@ def main() -> None:
 )
 @click.option("--heartbeat-interval", type=float, default=5.0, show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
+@monitoring_options  # --metrics-port/-host, --health-port/-host, --log-format
 def worker(
     app_spec: str,
     broker: str | None,
@@ -111,12 +113,12 @@ def worker(
     visibility_timeout: float,
     heartbeat_interval: float,
     loglevel: str,
+    **monitoring: Any,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    monitored = WorkerMonitoring(**monitoring)
     with one_line_errors():
+        monitored.check()
         app = load_app(app_spec)
         if broker:
             _rebind(app, broker)
@@ -131,13 +133,15 @@ def worker(
             visibility_timeout=visibility_timeout,
             heartbeat_interval=heartbeat_interval,
         )
+        monitored.configure_logging(loglevel)
         if not app.broker.capabilities.cross_process:  # also connects: a bad URL fails here
             click.echo(
                 f"note: {type(app.broker).__name__} is in-process; only producers in this "
                 "process reach it (use redis:// to share work between processes)",
                 err=True,
             )
-        consumer.run()
+        with monitored.serving(consumer):
+            consumer.run()
 
 
 def _rebind(app: Taskq, url: str) -> None:

@@ -88,7 +88,9 @@ def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> t
 def child_main(conn: Connection, app_spec: str) -> None:
     """Run deliveries sent over ``conn`` until it closes (the body of a pool child)."""
     from taskq_core.app import import_app
+    from taskq_core.monitoring.logs import configure_from_env
 
+    configure_from_env()  # log as the worker does (--log-format), tagged with the running task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _raise_soft_limit)
