@@ -41,14 +41,21 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def wait_until(
-    predicate: Callable[[], object], *, timeout: float = WAIT_TIMEOUT, what: str = ""
+    predicate: Callable[[], object],
+    *,
+    timeout: float = WAIT_TIMEOUT,
+    what: str | Callable[[], str] = "",
 ) -> None:
-    """Return once ``predicate()`` is true; fail the test if it is still false at the deadline."""
+    """Return once ``predicate()`` is true; fail the test if it is still false at the deadline.
+
+    ``what`` names the condition in the failure; a callable is asked only then.
+    """
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"not met within {timeout} s: {what or predicate}")
+            described = what() if callable(what) else what
+            pytest.fail(f"not met within {timeout} s: {described or predicate}")
         pause.wait(0.01)
 
 

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Coroutine, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskq_core.plugins import hookimpl, plugin_manager
 
@@ -107,14 +107,16 @@ async def _in_context(running: tuple[str, str, str], coroutine: Coroutine[Any, A
     return await coroutine
 
 
-def configure(log_format: str = "text", level: str | int = "INFO") -> logging.Handler:
-    """Log to stderr as ``text`` lines or ``json`` objects, tagged with the running task.
+def configure(
+    log_format: str = "text", level: str | int = "INFO", *, stream: TextIO | None = None
+) -> logging.Handler:
+    """Log to ``stream`` (stderr) as ``text`` lines or ``json`` objects, tagged with the task.
 
     Adds one handler to the root logger (replacing one an earlier call added; handlers others
     installed stay) and returns it. For ``json``, registers the :class:`TaskLogContext` plugin;
     ``text`` leaves the worker's path to the task function without a wrapper.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.addFilter(TaskContextFilter())
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
@@ -129,6 +131,16 @@ def configure(log_format: str = "text", level: str | int = "INFO") -> logging.Ha
         if manager.get_plugin(_PLUGIN_NAME) is None:
             manager.register(TaskLogContext(), name=_PLUGIN_NAME)
     return handler
+
+
+def unconfigure() -> None:
+    """Undo :func:`configure`: remove its handler and the task context plugin."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    manager = plugin_manager()
+    if manager.get_plugin(_PLUGIN_NAME) is not None:
+        manager.unregister(name=_PLUGIN_NAME)
 
 
 def export_to_children(log_format: str, level: str) -> None:

@@ -44,10 +44,6 @@ if TYPE_CHECKING:
 #: Histogram buckets in seconds: from a no-op task's millisecond to a five-minute job.
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
-#: Most runs tracked at once between start and outcome. A run whose lease was lost ends
-#: without an outcome hook; the oldest entries are dropped past this bound.
-MAX_TRACKED_RUNS = 100_000
-
 LABELS = ("task", "queue")
 
 
@@ -99,9 +95,10 @@ class WorkerMetrics:
         )
         if worker is not None:
             registry.register(_InFlight(worker))
-        #: Message id -> perf_counter() at the start of its run.
-        self._started: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        #: (message id, perf_counter() at its start) of the run on this thread. A delivery's
+        #: hooks all fire on one thread, and keying by thread keeps a retried message's next
+        #: run (already started elsewhere when this one's retry hook fires) apart.
+        self._running = threading.local()
 
     # -- registration ----------------------------------------------------------------------------
 
@@ -127,10 +124,7 @@ class WorkerMetrics:
     def taskq_task_started(self, delivery: Delivery) -> None:
         """Remember the start; observe the queue wait of a first delivery."""
         message = delivery.message
-        with self._lock:
-            self._started[message.id] = time.perf_counter()
-            if len(self._started) > MAX_TRACKED_RUNS:
-                self._started.popitem(last=False)
+        self._running.run = (message.id, time.perf_counter())
         if delivery.token == 1 and delivery.retries == 0:
             waited = max(0.0, time.time() - message.created_at)
             self.queue_wait.labels(message.task, message.queue).observe(waited)
@@ -139,8 +133,7 @@ class WorkerMetrics:
     def taskq_task_succeeded(self, delivery: Delivery, result: object, runtime: float) -> None:
         """Count a success and observe its run time."""
         message = delivery.message
-        with self._lock:
-            self._started.pop(message.id, None)
+        self._running.run = None
         self.succeeded.labels(message.task, message.queue).inc()
         self.runtime.labels(message.task, message.queue).observe(runtime)
 
@@ -158,12 +151,13 @@ class WorkerMetrics:
         self.dead.labels(message.task, message.queue).inc()
 
     def _failed(self, message: Message) -> None:
-        with self._lock:
-            started = self._started.pop(message.id, None)
-        if started is not None:
-            self.failed.labels(message.task, message.queue).inc()
-            runtime = time.perf_counter() - started
-            self.runtime.labels(message.task, message.queue).observe(runtime)
+        """Count the failed run of ``message`` that this thread started, if it started one."""
+        run: tuple[str, float] | None = getattr(self._running, "run", None)
+        if run is None or run[0] != message.id:
+            return
+        self._running.run = None
+        self.failed.labels(message.task, message.queue).inc()
+        self.runtime.labels(message.task, message.queue).observe(time.perf_counter() - run[1])
 
 
 class _InFlight:
