@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -89,3 +90,26 @@ def test_an_exception_is_one_line_with_its_traceback(json_lines: io.StringIO):
     [line] = records(json_lines)
     assert line["message"] == "it failed"
     assert "ValueError: bad value" in str(line["exception"])
+
+
+def test_an_async_task_logs_with_its_task(
+    json_lines: io.StringIO, make_worker: Callable[..., Worker]
+):
+    # Given an async def task that logs after an await, on the worker's event loop
+    app = Taskq(MemoryBroker())
+    log = logging.getLogger("tests.async")
+
+    @app.task(name="logs.async_chatty")
+    async def async_chatty() -> None:
+        await asyncio.sleep(0)
+        log.info("from the loop")
+
+    make_worker(app)
+
+    # When it runs
+    handle = async_chatty.delay()
+    handle.get(timeout=WAIT_TIMEOUT)
+
+    # Then its line names it, though the coroutine ran on the loop's thread
+    [line] = [line for line in records(json_lines) if line["message"] == "from the loop"]
+    assert (line["task_id"], line["task_name"]) == (handle.id, "logs.async_chatty")

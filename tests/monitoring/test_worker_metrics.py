@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from taskq_core import Message, Taskq, Worker
+from taskq_core import ConfigurationError, Message, Taskq, Worker
+from taskq_core.monitoring.health import HealthServer
 from taskq_core.monitoring.worker_metrics import MetricsServer
 from taskq_memory import MemoryBroker
 
@@ -145,6 +146,21 @@ def test_the_in_flight_gauge_counts_a_running_task(metrics_for: Callable[[Worker
     finally:
         release.set()
         assert worker.stop(timeout=10)
+
+
+def test_a_port_in_use_is_one_line_naming_it():
+    first = MetricsServer(None, port=0)
+    try:
+        with pytest.raises(
+            ConfigurationError, match=rf"^cannot serve metrics on 127.0.0.1:{first.port}: "
+        ):
+            MetricsServer(None, port=first.port)
+        with pytest.raises(
+            ConfigurationError, match=rf"^cannot serve health on 127.0.0.1:{first.port}: "
+        ):
+            HealthServer(Worker(Taskq("memory://"), queues=["default"]), port=first.port)
+    finally:
+        first.close()
 
 
 def test_the_metrics_port_binds_loopback_by_default():

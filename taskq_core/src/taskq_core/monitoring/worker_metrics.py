@@ -59,7 +59,7 @@ class WorkerMetrics:
     """
 
     def __init__(self, worker: Worker | None = None) -> None:
-        require_prometheus("--metrics-port")
+        require_prometheus()
         from prometheus_client import (
             GC_COLLECTOR,
             PLATFORM_COLLECTOR,
@@ -155,14 +155,15 @@ class WorkerMetrics:
 class _InFlight:
     """``taskq_tasks_in_flight`` per queue, from the worker's held deliveries at scrape time.
 
-    Read from the worker rather than counted by hooks: a delivery whose lease was lost, or
-    whose child process died, ends without an outcome hook, and a counted gauge would keep it.
+    Read from the worker rather than counted by hooks: what it holds is the truth, deliveries
+    reserved ahead and released unstarted at shutdown included, with no bookkeeping to drift.
     """
 
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
 
     def collect(self) -> Iterator[Metric]:
+        """Yield the gauge, with a sample for every queue the worker consumes."""
         from prometheus_client.core import GaugeMetricFamily
 
         family = GaugeMetricFamily(
