@@ -6,6 +6,8 @@ global one is left alone). Messages travel through a memory broker to an in-proc
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,8 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from taskq_core import TaskError, Taskq, Worker
+from taskq_core import Message, Reject, TaskError, Taskq, Worker, hookimpl
 from taskq_core.monitoring.tracing import disable_tracing, enable_tracing
+from taskq_core.plugins import plugin_manager
 from taskq_memory import MemoryBroker
 
 from .conftest import WAIT_TIMEOUT, wait_until
@@ -163,3 +166,30 @@ def test_spans_opened_inside_a_task_nest_under_its_run_span(
         assert run.end_time is not None
         assert inner.end_time is not None
         assert inner.end_time <= run.end_time
+
+
+class Gate:
+    """Refuses every message, after the tracing plugin has started its send span."""
+
+    @hookimpl(trylast=True)
+    def taskq_before_send(self, message: Message) -> None:
+        raise Reject("closed")
+
+
+def test_a_send_that_raises_ends_its_span_with_an_error(exporter: InMemorySpanExporter):
+    # Given a plugin that refuses messages after the send span started
+    app = Taskq(MemoryBroker())
+    refused = app.task(name="traced.refused")(lambda: None)
+    gate = Gate()
+    plugin_manager().register(gate)
+    try:
+        # When a send raises and the caller drops the message
+        with contextlib.suppress(Reject):
+            refused.delay()
+        gc.collect()
+    finally:
+        plugin_manager().unregister(gate)
+
+    # Then the send span is ended, with the ERROR status
+    [send] = spans_named(exporter, "send traced.refused")
+    assert send.status.status_code is StatusCode.ERROR

@@ -20,9 +20,8 @@ of the process sends them; configure it in that same module.
 
 from __future__ import annotations
 
-import collections
 import inspect
-import threading
+import weakref
 from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +37,6 @@ if TYPE_CHECKING:
 
 EXTRA = "otel"
 PLUGIN_NAME = "taskq.tracing"
-
-#: Most send spans open at once; one whose send raised never sees ``after_send`` and is ended
-#: (as an error) once this many newer ones are open.
-MAX_OPEN_SENDS = 10_000
 
 
 class TaskqTracing:
@@ -63,8 +58,11 @@ class TaskqTracing:
         from taskq_core import __version__
 
         self._tracer = trace.get_tracer("taskq", __version__, tracer_provider=tracer_provider)
-        self._sending: collections.OrderedDict[str, Span] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        #: id() of each message being sent -> its send span and the finalizer that ends the
+        #: span if the message is dropped without ``after_send`` (the send raised). Only single
+        #: ``setitem``/``pop`` calls touch it (atomic under the GIL): no lock, which the
+        #: finalizer, run by the garbage collector on any thread, could deadlock on.
+        self._sending: dict[int, tuple[Span, weakref.finalize[Any, Any]]] = {}
 
     # -- producer --------------------------------------------------------------------------------
 
@@ -80,25 +78,31 @@ class TaskqTracing:
             attributes={**_attributes(message), "messaging.operation.type": "send"},
         )
         propagate.inject(message.headers, context=trace.set_span_in_context(span))
-        with self._lock:
-            stale = self._sending.pop(message.id, None)
-            self._sending[message.id] = span
-            while len(self._sending) > MAX_OPEN_SENDS:
-                _, oldest = self._sending.popitem(last=False)
-                _end_unfinished(oldest)
-        if stale is not None:
-            _end_unfinished(stale)
+        key = id(message)
+        dropped = weakref.finalize(message, self._send_failed, key)
+        self._sending[key] = (span, dropped)
 
     @hookimpl
     def taskq_after_send(self, message: Message, eta: float | None) -> None:
         """End the send span."""
-        with self._lock:
-            span = self._sending.pop(message.id, None)
-        if span is None:
+        sending = self._sending.pop(id(message), None)
+        if sending is None:
             return
+        span, dropped = sending
+        dropped.detach()
         if eta is not None:
             span.set_attribute("taskq.eta", eta)
         span.end()
+
+    def _send_failed(self, key: int) -> None:
+        """A message was dropped between ``before_send`` and ``after_send``: its send raised."""
+        from opentelemetry.trace import Status, StatusCode
+
+        sending = self._sending.pop(key, None)
+        if sending is not None:
+            span = sending[0]
+            span.set_status(Status(StatusCode.ERROR, "the send did not complete"))
+            span.end()
 
     # -- worker ----------------------------------------------------------------------------------
 
@@ -198,11 +202,3 @@ async def _traced(span: Span, coroutine: Coroutine[Any, Any, Any]) -> Any:
             raise
     _finish(span, None)
     return result
-
-
-def _end_unfinished(span: Span) -> None:
-    """End a send span whose send never returned."""
-    from opentelemetry.trace import Status, StatusCode
-
-    span.set_status(Status(StatusCode.ERROR, "send did not complete"))
-    span.end()
