@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from taskq_core import Taskq, Worker
+from taskq_core import BrokerUnavailable, Taskq, Worker
 from taskq_core.monitoring.health import HealthServer
+from taskq_memory import MemoryBroker
 
 from ..crash.harness import RedisServer, redis_server_binary
 from .conftest import get, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from taskq_core import WorkerInfo
 
 
 @pytest.fixture
@@ -80,6 +83,36 @@ def test_health_is_200_while_heartbeats_succeed_and_503_when_the_broker_is_gone(
     # And when the server is back, so is the worker
     redis_server.start()
     wait_until(lambda: probe(health)[0] == 200, what="health 200 after the broker came back")
+
+
+class FailingHeartbeats(MemoryBroker):
+    """A memory broker whose heartbeats fail at once while ``down`` is set."""
+
+    down = False
+
+    def send_heartbeat(self, worker: WorkerInfo) -> None:
+        if self.down:
+            raise BrokerUnavailable("heartbeat refused")
+        super().send_heartbeat(worker)
+
+
+def test_health_is_503_while_heartbeats_fail_even_when_each_fails_fast(
+    make_worker: Callable[..., Worker], health_of: Callable[[Worker], HealthServer]
+):
+    # Given a worker whose heartbeats (every 0.2 s) can be made to fail at once
+    broker = FailingHeartbeats()
+    app = Taskq(broker)
+    app.task(name="health.noop")(lambda: None)
+    health = health_of(make_worker(app))
+    wait_until(lambda: probe(health)[0] == 200, what="health 200")
+
+    # When every heartbeat fails: only an attempt that reached the broker counts
+    broker.down = True
+    wait_until(lambda: probe(health)[0] == 503, what="health 503 while heartbeats fail")
+
+    # And when they succeed again, so does the probe
+    broker.down = False
+    wait_until(lambda: probe(health)[0] == 200, what="health 200 after heartbeats recovered")
 
 
 def test_health_is_503_before_start_and_after_stop(
