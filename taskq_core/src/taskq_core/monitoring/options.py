@@ -8,6 +8,7 @@ connects, sets up logging, serves the ports around ``Worker.run``).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from taskq_core.worker import Worker
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("taskq.worker")
 
 LOOPBACK = "127.0.0.1"
 
@@ -92,11 +95,13 @@ class WorkerMonitoring:
 
                 metrics = MetricsServer(worker, host=self.metrics_host, port=self.metrics_port)
                 closers.append(metrics.close)
+                log.info("metrics on http://%s:%d/metrics", self.metrics_host, metrics.port)
             if self.health_port is not None:
                 from taskq_core.monitoring.health import HealthServer
 
                 health = HealthServer(worker, host=self.health_host, port=self.health_port)
                 closers.append(health.close)
+                log.info("health probe on http://%s:%d/", self.health_host, health.port)
             yield
         finally:
             for close in reversed(closers):
