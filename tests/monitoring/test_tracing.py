@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -21,7 +23,11 @@ from taskq_core.monitoring.tracing import disable_tracing, enable_tracing
 from taskq_core.plugins import plugin_manager
 from taskq_memory import MemoryBroker
 
+from . import monitored_app
 from .conftest import WAIT_TIMEOUT, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -193,3 +199,36 @@ def test_a_send_that_raises_ends_its_span_with_an_error(exporter: InMemorySpanEx
     # Then the send span is ended, with the ERROR status
     [send] = spans_named(exporter, "send traced.refused")
     assert send.status.status_code is StatusCode.ERROR
+
+
+def test_a_processes_pool_child_continues_the_trace(
+    in_rootdir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_worker: Callable[..., Worker],
+    exporter: InMemorySpanExporter,
+    provider: TracerProvider,
+):
+    # Given pool children that enable tracing where the app is defined, writing spans to a file
+    spans_file = tmp_path / "spans.jsonl"
+    monkeypatch.setenv(monitored_app.SPANS_FILE_ENV, str(spans_file))
+    monitored_app.app.use_broker(MemoryBroker())
+    make_worker(monitored_app.app, pool="processes", concurrency=1)
+
+    # When a task is sent inside a span of this process and runs in a child
+    with provider.get_tracer("test").start_as_current_span("request") as request:
+        handle = monitored_app.ok.delay(1)
+    assert handle.get(timeout=WAIT_TIMEOUT) == 1
+
+    # Then the child's run span is in this trace, under this process's send span
+    [send] = spans_named(exporter, "send monitoring.ok")
+    [run] = [
+        span
+        for line in spans_file.read_text().splitlines()
+        if (span := json.loads(line))["name"] == "process monitoring.ok"
+    ]
+    assert run["context"]["trace_id"] == f"0x{request.get_span_context().trace_id:032x}"
+    assert run["parent_id"] == f"0x{send.context.span_id:016x}"
+    assert run["kind"] == "SpanKind.CONSUMER"
+    assert run["attributes"]["taskq.task.id"] == handle.id
+    assert run["attributes"]["taskq.outcome"] == "success"
