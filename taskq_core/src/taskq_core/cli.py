@@ -24,6 +24,7 @@ from taskq_core.backends import connect, installed_schemes
 from taskq_core.broker import BaseBroker
 from taskq_core.dead_letters import dead_detail, dead_summary, find_dead, most_recent_dead
 from taskq_core.errors import TaskqError
+from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
 from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
 from taskq_core.worker import POOLS, Worker
@@ -187,6 +188,7 @@ def main() -> None:
     show_default=True,
     help="INFO adds a line per task (tens of µs each); the start banner shows at any level.",
 )
+@monitoring_options  # --metrics-port/-host, --health-port/-host, --log-format
 def worker(
     app_spec: str,
     broker: str | None,
@@ -201,14 +203,13 @@ def worker(
     connect_timeout: float | None,
     scheduler: bool,
     loglevel: str,
+    **monitoring: Any,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
     heartbeat_interval = heartbeat_for(visibility_timeout, heartbeat_interval)
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger(BANNER_LOGGER).setLevel(logging.INFO)
+    monitored = WorkerMonitoring(**monitoring)
     with one_line_errors(), flag_names(click.get_current_context()):
+        monitored.check()
         app = load_app(app_spec)
         if broker:
             _rebind(app, broker)
@@ -226,6 +227,8 @@ def worker(
             connect_timeout=connect_timeout,
             scheduler=scheduler,
         )
+        monitored.configure_logging(loglevel)
+        logging.getLogger(BANNER_LOGGER).setLevel(logging.INFO)
         # The broker's class, without connecting: the worker waits for an unreachable broker.
         url = app.reveal_broker_url()
         backend = app.broker if url is None else connect(url)
@@ -235,7 +238,8 @@ def worker(
                 "process reach it (use redis:// to share work between processes)",
                 err=True,
             )
-        consumer.run()
+        with monitored.serving(consumer):
+            consumer.run()
 
 
 def _rebind(app: Taskq, url: str) -> None:

@@ -12,7 +12,7 @@ Rules shared by all hooks:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -101,6 +101,18 @@ def taskq_task_retried(delivery: Delivery, error: str, delay: float) -> None:
 @hookspec
 def taskq_task_dead(message: Message, reason: str) -> None:
     """A message was moved to DEAD by this worker (retries exhausted, unknown task ...)."""
+
+
+@hookspec
+def taskq_deliveries_settled(outcomes: Sequence[tuple[Delivery, str]]) -> None:
+    """Deliveries a worker stopped holding, each with its outcome, once the broker answered.
+
+    Outcomes: ``acked``, ``retried``, ``dead``, ``lost`` (the lease was lost, or the child
+    process running it died), ``postponed`` (rate limit) and ``error`` (the broker failed while
+    settling; the lease brings the message back). Fires on the settling thread: the pool
+    thread, or the settler's for coalesced acks, in batches. Unlike ``taskq_task_succeeded``,
+    implementing it does not make a pool thread wait for its coalesced ack.
+    """
 
 
 # -- worker lifecycle (worker's control threads) -------------------------------------------------

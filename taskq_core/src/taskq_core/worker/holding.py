@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from taskq_core.plugins import implementations, notify
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -63,7 +65,11 @@ class Holdings:
             self._settling.add((delivery.id, delivery.token))
 
     def settled(self, outcomes: Sequence[tuple[Delivery, str]]) -> None:
-        """Settlements that were answered (or failed): count them and free their slots."""
+        """Settlements that were answered (or failed): count them, free their slots, tell plugins.
+
+        Every outcome of the worker passes here (the settler's coalesced acks too), so this is
+        where ``taskq_deliveries_settled`` fires.
+        """
         with self._changed:
             for delivery, outcome in outcomes:
                 self.stats[outcome] += 1
@@ -71,6 +77,8 @@ class Holdings:
                 self._renewed.pop(delivery.id, None)
                 self._settling.discard((delivery.id, delivery.token))
             self._changed.notify_all()
+        if implementations("taskq_deliveries_settled"):
+            notify("taskq_deliveries_settled", outcomes=outcomes)
 
     def renewable(self) -> list[Delivery]:
         """Held deliveries whose leases the heartbeat renews: all but those being settled.

@@ -128,6 +128,10 @@ class ThreadPool:
             self._changed.notify(len(batch) + 1)  # takers for the batch, and the next consumer
             return mine
 
+    def alive(self) -> bool:
+        """Whether every thread of the pool is running (one that died took a slot with it)."""
+        return all(thread.is_alive() for thread in self._threads)
+
     def submit(self, delivery: Delivery) -> None:
         """Queue ``delivery`` for the next free thread."""
         with self._changed:

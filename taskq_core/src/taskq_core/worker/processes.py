@@ -95,7 +95,9 @@ def child_main(conn: Connection, app_spec: str) -> None:
     over the socket rather than the command line, where any local user could read a password.
     """
     from taskq_core.app import import_app
+    from taskq_core.monitoring.logs import configure_from_env
 
+    configure_from_env()  # log as the worker does (--log-format), tagged with the running task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _raise_soft_limit)

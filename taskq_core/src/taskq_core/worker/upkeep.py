@@ -79,6 +79,10 @@ class Timer:
         """Wait for the thread to end (after the stop event is set)."""
         self._thread.join(timeout)
 
+    def alive(self) -> bool:
+        """Whether the timer's thread is running."""
+        return self._thread.is_alive()
+
     def _next_wait(self) -> float:
         return self.interval * (1.0 + random.uniform(-TIMER_JITTER, TIMER_JITTER))
 

@@ -42,6 +42,7 @@ from taskq_core.worker.execute import PENDING, DeliveryRunner
 from taskq_core.worker.holding import Holdings
 from taskq_core.worker.invoke import InProcessInvoker, Invoker
 from taskq_core.worker.link import BrokerLink, one_line, patiently
+from taskq_core.worker.liveness import Liveness
 from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker, same_app
@@ -200,6 +201,8 @@ class Worker:
         self._broker: BaseBroker | None = None
         self._settler: Settler | None = None
         self._consuming_side: Consumer | None = None
+        #: ``time.monotonic()`` of the last heartbeat that reached the broker.
+        self._heartbeat_ok_at: float | None = None
         self.info = WorkerInfo(
             worker_id=self.id,
             hostname=socket.gethostname(),
@@ -366,6 +369,21 @@ class Worker:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def liveness(self) -> Liveness:
+        """The worker's vital signs for health checks (thread-safe, no broker call)."""
+        if self._consumer is not None:
+            consuming = self._consumer.is_alive()
+        else:
+            consuming = isinstance(self._pool, ThreadPool) and self._pool.alive()
+        heartbeat = next((timer for timer in self._timers if timer.name == "heartbeat"), None)
+        last_ok = self._heartbeat_ok_at
+        return Liveness(
+            consuming=consuming and self._started and not self._stopping.is_set(),
+            heartbeating=heartbeat is not None and heartbeat.alive(),
+            heartbeat_age=None if last_ok is None else time.monotonic() - last_ok,
+            heartbeat_interval=self.heartbeat_interval,
+        )
+
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Block until the worker has shut down; True if it did within ``timeout``."""
         return self._stopped.wait(timeout)
@@ -477,6 +495,7 @@ class Worker:
             self._holdings.renewed(renewed, kept, sent)
             for delivery in self._holdings.lost(renewed, kept):
                 log.warning("lease of %s was lost; its result will be refused", delivery.id)
+        self._heartbeat_ok_at = time.monotonic()
         notify("taskq_worker_heartbeat", worker=self.info)
 
 
