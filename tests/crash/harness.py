@@ -362,12 +362,32 @@ class Crash:
         }
 
     def wait_all_acked(self, ids=None, *, timeout=DEADLINE) -> None:
+        """Wait until every id is acked and each ack by a live worker is also recorded.
+
+        A live worker records ``acked`` just after its ack went through, so a test that reads
+        the ``acked`` records next would race that write; only a killed worker's ack stays
+        unrecorded for good.
+        """
         ids = list(self.sent if ids is None else ids)
         self.wait_until(
-            lambda: len(self.acked(ids)) == len(set(ids)),
+            lambda: len(self.acked(ids)) == len(set(ids)) and not self._unrecorded_by_live(ids),
             what=f"all {len(ids)} messages are acked",
             timeout=timeout,
         )
+
+    def _unrecorded_by_live(self, ids) -> set[str]:
+        """Ids whose latest ack came from a worker still alive that has not recorded it yet."""
+        recorded = set(self.tally("acked"))
+        live = {worker.name for worker in self.workers if worker.alive}
+        latest: dict[str, dict] = {}
+        for record in self.records("acking"):  # sorted by token: the last one per id wins
+            latest[record["id"]] = record
+        wanted = set(ids)
+        return {
+            message_id
+            for message_id, record in latest.items()
+            if message_id in wanted and message_id not in recorded and record["worker"] in live
+        }
 
     def describe(self) -> str:
         """The state of the world, for failure messages."""
