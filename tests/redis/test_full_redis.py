@@ -80,12 +80,14 @@ def test_a_bulk_send_refused_part_way_names_the_written_ids_and_its_retry_adds_n
     # and says why in one line
     error = caught.value
     written = {i for i in held_ids(server, prefix) if i.startswith("bulk-")}
-    assert error.sent and error.unsent
+    assert error.sent
+    assert error.unsent
     assert set(error.sent) == written
     assert list(error.unsent) == [i for i in ids if i not in written]
     assert list(error.sent) == [i for i in ids if i in written]
     assert isinstance(error.__cause__, BrokerFullError)
-    assert "out of memory" in str(error) and "\n" not in str(error)
+    assert "out of memory" in str(error)
+    assert "\n" not in str(error)
 
     # When memory is freed and the whole batch is sent again with the same ids
     server.config_set("maxmemory", 0)
@@ -127,6 +129,8 @@ def test_a_send_to_a_full_redis_is_a_broker_full_error_in_one_line(
 
     # Then the error is one line that says what to do, chained to redis-py's
     text = str(caught.value)
-    assert "out of memory" in text and "maxmemory" in text and "\n" not in text
+    assert "out of memory" in text
+    assert "maxmemory" in text
+    assert "\n" not in text
     assert isinstance(caught.value.__cause__, OutOfMemoryError)
     assert len(held_ids(server, prefix)) == 1
