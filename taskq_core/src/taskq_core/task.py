@@ -273,6 +273,13 @@ class Task(Generic[P, R]):
         return message
 
     def describe_signature(self) -> str:
-        """``name(x, y)``: the function's name and parameters, for error messages."""
+        """``add(x, y=1)``: the function's name and parameters (no annotations), for errors."""
         signature = self.call_check.signature
-        return f"{self.__name__}{'(...)' if signature is None else signature}"
+        if signature is None:
+            return f"{self.__name__}(...)"
+        empty = inspect.Parameter.empty
+        bare = signature.replace(
+            parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+            return_annotation=empty,
+        )
+        return f"{self.__name__}{bare}"
