@@ -239,9 +239,9 @@ def test_a_task_id_reused_after_its_message_finished_waits_for_the_new_result(
     # When the id is used again
     again = add.apply_async((5, 5), task_id="order-17")
 
-    # Then a new message is written and the old result is gone: get() waits for the new run
-    assert again.duplicate is False
+    # Then the old result is gone and a new message is written: get() waits for the new run
     assert again.status == "PENDING"
+    assert again.duplicate is False
     finish(broker, 10, clock)
     assert again.get(timeout=0) == 10
 
