@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from taskq_core.arguments import CallCheck, too_big
 from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
+from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
     MAX_PRIORITY,
     MIN_PRIORITY,
@@ -22,7 +23,6 @@ from taskq_core.schemas import (
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
     from taskq_core.ratelimit import RateLimit
-    from taskq_core.result import AsyncResult
     from taskq_core.retry import RetryPolicy
 
 P = ParamSpec("P")
@@ -159,11 +159,11 @@ class Task(Generic[P, R]):
             headers=headers,
         )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
-        chosen = task_id is not None
-        if self.app.send_message(message, eta=when, replace_result=chosen):
-            return self.app.AsyncResult(message.id, queue=message.queue)
+        app = self.app
+        if app.send_message(message, eta=when, replace_result=task_id is not None):
+            return AsyncResult(message.id, app, message.queue)
         log.info("task_id %s is already queued in %r; nothing was sent", message.id, message.queue)
-        return self.app.AsyncResult(message.id, queue=message.queue, duplicate=True)
+        return AsyncResult(message.id, app, message.queue, duplicate=True)
 
     def delay_many(
         self,
@@ -196,28 +196,30 @@ class Task(Generic[P, R]):
                 written (e.g. Redis ran out of memory); ``.sent`` and ``.unsent`` hold the ids.
             BrokerFullError: the broker is out of memory; nothing was written.
         """
-        calls = list(calls)
-        if task_ids is not None and len(task_ids) != len(calls):
-            raise ConfigurationError(
-                f"task_ids must have one id per call: {len(task_ids)} ids for {len(calls)} calls"
-            )
+        build = self.build_message
         messages = []
-        for at, call in enumerate(calls):
+        ids = iter(()) if task_ids is None else iter(task_ids)
+        for call in calls:
             named = type(call) is not tuple and isinstance(call, Mapping)
             messages.append(
-                self.build_message(
+                build(
                     None if named else call,  # type: ignore[arg-type]
                     call if named else None,  # type: ignore[arg-type]
                     queue=queue,
                     priority=priority,
-                    task_id=None if task_ids is None else task_ids[at],
+                    task_id=None if task_ids is None else next(ids, None),
                 )
+            )
+        if task_ids is not None and len(task_ids) != len(messages):
+            raise ConfigurationError(
+                f"task_ids must have one id per call: {len(task_ids)} ids for {len(messages)} calls"
             )
         when = self.app.resolve_eta(countdown=countdown, eta=None)
         chosen = task_ids is not None
         written = self.app.send_messages(messages, eta=when, replace_result=chosen)
+        app = self.app
         return [
-            self.app.AsyncResult(m.id, queue=m.queue, duplicate=not new)
+            AsyncResult(m.id, app, m.queue, duplicate=not new)
             for m, new in zip(messages, written, strict=True)
         ]
 
