@@ -134,3 +134,17 @@ def test_a_send_to_a_full_redis_is_a_broker_full_error_in_one_line(
     assert "\n" not in text
     assert isinstance(caught.value.__cause__, OutOfMemoryError)
     assert len(held_ids(server, prefix)) == 1
+
+
+def test_any_broker_call_refused_for_memory_is_a_broker_full_error(
+    server: redis.Redis, private_redis_url: str, prefix: str
+) -> None:
+    # Given a broker on a Redis that is full
+    broker = RedisBroker.from_url(private_redis_url, prefix=prefix)
+    broker.connect()
+    limit_memory(server, headroom=-1)
+
+    # When a call that writes is refused, then the error is taskq's, naming the cause
+    with pytest.raises(BrokerFullError, match="refused the command") as caught:
+        broker.set_queue_limit("default", max_in_flight=5)
+    assert isinstance(caught.value.__cause__, OutOfMemoryError)

@@ -13,10 +13,11 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import OutOfMemoryError, ResponseError
+from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send_text
-from taskq_core.errors import BrokerFullError, PartialSendError
+from taskq_core.errors import PartialSendError
+from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
 
@@ -58,7 +59,7 @@ def write(
             try:
                 return [bool(store.run(*_send_one(store, now, message, eta, replace_result)))]
             except ResponseError as exc:
-                if (full := broker_full(exc)) is None:
+                if (full := broker_full(exc, "the send")) is None:
                     raise
                 raise full from exc
     groups: dict[str, list[int]] = defaultdict(list)
@@ -111,7 +112,7 @@ def _partial(
 ) -> Exception:
     """The error of a write whose ``failed`` indexes were refused (chained to ``error``)."""
     cause: Exception = error
-    full = broker_full(error)
+    full = broker_full(error, "the send")
     if full is not None:
         full.__cause__ = error
         cause = full
@@ -127,16 +128,6 @@ def _partial(
     )
     partial.__cause__ = cause
     return partial
-
-
-def broker_full(exc: Exception) -> BrokerFullError | None:
-    """A :class:`BrokerFullError` for Redis' out-of-memory reply ``exc``; ``None`` for others."""
-    if not isinstance(exc, OutOfMemoryError) and not str(exc).startswith("OOM "):
-        return None
-    return BrokerFullError(
-        "Redis is out of memory (used memory > maxmemory) and refused the send; nothing of it "
-        "was written: let workers drain the queues, purge some, or raise maxmemory"
-    )
 
 
 def _unannounced(store: Store, queues: Any) -> list[str]:
