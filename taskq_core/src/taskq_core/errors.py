@@ -50,7 +50,9 @@ class PartialSendError(TaskqError):
 
     Attributes:
         sent: Ids the queue holds after the call (written by it, or already there), in call order.
-        unsent: Ids nothing was written for, in call order.
+        unsent: The other ids, in call order: refused, or not reached. After a lost connection
+            (``BrokerUnavailable`` as the cause) some of them may have been written, which a
+            resend with the same ids tolerates.
     """
 
     def __init__(self, message: str, *, sent: tuple[str, ...], unsent: tuple[str, ...]) -> None:
