@@ -87,13 +87,14 @@ def test_undecodable_payload_raises_message_decode_error(raw: str):
 @pytest.mark.parametrize(
     ("value", "where"),
     [
-        pytest.param(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), "args.1", id="datetime"),
-        pytest.param({1, 2}, "args.1", id="set"),
-        pytest.param(object(), "args.1", id="object"),
-        pytest.param({1: "one"}, "args.1", id="dict-with-int-keys"),
-        pytest.param(b"bytes", "args.1", id="bytes"),
-        pytest.param(math.nan, "args.1", id="nan"),
-        pytest.param(math.inf, "args.1", id="inf"),
+        pytest.param(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), "args[1]: datetime is", id="datetime"),
+        pytest.param({1, 2}, "args[1]: set is not JSON", id="set"),
+        pytest.param(object(), "args[1]: object is not JSON", id="object"),
+        pytest.param({1: "one"}, "args[1]: dict key 1 is int, not str", id="dict-with-int-keys"),
+        pytest.param(b"bytes", "args[1]: bytes is not JSON", id="bytes"),
+        pytest.param(math.nan, "args[1]: nan is not JSON", id="nan"),
+        pytest.param(math.inf, "args[1]: inf is not JSON", id="inf"),
+        pytest.param([1, [2, {3}]], "args[1][1][1]: set is not JSON", id="nested"),
     ],
 )
 def test_non_json_argument_is_a_serialization_error_naming_it(value: object, where: str):
@@ -102,18 +103,18 @@ def test_non_json_argument_is_a_serialization_error_naming_it(value: object, whe
     with pytest.raises(SerializationError) as caught:
         Message.build(task="tests.add", args=("fine", value))
 
-    # Then the error names the task and the argument's position, on one line
+    # Then the error names the task, the argument's position and its type, on one line
     text = str(caught.value)
     assert "'tests.add'" in text
     assert where in text
     assert "\n" not in text
 
 
-def test_non_json_keyword_argument_is_named_by_its_keyword():
+def test_non_json_keyword_argument_is_named_by_its_keyword_and_type():
     # Given a keyword argument that is not JSON
-    # When a message is built with it, then the keyword is named
-    with pytest.raises(SerializationError, match=r"kwargs\.when"):
-        Message.build(task="tests.add", kwargs={"when": {1, 2}})
+    # When a message is built with it, then the keyword and the type are named
+    with pytest.raises(SerializationError, match=r"kwargs\['when'\]: datetime is not JSON"):
+        Message.build(task="tests.add", kwargs={"when": dt.datetime.now(dt.UTC)})
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def test_non_json_argument_fails_at_delay_and_writes_nothing(
 ):
     # Given an argument JSON cannot carry
     # When the task is delayed with it
-    with pytest.raises(SerializationError, match=r"'tests\.add'.*args\.1"):
+    with pytest.raises(SerializationError, match=r"'tests\.add'.*args\[1\]: \w+"):
         add.delay(1, bad)  # type: ignore[arg-type]
 
     # Then nothing was written
@@ -106,7 +106,7 @@ def test_non_json_argument_fails_at_delay_and_writes_nothing(
 def test_non_json_keyword_fails_at_delay_naming_the_keyword(add: Task, broker: MemoryBroker):
     # Given a keyword argument that is not JSON
     # When the task is delayed with it, then the keyword is named and nothing is written
-    with pytest.raises(SerializationError, match=r"kwargs\.y"):
+    with pytest.raises(SerializationError, match=r"kwargs\['y'\]: set is not JSON"):
         add.delay(1, y={1, 2})  # type: ignore[arg-type]
     assert broker.counts("default").ready == 0
 

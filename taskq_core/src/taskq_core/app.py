@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
+from taskq_core.arguments import DEFAULT_MAX_MESSAGE_BYTES
 from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
+from taskq_core.bulk import BULK_CHUNK as BULK_CHUNK  # re-exported: the bulk chunk size
+from taskq_core.bulk import send_in_chunks
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
@@ -40,9 +43,6 @@ R = TypeVar("R")
 BROKER_URL_ENV = "TASKQ_BROKER_URL"
 #: Lost leases (worker crashes, timeouts) a message survives before it goes to DEAD.
 DEFAULT_MAX_DELIVERIES = 5
-#: Messages per ``send_batch`` call in bulk sends (on Redis: one round trip each, streamed in
-#: script calls of 1000 messages).
-BULK_CHUNK = 10_000
 
 
 class Taskq:
@@ -60,6 +60,8 @@ class Taskq:
         ignore_results: Store no results unless a task asks (``ignore_result=False``).
         queue_limits: Queue name to the most messages in PROCESSING at once, across all workers
             (workers of those queues write the caps to the broker when they start).
+        max_message_bytes: Largest encoded message ``delay()`` sends (default 1 MiB, see
+            :data:`~taskq_core.arguments.DEFAULT_MAX_MESSAGE_BYTES`); ``None`` for no limit.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Taskq:
         result_ttl: float = DEFAULT_RESULT_TTL,
         ignore_results: bool = False,
         queue_limits: Mapping[str, int] | None = None,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._broker: BaseBroker | None = broker if isinstance(broker, BaseBroker) else None
         self._broker_url = (
@@ -88,6 +91,9 @@ class Taskq:
         for queue, cap in self.queue_limits.items():
             if cap < 1:
                 raise ConfigurationError(f"queue_limits[{queue!r}] must be >= 1, got {cap}")
+        if max_message_bytes is not None and max_message_bytes < 1:
+            raise ConfigurationError(f"max_message_bytes must be >= 1, got {max_message_bytes}")
+        self.max_message_bytes = max_message_bytes
         self.tasks: dict[str, Task[..., Any]] = {}
         #: Periodic schedules by key (``@app.periodic``); every worker's scheduler runs them.
         self.periodic_schedules: dict[str, Periodic] = {}
@@ -308,39 +314,47 @@ class Taskq:
             raise ConfigurationError(f"eta must be a finite epoch time, got {eta}")
         return eta
 
-    def send_message(self, message: Message, *, eta: float | None = None) -> bool:
-        """Write one message (hooks around it); ``False`` if its id was already known."""
+    def send_message(
+        self, message: Message, *, eta: float | None = None, replace_result: bool = False
+    ) -> bool:
+        """Write one message (hooks around it); ``False`` if its id was already known.
+
+        ``replace_result`` as for :meth:`BaseBroker.send` (for ids the caller chose).
+        """
         if implementations("taskq_before_send"):
             plugin_manager().hook.taskq_before_send(message=message)
         broker = self.broker
-        accepted = broker.send(message) if eta is None else broker.schedule(message, eta=eta)
+        if eta is None:
+            accepted = broker.send(message, replace_result=replace_result)
+        else:
+            accepted = broker.schedule(message, eta=eta, replace_result=replace_result)
         if implementations("taskq_after_send"):
             notify("taskq_after_send", message=message, eta=eta)
         return accepted
 
-    def send_messages(self, messages: Sequence[Message], *, eta: float | None = None) -> list[bool]:
+    def send_messages(
+        self, messages: Sequence[Message], *, eta: float | None = None, replace_result: bool = False
+    ) -> list[bool]:
         """Write many messages; every ``before_send`` hook runs before the first write.
 
-        Sent in chunks of :data:`BULK_CHUNK` (one round trip each on Redis).
+        Sent in chunks of :data:`~taskq_core.bulk.BULK_CHUNK` (one round trip each on Redis).
+
+        Raises:
+            PartialSendError: the broker refused part of the batch after writing another part.
         """
         hook = plugin_manager().hook
         for message in messages if implementations("taskq_before_send") else ():
             hook.taskq_before_send(message=message)
-        broker = self.broker
-        accepted: list[bool] = []
-        for start in range(0, len(messages), BULK_CHUNK):
-            chunk = messages[start : start + BULK_CHUNK]
-            if eta is None:
-                accepted.extend(broker.send_batch(chunk))
-            else:
-                accepted.extend(broker.schedule(message, eta=eta) for message in chunk)
+        accepted = send_in_chunks(self.broker, messages, eta=eta, replace_result=replace_result)
         for message in messages if implementations("taskq_after_send") else ():
             notify("taskq_after_send", message=message, eta=eta)
         return accepted
 
-    def AsyncResult(self, id: str, *, queue: str | None = None) -> AsyncResult:
+    def AsyncResult(
+        self, id: str, *, queue: str | None = None, duplicate: bool = False
+    ) -> AsyncResult:
         """Rebuild a handle from a message id."""
-        return AsyncResult(id, app=self, queue=queue)
+        return AsyncResult(id, app=self, queue=queue, duplicate=duplicate)
 
 
 def default_task_name(function: Callable[..., Any]) -> str:

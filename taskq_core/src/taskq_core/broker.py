@@ -40,6 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self
 
+from taskq_core.errors import PartialSendError, TaskqError
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -141,27 +143,56 @@ class BaseBroker(abc.ABC):
     # -- producing -------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def send(self, message: Message) -> bool:
+    def send(self, message: Message, *, replace_result: bool = False) -> bool:
         """Put ``message`` in READY of ``message.queue``.
 
         Idempotent by id: returns ``False`` and changes nothing when the id is already known to the
         queue in any state, so a send retried after a lost reply cannot duplicate the message.
+
+        ``replace_result=True`` (the app passes it for ids the caller chose) also deletes any result
+        stored under the id, in the same atomic step as the write, so an id reused after its
+        earlier message finished is not answered with the earlier result. A send that writes
+        nothing deletes nothing.
+
+        Raises:
+            BrokerFullError: the broker is out of memory; nothing was written.
         """
 
-    def send_batch(self, messages: Sequence[Message]) -> list[bool]:
+    def send_batch(
+        self, messages: Sequence[Message], *, replace_result: bool = False
+    ) -> list[bool]:
         """Send many messages; result ``i`` is what ``send(messages[i])`` would return.
 
-        Each message is atomic on its own; the batch as a whole is not. Backends override this to
-        save round trips.
+        Each message is atomic on its own; the batch as a whole need not be. Backends override
+        this to save round trips.
+
+        Raises:
+            PartialSendError: the broker refused part of the batch after writing another part;
+                ``sent`` and ``unsent`` list the ids of each, the refusal is the ``__cause__``.
+            BrokerFullError: the broker is out of memory; nothing was written.
         """
-        return [self.send(message) for message in messages]
+        written: list[bool] = []
+        for message in messages:
+            try:
+                written.append(self.send(message, replace_result=replace_result))
+            except TaskqError as exc:
+                if not written:
+                    raise
+                ids = [m.id for m in messages]
+                raise PartialSendError(
+                    partial_send_text(len(written), len(ids), exc),
+                    sent=tuple(ids[: len(written)]),
+                    unsent=tuple(ids[len(written) :]),
+                ) from exc
+        return written
 
     @abc.abstractmethod
-    def schedule(self, message: Message, *, eta: float) -> bool:
+    def schedule(self, message: Message, *, eta: float, replace_result: bool = False) -> bool:
         """Put ``message`` in SCHEDULED until ``eta``; same idempotency as :meth:`send`.
 
         A message is never visible to ``reserve`` before its ETA; once due it is promoted to READY
         by ``reserve`` or :meth:`poll_schedule`. An ``eta`` in the past means ready now.
+        ``replace_result`` as for :meth:`send`.
         """
 
     @abc.abstractmethod
@@ -457,6 +488,14 @@ class BaseBroker(abc.ABC):
     @abc.abstractmethod
     def purge_dead(self, queue: str) -> int:
         """Delete every DEAD message of ``queue``; returns how many."""
+
+
+def partial_send_text(sent: int, total: int, cause: BaseException) -> str:
+    """The one line of a :class:`PartialSendError`."""
+    return (
+        f"{sent} of {total} messages were sent before the broker refused the rest ({cause}); "
+        "send the unsent ones again with the same task ids (see the error's .unsent)"
+    )
 
 
 def outcomes_of(

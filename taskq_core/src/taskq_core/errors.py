@@ -25,8 +25,47 @@ class BrokerUnavailable(TaskqError):
     """The broker cannot be reached (connection refused, DNS, auth, TLS)."""
 
 
+class BrokerFullError(TaskqError):
+    """The broker refused a write because it is out of memory (Redis ``maxmemory``).
+
+    Nothing of the refused call was written. Free memory (consume, purge, raise ``maxmemory``) and
+    send again; a send with the same ids cannot duplicate what did get in.
+    """
+
+
 class SerializationError(TaskqError):
-    """A message cannot be encoded to JSON; raised at enqueue time, before anything is written."""
+    """A message cannot be encoded to JSON, or is larger than the app's ``max_message_bytes``.
+
+    Raised at enqueue time, before anything is written.
+    """
+
+
+class PartialSendError(TaskqError):
+    """A bulk send stopped part way: some messages are in the queue, the rest were refused.
+
+    Raised by ``delay_many`` (and a broker's ``send_batch``) when the broker refused a later part of
+    the batch after an earlier part was written; the refusal is the ``__cause__`` (often a
+    :class:`BrokerFullError`). Sending the ``unsent`` calls again with the same task ids, or the
+    whole batch with the same ids, writes no duplicates.
+
+    Attributes:
+        sent: Ids the queue holds after the call (written by it, or already there), in call order.
+        unsent: The other ids, in call order: refused, or not reached. After a lost connection
+            (``BrokerUnavailable`` as the cause) some of them may have been written, which a
+            resend with the same ids tolerates.
+    """
+
+    def __init__(self, message: str, *, sent: tuple[str, ...], unsent: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.unsent = unsent
+
+
+class SignatureMismatch(TaskqError, TypeError):
+    """A call's arguments do not fit the task function's signature; raised by ``delay()``.
+
+    Also a ``TypeError``, as calling the function with them would raise. Nothing was written.
+    """
 
 
 class UnknownTask(TaskqError):

@@ -22,14 +22,27 @@ class AsyncResult:
     """The handle ``delay()`` returns; ``id`` is the message id (a UUIDv7 string).
 
     Rebuild one from an id with ``app.AsyncResult(id)``.
+
+    Attributes:
+        duplicate: True when the send wrote nothing because the queue still held a message with
+            this ``task_id``: the handle is that message's, and its result is the one ``get()``
+            waits for.
     """
 
-    __slots__ = ("app", "id", "queue")
+    __slots__ = ("app", "duplicate", "id", "queue")
 
-    def __init__(self, id: str, app: Taskq | None = None, queue: str | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        app: Taskq | None = None,
+        queue: str | None = None,
+        *,
+        duplicate: bool = False,
+    ) -> None:
         self.id = id
         self.app = app
         self.queue = queue
+        self.duplicate = duplicate
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"

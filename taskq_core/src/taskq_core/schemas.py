@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
+from taskq_core.arguments import non_json
 from taskq_core.errors import ConfigurationError, MessageDecodeError, SerializationError
 
 #: Queue names become part of Redis keys inside a ``{hash tag}``, so braces, spaces and other
@@ -174,8 +175,9 @@ class Message(BaseModel):
             return cls.model_validate(fields)
         except ValidationError as exc:
             task = fields.get("task", "?")
+            problem = non_json(fields.get("args") or (), fields.get("kwargs") or {})
             raise SerializationError(
-                f"cannot enqueue task {task!r}: {_summarize(exc)} "
+                f"cannot enqueue task {task!r}: {problem or _summarize(exc)} "
                 "(taskq sends JSON only: str, int, float, bool, None, list, dict with str keys)"
             ) from None
 

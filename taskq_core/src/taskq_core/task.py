@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from taskq_core.errors import ConfigurationError
+from taskq_core.arguments import CallCheck, too_big
+from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
+from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
     MAX_PRIORITY,
     MIN_PRIORITY,
@@ -20,11 +23,12 @@ from taskq_core.schemas import (
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
     from taskq_core.ratelimit import RateLimit
-    from taskq_core.result import AsyncResult
     from taskq_core.retry import RetryPolicy
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+log = logging.getLogger("taskq.producer")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class Task(Generic[P, R]):
         self.options = options or ExecutionOptions()
         #: ``async def`` tasks run on the worker's event loop.
         self.is_async = inspect.iscoroutinefunction(fn)
+        #: Checks a call's arguments against ``fn``'s signature (producer and worker).
+        self.call_check = CallCheck(fn)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
         self.__wrapped__ = fn
@@ -127,12 +133,20 @@ class Task(Generic[P, R]):
             eta: Run no earlier than this moment (aware ``datetime`` or epoch seconds).
             queue: Queue to send to, instead of the task's (or the app's route for it).
             priority: 0-9, larger runs first.
-            task_id: Message id to use; sending an id the queue already knows is a no-op.
+            task_id: Message id to use. While the queue holds a message with this id (in any
+                state, DEAD included), the send writes nothing and returns that message's
+                handle with ``duplicate=True``. Once that message is gone (acked), the id may be
+                reused: the send writes a new message and deletes the old result, so ``get()``
+                waits for the new one.
             max_retries: Retry limit for this call only.
             headers: String metadata for plugins.
 
         Raises:
-            SerializationError: an argument is not JSON; nothing was written.
+            SerializationError: an argument is not JSON, or the message is over the app's
+                ``max_message_bytes``; nothing was written.
+            SignatureMismatch: the arguments do not fit the function's signature (a
+                ``TypeError`` too); nothing was written.
+            BrokerFullError: the broker is out of memory; nothing was written.
             Reject: a ``taskq_before_send`` hook refused the message.
         """
         message = self.build_message(
@@ -145,8 +159,11 @@ class Task(Generic[P, R]):
             headers=headers,
         )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
-        self.app.send_message(message, eta=when)
-        return self.app.AsyncResult(message.id, queue=message.queue)
+        app = self.app
+        if app.send_message(message, eta=when, replace_result=task_id is not None):
+            return AsyncResult(message.id, app, message.queue)
+        log.info("task_id %s is already queued in %r; nothing was sent", message.id, message.queue)
+        return AsyncResult(message.id, app, message.queue, duplicate=True)
 
     def delay_many(
         self,
@@ -155,27 +172,56 @@ class Task(Generic[P, R]):
         countdown: float | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        task_ids: Sequence[str] | None = None,
     ) -> list[AsyncResult]:
         """Send many calls in as few round trips as the backend allows.
 
         Each item is a sequence of positional arguments or a mapping of keyword arguments.
         Every message is validated before the first one is written, so a bad argument anywhere
-        raises ``SerializationError`` with nothing sent.
+        raises with nothing sent.
+
+        Args:
+            calls: The calls, one message each.
+            countdown: Run no earlier than this many seconds from now.
+            queue: Queue to send to, instead of the task's.
+            priority: 0-9, larger runs first.
+            task_ids: One message id per call, as ``apply_async(task_id=...)``: sending the same
+                ids again (after a ``PartialSendError``, a timeout, a crash) writes no duplicates.
+
+        Raises:
+            SerializationError: an argument is not JSON, or a message is over the app's
+                ``max_message_bytes``; nothing was written.
+            SignatureMismatch: a call does not fit the function's signature; nothing was written.
+            PartialSendError: the broker refused part of the batch after another part was
+                written (e.g. Redis ran out of memory); ``.sent`` and ``.unsent`` hold the ids.
+            BrokerFullError: the broker is out of memory; nothing was written.
         """
+        build = self.build_message
         messages = []
+        ids = iter(()) if task_ids is None else iter(task_ids)
         for call in calls:
             named = type(call) is not tuple and isinstance(call, Mapping)
             messages.append(
-                self.build_message(
+                build(
                     None if named else call,  # type: ignore[arg-type]
                     call if named else None,  # type: ignore[arg-type]
                     queue=queue,
                     priority=priority,
+                    task_id=None if task_ids is None else next(ids, None),
                 )
             )
+        if task_ids is not None and len(task_ids) != len(messages):
+            raise ConfigurationError(
+                f"task_ids must have one id per call: {len(task_ids)} ids for {len(messages)} calls"
+            )
         when = self.app.resolve_eta(countdown=countdown, eta=None)
-        self.app.send_messages(messages, eta=when)
-        return [self.app.AsyncResult(m.id, queue=m.queue) for m in messages]
+        chosen = task_ids is not None
+        written = self.app.send_messages(messages, eta=when, replace_result=chosen)
+        app = self.app
+        return [
+            AsyncResult(m.id, app, m.queue, duplicate=not new)
+            for m, new in zip(messages, written, strict=True)
+        ]
 
     def build_message(
         self,
@@ -192,6 +238,11 @@ class Task(Generic[P, R]):
         if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
             raise ConfigurationError(
                 f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
+            )
+        problem = self.call_check.problem(args or (), kwargs or {})
+        if problem is not None:
+            raise SignatureMismatch(
+                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
             )
         chosen_priority = self.priority if priority is None else priority
         if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
@@ -213,4 +264,24 @@ class Task(Generic[P, R]):
             fields["max_retries"] = max_retries
         if headers:
             fields["headers"] = dict(headers)
-        return Message.build(**fields)
+        message = Message.build(**fields)
+        size = too_big(message, self.app.max_message_bytes)
+        if size is not None:
+            raise SerializationError(
+                f"cannot enqueue task {self.name!r}: the message is {size} bytes, over the limit "
+                f"of {self.app.max_message_bytes} (Taskq(max_message_bytes=...)); pass large "
+                "data by reference (a path, a key, a URL) instead"
+            )
+        return message
+
+    def describe_signature(self) -> str:
+        """``add(x, y=1)``: the function's name and parameters (no annotations), for errors."""
+        signature = self.call_check.signature
+        if signature is None:
+            return f"{self.__name__}(...)"
+        empty = inspect.Parameter.empty
+        bare = signature.replace(
+            parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+            return_annotation=empty,
+        )
+        return f"{self.__name__}{bare}"

@@ -134,21 +134,37 @@ class MemoryBroker(BaseBroker):
         """
         check_queue_name(queue)
         record = Record(message_id, raw, priority, _DEFAULT_MAX_DELIVERIES)
-        return self._admit(queue, record, eta=None)
+        return self._admit(queue, record, None)
 
     # -- producing -------------------------------------------------------------------------------
 
-    def send(self, message: Message) -> bool:
+    def send(self, message: Message, *, replace_result: bool = False) -> bool:
         """Put ``message`` in READY; ``False`` if its id is already known to the queue."""
-        return self._admit(message.queue, Record.of(message), eta=None)
+        return self._admit(message.queue, Record.of(message), None, replace_result)
 
-    def schedule(self, message: Message, *, eta: float) -> bool:
-        """Put ``message`` in SCHEDULED until ``eta``; same idempotency as :meth:`send`."""
-        return self._admit(message.queue, Record.of(message), eta=eta)
-
-    def _admit(self, queue: str, record: Record, *, eta: float | None) -> bool:
+    def send_batch(
+        self, messages: Sequence[Message], *, replace_result: bool = False
+    ) -> list[bool]:
+        """Send many messages at once: every one is written, under one hold of the lock."""
+        records = [Record.of(message) for message in messages]
         with self._lock:
-            added = self._queue(queue).add(record, eta=eta)
+            written = [
+                self._add(message.queue, record, None, replace_result)
+                for message, record in zip(messages, records, strict=True)
+            ]
+            if any(written):
+                self._work_may_be_ready.notify_all()
+        return written
+
+    def schedule(self, message: Message, *, eta: float, replace_result: bool = False) -> bool:
+        """Put ``message`` in SCHEDULED until ``eta``; same idempotency as :meth:`send`."""
+        return self._admit(message.queue, Record.of(message), eta, replace_result)
+
+    def _admit(
+        self, queue: str, record: Record, eta: float | None, replace_result: bool = False
+    ) -> bool:
+        with self._lock:
+            added = self._add(queue, record, eta, replace_result)
             if added:
                 self._work_may_be_ready.notify_all()
             return added
@@ -171,6 +187,13 @@ class MemoryBroker(BaseBroker):
         with self._lock:
             state = self._queues.get(queue)
             return None if state is None else state.ticks.get(schedule)
+
+    def _add(self, queue: str, record: Record, eta: float | None, replace_result: bool) -> bool:
+        """Add ``record`` (lock held); a written record with ``replace_result`` drops its result."""
+        added = self._queue(queue).add(record, eta=eta)
+        if added and replace_result:
+            self._results.forget(record.id)
+        return added
 
     def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
         """Move up to ``limit`` due SCHEDULED messages to READY, earliest ETA first."""

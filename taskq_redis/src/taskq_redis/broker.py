@@ -136,23 +136,27 @@ class RedisBroker(BaseBroker):
     # -- producing -------------------------------------------------------------------------------
 
     @reports_lost_connection
-    def send(self, message: Message) -> bool:
+    def send(self, message: Message, *, replace_result: bool = False) -> bool:
         """Write ``message`` to READY (idempotent by id); one round trip."""
-        return producing.write(self._store, [(message, None)])[0]
+        return producing.write(self._store, [(message, None)], replace_result=replace_result)[0]
 
     @reports_lost_connection
-    def send_batch(self, messages: Sequence[Message]) -> list[bool]:
+    def send_batch(
+        self, messages: Sequence[Message], *, replace_result: bool = False
+    ) -> list[bool]:
         """Send many messages in one round trip: send_many.lua per queue and 1000 messages.
 
         Each script call is sent as soon as it is encoded, so Redis works on the first ones
-        while the next are encoded.
+        while the next are encoded. Each call is atomic; when Redis refuses some (out of
+        memory), ``PartialSendError`` names the ids the other calls wrote.
         """
-        return producing.write(self._store, [(message, None) for message in messages])
+        batch = [(message, None) for message in messages]
+        return producing.write(self._store, batch, replace_result=replace_result)
 
     @reports_lost_connection
-    def schedule(self, message: Message, *, eta: float) -> bool:
+    def schedule(self, message: Message, *, eta: float, replace_result: bool = False) -> bool:
         """Write ``message`` to SCHEDULED until ``eta`` (READY at once if ``eta`` has passed)."""
-        return producing.write(self._store, [(message, eta)])[0]
+        return producing.write(self._store, [(message, eta)], replace_result=replace_result)[0]
 
     @reports_lost_connection
     def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:

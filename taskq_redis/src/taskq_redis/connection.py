@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import BusyLoadingError, RedisError, ResponseError
+from redis.exceptions import BusyLoadingError, OutOfMemoryError, RedisError, ResponseError
 from redis.retry import Retry
 
 from taskq_core.clock import Clock
-from taskq_core.errors import BrokerUnavailable, ConfigurationError
+from taskq_core.errors import BrokerFullError, BrokerUnavailable, ConfigurationError
 from taskq_core.urls import redact_url
 from taskq_redis.codec import text
 
@@ -289,8 +289,9 @@ def check_server(client: redis.Redis) -> None:
 def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
     """Turn a connection failure that outlived the retries into one ``BrokerUnavailable`` line.
 
-    For methods of an object with a ``client`` attribute (the broker). redis-py's own error
-    stays chained for debugging; the CLI prints only the line.
+    For methods of an object with a ``client`` attribute (the broker). Redis' out-of-memory
+    reply becomes one ``BrokerFullError`` line. redis-py's own error stays chained for
+    debugging; the CLI prints only the line.
     """
 
     @functools.wraps(method)
@@ -301,5 +302,25 @@ def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
             client = getattr(args[0], "client", None) if args else None
             where = describe(client) if isinstance(client, redis.Redis) else "?"
             raise BrokerUnavailable(f"lost Redis at {where}: {_one_line(exc)}") from exc
+        except ResponseError as exc:
+            full = broker_full(exc, "the command")
+            if full is None:
+                raise
+            raise full from exc
 
     return translated
+
+
+def broker_full(exc: Exception, refused: str) -> BrokerFullError | None:
+    """A :class:`BrokerFullError` for Redis' out-of-memory reply ``exc``; ``None`` for others.
+
+    Args:
+        exc: An error reply.
+        refused: What Redis refused, for the message ("the send").
+    """
+    if not isinstance(exc, OutOfMemoryError) and not str(exc).startswith("OOM "):
+        return None
+    return BrokerFullError(
+        f"Redis is out of memory (used memory > maxmemory) and refused {refused}; nothing of it "
+        "was written: let workers drain the queues, purge some, or raise maxmemory"
+    )

@@ -13,7 +13,12 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from taskq_redis.keys import queues_key
+from redis.exceptions import ResponseError
+
+from taskq_core.broker import partial_send_text
+from taskq_core.errors import PartialSendError
+from taskq_redis.connection import broker_full
+from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
@@ -26,15 +31,22 @@ if TYPE_CHECKING:
 ANNOUNCE_INTERVAL = 60.0
 
 
-def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[bool]:
+def write(
+    store: Store, batch: Sequence[tuple[Message, float | None]], *, replace_result: bool = False
+) -> list[bool]:
     """Write each ``(message, eta)`` (``eta=None``: now) in one round trip.
 
     One message is one send.lua call; more are one send_many.lua call per queue and per
     BATCH messages, each sent as soon as it is encoded. The SADD of queue names not announced
-    lately goes in the same round trip.
+    lately goes in the same round trip. With ``replace_result`` each call also names the
+    messages' result keys, which the script deletes for the messages it writes.
 
     Returns:
         For each message, whether it was written (``False``: the id was already known).
+
+    Raises:
+        BrokerFullError: Redis is out of memory and nothing was written.
+        PartialSendError: some script calls were refused after others wrote their messages.
     """
     if not batch:
         return []
@@ -44,7 +56,12 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
         moment = time.monotonic()
         if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
             # The steady state of one send: one bare EVALSHA.
-            return [bool(store.run(*_send_one(store, now, message, eta)))]
+            try:
+                return [bool(store.run(*_send_one(store, now, message, eta, replace_result)))]
+            except ResponseError as exc:
+                if (full := broker_full(exc, "the send")) is None:
+                    raise
+                raise full from exc
     groups: dict[str, list[int]] = defaultdict(list)
     for index, (message, _) in enumerate(batch):
         groups[message.queue].append(index)
@@ -58,26 +75,59 @@ def write(store: Store, batch: Sequence[tuple[Message, float | None]]) -> list[b
     def calls() -> Iterator[Call]:
         """The script calls, built one at a time (a payload is encoded as its call is made)."""
         if len(batch) == 1:
-            yield _send_one(store, now, *batch[0])
+            yield _send_one(store, now, *batch[0], replace_result)
             return
         for chunk in slices:
             queue = batch[chunk[0]][0].queue
-            yield _send_many(store, now, queue, [batch[i] for i in chunk])
+            yield _send_many(store, now, queue, [batch[i] for i in chunk], replace_result)
 
     # Each call goes out as soon as it is built: Redis writes the first chunk while the next
     # one is encoded (sends are idempotent by id, so a retried stream is harmless). The SADD of
     # queue names not announced lately leads the same stream.
     stale = _unannounced(store, groups)
     lead = ("SADD", queues_key(store.prefix), *stale) if stale else None
-    replies = store.stream(calls(), lead=lead)
+    replies = store.stream(calls(), lead=lead, raise_on_error=False)
     if stale:
-        store.announced.update(dict.fromkeys(stale, time.monotonic()))
+        if not isinstance(replies[0], Exception):  # refused (out of memory): SADD next time
+            store.announced.update(dict.fromkeys(stale, time.monotonic()))
+        replies = replies[1:]
     written = [False] * len(batch)
+    failed: list[int] = []
+    error: Exception | None = None
     for chunk, reply in zip(slices, replies, strict=True):
+        if isinstance(reply, Exception):
+            failed += chunk
+            error = error or reply
+            continue
         flags = reply if isinstance(reply, list) else [reply]
         for index, flag in zip(chunk, flags, strict=True):
             written[index] = bool(flag)
+    if error is not None:
+        raise _partial(batch, sorted(failed), error)
     return written
+
+
+def _partial(
+    batch: Sequence[tuple[Message, float | None]], failed: list[int], error: Exception
+) -> Exception:
+    """The error of a write whose ``failed`` indexes were refused (chained to ``error``)."""
+    cause: Exception = error
+    full = broker_full(error, "the send")
+    if full is not None:
+        full.__cause__ = error
+        cause = full
+    if len(failed) == len(batch):
+        return cause
+    refused_ids = set(failed)
+    ids = [message.id for message, _ in batch]
+    sent = tuple(ids[i] for i in range(len(ids)) if i not in refused_ids)
+    partial = PartialSendError(
+        partial_send_text(len(sent), len(ids), cause),
+        sent=sent,
+        unsent=tuple(ids[i] for i in failed),
+    )
+    partial.__cause__ = cause
+    return partial
 
 
 def _unannounced(store: Store, queues: Any) -> list[str]:
@@ -88,11 +138,22 @@ def _unannounced(store: Store, queues: Any) -> list[str]:
     )
 
 
-def _send_one(store: Store, now: str, message: Message, eta: float | None) -> Call:
+def _send_one(
+    store: Store, now: str, message: Message, eta: float | None, replace_result: bool
+) -> Call:
     keys = store.keys(message.queue)
+    names = [
+        keys.payloads,
+        keys.state,
+        keys.scheduled,
+        keys.marker,
+        keys.ready_for(message.priority),
+    ]
+    if replace_result:
+        names.append(result_key(store.prefix, message.id))
     return (
         "send",
-        [keys.payloads, keys.state, keys.scheduled, keys.marker, keys.ready_for(message.priority)],
+        names,
         [
             now,
             message.id,
@@ -105,7 +166,11 @@ def _send_one(store: Store, now: str, message: Message, eta: float | None) -> Ca
 
 
 def _send_many(
-    store: Store, now: str, queue: str, batch: Sequence[tuple[Message, float | None]]
+    store: Store,
+    now: str,
+    queue: str,
+    batch: Sequence[tuple[Message, float | None]],
+    replace_result: bool,
 ) -> Call:
     keys = store.keys(queue)
     args: list[Any] = [now]
@@ -113,11 +178,10 @@ def _send_many(
     for message, eta in batch:
         when = "" if eta is None else repr(float(eta))
         extend((message.id, message.to_json(), message.priority, message.max_deliveries, when))
-    return (
-        "send_many",
-        [keys.payloads, keys.state, keys.scheduled, keys.marker, *keys.ready],
-        args,
-    )
+    names = [keys.payloads, keys.state, keys.scheduled, keys.marker, *keys.ready]
+    if replace_result:
+        names += [result_key(store.prefix, message.id) for message, _ in batch]
+    return ("send_many", names, args)
 
 
 def promote(store: Store, queue: str, limit: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from taskq_redis.keys import QueueKeys, queue_keys
 from taskq_redis.scripts import Scripts
@@ -86,12 +86,19 @@ class Store:
 
         return self.pipelined(fill)
 
-    def stream(self, calls: Iterable[Call], *, lead: tuple[Any, ...] | None = None) -> list[Any]:
+    def stream(
+        self,
+        calls: Iterable[Call],
+        *,
+        lead: tuple[Any, ...] | None = None,
+        raise_on_error: bool = True,
+    ) -> list[Any]:
         """Run script calls in one round trip, each sent as soon as ``calls`` yields it.
 
         For calls that may run twice (see ``DirectCommands.stream``). A call that met
         ``NOSCRIPT`` did not run: it runs again once the script is loaded. ``lead``, a plain
-        command (an SADD), goes first; its reply is dropped.
+        command (an SADD), goes first; its reply is dropped, except with ``raise_on_error=False``:
+        then error replies are returned in place, and the lead's reply comes first.
 
         Raises:
             redis.exceptions.ResponseError: the first error reply, once every call ran.
@@ -106,13 +113,19 @@ class Store:
                 yield ("EVALSHA", self.scripts.sha(name), len(keys), *keys, *args)
 
         replies = self.scripts.direct.stream(commands())
+        first = 0 if lead is None else 1
+        for at, reply in enumerate(replies[first:], start=first):
+            if isinstance(reply, NoScriptError):
+                try:
+                    replies[at] = self.run(*made[at - first])
+                except ResponseError as exc:
+                    replies[at] = exc
+        if not raise_on_error:
+            return replies
         if lead is not None:
             if isinstance(replies[0], Exception):
                 raise replies[0]
             replies = replies[1:]
-        for at, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
-                replies[at] = self.run(*made[at])
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply

@@ -190,6 +190,9 @@ class DeliveryRunner:
         exc: BaseException,
         requested_delay: float | None,
     ) -> str:
+        misfit = _misfit(delivery, task, exc)
+        if misfit is not None:  # retrying cannot help: the call itself is wrong
+            return self._bury(delivery, f"{misfit}\n{failure_reason(exc)}", task, _error_of(exc))
         policy = task.policy
         limit = delivery.message.max_retries
         max_retries = policy.max_retries if limit is None else limit
@@ -297,6 +300,23 @@ def _error_of(exc: BaseException) -> tuple[str, str, str | None]:
 
 def _once(delivery: Delivery, call: Callable[[], bool]) -> bool:
     return call()
+
+
+def _misfit(delivery: Delivery, task: Task[..., Any], exc: BaseException) -> str | None:
+    """Why the message's arguments do not fit the task's signature, when that made it raise.
+
+    Checked only after a ``TypeError``, so a task that runs costs nothing extra.
+    """
+    if isinstance(exc, RemoteFailure):
+        if exc.error_type != "TypeError":
+            return None
+    elif not isinstance(exc, TypeError):
+        return None
+    message = delivery.message
+    problem = task.call_check.problem(message.args, message.kwargs)
+    if problem is None:
+        return None
+    return f"arguments do not fit {task.describe_signature()}: {problem}"
 
 
 def _nothing(delivery: Delivery) -> None:

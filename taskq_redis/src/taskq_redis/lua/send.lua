@@ -4,6 +4,8 @@ send.lua: a new message enters the queue, in READY or (with an ETA) in SCHEDULED
 KEYS
   1 Q:payloads   2 Q:state   3 Q:scheduled   4 Q:marker
   5 Q:ready:<p>  the READY list of the message's priority
+  6 <prefix>:result:{<id>}  optional: the id's result key, deleted when the message is written
+                 (the producer chose the id, so an earlier message may have left a result)
 ARGV
   1 now             float seconds, or '' for the server's TIME
   2 id              message id
@@ -14,9 +16,10 @@ ARGV
 EFFECTS
   Nothing when the id is already known to the queue in any state (its payload exists): a send
   retried after a lost reply cannot duplicate the message.
-  Otherwise HSETNX payload (which is also the "known?" check), HSET state `m` (and `p` when not
-  0); then either ZADD scheduled eta and announce the ETA on the marker, or RPUSH to READY and
-  mark READY on the marker. The clock (TIME) is read only for a message with an ETA.
+  Otherwise HSETNX payload (which is also the "known?" check), DEL the result key when given,
+  HSET state `m` (and `p` when not 0); then either ZADD scheduled eta and announce the ETA on
+  the marker, or RPUSH to READY and mark READY on the marker. The clock (TIME) is read only
+  for a message with an ETA.
   Arguments are checked before the first write.
 RETURNS
   1 when written, 0 when the id was already known.
@@ -36,6 +39,9 @@ if redis.call('HSETNX', payloads, id, payload) == 0 then
   return 0
 end
 
+if KEYS[6] ~= nil then
+  redis.call('DEL', KEYS[6])
+end
 if priority ~= 0 then
   redis.call('HSET', state, id .. ':m', max_deliveries, id .. ':p', priority)
 else

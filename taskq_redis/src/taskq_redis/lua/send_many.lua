@@ -4,6 +4,8 @@ send_many.lua: many new messages of one queue enter it, in READY or (with an ETA
 KEYS
   1 Q:payloads   2 Q:state   3 Q:scheduled   4 Q:marker
   5..14 Q:ready:0 .. Q:ready:9
+  15..  optional: the result key of each message, in ARGV order; a written message's is deleted
+        (the producer chose the ids, so earlier messages may have left results)
 ARGV
   1 now   float seconds, or '' for the server's TIME
   2..     id, payload, priority (0..9), max_deliveries (>= 1), eta ('' for "ready now")
@@ -12,8 +14,8 @@ EFFECTS
   The same as send.lua for each message in turn, in a few batched commands: a message whose id
   is already known to the queue (its payload exists, or it came earlier in this call) is
   skipped, so a retried batch cannot duplicate anything. The others: HSET payloads and state
-  `m` (and `p` when not 0), chunked; RPUSH to the READY list of their priority in the given
-  order, or ZADD scheduled with the ETA. Marks READY once when anything went to READY, and
+  `m` (and `p` when not 0), chunked; DEL their result keys when given; RPUSH to the READY list
+  of their priority in the given order, or ZADD scheduled with the ETA. Marks READY once when anything went to READY, and
   announces the earliest new ETA.
   Every argument is checked before the first write, so a bad one leaves nothing half done.
 RETURNS
@@ -67,7 +69,11 @@ for i = 1, count, CHUNK do
   end
 end
 
-local hash, fields, lists, seen = {}, {}, {}, {}
+local with_results = #KEYS > 14
+if with_results and #KEYS ~= 14 + count then
+  error('taskq: send_many needs one result key per message or none')
+end
+local hash, fields, lists, seen, stale = {}, {}, {}, {}, {}
 local earliest = nil
 local any_ready = false
 for i = 1, count do
@@ -77,6 +83,9 @@ for i = 1, count do
   else
     seen[id] = true
     written[i] = 1
+    if with_results then
+      stale[#stale + 1] = KEYS[14 + i]
+    end
     local base = 5 * i - 3
     local n = #hash
     hash[n + 1] = id
@@ -109,6 +118,9 @@ end
 if #hash > 0 then
   each_chunk('HSET', payloads, hash)
   each_chunk('HSET', state, fields)
+end
+for i = 1, #stale, CHUNK do
+  redis.call('DEL', unpack(stale, i, math.min(i + CHUNK - 1, #stale)))
 end
 for index, group in pairs(lists) do
   each_chunk('RPUSH', ready[index], group)

@@ -38,12 +38,14 @@ from taskq_core.testing.conformance.reaper import ReaperTests
 from taskq_core.testing.conformance.release import ReleaseTests
 from taskq_core.testing.conformance.results import ResultTests
 from taskq_core.testing.conformance.retry import RetryTests
+from taskq_core.testing.conformance.reuse import ReusedIdTests
 from taskq_core.testing.conformance.scheduled import ScheduleTests
 from taskq_core.testing.conformance.workers import WorkerTests
 
 
 class BrokerConformance(
     ReadyTests,
+    ReusedIdTests,
     BlockingTests,
     LeaseTests,
     AckAndFencingTests,
@@ -89,6 +91,7 @@ __all__ = [
     "ReleaseTests",
     "ResultTests",
     "RetryTests",
+    "ReusedIdTests",
     "ScheduleTests",
     "WorkerTests",
 ]

@@ -1,0 +1,68 @@
+"""Bulk sends: a batch written in chunks, and what the caller learns when a chunk is refused.
+
+A batch is written in chunks of :data:`BULK_CHUNK` messages; each chunk's parts are atomic on the
+broker, the batch as a whole is not (a Redis that runs out of memory refuses the rest). So a
+refusal after anything was written raises :class:`~taskq_core.errors.PartialSendError` naming the
+ids that are in the queue and the ids that are not, and sending again with the same ids writes no
+duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskq_core.broker import partial_send_text
+from taskq_core.errors import PartialSendError, TaskqError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from taskq_core.broker import BaseBroker
+    from taskq_core.schemas import Message
+
+#: Messages per ``send_batch`` call in bulk sends (on Redis: one round trip each, streamed in
+#: script calls of 1000 messages).
+BULK_CHUNK = 10_000
+
+
+def send_in_chunks(
+    broker: BaseBroker,
+    messages: Sequence[Message],
+    *,
+    eta: float | None,
+    replace_result: bool,
+) -> list[bool]:
+    """Write ``messages``; for each, whether it was written (``False``: its id was known).
+
+    Raises:
+        PartialSendError: the broker refused part of the batch after another part was written.
+        TaskqError: the broker refused the batch before anything was written.
+    """
+    written: list[bool] = []
+    for start in range(0, len(messages), BULK_CHUNK):
+        chunk = messages[start : start + BULK_CHUNK]
+        try:
+            if eta is None:
+                written += broker.send_batch(chunk, replace_result=replace_result)
+            else:
+                for message in chunk:
+                    written.append(broker.schedule(message, eta=eta, replace_result=replace_result))
+        except PartialSendError as exc:
+            ids = [message.id for message in messages]
+            done = start + len(chunk)
+            sent = (*ids[:start], *exc.sent)
+            raise PartialSendError(
+                partial_send_text(len(sent), len(ids), exc.__cause__ or exc),
+                sent=sent,
+                unsent=(*exc.unsent, *ids[done:]),
+            ) from exc.__cause__
+        except TaskqError as exc:
+            if not written:
+                raise
+            ids = [message.id for message in messages]
+            raise PartialSendError(
+                partial_send_text(len(written), len(ids), exc),
+                sent=tuple(ids[: len(written)]),
+                unsent=tuple(ids[len(written) :]),
+            ) from exc
+    return written
