@@ -33,12 +33,15 @@ from taskq_core.schemas import (
     DeadLetter,
     Delivery,
     Message,
+    MessageInfo,
+    MinuteCounts,
     QueueCounts,
     RecoveryReport,
     TaskResult,
     WorkerInfo,
     check_queue_name,
 )
+from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
 from taskq_memory.rate_limits import GrantLogs
@@ -250,6 +253,7 @@ class MemoryBroker(BaseBroker):
         if record is None:
             return False
         queue.remove(record)
+        queue.history.count("succeeded", self.now())
         self._made_room(queue)
         return True
 
@@ -261,6 +265,7 @@ class MemoryBroker(BaseBroker):
                 return False
             record.retries += 1
             record.last_error = error
+            queue.history.count("retried", self.now())
             self._put_back(queue, record, delay)
             return True
 
@@ -299,6 +304,7 @@ class MemoryBroker(BaseBroker):
             if record is None:
                 return False
             queue.to_dead(record, reason=reason, now=self.now())
+            queue.history.count("failed", self.now())
             self._made_room(queue)
             return True
 
@@ -398,6 +404,19 @@ class MemoryBroker(BaseBroker):
         with self._lock:
             state = self._queues.get(queue)
             return state.counts() if state is not None else QueueCounts(queue=queue)
+
+    def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
+        """Outcomes per minute of the broker's clock, oldest first, zero-filled."""
+        with self._lock:
+            state = self._queues.get(queue)
+            counters = state.history if state is not None else MinuteCounters()
+            return counters.window(self.now(), minutes)
+
+    def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
+        """What ``queue`` holds about ``message_id``, or ``None``."""
+        with self._lock:
+            state = self._queues.get(queue)
+            return state.info(message_id) if state is not None else None
 
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
         """DEAD messages, most recent first; ``message`` is ``None`` when undecodable."""

@@ -56,6 +56,7 @@ class QueueKeys:
     meta: str
     workers: str
     worker_info: str
+    history: str
 
     def ready_for(self, priority: int) -> str:
         """The READY list of ``priority`` (0..9)."""
@@ -82,6 +83,7 @@ class QueueKeys:
             self.meta,
             self.workers,
             self.worker_info,
+            self.history,
         )
 
 
@@ -106,6 +108,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         meta=f"{base}:meta",
         workers=f"{base}:workers",
         worker_info=f"{base}:worker_info",
+        history=f"{base}:history",
     )
 
 

@@ -387,8 +387,9 @@ class Worker:
 
     def _heartbeat(self) -> None:
         assert self._broker is not None
-        self._broker.send_heartbeat(self.info)
         renewed = self._holdings.renewable()
+        self.info = self.info.model_copy(update={"in_flight": len(renewed)})
+        self._broker.send_heartbeat(self.info)
         if renewed:
             kept = self._broker.extend_lease(renewed, lease=self.visibility_timeout)
             for delivery in self._holdings.lost(renewed, kept):

@@ -3,13 +3,15 @@ ack.lua: a delivery finished; the message leaves the broker.
 
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:history
 ARGV
   1 id   2 token (delivery count handed out by reserve)   3 worker
+  4 now   float seconds, or '' for the server's TIME (the minute the history counts it in)
 EFFECTS
   Fenced: only when the id is in PROCESSING, owned by `worker`, with delivery count `token`.
   Then ZREM processing, HDEL the payload and every state field of the id. On a queue with an
   in-flight cap, marks READY when READY has work the freed room lets in (wake_below_cap).
+  Counts one `ok` in the history (count_outcome).
 RETURNS
   1 when acked, 0 when the lease was lost (nothing changed).
 NOTE
@@ -32,4 +34,5 @@ redis.call('ZREM', processing, id)
 redis.call('HDEL', payloads, id)
 clear_state(state, { id })
 wake_below_cap(meta, processing, marker, ready)
+count_outcome(KEYS[16], 'ok', 1, clock(ARGV[4])) -- history
 return 1

@@ -24,6 +24,9 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       wake for
   Q:meta        HASH  queue settings: `max_in_flight` (absent = no cap), see set_queue_limit.lua
   Q:workers     ZSET  worker id -> last heartbeat
+  Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
+                      minute = floor(now / 60) and kind is ok (acked), fail (dead) or retry;
+                      plus `#minute`, the newest minute counted; see count_outcome
   Q:worker_info HASH  worker id -> WorkerInfo JSON
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
@@ -206,3 +209,37 @@ local function ready_keys(first)
   end
   return ready
 end
+
+-- ---- history (per-minute outcome counters for the dashboard) -------------------------------
+-- Minutes of history kept in Q:history; schemas.HISTORY_MINUTES on the Python side.
+local HISTORY_MINUTES = 120
+local HISTORY_KINDS = { 'ok', 'fail', 'retry' }
+
+-- Count `n` outcomes of `kind` ('ok', 'fail', 'retry') in the minute of `now` in Q:history.
+-- The first count of a new minute deletes the minutes that fell out of the last
+-- HISTORY_MINUTES (bounded: at most HISTORY_MINUTES minutes, once per minute), so the hash
+-- never holds more than HISTORY_MINUTES * 3 + 1 fields. Costs one HINCRBY and one HGET.
+local function count_outcome(history, kind, n, now)
+  if n <= 0 then
+    return
+  end
+  local minute = math.floor(now / 60)
+  local newest = tonumber(redis.call('HGET', history, '#minute'))
+  if newest ~= nil and minute <= newest - HISTORY_MINUTES then
+    return -- older than what is kept (a test clock moved back)
+  end
+  redis.call('HINCRBY', history, minute .. ':' .. kind, n)
+  if newest == nil or minute > newest then
+    redis.call('HSET', history, '#minute', minute)
+    if newest ~= nil then
+      local stale = {}
+      for m = newest - HISTORY_MINUTES + 1, math.min(newest, minute - HISTORY_MINUTES) do
+        for _, k in ipairs(HISTORY_KINDS) do
+          stale[#stale + 1] = m .. ':' .. k
+        end
+      end
+      each_chunk('HDEL', history, stale)
+    end
+  end
+end
+-- ---- end of history ---------------------------------------------------------------------------
