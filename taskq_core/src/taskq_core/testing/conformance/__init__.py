@@ -28,6 +28,7 @@ from taskq_core.testing.conformance.capacity import QueueLimitTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
 from taskq_core.testing.conformance.dead import DeadTests
 from taskq_core.testing.conformance.fencing import AckAndFencingTests
+from taskq_core.testing.conformance.history import HistoryTests, MessageInfoTests
 from taskq_core.testing.conformance.leases import LeaseTests
 from taskq_core.testing.conformance.monitoring import MonitoringTests
 from taskq_core.testing.conformance.postpone import PostponeTests
@@ -56,6 +57,8 @@ class BrokerConformance(
     RateLimitTests,
     WorkerTests,
     MonitoringTests,
+    HistoryTests,
+    MessageInfoTests,
     ConcurrencyTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
@@ -73,7 +76,9 @@ __all__ = [
     "ConcurrencyTests",
     "ConformanceBase",
     "DeadTests",
+    "HistoryTests",
     "LeaseTests",
+    "MessageInfoTests",
     "MonitoringTests",
     "PostponeTests",
     "QueueLimitTests",
