@@ -132,7 +132,9 @@ def chromium_paths() -> tuple[str, str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if browser is None or driver is None:
-        missing("chromium and chromedriver not installed (apt-get install chromium chromium-driver)")
+        missing(
+            "chromium and chromedriver not installed (apt-get install chromium chromium-driver)"
+        )
         raise AssertionError("unreachable")
     return browser, driver
 

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from selenium.webdriver.remote.webdriver import WebDriver
+    from tests.dashboard.conftest import ServeDashboard
 
     from taskq_redis import RedisBroker
-    from tests.dashboard.conftest import ServeDashboard
 
 from tests.dashboard.conftest import PAGE_TIMEOUT
 

@@ -35,7 +35,7 @@ class HistoryTests(ConformanceBase):
     def test_acks_deads_and_retries_are_counted_in_their_minute(
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
-        """ack and ack_many count succeeded, dead counts failed, retry counts retried."""
+        """Ack and ack_many count succeeded, dead counts failed, retry counts retried."""
         # Given five messages held by a worker
         broker.send_batch([make_message() for _ in range(5)])
         held = broker.reserve([queue_name], worker_id=WORKER, lease=LEASE, limit=5)
@@ -47,9 +47,7 @@ class HistoryTests(ConformanceBase):
         assert broker.dead(held[4], reason="gave up")
         # Then the current minute counts each outcome once
         (now,) = broker.history(queue_name, minutes=1)
-        assert now == MinuteCounts(
-            minute=_minute(clock.now()), succeeded=3, failed=1, retried=1
-        )
+        assert now == MinuteCounts(minute=_minute(clock.now()), succeeded=3, failed=1, retried=1)
 
     def test_each_minute_keeps_its_own_counts(
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
@@ -172,7 +170,8 @@ class MessageInfoTests(ConformanceBase):
         broker.schedule(message, eta=eta)
         info = broker.message_info(queue_name, message.id)
         assert info is not None
-        assert (info.state, info.eta) == ("scheduled", pytest.approx(eta))
+        assert info.state == "scheduled"
+        assert info.eta == pytest.approx(eta)
 
     def test_a_processing_message_reports_its_owner_and_lease(
         self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
