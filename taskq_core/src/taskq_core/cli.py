@@ -292,6 +292,12 @@ def dashboard(
         credentials = Credentials.parse(auth_token, basic_auth)
         check_bind(host, credentials)
         backend = resolve_broker(broker, app_spec)
+        if not backend.capabilities.cross_process:
+            click.echo(
+                f"note: {type(backend).__name__} is in-process; the dashboard shows only what "
+                "this process sends to it",
+                err=True,
+            )
         serve(backend, host=host, port=port, credentials=credentials)
 
 

@@ -2,8 +2,9 @@
 
 Installed with the ``dashboard`` extra (``pip install 'taskq-core[dashboard]'``: Starlette,
 Jinja2, uvicorn); run it with ``taskq dashboard``. It reads everything through the broker
-contract, so it works on every backend and needs no worker events. htmx is vendored under
-``static/`` (with its license); nothing is loaded from a CDN.
+contract, so it works on every backend and needs no worker events. htmx 2.0.11 (npm package
+``htmx.org``, Zero-Clause BSD) is vendored under ``static/`` with its license; the charts are
+SVG drawn on the server; nothing is loaded from a CDN.
 """
 
 from __future__ import annotations

@@ -216,19 +216,20 @@ local HISTORY_MINUTES = 120
 local HISTORY_KINDS = { 'ok', 'fail', 'retry' }
 
 -- Count `n` outcomes of `kind` ('ok', 'fail', 'retry') in the minute of `now` in Q:history.
--- The first count of a new minute deletes the minutes that fell out of the last
--- HISTORY_MINUTES (bounded: at most HISTORY_MINUTES minutes, once per minute), so the hash
--- never holds more than HISTORY_MINUTES * 3 + 1 fields. Costs one HINCRBY and one HGET.
+-- The common case is one HINCRBY. The first count of a kind in a new minute also moves
+-- `#minute` and deletes the minutes that fell out of the last HISTORY_MINUTES (bounded: at
+-- most HISTORY_MINUTES minutes, about once per minute), so the hash never holds more than
+-- HISTORY_MINUTES * 3 + 1 fields.
 local function count_outcome(history, kind, n, now)
   if n <= 0 then
     return
   end
   local minute = math.floor(now / 60)
-  local newest = tonumber(redis.call('HGET', history, '#minute'))
-  if newest ~= nil and minute <= newest - HISTORY_MINUTES then
-    return -- older than what is kept (a test clock moved back)
+  local field = minute .. ':' .. kind
+  if redis.call('HINCRBY', history, field, n) > n then
+    return -- counted before in this minute, so this minute's trimming is done
   end
-  redis.call('HINCRBY', history, minute .. ':' .. kind, n)
+  local newest = tonumber(redis.call('HGET', history, '#minute'))
   if newest == nil or minute > newest then
     redis.call('HSET', history, '#minute', minute)
     if newest ~= nil then
@@ -240,6 +241,8 @@ local function count_outcome(history, kind, n, now)
       end
       each_chunk('HDEL', history, stale)
     end
+  elseif minute <= newest - HISTORY_MINUTES then
+    redis.call('HDEL', history, field) -- older than the kept window (a test clock moved back)
   end
 end
 -- ---- end of history ---------------------------------------------------------------------------
