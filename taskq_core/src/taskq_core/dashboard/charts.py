@@ -67,5 +67,6 @@ def svg(series: Series, history: Sequence[MinuteCounts]) -> Markup:
         f'width="{WIDTH}" height="{HEIGHT}" role="img" '
         f'aria-label="{escape(series.title)}, peak {series.peak:g}{series.unit}">'
         f'<line x1="0" y1="{HEIGHT - 0.5}" x2="{WIDTH}" y2="{HEIGHT - 0.5}"/>'
+        f'<text x="2" y="10">peak {series.peak:.3g}{series.unit}</text>'
         f"{''.join(bars)}</svg>"
     )
