@@ -26,6 +26,7 @@ NOTE
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ready = ready_keys(6)
 local id, token, worker = ARGV[1], ARGV[2], ARGV[3]
+local now = clock(ARGV[4]) -- history
 
 if not holds(processing, state, id, token, worker) then
   return 0
@@ -34,5 +35,5 @@ redis.call('ZREM', processing, id)
 redis.call('HDEL', payloads, id)
 clear_state(state, { id })
 wake_below_cap(meta, processing, marker, ready)
-count_outcome(KEYS[16], 'ok', 1, clock(ARGV[4])) -- history
+count_outcome(KEYS[16], 'ok', 1, now) -- history
 return 1

@@ -29,6 +29,7 @@ local count = (#ARGV - 1) / 3
 if count ~= math.floor(count) or count > 1000 then
   error('taskq: ack_many needs at most 1000 id/token/worker triples')
 end
+local now = clock(ARGV[#ARGV]) -- history
 
 local ids, fields = {}, {}
 for i = 0, count - 1 do
@@ -61,6 +62,6 @@ if #gone > 0 then
   each_chunk('HDEL', payloads, gone)
   clear_state(state, gone)
   wake_below_cap(meta, processing, marker, ready)
-  count_outcome(KEYS[16], 'ok', #gone, clock(ARGV[#ARGV])) -- history
+  count_outcome(KEYS[16], 'ok', #gone, now) -- history
 end
 return acked

@@ -24,10 +24,10 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       wake for
   Q:meta        HASH  queue settings: `max_in_flight` (absent = no cap), see set_queue_limit.lua
   Q:workers     ZSET  worker id -> last heartbeat
+  Q:worker_info HASH  worker id -> WorkerInfo JSON
   Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
                       minute = floor(now / 60) and kind is ok (acked), fail (dead) or retry;
                       plus `#minute`, the newest minute counted; see count_outcome
-  Q:worker_info HASH  worker id -> WorkerInfo JSON
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
   <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
