@@ -6,6 +6,8 @@ events their tasks set, on hook counts, or on ``worker.stats`` against a deadlin
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -379,3 +381,27 @@ def test_worker_registers_its_heartbeat_and_forgets_it_on_stop(
     # When it stops, then it is no longer listed as alive
     assert worker.stop(timeout=5)
     assert broker.list_alive_workers(within=60) == []
+
+
+def test_heartbeat_reports_host_pid_pool_and_in_flight_count(
+    broker: MemoryBroker, make_worker, gated, wait_until, wait_for, events
+):
+    # Given a worker running a task that blocks until released
+    gated.task.delay()
+    worker = make_worker(name="reporter", heartbeat_interval=0.01)
+    wait_for(gated.started)
+
+    # When a heartbeat is sent while the task runs
+    seen = events.heartbeats_of(worker)
+    wait_until(lambda: events.heartbeats_of(worker) >= seen + 1)
+
+    # Then the broker's worker record says where it runs and what it holds
+    (info,) = broker.list_alive_workers(within=60)
+    assert (info.worker_id, info.hostname, info.pid) == (
+        "reporter",
+        socket.gethostname(),
+        os.getpid(),
+    )
+    assert (info.pool, info.in_flight) == (worker.pool_name, 1)
+    gated.release.set()
+    wait_until(lambda: worker.stats["acked"] == 1)

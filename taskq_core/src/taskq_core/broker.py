@@ -50,7 +50,10 @@ if TYPE_CHECKING:
         DeadLetter,
         Delivery,
         Message,
+        MessageInfo,
+        MinuteCounts,
         QueueCounts,
+        QueueStats,
         RecoveryReport,
         TaskResult,
         WorkerInfo,
@@ -419,6 +422,34 @@ class BaseBroker(abc.ABC):
     @abc.abstractmethod
     def counts(self, queue: str) -> QueueCounts:
         """How many messages ``queue`` holds in each state; cheap enough for a dashboard."""
+
+    @abc.abstractmethod
+    def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
+        """Outcomes per minute of broker time: the last ``minutes`` minutes, oldest first.
+
+        One entry per minute up to the current one, zeros included. Counted in the same atomic
+        step as the state change: ``ack``/``ack_many`` (succeeded), ``dead`` (failed), ``retry``
+        (retried). Bounded: the broker keeps :data:`~taskq_core.schemas.HISTORY_MINUTES`
+        minutes; ``minutes`` outside ``1..HISTORY_MINUTES`` raises ``ValueError``.
+        """
+
+    def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
+        """:meth:`counts` and :meth:`history` together; backends override it to save a round trip.
+
+        Not atomic: the two may be a moment apart, which a dashboard tolerates.
+        """
+        from taskq_core.schemas import QueueStats
+
+        history = self.history(queue, minutes=minutes)
+        return QueueStats(counts=self.counts(queue), history=tuple(history))
+
+    @abc.abstractmethod
+    def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
+        """What ``queue`` holds about ``message_id`` (state, payload, counters), or ``None``.
+
+        ``None`` when the queue does not hold it (never sent there, acked or purged). Reads
+        only; cheap (a few O(1) lookups), so a dashboard may call it once per queue.
+        """
 
     @abc.abstractmethod
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:

@@ -266,6 +266,8 @@ class WorkerInfo(BaseModel):
     #: Seconds between this worker's heartbeats; 0 when not said. A broker uses it to tell a
     #: heartbeat that follows a gap (the worker, or the broker, was out) from a regular one.
     heartbeat_interval: float = 0.0
+    #: Deliveries the worker held (running or prefetched) at its latest heartbeat.
+    in_flight: int = 0
 
 
 class QueueCounts(BaseModel):
@@ -278,6 +280,77 @@ class QueueCounts(BaseModel):
     scheduled: int = 0
     processing: int = 0
     dead: int = 0
+
+
+#: Per-minute history a broker keeps for each queue, in minutes (the dashboard charts an hour).
+HISTORY_MINUTES = 120
+
+
+class MinuteCounts(BaseModel):
+    """Outcomes of one queue's deliveries settled within one minute of broker time.
+
+    ``succeeded`` counts acks, ``failed`` moves to DEAD by a worker (``dead``), ``retried``
+    retries; postpones, releases and the reaper's recoveries are not outcomes and count nowhere.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Start of the minute, seconds since the epoch (a multiple of 60).
+    minute: float
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
+class QueueStats(BaseModel):
+    """A queue's counts and its per-minute history, oldest minute first, ending now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    counts: QueueCounts
+    history: tuple[MinuteCounts, ...] = ()
+
+
+#: Where a message held by a broker is (an acked message is held nowhere).
+MessageState = Literal["ready", "scheduled", "processing", "dead"]
+
+
+class MessageInfo(BaseModel):
+    """Everything a broker holds about one message, for looking a task up by id.
+
+    ``message`` is ``None`` when the payload cannot be decoded (``payload`` keeps the text).
+    The optional fields belong to one state each: ``eta`` to SCHEDULED, ``worker_id`` and
+    ``lease_deadline`` to PROCESSING, ``reason`` and ``died_at`` to DEAD.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    queue: str
+    state: MessageState
+    payload: str
+    message: Message | None
+    deliveries: int = 0
+    retries: int = 0
+    lost_leases: int = 0
+    last_error: str | None = None
+    eta: float | None = None
+    worker_id: str | None = None
+    lease_deadline: float | None = None
+    reason: str | None = None
+    died_at: float | None = None
+
+
+def minutes_window(now: float, minutes: int) -> list[float]:
+    """Starts of the last ``minutes`` minutes up to the one holding ``now``, oldest first.
+
+    Raises:
+        ValueError: ``minutes`` is below 1 or above :data:`HISTORY_MINUTES`.
+    """
+    if not 1 <= minutes <= HISTORY_MINUTES:
+        raise ValueError(f"minutes must be between 1 and {HISTORY_MINUTES}, got {minutes!r}")
+    current = int(now // 60)
+    return [float(60 * m) for m in range(current - minutes + 1, current + 1)]
 
 
 class RecoveryReport(BaseModel):

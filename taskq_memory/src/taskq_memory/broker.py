@@ -33,6 +33,8 @@ from taskq_core.schemas import (
     DeadLetter,
     Delivery,
     Message,
+    MessageInfo,
+    MinuteCounts,
     QueueCounts,
     RecoveryReport,
     TaskResult,
@@ -40,6 +42,7 @@ from taskq_core.schemas import (
     check_queue_name,
 )
 from taskq_core.urls import redact_url
+from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
 from taskq_memory.rate_limits import GrantLogs
@@ -302,6 +305,7 @@ class MemoryBroker(BaseBroker):
                 delivery.id, worker_id=delivery.worker_id, token=delivery.token
             )
         queue.ack(record, self.now())
+        queue.history.count("succeeded", self.now())
         self._made_room(queue)
         return True
 
@@ -313,6 +317,7 @@ class MemoryBroker(BaseBroker):
                 return False
             record.retries += 1
             record.last_error = error
+            queue.history.count("retried", self.now())
             self._put_back(queue, record, delay)
             return True
 
@@ -351,6 +356,7 @@ class MemoryBroker(BaseBroker):
             if record is None:
                 return False
             queue.to_dead(record, reason=reason, now=self.now())
+            queue.history.count("failed", self.now())
             self._made_room(queue)
             return True
 
@@ -455,6 +461,19 @@ class MemoryBroker(BaseBroker):
         with self._lock:
             state = self._queues.get(queue)
             return state.counts() if state is not None else QueueCounts(queue=queue)
+
+    def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
+        """Outcomes per minute of the broker's clock, oldest first, zero-filled."""
+        with self._lock:
+            state = self._queues.get(queue)
+            counters = state.history if state is not None else MinuteCounters()
+            return counters.window(self.now(), minutes)
+
+    def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
+        """What ``queue`` holds about ``message_id``, or ``None``."""
+        with self._lock:
+            state = self._queues.get(queue)
+            return state.info(message_id) if state is not None else None
 
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
         """DEAD messages, most recent first; ``message`` is ``None`` when undecodable."""

@@ -25,9 +25,11 @@ from taskq_core.schemas import (
     DeadLetter,
     Delivery,
     Message,
+    MessageInfo,
     QueueCounts,
     RecoveryReport,
 )
+from taskq_memory.history import MinuteCounters
 
 
 class State(enum.Enum):
@@ -61,6 +63,7 @@ class Record:
         last_error: Error text of the latest retry.
         reason: Why the message is DEAD.
         died_at: When the message went to DEAD.
+        eta: When the message is due while SCHEDULED.
     """
 
     id: str
@@ -76,6 +79,7 @@ class Record:
     last_error: str | None = None
     reason: str = ""
     died_at: float = 0.0
+    eta: float = 0.0
 
     @classmethod
     def of(cls, message: Message) -> Record:
@@ -145,6 +149,8 @@ class MemoryQueue:
         self.ticks: dict[str, float] = {}
         # Ack tombstones, oldest first: id -> (token, worker, kept until), see ``acked_before``.
         self._acked: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
+        #: Outcomes per minute (ack, dead, retry), for ``history``.
+        self.history = MinuteCounters()
 
     # -- entering the queue ----------------------------------------------------------------------
 
@@ -176,6 +182,7 @@ class MemoryQueue:
         """Put ``record`` in SCHEDULED until ``eta``."""
         self._leave_processing(record)
         record.state = State.SCHEDULED
+        record.eta = eta
         heapq.heappush(self._scheduled, (eta, next(self._sequence), record.id))
 
     def to_processing(self, record: Record, *, worker_id: str, deadline: float) -> None:
@@ -372,6 +379,30 @@ class MemoryQueue:
             del self.records[message_id]
         self._dead.clear()
         return count
+
+    def info(self, message_id: str) -> MessageInfo | None:
+        """What the queue holds about ``message_id``, or ``None`` if it holds nothing."""
+        record = self.records.get(message_id)
+        if record is None:
+            return None
+        letter = record.dead_letter(self.name)
+        state = record.state
+        return MessageInfo(
+            id=record.id,
+            queue=self.name,
+            state=state.value,
+            payload=record.payload,
+            message=letter.message,
+            deliveries=record.deliveries,
+            retries=record.retries,
+            lost_leases=record.losses,
+            last_error=record.last_error,
+            eta=record.eta if state is State.SCHEDULED else None,
+            worker_id=record.owner if state is State.PROCESSING else None,
+            lease_deadline=record.lease_deadline if state is State.PROCESSING else None,
+            reason=record.reason if state is State.DEAD else None,
+            died_at=record.died_at if state is State.DEAD else None,
+        )
 
     def counts(self) -> QueueCounts:
         """How many records are in each state."""

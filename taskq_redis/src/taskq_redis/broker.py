@@ -18,7 +18,7 @@ from taskq_core.broker import (
     as_queue_list,
     outcomes_of,
 )
-from taskq_redis import admin, limits, periodic, producing, results, settling, workers
+from taskq_redis import admin, history, limits, periodic, producing, results, settling, workers
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     block_limit,
@@ -43,7 +43,10 @@ if TYPE_CHECKING:
         DeadLetter,
         Delivery,
         Message,
+        MessageInfo,
+        MinuteCounts,
         QueueCounts,
+        QueueStats,
         RecoveryReport,
         TaskResult,
         WorkerInfo,
@@ -389,6 +392,21 @@ class RedisBroker(BaseBroker):
     def counts(self, queue: str) -> QueueCounts:
         """Messages per state, from one pipeline of LLEN/ZCARD."""
         return admin.counts(self._store, queue)
+
+    @reports_lost_connection
+    def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
+        """Outcomes per minute from the queue's bounded history hash; one round trip."""
+        return history.history(self._store, queue, minutes)
+
+    @reports_lost_connection
+    def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
+        """Counts and history in one pipelined round trip."""
+        return history.queue_stats(self._store, queue, minutes)
+
+    @reports_lost_connection
+    def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
+        """What ``queue`` holds about ``message_id``: one MULTI of reads on its hash tag."""
+        return history.message_info(self._store, queue, message_id)
 
     @reports_lost_connection
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:

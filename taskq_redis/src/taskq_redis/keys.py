@@ -60,6 +60,7 @@ class QueueKeys:
     worker_since: str
     done: str
     done_old: str
+    history: str
 
     def ready_for(self, priority: int) -> str:
         """The READY list of ``priority`` (0..9)."""
@@ -90,6 +91,7 @@ class QueueKeys:
             self.worker_since,
             self.done,
             self.done_old,
+            self.history,
         )
 
 
@@ -118,6 +120,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         worker_since=f"{base}:worker_since",
         done=f"{base}:done",
         done_old=f"{base}:done_old",
+        history=f"{base}:history",
     )
 
 

@@ -43,7 +43,7 @@ def ack_call(store: Store, held: Delivery, *, client: Pipeline) -> Any:
 def ack_args(store: Store, held: Delivery) -> Call:
     """The ack.lua call for ``held``."""
     keys = store.keys(held.queue)
-    return ("ack", _ack_keys(keys), fence(held))
+    return ("ack", _ack_keys(keys), [*fence(held), store.now_arg()])
 
 
 def _ack_keys(keys: QueueKeys) -> list[str]:
@@ -57,6 +57,7 @@ def _ack_keys(keys: QueueKeys) -> list[str]:
         *keys.ready,
         keys.done,
         keys.done_old,
+        keys.history,
     ]
 
 
@@ -80,7 +81,7 @@ def ack_many(
     groups = list(by_queue(deliveries))
     for queue, batch in groups:
         triples = [part for _, held in batch for part in fence(held)]
-        calls.append(("ack_many", _ack_keys(store.keys(queue)), triples))
+        calls.append(("ack_many", _ack_keys(store.keys(queue)), [*triples, store.now_arg()]))
     acked = [False] * len(deliveries)
     if not calls:
         return acked
@@ -105,7 +106,15 @@ def bury(
     calls.append(
         (
             "dead",
-            [keys.processing, keys.state, keys.dead, keys.marker, keys.meta, *keys.ready],
+            [
+                keys.processing,
+                keys.state,
+                keys.dead,
+                keys.marker,
+                keys.meta,
+                *keys.ready,
+                keys.history,
+            ],
             [store.now_arg(), *triple, reason],
         )
     )
@@ -113,15 +122,15 @@ def bury(
 
 
 def send_back(store: Store, script: str, held: Delivery, extra: Sequence[str]) -> bool:
-    """retry.lua or postpone.lua: the delivery back to READY or SCHEDULED (``extra`` ARGV)."""
+    """retry.lua or postpone.lua: the delivery back to READY or SCHEDULED (``extra`` ARGV).
+
+    retry.lua also counts the retry in the queue's history (its 16th key).
+    """
     keys = store.keys(held.queue)
-    return bool(
-        store.run(
-            script,
-            [keys.processing, keys.state, keys.scheduled, keys.marker, keys.meta, *keys.ready],
-            [store.now_arg(), *fence(held), *extra],
-        )
-    )
+    script_keys = [keys.processing, keys.state, keys.scheduled, keys.marker, keys.meta, *keys.ready]
+    if script == "retry":
+        script_keys.append(keys.history)
+    return bool(store.run(script, script_keys, [store.now_arg(), *fence(held), *extra]))
 
 
 def extend_lease(store: Store, deliveries: Sequence[Delivery], lease: float) -> list[bool]:

@@ -482,13 +482,14 @@ class Worker:
 
     def _heartbeat(self) -> None:
         assert self._broker is not None
+        renewed = self._holdings.renewable()
+        self.info = self.info.model_copy(update={"in_flight": len(renewed)})
         try:
             self._broker.send_heartbeat(self.info)
         except BrokerUnavailable:
             self._link.failed()
             raise
         self._link.succeeded()
-        renewed = self._holdings.renewable()
         if renewed:
             sent = time.monotonic()
             kept = self._broker.extend_lease(renewed, lease=self.visibility_timeout)

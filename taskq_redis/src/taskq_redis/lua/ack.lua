@@ -3,17 +3,20 @@ ack.lua: a delivery finished; the message leaves the broker.
 
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old   18 Q:history
 ARGV
   1 id   2 token (delivery count handed out by reserve)   3 worker
+  4 now   float seconds, or '' for the server's TIME (the minute the history counts it in)
 EFFECTS
   Fenced: only when the id is in PROCESSING, owned by `worker`, with delivery count `token`.
   Then ZREM processing, HDEL the payload and every state field of the id, and leave a
   tombstone `id -> "<token> <worker>"` in Q:done (kept at least until the lease deadline the
   delivery had; see remember_acked in lib.lua). On a queue with an in-flight cap, marks READY
-  when READY has work the freed room lets in (wake_below_cap).
+  when READY has work the freed room lets in (wake_below_cap). Counts one `ok` in the history
+  (count_outcome).
   Not held, but the tombstone names this very delivery: the ack was applied by an earlier
-  call whose reply was lost (the client retried it); nothing changes and the answer is 1.
+  call whose reply was lost (the client retried it); nothing changes and the answer is 1 (and
+  nothing is counted again).
 RETURNS
   1 when acked (now or by this delivery's earlier call), 0 when the lease was lost (nothing
   changed).
@@ -28,8 +31,9 @@ NOTE
 
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ready = ready_keys(6)
-local done, done_old = KEYS[16], KEYS[17]
+local done, done_old, history = KEYS[16], KEYS[17], KEYS[18]
 local id, token, worker = ARGV[1], ARGV[2], ARGV[3]
+local now = clock(ARGV[4])
 
 local deadline = holds(processing, state, id, token, worker)
 if not deadline then
@@ -43,4 +47,5 @@ redis.call('HDEL', payloads, id)
 clear_state(state, { id })
 remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
 wake_below_cap(meta, processing, marker, ready)
+count_outcome(history, 'ok', 1, now)
 return 1

@@ -3,17 +3,20 @@ ack_many.lua: many deliveries of one queue finished; each acked message leaves t
 
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old   18 Q:history
 ARGV
   1.. id, token, worker triples, at most 1000 of them
+  last  now: float seconds, or '' for the server's TIME (the minute the history counts in)
 EFFECTS
   The same as ack.lua for each triple in turn, in a few batched commands: each is fenced on
   its own (in PROCESSING, owned by `worker`, with delivery count `token`; an id listed twice
   is acked once). For the held ones: ZREM processing, HDEL the payloads and every state field
   (chunked), and one HSET of their tombstones in Q:done. On a queue with an in-flight cap,
-  marks READY once when READY has work the freed room lets in (wake_below_cap).
+  marks READY once when READY has work the freed room lets in (wake_below_cap). Counts the
+  acked ones as `ok` in the history (count_outcome).
   A triple not held whose tombstone (written by an earlier call, or by this call for a copy
-  listed before it) names this very delivery counts as acked, as in ack.lua.
+  listed before it) names this very delivery counts as acked, as in ack.lua (and is not
+  counted again).
   Reads first (ZMSCORE, HMGET), writes last, so an error leaves nothing half done.
 RETURNS
   { acked_1, acked_2, ... }: 1 when acked, 0 when the lease was lost, in ARGV order.
@@ -25,11 +28,12 @@ NOTE
 
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ready = ready_keys(6)
-local done, done_old = KEYS[16], KEYS[17]
-local count = #ARGV / 3
+local done, done_old, history = KEYS[16], KEYS[17], KEYS[18]
+local count = (#ARGV - 1) / 3
 if count ~= math.floor(count) or count > 1000 then
   error('taskq: ack_many needs at most 1000 id/token/worker triples')
 end
+local now = clock(ARGV[#ARGV])
 
 local ids, fields = {}, {}
 for i = 0, count - 1 do
@@ -78,5 +82,6 @@ if #gone > 0 then
   clear_state(state, gone)
   remember_acked(done, done_old, marks, deadline)
   wake_below_cap(meta, processing, marker, ready)
+  count_outcome(history, 'ok', #gone, now)
 end
 return acked

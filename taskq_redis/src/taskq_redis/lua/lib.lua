@@ -33,6 +33,9 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       `#until` (the latest lease deadline of its tombstones)
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
+  Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
+                      minute = floor(now / 60) and kind is ok (acked), fail (dead) or retry;
+                      plus `#minute`, the newest minute counted; see count_outcome
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
   <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
@@ -260,3 +263,40 @@ local function ready_keys(first)
   end
   return ready
 end
+
+-- ---- history (per-minute outcome counters for the dashboard) -------------------------------
+-- Minutes of history kept in Q:history; schemas.HISTORY_MINUTES on the Python side.
+local HISTORY_MINUTES = 120
+local HISTORY_KINDS = { 'ok', 'fail', 'retry' }
+
+-- Count `n` outcomes of `kind` ('ok', 'fail', 'retry') in the minute of `now` in Q:history.
+-- The common case is one HINCRBY. The first count of a kind in a new minute also moves
+-- `#minute` and deletes the minutes that fell out of the last HISTORY_MINUTES (bounded: at
+-- most HISTORY_MINUTES minutes, about once per minute), so the hash never holds more than
+-- HISTORY_MINUTES * 3 + 1 fields.
+local function count_outcome(history, kind, n, now)
+  if n <= 0 then
+    return
+  end
+  local minute = math.floor(now / 60)
+  local field = minute .. ':' .. kind
+  if redis.call('HINCRBY', history, field, n) > n then
+    return -- counted before in this minute, so this minute's trimming is done
+  end
+  local newest = tonumber(redis.call('HGET', history, '#minute'))
+  if newest == nil or minute > newest then
+    redis.call('HSET', history, '#minute', minute)
+    if newest ~= nil then
+      local stale = {}
+      for m = newest - HISTORY_MINUTES + 1, math.min(newest, minute - HISTORY_MINUTES) do
+        for _, k in ipairs(HISTORY_KINDS) do
+          stale[#stale + 1] = m .. ':' .. k
+        end
+      end
+      each_chunk('HDEL', history, stale)
+    end
+  elseif minute <= newest - HISTORY_MINUTES then
+    redis.call('HDEL', history, field) -- older than the kept window (a test clock moved back)
+  end
+end
+-- ---- end of history ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ retry.lua: a delivery failed and will run again, now (READY) or after a delay (S
 
 KEYS
   1 Q:processing   2 Q:state   3 Q:scheduled   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:history
 ARGV
   1 now     float seconds, or '' for the server's TIME
   2 id   3 token   4 worker      the delivery being retried (fenced like ack.lua)
@@ -15,7 +15,7 @@ EFFECTS
   HSET `e`; the delivery count is kept. Then send_back (lib.lua): ZREM processing, HDEL the
   owner; delay > 0: ZADD scheduled now+delay and announce the ETA on the marker (and, on a
   capped queue, mark READY if waiting work now fits); else RPUSH to the back of the message's
-  READY list and mark READY.
+  READY list and mark READY. Counts one `retry` in the history (count_outcome).
 RETURNS
   1 when retried, 0 when the lease was lost (nothing changed).
 ]]
@@ -35,4 +35,5 @@ if error_text ~= '' then
   redis.call('HSET', state, id .. ':e', error_text)
 end
 send_back(processing, state, scheduled, marker, meta, ready, id, now, delay)
+count_outcome(KEYS[16], 'retry', 1, now)
 return 1

@@ -28,6 +28,7 @@ from taskq_core.testing.conformance.capacity import QueueLimitTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
 from taskq_core.testing.conformance.dead import DeadTests
 from taskq_core.testing.conformance.fencing import AckAndFencingTests
+from taskq_core.testing.conformance.history import HistoryTests, MessageInfoTests
 from taskq_core.testing.conformance.leases import LeaseTests
 from taskq_core.testing.conformance.monitoring import MonitoringTests
 from taskq_core.testing.conformance.periodic import PeriodicTests
@@ -62,6 +63,8 @@ class BrokerConformance(
     WorkerTests,
     ReaperTests,
     MonitoringTests,
+    HistoryTests,
+    MessageInfoTests,
     ConcurrencyTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
@@ -79,7 +82,9 @@ __all__ = [
     "ConcurrencyTests",
     "ConformanceBase",
     "DeadTests",
+    "HistoryTests",
     "LeaseTests",
+    "MessageInfoTests",
     "MonitoringTests",
     "PeriodicTests",
     "PostponeTests",
