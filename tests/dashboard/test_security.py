@@ -200,3 +200,34 @@ def test_cli_without_the_extra_says_what_to_install(monkeypatch: pytest.MonkeyPa
     assert result.output.strip() == (
         "Error: taskq dashboard needs uvicorn: pip install 'taskq-core[dashboard]'"
     )
+
+
+def test_metrics_are_behind_the_same_auth_and_count_the_broker(
+    serve_dashboard: ServeDashboard, broker_with_dead: tuple[MemoryBroker, str]
+) -> None:
+    """/metrics: refused without the token; with it, gauges that match the broker's counts."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    # Given a broker with one DEAD and two READY messages in QUEUE, behind a token
+    broker, _ = broker_with_dead
+    for n in range(2):
+        broker.send(Message(task="billing.charge", queue=QUEUE, args=(n,)))
+    dashboard = serve_dashboard(broker, Credentials(token="s3cret"))
+
+    # When /metrics is scraped without and with the token
+    assert request(f"{dashboard.url}/metrics")[0] == 401
+    status, headers, body = request(
+        f"{dashboard.url}/metrics", headers={"Authorization": "Bearer s3cret"}
+    )
+
+    # Then it parses as Prometheus text, with the queue's counts
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain")
+    samples = {
+        (sample.name, sample.labels["queue"]): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+    assert samples[("taskq_queue_ready", QUEUE)] == 2
+    assert samples[("taskq_queue_dead", QUEUE)] == 1
+    assert samples[("taskq_queue_processing", QUEUE)] == 0

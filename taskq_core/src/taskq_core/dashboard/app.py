@@ -32,6 +32,8 @@ from taskq_core.dashboard.security import (
     csrf_token,
     remember_csrf,
 )
+from taskq_core.errors import ConfigurationError
+from taskq_core.monitoring.prometheus import CONTENT_TYPE, queue_registry, render
 from taskq_core.schemas import check_queue_name
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ def create_app(broker: BaseBroker, *, credentials: Credentials | None = None) ->
         Route("/queues/{queue}/dead", pages.dead),
         Route("/queues/{queue}/dead/requeue", pages.requeue, methods=["POST"]),
         Route("/queues/{queue}/dead/purge", pages.purge, methods=["POST"]),
+        Route("/metrics", pages.metrics),
         Mount("/static", StaticFiles(directory=str(package.joinpath("static"))), name="static"),
     ]
     middleware = [Middleware(AuthMiddleware, credentials=credentials or Credentials())]
@@ -115,6 +118,20 @@ class _Pages:
     def queues_fragment(self, request: Request) -> Response:
         """The overview's live part (what htmx swaps in every refresh)."""
         return self.render(request, "_queues.html", rows=self._queue_rows())
+
+    # -- Prometheus --------------------------------------------------------------------------------
+
+    def metrics(self, request: Request) -> Response:
+        """Queue gauges in Prometheus' text format, read from the broker at each scrape.
+
+        Behind the same authentication as the pages. Without taskq-core[prometheus]: 501 with
+        the line that says what to install.
+        """
+        try:
+            registry = queue_registry(self.broker)
+        except ConfigurationError as exc:
+            return PlainTextResponse(str(exc), status_code=501)
+        return Response(render(registry), media_type=CONTENT_TYPE)
 
     # -- workers ---------------------------------------------------------------------------------
 
