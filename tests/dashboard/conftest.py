@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from taskq_core.broker import BaseBroker
 from taskq_core.dashboard import Credentials, create_app
+from taskq_core.periodic.schedule import Periodic
 from taskq_redis import RedisBroker
 
 REDIS_URL_ENV = "TASKQ_TEST_REDIS_URL"
@@ -102,12 +103,18 @@ def serve_dashboard() -> Iterator[ServeDashboard]:
     """Start dashboards on free ports (``serve_dashboard(broker, credentials=...)``)."""
     running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def serve(broker: BaseBroker, credentials: Credentials | None = None) -> Dashboard:
+    def serve(
+        broker: BaseBroker,
+        credentials: Credentials | None = None,
+        periodic: Sequence[Periodic] | None = None,
+    ) -> Dashboard:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(broker, credentials=credentials), log_level="warning", lifespan="off"
+            create_app(broker, credentials=credentials, periodic=periodic),
+            log_level="warning",
+            lifespan="off",
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -462,14 +462,19 @@ def dashboard(
     with one_line_errors():
         credentials = Credentials.parse(auth_token, basic_auth)
         check_bind(host, credentials)
-        backend = resolve_broker(broker, app_spec)
+        # With -A the app's periodic schedules are shown too (they live in its code).
+        app = load_app(app_spec) if app_spec else None
+        if app is not None and broker:
+            _rebind(app, broker)
+        backend = app.broker if app is not None else resolve_broker(broker, None)
+        periodic = None if app is None else list(app.periodic_schedules.values())
         if not backend.capabilities.cross_process:
             click.echo(
                 f"note: {type(backend).__name__} is in-process; the dashboard shows only what "
                 "this process sends to it",
                 err=True,
             )
-        serve(backend, host=host, port=port, credentials=credentials)
+        serve(backend, host=host, port=port, credentials=credentials, periodic=periodic)
 
 
 @main.command()

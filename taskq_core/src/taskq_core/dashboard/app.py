@@ -34,12 +34,16 @@ from taskq_core.dashboard.security import (
 )
 from taskq_core.errors import ConfigurationError
 from taskq_core.monitoring.prometheus import CONTENT_TYPE, queue_registry, render
+from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.requests import Request
 
     from taskq_core.broker import BaseBroker
+    from taskq_core.periodic.schedule import Periodic
     from taskq_core.schemas import MessageInfo, QueueStats
 
 #: Seconds between live refreshes of the overview and the workers page.
@@ -52,14 +56,24 @@ ALIVE_WITHIN = 60.0
 DEAD_PAGE_SIZE = 50
 
 
-def create_app(broker: BaseBroker, *, credentials: Credentials | None = None) -> Starlette:
-    """The dashboard for ``broker``; every request needs ``credentials`` when any are set."""
+def create_app(
+    broker: BaseBroker,
+    *,
+    credentials: Credentials | None = None,
+    periodic: Sequence[Periodic] | None = None,
+) -> Starlette:
+    """The dashboard for ``broker``; every request needs ``credentials`` when any are set.
+
+    ``periodic`` are the app's schedules (``app.periodic_schedules``): they live in the app's
+    code, not in the broker, so the periodic page lists them only when the dashboard was given
+    the app (``taskq dashboard -A MODULE:APP``); their last fires come from the broker.
+    """
     package = resources.files("taskq_core.dashboard")
     templates = Jinja2Templates(directory=str(package.joinpath("templates")))
     templates.env.filters["utc"] = _utc
     templates.env.globals["csrf_field"] = CSRF_FIELD
     templates.env.globals["refresh_seconds"] = REFRESH_SECONDS
-    pages = _Pages(broker, templates)
+    pages = _Pages(broker, templates, periodic)
     routes = [
         Route("/", pages.overview),
         Route("/fragments/queues", pages.queues_fragment),
@@ -70,6 +84,7 @@ def create_app(broker: BaseBroker, *, credentials: Credentials | None = None) ->
         Route("/queues/{queue}/dead/requeue", pages.requeue, methods=["POST"]),
         Route("/queues/{queue}/dead/purge", pages.purge, methods=["POST"]),
         Route("/metrics", pages.metrics),
+        Route("/periodic", pages.periodic),
         Mount("/static", StaticFiles(directory=str(package.joinpath("static"))), name="static"),
     ]
     middleware = [Middleware(AuthMiddleware, credentials=credentials or Credentials())]
@@ -79,9 +94,15 @@ def create_app(broker: BaseBroker, *, credentials: Credentials | None = None) ->
 class _Pages:
     """The route handlers, sharing one broker and one template environment."""
 
-    def __init__(self, broker: BaseBroker, templates: Jinja2Templates) -> None:
+    def __init__(
+        self,
+        broker: BaseBroker,
+        templates: Jinja2Templates,
+        periodic: Sequence[Periodic] | None,
+    ) -> None:
         self.broker = broker
         self.templates = templates
+        self.schedules = periodic
 
     def render(self, request: Request, name: str, **context: Any) -> Response:
         """A template as the response, with the session's CSRF token (set as a cookie if new)."""
@@ -146,6 +167,14 @@ class _Pages:
     def workers_fragment(self, request: Request) -> Response:
         """The workers table alone, for the live refresh."""
         return self.render(request, "_workers.html", **self._workers())
+
+    # -- periodic schedules ----------------------------------------------------------------------
+
+    def periodic(self, request: Request) -> Response:
+        """Each schedule with its next fire (from its cadence) and last fire (from the broker)."""
+        now = self.broker.now()
+        rows = None if self.schedules is None else [fires(p, now) for p in self.schedules]
+        return self.render(request, "periodic.html", rows=rows)
 
     # -- task lookup -----------------------------------------------------------------------------
 

@@ -10,7 +10,10 @@ from taskq_core.dashboard.app import create_app
 from taskq_core.dashboard.security import Credentials, check_bind
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from taskq_core.broker import BaseBroker
+    from taskq_core.periodic.schedule import Periodic
 
 #: Default port of ``taskq dashboard`` (Flower's, so habits carry over).
 DEFAULT_PORT = 5555
@@ -22,6 +25,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     credentials: Credentials | None = None,
+    periodic: Sequence[Periodic] | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve the dashboard until interrupted.
@@ -31,5 +35,5 @@ def serve(
     """
     credentials = credentials or Credentials()
     check_bind(host, credentials)
-    app = create_app(broker, credentials=credentials)
+    app = create_app(broker, credentials=credentials, periodic=periodic)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
