@@ -182,11 +182,7 @@ class BaseBroker(abc.ABC):
                 if not written:
                     raise
                 ids = [m.id for m in messages]
-                raise PartialSendError(
-                    partial_send_text(len(written), len(ids), exc),
-                    sent=tuple(ids[: len(written)]),
-                    unsent=tuple(ids[len(written) :]),
-                ) from exc
+                raise partial_send(ids[: len(written)], ids[len(written) :], exc) from exc
         return written
 
     @abc.abstractmethod
@@ -521,11 +517,19 @@ class BaseBroker(abc.ABC):
         """Delete every DEAD message of ``queue``; returns how many."""
 
 
-def partial_send_text(sent: int, total: int, cause: BaseException) -> str:
-    """The one line of a :class:`PartialSendError`."""
-    return (
-        f"{sent} of {total} messages were sent before the broker refused the rest ({cause}); "
-        "send the unsent ones again with the same task ids (see the error's .unsent)"
+def partial_send(
+    sent: Sequence[str], unsent: Sequence[str], cause: BaseException
+) -> PartialSendError:
+    """The :class:`PartialSendError` of a batch whose ``sent`` ids were written, not ``unsent``.
+
+    The caller chains it to ``cause`` (``raise ... from cause``).
+    """
+    total = len(sent) + len(unsent)
+    return PartialSendError(
+        f"{len(sent)} of {total} messages were sent before the broker refused the rest ({cause}); "
+        "send the unsent ones again with the same task ids (see the error's .unsent)",
+        sent=tuple(sent),
+        unsent=tuple(unsent),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from taskq_core.broker import partial_send_text
+from taskq_core.broker import partial_send
 from taskq_core.errors import PartialSendError, TaskqError
 
 if TYPE_CHECKING:
@@ -50,19 +50,12 @@ def send_in_chunks(
         except PartialSendError as exc:
             ids = [message.id for message in messages]
             done = start + len(chunk)
+            cause = exc.__cause__ or exc
             sent = (*ids[:start], *exc.sent)
-            raise PartialSendError(
-                partial_send_text(len(sent), len(ids), exc.__cause__ or exc),
-                sent=sent,
-                unsent=(*exc.unsent, *ids[done:]),
-            ) from exc.__cause__
+            raise partial_send(sent, (*exc.unsent, *ids[done:]), cause) from exc.__cause__
         except TaskqError as exc:
             if not written:
                 raise
             ids = [message.id for message in messages]
-            raise PartialSendError(
-                partial_send_text(len(written), len(ids), exc),
-                sent=tuple(ids[: len(written)]),
-                unsent=tuple(ids[len(written) :]),
-            ) from exc
+            raise partial_send(ids[: len(written)], ids[len(written) :], exc) from exc
     return written

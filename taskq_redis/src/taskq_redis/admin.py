@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from redis.client import Pipeline
 
     from taskq_core.schemas import DeadLetter
+    from taskq_redis.keys import QueueKeys
     from taskq_redis.store import Store
 
 
@@ -29,24 +30,30 @@ def queues(store: Store) -> list[str]:
     return sorted(text(name) for name in members)
 
 
+#: Replies :func:`read_counts` adds to a pipeline.
+COUNT_REPLIES = 13
+
+
 def counts(store: Store, queue: str) -> QueueCounts:
     """One pipeline: LLEN of the ten READY lists, ZCARD of SCHEDULED, PROCESSING and DEAD."""
     keys = store.keys(queue)
+    return counts_from(queue, store.pipelined(lambda pipe: read_counts(pipe, keys)))
 
-    def fill(pipe: Pipeline) -> None:
-        for ready in keys.ready:
-            pipe.llen(ready)
-        pipe.zcard(keys.scheduled)
-        pipe.zcard(keys.processing)
-        pipe.zcard(keys.dead)
 
-    *ready, scheduled, processing, dead = store.pipelined(fill)
+def read_counts(pipe: Pipeline, keys: QueueKeys) -> None:
+    """Add the reads of a queue's counts to ``pipe`` (:data:`COUNT_REPLIES` replies)."""
+    for ready in keys.ready:
+        pipe.llen(ready)
+    pipe.zcard(keys.scheduled)
+    pipe.zcard(keys.processing)
+    pipe.zcard(keys.dead)
+
+
+def counts_from(queue: str, replies: Sequence[Any]) -> QueueCounts:
+    """The counts from the first :data:`COUNT_REPLIES` replies of :func:`read_counts`."""
+    *ready, scheduled, processing, dead = replies[:COUNT_REPLIES]
     return QueueCounts(
-        queue=queue,
-        ready=sum(ready),
-        scheduled=scheduled,
-        processing=processing,
-        dead=dead,
+        queue=queue, ready=sum(ready), scheduled=scheduled, processing=processing, dead=dead
     )
 
 

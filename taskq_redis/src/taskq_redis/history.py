@@ -15,10 +15,10 @@ from taskq_core.schemas import (
     MessageInfo,
     MessageState,
     MinuteCounts,
-    QueueCounts,
     QueueStats,
     minutes_window,
 )
+from taskq_redis.admin import COUNT_REPLIES, counts_from, read_counts
 from taskq_redis.codec import decode_message, optional_float, text
 
 if TYPE_CHECKING:
@@ -42,21 +42,15 @@ def queue_stats(store: Store, queue: str, minutes: int) -> QueueStats:
     keys = store.keys(queue)
 
     def fill(pipe: Pipeline) -> None:
-        for ready in keys.ready:
-            pipe.llen(ready)
-        pipe.zcard(keys.scheduled)
-        pipe.zcard(keys.processing)
-        pipe.zcard(keys.dead)
+        read_counts(pipe, keys)
         pipe.hgetall(keys.history)
         if store.clock is None:
             pipe.time()
 
     replies = store.pipelined(fill)
-    ready, (scheduled, processing, dead, fields) = replies[:10], replies[10:14]
-    now = store.clock.now() if store.clock is not None else _seconds(replies[14])
-    counts = QueueCounts(
-        queue=queue, ready=sum(ready), scheduled=scheduled, processing=processing, dead=dead
-    )
+    fields = replies[COUNT_REPLIES]
+    now = store.clock.now() if store.clock is not None else _seconds(replies[COUNT_REPLIES + 1])
+    counts = counts_from(queue, replies)
     return QueueStats(counts=counts, history=tuple(window(fields, now, minutes)))
 
 

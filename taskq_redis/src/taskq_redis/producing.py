@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from taskq_core.broker import partial_send_text
-from taskq_core.errors import PartialSendError
+from taskq_core.broker import partial_send
 from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
@@ -120,12 +119,8 @@ def _partial(
         return cause
     refused_ids = set(failed)
     ids = [message.id for message, _ in batch]
-    sent = tuple(ids[i] for i in range(len(ids)) if i not in refused_ids)
-    partial = PartialSendError(
-        partial_send_text(len(sent), len(ids), cause),
-        sent=sent,
-        unsent=tuple(ids[i] for i in failed),
-    )
+    sent = [ids[i] for i in range(len(ids)) if i not in refused_ids]
+    partial = partial_send(sent, [ids[i] for i in failed], cause)
     partial.__cause__ = cause
     return partial
 
