@@ -82,9 +82,8 @@ def test_wheel_classifiers_match_requires_python(wheels, dist):
         for c in classifiers
         if (m := re.fullmatch(r"Programming Language :: Python :: 3\.(\d+)", c))
     )
-    # The oldest version claimed is the floor, and each one claimed runs this suite.
+    # The oldest version claimed is the floor .ci/run's last step installs on.
     assert minors[0] == int(floor.group(1))
-    assert sys.version_info[:2] in [(3, minor) for minor in minors]
     assert meta["Keywords"]
     urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL"))
     assert urls == project(dist)["urls"]
