@@ -173,9 +173,11 @@ def test_dead_requeue_on_a_terminal_shows_progress_and_moves_everything(
     monkeypatch.setattr(terminal_module, "REQUEUE_CHUNK", 2)
 
     # When DEAD is requeued on a terminal
-    text = screen(invoke(runner, app_module, "dead", "requeue"))
+    result = invoke(runner, app_module, "dead", "requeue")
+    text = screen(result)
 
-    # Then the bar reached 5/5 and every message is READY again
+    # Then the bar reached 5/5 on standard error and every message is READY again
+    assert result.stdout == "requeued 5 message(s)\n"
     assert "requeueing DEAD of default" in text
     assert "5/5" in text
     assert "requeued 5 message(s)" in text
@@ -190,7 +192,7 @@ def test_dead_requeue_of_given_ids_on_a_terminal_moves_only_them(runner, app_mod
     monkeypatch.setattr(terminal_module, "REQUEUE_CHUNK", 2)
     args = [arg for message_id in ids[:3] for arg in ("--id", message_id)]
     result = invoke(runner, app_module, "dead", "requeue", *args, "--json")
-    assert json.loads(screen(result).strip().splitlines()[-1]) == {"requeued": 3}
+    assert json.loads(result.output) == {"requeued": 3}
     assert {letter.id for letter in broker.list_dead("default")} == set(ids[3:])
 
 

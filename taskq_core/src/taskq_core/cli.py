@@ -342,7 +342,7 @@ def dead_requeue(
 ) -> None:
     """Move DEAD messages back to READY with fresh retry counters."""
     with one_line_errors():
-        moved = requeue_dead(resolve_broker(broker, app_spec), queue, ids)
+        moved = requeue_dead(resolve_broker(broker, app_spec), queue, ids, progress=not as_json)
     click.echo(json.dumps({"requeued": moved}) if as_json else f"requeued {moved} message(s)")
 
 
@@ -354,7 +354,9 @@ def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bo
     """Delete every DEAD message of a queue."""
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
-        removed = busy(f"purging DEAD of {queue}", lambda: backend.purge_dead(queue))
+        removed = busy(
+            f"purging DEAD of {queue}", lambda: backend.purge_dead(queue), progress=not as_json
+        )
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} dead message(s)")
 
 
@@ -400,7 +402,7 @@ def purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -
     """Delete READY and SCHEDULED messages of a queue (running ones are left alone)."""
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
-        removed = busy(f"purging {queue}", lambda: backend.purge(queue))
+        removed = busy(f"purging {queue}", lambda: backend.purge(queue), progress=not as_json)
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} message(s)")
 
 

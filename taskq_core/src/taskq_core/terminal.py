@@ -36,9 +36,12 @@ REQUEUE_CHUNK = 1000
 COUNT_COLUMNS = ("ready", "scheduled", "processing", "dead")
 
 
-def terminal() -> Console | None:
-    """A console on standard output if it is a terminal, else ``None`` (print plain text)."""
-    console = Console()
+def terminal(*, stderr: bool = False) -> Console | None:
+    """A console on standard output (or error) if it is a terminal, else ``None`` (plain text).
+
+    Progress goes to standard error, so it never mixes with what a command prints as its answer.
+    """
+    console = Console(stderr=stderr)
     return console if console.is_terminal else None
 
 
@@ -120,13 +123,16 @@ def show_dead_list(letters: Sequence[DeadLetter], where: str) -> None:
         click.echo("Full reason and traceback: taskq dead show ID")
 
 
-def requeue_dead(broker: BaseBroker, queue: str, ids: Sequence[str]) -> int:
+def requeue_dead(
+    broker: BaseBroker, queue: str, ids: Sequence[str], *, progress: bool = True
+) -> int:
     """``taskq dead requeue``: one broker call, or chunks under a progress bar on a terminal.
 
     The bar covers the messages DEAD when the command starts (or the ids given): their ids are
     read first, so a requeued message that dies again meanwhile is not requeued a second time.
+    ``progress=False`` (``--json``) always makes the one call.
     """
-    console = terminal()
+    console = terminal(stderr=True) if progress else None
     if console is None or (len(ids) if ids else broker.counts(queue).dead) <= REQUEUE_CHUNK:
         return broker.requeue_dead(queue, list(ids) or None)
     wanted = list(ids) or _dead_ids(broker, queue)
@@ -167,9 +173,9 @@ def _bar(console: Console, label: str, total: int) -> Iterator[Callable[[int], N
         yield lambda done: progress.advance(bar, done)
 
 
-def busy(label: str, work: Callable[[], int]) -> int:
+def busy(label: str, work: Callable[[], int], *, progress: bool = True) -> int:
     """Run ``work`` (one broker call of unknown length) under a spinner on a terminal."""
-    console = terminal()
+    console = terminal(stderr=True) if progress else None
     if console is None:
         return work()
     with Progress(
