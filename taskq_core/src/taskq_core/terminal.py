@@ -184,6 +184,6 @@ def busy(label: str, work: Callable[[], int], *, progress: bool = True) -> int:
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    ) as progress:
-        progress.add_task(label, total=None)
+    ) as spinner:
+        spinner.add_task(label, total=None)
         return work()
