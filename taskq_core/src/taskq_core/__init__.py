@@ -5,6 +5,8 @@ The public API lives here; everything else is an implementation module with one 
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from taskq_core.app import Taskq
 from taskq_core.backends import connect, register_backend
 from taskq_core.broker import BaseBroker, Capabilities
@@ -41,7 +43,8 @@ from taskq_core.schemas import (
 from taskq_core.task import Task
 from taskq_core.worker import Worker
 
-__version__ = "0.1.0"
+#: The installed taskq-core distribution's version, read from its package metadata.
+__version__ = importlib.metadata.version("taskq-core")
 
 __all__ = [
     "SYSTEM_CLOCK",

@@ -22,11 +22,12 @@ from rich.table import Table
 from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect, installed_schemes
 from taskq_core.broker import BaseBroker
-from taskq_core.dead_letters import dead_detail, dead_summary, find_dead, most_recent_dead
+from taskq_core.dead_letters import dead_detail, find_dead, most_recent_dead
 from taskq_core.errors import TaskqError
 from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
 from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
+from taskq_core.terminal import busy, requeue_dead, show_dead_list, show_status
 from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.banner import BANNER_LOGGER
 from taskq_core.worker.queues import QUEUE_ORDERS
@@ -269,20 +270,7 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
             )
         )
         return
-    console = Console()
-    table = Table(title="queues")
-    for column in ("queue", "ready", "scheduled", "processing", "dead"):
-        table.add_column(column, justify="left" if column == "queue" else "right")
-    for c in counts:
-        table.add_row(c.queue, str(c.ready), str(c.scheduled), str(c.processing), str(c.dead))
-    console.print(table)
-    alive = Table(title=f"alive workers (heartbeat within {STATUS_ALIVE_WITHIN:.0f} s)")
-    for column in ("worker", "queues", "pool", "concurrency", "last seen"):
-        alive.add_column(column)
-    for w in workers:
-        ago = f"{max(0.0, now - w.last_seen):.1f} s ago"
-        alive.add_row(w.worker_id, ",".join(w.queues), w.pool, str(w.concurrency), ago)
-    console.print(alive)
+    show_status(counts, workers, now, STATUS_ALIVE_WITHIN)
 
 
 @main.group()
@@ -317,11 +305,7 @@ def dead_list(
     if as_json:
         click.echo(json.dumps([letter.model_dump() for letter in letters], indent=2))
         return
-    where = f"queue {queue!r}" if queue else "every queue"
-    click.echo(f"{len(letters)} DEAD message(s) in {where}, most recent first")
-    if letters:
-        click.echo(dead_summary(letters))
-        click.echo("Full reason and traceback: taskq dead show ID")
+    show_dead_list(letters, f"queue {queue!r}" if queue else "every queue")
 
 
 @dead.command("show")
@@ -358,7 +342,7 @@ def dead_requeue(
 ) -> None:
     """Move DEAD messages back to READY with fresh retry counters."""
     with one_line_errors():
-        moved = resolve_broker(broker, app_spec).requeue_dead(queue, list(ids) or None)
+        moved = requeue_dead(resolve_broker(broker, app_spec), queue, ids, progress=not as_json)
     click.echo(json.dumps({"requeued": moved}) if as_json else f"requeued {moved} message(s)")
 
 
@@ -369,7 +353,10 @@ def dead_requeue(
 def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete every DEAD message of a queue."""
     with one_line_errors():
-        removed = resolve_broker(broker, app_spec).purge_dead(queue)
+        backend = resolve_broker(broker, app_spec)
+        removed = busy(
+            f"purging DEAD of {queue}", lambda: backend.purge_dead(queue), progress=not as_json
+        )
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} dead message(s)")
 
 
@@ -414,7 +401,8 @@ def _when(iso: str | None) -> str:
 def purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete READY and SCHEDULED messages of a queue (running ones are left alone)."""
     with one_line_errors():
-        removed = resolve_broker(broker, app_spec).purge(queue)
+        backend = resolve_broker(broker, app_spec)
+        removed = busy(f"purging {queue}", lambda: backend.purge(queue), progress=not as_json)
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} message(s)")
 
 

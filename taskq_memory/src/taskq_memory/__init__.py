@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from taskq_memory.broker import MemoryBroker
 
-__all__ = ["MemoryBroker"]
+#: The installed taskq-memory distribution's version, read from its package metadata.
+__version__ = importlib.metadata.version("taskq-memory")
+
+__all__ = ["MemoryBroker", "__version__"]

@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from taskq_redis.broker import RedisBroker
 
-__all__ = ["RedisBroker"]
+#: The installed taskq-redis distribution's version, read from its package metadata.
+__version__ = importlib.metadata.version("taskq-redis")
+
+__all__ = ["RedisBroker", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
