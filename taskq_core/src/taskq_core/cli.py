@@ -256,13 +256,14 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
         counts = [backend.counts(queue) for queue in backend.queues()]
+        paused = {c.queue for c in counts if backend.paused(c.queue)}
         workers = backend.list_alive_workers(within=STATUS_ALIVE_WITHIN)
         now = backend.now()
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "queues": [c.model_dump() for c in counts],
+                    "queues": [{**c.model_dump(), "paused": c.queue in paused} for c in counts],
                     "workers": [w.model_dump() for w in workers],
                 },
                 indent=2,
@@ -273,8 +274,12 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
     table = Table(title="queues")
     for column in ("queue", "ready", "scheduled", "processing", "dead"):
         table.add_column(column, justify="left" if column == "queue" else "right")
+    table.add_column("state")
     for c in counts:
-        table.add_row(c.queue, str(c.ready), str(c.scheduled), str(c.processing), str(c.dead))
+        state = "paused" if c.queue in paused else "running"
+        table.add_row(
+            c.queue, str(c.ready), str(c.scheduled), str(c.processing), str(c.dead), state
+        )
     console.print(table)
     alive = Table(title=f"alive workers (heartbeat within {STATUS_ALIVE_WITHIN:.0f} s)")
     for column in ("worker", "queues", "pool", "concurrency", "last seen"):
@@ -283,6 +288,31 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
         ago = f"{max(0.0, now - w.last_seen):.1f} s ago"
         alive.add_row(w.worker_id, ",".join(w.queues), w.pool, str(w.concurrency), ago)
     console.print(alive)
+
+
+@main.group()
+def queue() -> None:
+    """Pause or resume a queue: workers stop or restart taking its messages."""
+
+
+@queue.command("pause")
+@broker_options
+@click.argument("name", callback=_queue_name)
+def queue_pause(broker: str | None, app_spec: str | None, name: str) -> None:
+    """Stop every worker taking messages of queue NAME (producers can still send)."""
+    with one_line_errors():
+        changed = resolve_broker(broker, app_spec).pause(name)
+    click.echo(f"paused queue {name!r}" if changed else f"queue {name!r} was already paused")
+
+
+@queue.command("resume")
+@broker_options
+@click.argument("name", callback=_queue_name)
+def queue_resume(broker: str | None, app_spec: str | None, name: str) -> None:
+    """Let workers take messages of queue NAME again; waiting workers start at once."""
+    with one_line_errors():
+        changed = resolve_broker(broker, app_spec).resume(name)
+    click.echo(f"resumed queue {name!r}" if changed else f"queue {name!r} was not paused")
 
 
 @main.group()
