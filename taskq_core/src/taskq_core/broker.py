@@ -463,14 +463,16 @@ class BaseBroker(abc.ABC):
         """
 
     def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
-        """:meth:`counts` and :meth:`history` together; backends override it to save a round trip.
+        """:meth:`counts`, :meth:`history` and :meth:`paused` together.
 
-        Not atomic: the two may be a moment apart, which a dashboard tolerates.
+        Backends override it to save round trips. Not atomic: the parts may be a moment apart,
+        which a dashboard tolerates.
         """
         from taskq_core.schemas import QueueStats
 
         history = self.history(queue, minutes=minutes)
-        return QueueStats(counts=self.counts(queue), history=tuple(history))
+        counts = self.counts(queue)
+        return QueueStats(counts=counts, history=tuple(history), paused=self.paused(queue))
 
     @abc.abstractmethod
     def message_info(self, queue: str, message_id: str) -> MessageInfo | None:

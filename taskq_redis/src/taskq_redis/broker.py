@@ -434,7 +434,7 @@ class RedisBroker(BaseBroker):
 
     @reports_lost_connection
     def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
-        """Counts and history in one pipelined round trip."""
+        """Counts, history and the pause flag in one pipelined round trip."""
         return history.queue_stats(self._store, queue, minutes)
 
     @reports_lost_connection

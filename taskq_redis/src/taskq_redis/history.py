@@ -20,6 +20,7 @@ from taskq_core.schemas import (
     minutes_window,
 )
 from taskq_redis.codec import decode_message, optional_float, text
+from taskq_redis.limits import PAUSED_FIELD
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -37,7 +38,7 @@ _INFO_FIELDS = "drlwext"
 
 
 def queue_stats(store: Store, queue: str, minutes: int) -> QueueStats:
-    """Counts and history of ``queue`` in one round trip (a pipeline, not a transaction)."""
+    """Counts, history and pause flag of ``queue`` in one round trip (a pipeline, not MULTI)."""
     minutes_window(0.0, minutes)  # check the argument before any I/O
     keys = store.keys(queue)
 
@@ -48,16 +49,18 @@ def queue_stats(store: Store, queue: str, minutes: int) -> QueueStats:
         pipe.zcard(keys.processing)
         pipe.zcard(keys.dead)
         pipe.hgetall(keys.history)
+        pipe.hexists(keys.meta, PAUSED_FIELD)
         if store.clock is None:
             pipe.time()
 
     replies = store.pipelined(fill)
-    ready, (scheduled, processing, dead, fields) = replies[:10], replies[10:14]
-    now = store.clock.now() if store.clock is not None else _seconds(replies[14])
+    ready, (scheduled, processing, dead, fields, paused) = replies[:10], replies[10:15]
+    now = store.clock.now() if store.clock is not None else _seconds(replies[15])
     counts = QueueCounts(
         queue=queue, ready=sum(ready), scheduled=scheduled, processing=processing, dead=dead
     )
-    return QueueStats(counts=counts, history=tuple(window(fields, now, minutes)))
+    history = tuple(window(fields, now, minutes))
+    return QueueStats(counts=counts, history=history, paused=bool(paused))
 
 
 def history(store: Store, queue: str, minutes: int) -> list[MinuteCounts]:
