@@ -15,8 +15,8 @@ EFFECTS
   Promotes due messages (see promote.lua). A paused queue (Q:meta `paused`, see pause.lua)
   hands out nothing: the marker is cleared and next_eta is '' (a due ETA must not make the
   worker come straight back), and resume.lua wakes blocked workers. When the queue has an
-  in-flight cap (Q:meta
-  `max_in_flight`), takes at most cap - ZCARD processing (nothing at or above the cap).
+  in-flight cap (Q:meta `max_in_flight`, read by the same HMGET as the pause flag), takes at
+  most cap - ZCARD processing (nothing at or above the cap).
   Pops up to that many ids from ready:9 down to ready:0 (LMPOP; LPOP per level on Redis 6.2). For each id with a payload: `d` + 1
   (the new delivery count is the fencing token), `w` = worker, ZADD processing now+lease, done
   for the whole batch in one HMGET, one HSET and one ZADD (chunked). An id without a payload
