@@ -83,6 +83,18 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "{'cron': '61 * * * *'} -> ConfigurationError: invalid cron expression '61 * * * *'",
         "-> ConfigurationError: unknown timezone 'Europe/Pariss' (use an IANA name)",
     ],
+    "unique_and_pause": [
+        "same call twice: same id True, duplicate=True",
+        "another user: duplicate=False",
+        "unique_key on a call: duplicate=True",
+        "after it succeeded: the key is free, a new call is sent",
+        "ttl: second call within 60 s: duplicate=True",
+        "ttl: after 60 s: duplicate=False",
+        "paused: True",
+        "while paused: reports ran, digests ran []",
+        "emails still ready: 2",
+        "after resume: digest 1 and digest 2 ran",
+    ],
     "rate_limits": [
         re.compile(r"ping while 12 limited calls wait: pong after 0\.[0-4]s"),
         "waiting in SCHEDULED",

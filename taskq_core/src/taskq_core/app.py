@@ -31,6 +31,7 @@ from taskq_core.retry import (
 )
 from taskq_core.schemas import require_queue_name
 from taskq_core.task import ExecutionOptions, Task
+from taskq_core.unique import UniqueUntil, check_unique_options
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
@@ -174,6 +175,8 @@ class Taskq:
         rate_limit: str | RateLimit | None = None,
         ignore_result: bool | None = None,
         result_ttl: float | None = None,
+        unique_for: float | None = None,
+        unique_until: UniqueUntil = "done",
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -196,6 +199,8 @@ class Taskq:
         rate_limit: str | RateLimit | None = None,
         ignore_result: bool | None = None,
         result_ttl: float | None = None,
+        unique_for: float | None = None,
+        unique_until: UniqueUntil = "done",
     ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
 
@@ -217,7 +222,13 @@ class Taskq:
             rate_limit: ``"100/s"``, ``"20/m"``, ``"5/h"``: starts across all workers together.
             ignore_result: Store no result (default: the app's ``ignore_results``).
             result_ttl: Seconds the result is kept (default: the app's ``result_ttl``).
+            unique_for: Make each call unique for this many seconds: while a message with the
+                same task and arguments holds the key, a send returns its handle and writes
+                nothing (docs/control.md).
+            unique_until: ``"done"``: the key is also released when the task succeeds or
+                dies; ``"ttl"``: only when ``unique_for`` runs out.
         """
+        check_unique_options(unique_for, unique_until)
         policy = RetryPolicy(
             max_retries=max_retries,
             default_retry_delay=default_retry_delay,
@@ -255,6 +266,7 @@ class Taskq:
                 policy=policy,
                 max_deliveries=max_deliveries,
                 options=options,
+                unique=(unique_for, unique_until),
             )
             if queue is not None:
                 self._explicit_queue.add(task_name)
@@ -349,6 +361,14 @@ class Taskq:
         for message in messages if implementations("taskq_after_send") else ():
             notify("taskq_after_send", message=message, eta=eta)
         return accepted
+
+    def pause_queue(self, name: str) -> bool:
+        """Stop workers taking messages of queue ``name`` (see :meth:`BaseBroker.pause`)."""
+        return self.broker.pause(require_queue_name(name))
+
+    def resume_queue(self, name: str) -> bool:
+        """Let workers take messages of queue ``name`` again (see :meth:`BaseBroker.resume`)."""
+        return self.broker.resume(require_queue_name(name))
 
     def AsyncResult(
         self, id: str, *, queue: str | None = None, duplicate: bool = False

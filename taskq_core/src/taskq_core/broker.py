@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         TaskResult,
         WorkerInfo,
     )
+    from taskq_core.unique import UniqueClaim
 
 #: Seconds a stored result is kept unless the caller says otherwise (RQ's default).
 DEFAULT_RESULT_TTL = 500.0
@@ -192,6 +193,34 @@ class BaseBroker(abc.ABC):
         A message is never visible to ``reserve`` before its ETA; once due it is promoted to READY
         by ``reserve`` or :meth:`poll_schedule`. An ``eta`` in the past means ready now.
         ``replace_result`` as for :meth:`send`.
+        """
+
+    @abc.abstractmethod
+    def send_unique(
+        self,
+        message: Message,
+        claim: UniqueClaim,
+        *,
+        eta: float | None = None,
+        replace_result: bool = False,
+    ) -> str:
+        """Send ``message`` unless another message of its queue holds ``claim.key``.
+
+        Writes as :meth:`send` does (as :meth:`schedule` with ``eta``). One atomic step: the
+        key is claimed for ``message.id`` and the message written together, so of any number
+        of racing sends exactly one writes. While another message holds the key, nothing is
+        written and that message's id is returned. A hold ends ``claim.ttl`` seconds of broker
+        time after it was claimed; with ``claim.until == "done"`` it also ends when its message
+        is acked or goes to DEAD (by ``dead`` or ``recover_expired``), whichever comes first.
+        Retries, postpones and releases keep it. A known id writes nothing, as for
+        :meth:`send`.
+
+        Returns:
+            The id of the message holding the key after the call: ``message.id`` when this call
+            wrote it (or the id was known already), another id for a duplicate.
+
+        Raises:
+            BrokerFullError: the broker is out of memory; nothing was written.
         """
 
     @abc.abstractmethod
@@ -430,14 +459,16 @@ class BaseBroker(abc.ABC):
         """
 
     def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
-        """:meth:`counts` and :meth:`history` together; backends override it to save a round trip.
+        """:meth:`counts`, :meth:`history` and :meth:`paused` together.
 
-        Not atomic: the two may be a moment apart, which a dashboard tolerates.
+        Backends override it to save round trips. Not atomic: the parts may be a moment apart,
+        which a dashboard tolerates.
         """
         from taskq_core.schemas import QueueStats
 
         history = self.history(queue, minutes=minutes)
-        return QueueStats(counts=self.counts(queue), history=tuple(history))
+        counts = self.counts(queue)
+        return QueueStats(counts=counts, history=tuple(history), paused=self.paused(queue))
 
     @abc.abstractmethod
     def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
@@ -469,6 +500,28 @@ class BaseBroker(abc.ABC):
         messages already in PROCESSING above a lowered cap are left alone. A capped queue that is
         full counts as empty for ``reserve``, which moves on to the next queue.
         """
+
+    @abc.abstractmethod
+    def pause(self, queue: str) -> bool:
+        """Stop ``reserve`` from handing out messages of ``queue``, for every worker at once.
+
+        Stored in the broker and checked inside the atomic reserve itself, so no worker polls
+        for it and none takes a message of the queue after this returns. Sends still write,
+        due SCHEDULED messages may still become READY, and messages already in PROCESSING
+        settle as usual. Returns ``False`` when the queue was paused already.
+        """
+
+    @abc.abstractmethod
+    def resume(self, queue: str) -> bool:
+        """Let ``reserve`` hand out messages of ``queue`` again.
+
+        Wakes reserves blocked on the queue the way a send does, so waiting workers start its
+        READY messages promptly. Returns ``False`` when the queue was not paused.
+        """
+
+    @abc.abstractmethod
+    def paused(self, queue: str) -> bool:
+        """Whether ``queue`` is paused (:meth:`pause`)."""
 
     # -- results ---------------------------------------------------------------------------------
 

@@ -257,20 +257,46 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
         counts = [backend.counts(queue) for queue in backend.queues()]
+        paused = {c.queue for c in counts if backend.paused(c.queue)}
         workers = backend.list_alive_workers(within=STATUS_ALIVE_WITHIN)
         now = backend.now()
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "queues": [c.model_dump() for c in counts],
+                    "queues": [{**c.model_dump(), "paused": c.queue in paused} for c in counts],
                     "workers": [w.model_dump() for w in workers],
                 },
                 indent=2,
             )
         )
         return
-    show_status(counts, workers, now, STATUS_ALIVE_WITHIN)
+    show_status(counts, workers, now, STATUS_ALIVE_WITHIN, paused=paused)
+
+
+@main.group()
+def queue() -> None:
+    """Pause or resume a queue: workers stop or restart taking its messages."""
+
+
+@queue.command("pause")
+@broker_options
+@click.argument("name", callback=_queue_name)
+def queue_pause(broker: str | None, app_spec: str | None, name: str) -> None:
+    """Stop every worker taking messages of queue NAME (producers can still send)."""
+    with one_line_errors():
+        changed = resolve_broker(broker, app_spec).pause(name)
+    click.echo(f"paused queue {name!r}" if changed else f"queue {name!r} was already paused")
+
+
+@queue.command("resume")
+@broker_options
+@click.argument("name", callback=_queue_name)
+def queue_resume(broker: str | None, app_spec: str | None, name: str) -> None:
+    """Let workers take messages of queue NAME again; waiting workers start at once."""
+    with one_line_errors():
+        changed = resolve_broker(broker, app_spec).resume(name)
+    click.echo(f"resumed queue {name!r}" if changed else f"queue {name!r} was not paused")
 
 
 @main.group()

@@ -303,12 +303,13 @@ class MinuteCounts(BaseModel):
 
 
 class QueueStats(BaseModel):
-    """A queue's counts and its per-minute history, oldest minute first, ending now."""
+    """A queue's counts, per-minute history (oldest minute first, ending now) and pause flag."""
 
     model_config = ConfigDict(frozen=True)
 
     counts: QueueCounts
     history: tuple[MinuteCounts, ...] = ()
+    paused: bool = False
 
 
 #: Where a message held by a broker is (an acked message is held nowhere).

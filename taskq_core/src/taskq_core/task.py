@@ -19,11 +19,13 @@ from taskq_core.schemas import (
     require_queue_name,
     tuples_to_lists,
 )
+from taskq_core.unique import claim_for, send_unique_message
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
     from taskq_core.ratelimit import RateLimit
     from taskq_core.retry import RetryPolicy
+    from taskq_core.unique import UniqueUntil
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,6 +71,7 @@ class Task(Generic[P, R]):
         policy: RetryPolicy,
         max_deliveries: int,
         options: ExecutionOptions | None = None,
+        unique: tuple[float | None, UniqueUntil] = (None, "done"),
     ) -> None:
         self.app = app
         self.fn = fn
@@ -78,6 +81,9 @@ class Task(Generic[P, R]):
         self.policy = policy
         self.max_deliveries = max_deliveries
         self.options = options or ExecutionOptions()
+        #: Seconds each call's default unique key is held (``None``: calls are not unique), and
+        #: whether it is released when the task is done (``"done"``) or only then (``"ttl"``).
+        self.unique_for, self.unique_until = unique
         #: ``async def`` tasks run on the worker's event loop.
         self.is_async = inspect.iscoroutinefunction(fn)
         #: Checks a call's arguments against ``fn``'s signature (producer and worker).
@@ -123,6 +129,9 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
+        unique_until: UniqueUntil | None = None,
     ) -> AsyncResult:
         """Send a call with per-call options.
 
@@ -140,6 +149,13 @@ class Task(Generic[P, R]):
                 waits for the new one.
             max_retries: Retry limit for this call only.
             headers: String metadata for plugins.
+            unique_key: Send only if no message of the queue holds this key; otherwise write
+                nothing and return the holder's handle with ``duplicate=True``. Needs
+                ``unique_for`` (here or on the task).
+            unique_for: Seconds the key is held at most (default: the task's ``unique_for``,
+                whose default key is the task name and a hash of the arguments).
+            unique_until: ``"done"``: the key is also released when the task succeeds or dies;
+                ``"ttl"``: held for the whole ``unique_for`` (default: the task's).
 
         Raises:
             SerializationError: an argument is not JSON, or the message is over the app's
@@ -160,6 +176,20 @@ class Task(Generic[P, R]):
         )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
         app = self.app
+        claim = claim_for(
+            message,
+            unique_key=unique_key,
+            unique_for=self.unique_for if unique_for is None else unique_for,
+            unique_until=unique_until or self.unique_until,
+        )
+        if claim is not None:
+            holder = send_unique_message(
+                app, message, claim, eta=when, replace_result=task_id is not None
+            )
+            if holder == message.id:
+                return AsyncResult(message.id, app, message.queue)
+            log.info("unique key %r is held by %s; nothing was sent", claim.key, holder)
+            return AsyncResult(holder, app, message.queue, duplicate=True)
         if app.send_message(message, eta=when, replace_result=task_id is not None):
             return AsyncResult(message.id, app, message.queue)
         log.info("task_id %s is already queued in %r; nothing was sent", message.id, message.queue)
@@ -196,6 +226,11 @@ class Task(Generic[P, R]):
                 written (e.g. Redis ran out of memory); ``.sent`` and ``.unsent`` hold the ids.
             BrokerFullError: the broker is out of memory; nothing was written.
         """
+        if self.unique_for is not None:
+            raise ConfigurationError(
+                f"delay_many cannot send the unique task {self.name!r}: "
+                "send each call with delay() or apply_async()"
+            )
         build = self.build_message
         messages = []
         ids = iter(()) if task_ids is None else iter(task_ids)

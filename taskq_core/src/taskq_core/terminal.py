@@ -7,7 +7,7 @@ can read it; ``--json`` is the format for programs. Rich decides what a terminal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -55,10 +55,22 @@ def plain_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def show_status(
-    counts: Sequence[QueueCounts], workers: Sequence[WorkerInfo], now: float, within: float
+    counts: Sequence[QueueCounts],
+    workers: Sequence[WorkerInfo],
+    now: float,
+    within: float,
+    *,
+    paused: Collection[str] = (),
 ) -> None:
-    """``taskq status``: a table of queues and one of alive workers."""
-    queue_rows = [[c.queue, *(str(getattr(c, name)) for name in COUNT_COLUMNS)] for c in counts]
+    """``taskq status``: a table of queues (with ``paused`` ones marked) and one of workers."""
+    queue_rows = [
+        [
+            c.queue,
+            *(str(getattr(c, name)) for name in COUNT_COLUMNS),
+            "paused" if c.queue in paused else "running",
+        ]
+        for c in counts
+    ]
     worker_header = ["worker", "queues", "pool", "concurrency", "last seen"]
     worker_rows = [
         [
@@ -73,7 +85,7 @@ def show_status(
     alive_title = f"alive workers (heartbeat within {within:.0f} s)"
     console = terminal()
     if console is None:
-        click.echo(plain_columns(["queue", *COUNT_COLUMNS], queue_rows))
+        click.echo(plain_columns(["queue", *COUNT_COLUMNS, "state"], queue_rows))
         click.echo(f"\n{alive_title}: {len(worker_rows)}")
         if worker_rows:
             click.echo(plain_columns(worker_header, worker_rows))
@@ -82,6 +94,7 @@ def show_status(
     table.add_column("queue")
     for name in COUNT_COLUMNS:
         table.add_column(name, justify="right")
+    table.add_column("state")
     for row in queue_rows:
         table.add_row(*row)
     console.print(table)

@@ -51,6 +51,8 @@ from taskq_memory.results import ResultStore
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from taskq_core.unique import UniqueClaim
+
 #: ``max_deliveries`` of a message whose payload cannot be read (it dies at reserve anyway).
 _DEFAULT_MAX_DELIVERIES: int = Message.model_fields["max_deliveries"].default
 
@@ -171,6 +173,29 @@ class MemoryBroker(BaseBroker):
             if added:
                 self._work_may_be_ready.notify_all()
             return added
+
+    def send_unique(
+        self,
+        message: Message,
+        claim: UniqueClaim,
+        *,
+        eta: float | None = None,
+        replace_result: bool = False,
+    ) -> str:
+        """Claim ``claim.key`` and write ``message`` under one hold of the lock."""
+        record = Record.of(message)
+        with self._lock:
+            queue = self._queue(message.queue)
+            now = self.now()
+            holder = queue.unique.holder(claim.key, now)
+            if holder is not None:
+                return holder
+            if self._add(message.queue, record, eta, replace_result):
+                queue.unique.claim(claim.key, message.id, now=now, until=now + claim.ttl)
+                if claim.until == "done":
+                    record.unique_key = claim.key
+                self._work_may_be_ready.notify_all()
+            return message.id
 
     def claim_tick(self, message: Message, *, schedule: str, tick: float) -> bool:
         """Claim ``tick`` of ``schedule`` and put ``message`` in READY, under one lock."""
@@ -359,6 +384,27 @@ class MemoryBroker(BaseBroker):
             queue.history.count("failed", self.now())
             self._made_room(queue)
             return True
+
+    def pause(self, queue: str) -> bool:
+        """Set the queue's pause flag; its reserves hand out nothing until :meth:`resume`."""
+        with self._lock:
+            state = self._queue(queue)
+            changed, state.paused = not state.paused, True
+            return changed
+
+    def resume(self, queue: str) -> bool:
+        """Clear the pause flag and wake blocked reserves."""
+        with self._lock:
+            state = self._queue(queue)
+            changed, state.paused = state.paused, False
+            self._work_may_be_ready.notify_all()
+            return changed
+
+    def paused(self, queue: str) -> bool:
+        """Whether the queue's pause flag is set."""
+        with self._lock:
+            state = self._queues.get(queue)
+            return state is not None and state.paused
 
     def _made_room(self, queue: MemoryQueue) -> None:
         """A message left PROCESSING for good: wake reserves waiting under the queue's cap."""

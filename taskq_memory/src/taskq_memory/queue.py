@@ -30,6 +30,7 @@ from taskq_core.schemas import (
     RecoveryReport,
 )
 from taskq_memory.history import MinuteCounters
+from taskq_memory.unique import UniqueHolds
 
 
 class State(enum.Enum):
@@ -64,6 +65,7 @@ class Record:
         reason: Why the message is DEAD.
         died_at: When the message went to DEAD.
         eta: When the message is due while SCHEDULED.
+        unique_key: The unique key the message holds until done (released by ack and DEAD).
     """
 
     id: str
@@ -80,6 +82,7 @@ class Record:
     reason: str = ""
     died_at: float = 0.0
     eta: float = 0.0
+    unique_key: str | None = None
 
     @classmethod
     def of(cls, message: Message) -> Record:
@@ -151,6 +154,10 @@ class MemoryQueue:
         self._acked: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         #: Outcomes per minute (ack, dead, retry), for ``history``.
         self.history = MinuteCounters()
+        #: Unique keys held by messages of the queue (``send_unique``).
+        self.unique = UniqueHolds()
+        #: Reserve hands out nothing while set (``pause``/``resume``).
+        self.paused = False
 
     # -- entering the queue ----------------------------------------------------------------------
 
@@ -200,6 +207,7 @@ class MemoryQueue:
         record.reason = reason
         record.died_at = now
         self._dead[record.id] = record
+        self._release_unique(record)
 
     def remove(self, record: Record) -> None:
         """Forget a PROCESSING record (ack): the id leaves the broker."""
@@ -215,6 +223,7 @@ class MemoryQueue:
         keep = max(record.lease_deadline, now + ACK_TOMBSTONE_SECONDS)
         token, worker = record.deliveries, record.owner or ""
         self.remove(record)
+        self._release_unique(record)
         while self._acked:
             oldest = next(iter(self._acked.values()))
             if oldest[2] >= now:
@@ -227,6 +236,12 @@ class MemoryQueue:
         """Whether this very delivery already acked ``message_id`` (its ack was repeated)."""
         tombstone = self._acked.get(message_id)
         return tombstone is not None and tombstone[:2] == (token, worker_id)
+
+    def _release_unique(self, record: Record) -> None:
+        """The message is done (acked or DEAD): the unique key it holds until done is free."""
+        if record.unique_key is not None:
+            self.unique.release(record.unique_key, record.id)
+            record.unique_key = None
 
     def _leave_processing(self, record: Record) -> None:
         if record.state is State.PROCESSING:
@@ -254,8 +269,11 @@ class MemoryQueue:
         return moved
 
     def next_eta(self) -> float | None:
-        """ETA of the earliest SCHEDULED record, if any."""
-        return self._scheduled[0][0] if self._scheduled else None
+        """ETA of the earliest SCHEDULED record a reserve should wake for, if any.
+
+        ``None`` while paused: a due ETA must not make a blocked reserve come straight back.
+        """
+        return self._scheduled[0][0] if self._scheduled and not self.paused else None
 
     def pop_ready(self, limit: int) -> list[Record]:
         """Take up to ``limit`` records off READY, highest priority first, FIFO within one."""
@@ -268,13 +286,16 @@ class MemoryQueue:
     def reserve(self, *, worker_id: str, deadline: float, limit: int, now: float) -> Reservation:
         """Promote due messages, then lease up to ``limit`` READY ones to ``worker_id``.
 
-        The in-flight cap shrinks the batch to the room left under it. Payloads are decoded here;
+        A paused queue leases nothing (due messages are still promoted). The in-flight cap
+        shrinks the batch to the room left under it. Payloads are decoded here;
         one that cannot be decoded is buried with the decode error and the batch is refilled from
         READY, so a corrupt message never blocks the ones behind it.
         """
         self.promote_due(now)
-        limit = self.room(limit)
         reserved = Reservation([], [])
+        if self.paused:
+            return reserved
+        limit = self.room(limit)
         while len(reserved.deliveries) < limit and (
             records := self.pop_ready(limit - len(reserved.deliveries))
         ):

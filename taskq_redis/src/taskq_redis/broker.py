@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         TaskResult,
         WorkerInfo,
     )
+    from taskq_core.unique import UniqueClaim
 
 
 class RedisBroker(BaseBroker):
@@ -160,6 +161,24 @@ class RedisBroker(BaseBroker):
     def schedule(self, message: Message, *, eta: float, replace_result: bool = False) -> bool:
         """Write ``message`` to SCHEDULED until ``eta`` (READY at once if ``eta`` has passed)."""
         return producing.write(self._store, [(message, eta)], replace_result=replace_result)[0]
+
+    @reports_lost_connection
+    def send_unique(
+        self,
+        message: Message,
+        claim: UniqueClaim,
+        *,
+        eta: float | None = None,
+        replace_result: bool = False,
+    ) -> str:
+        """send.lua with the unique key: claim and write in one script, one round trip.
+
+        The key is held in the queue's ``unique`` hash, with its end in ``unique_until`` (broker
+        time); ack.lua, ack_many.lua and dead.lua release it (see ``lua/send.lua``).
+        """
+        return producing.write_unique(
+            self._store, message, claim, eta=eta, replace_result=replace_result
+        )
 
     @reports_lost_connection
     def poll_schedule(self, queue: str, *, limit: int = 1000) -> int:
@@ -319,6 +338,21 @@ class RedisBroker(BaseBroker):
         limits.set_queue_limit(self._store, queue, max_in_flight)
 
     @reports_lost_connection
+    def pause(self, queue: str) -> bool:
+        """Set the queue's pause flag in ``meta``; reserve.lua hands out nothing while it is set."""
+        return limits.pause(self._store, queue)
+
+    @reports_lost_connection
+    def resume(self, queue: str) -> bool:
+        """Clear the pause flag and wake blocked reserves through the queue's marker."""
+        return limits.resume(self._store, queue)
+
+    @reports_lost_connection
+    def paused(self, queue: str) -> bool:
+        """Whether the queue's pause flag is set (one HEXISTS)."""
+        return limits.paused(self._store, queue)
+
+    @reports_lost_connection
     def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
         """One grant of the shared limiter ``key`` (``0.0``), or the seconds until one is possible.
 
@@ -400,7 +434,7 @@ class RedisBroker(BaseBroker):
 
     @reports_lost_connection
     def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
-        """Counts and history in one pipelined round trip."""
+        """Counts, history and the pause flag in one pipelined round trip."""
         return history.queue_stats(self._store, queue, minutes)
 
     @reports_lost_connection

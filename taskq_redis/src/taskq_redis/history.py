@@ -20,6 +20,7 @@ from taskq_core.schemas import (
 )
 from taskq_redis.admin import COUNT_REPLIES, counts_from, read_counts
 from taskq_redis.codec import decode_message, optional_float, text
+from taskq_redis.limits import PAUSED_FIELD
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -37,21 +38,23 @@ _INFO_FIELDS = "drlwext"
 
 
 def queue_stats(store: Store, queue: str, minutes: int) -> QueueStats:
-    """Counts and history of ``queue`` in one round trip (a pipeline, not a transaction)."""
+    """Counts, history and pause flag of ``queue`` in one round trip (a pipeline, not MULTI)."""
     minutes_window(0.0, minutes)  # check the argument before any I/O
     keys = store.keys(queue)
 
     def fill(pipe: Pipeline) -> None:
         read_counts(pipe, keys)
         pipe.hgetall(keys.history)
+        pipe.hexists(keys.meta, PAUSED_FIELD)
         if store.clock is None:
             pipe.time()
 
     replies = store.pipelined(fill)
-    fields = replies[COUNT_REPLIES]
-    now = store.clock.now() if store.clock is not None else _seconds(replies[COUNT_REPLIES + 1])
+    fields, paused = replies[COUNT_REPLIES], replies[COUNT_REPLIES + 1]
+    now = store.clock.now() if store.clock is not None else _seconds(replies[COUNT_REPLIES + 2])
     counts = counts_from(queue, replies)
-    return QueueStats(counts=counts, history=tuple(window(fields, now, minutes)))
+    history = tuple(window(fields, now, minutes))
+    return QueueStats(counts=counts, history=history, paused=bool(paused))
 
 
 def history(store: Store, queue: str, minutes: int) -> list[MinuteCounts]:

@@ -61,6 +61,8 @@ class QueueKeys:
     done: str
     done_old: str
     history: str
+    unique: str
+    unique_until: str
 
     def ready_for(self, priority: int) -> str:
         """The READY list of ``priority`` (0..9)."""
@@ -92,6 +94,8 @@ class QueueKeys:
             self.done,
             self.done_old,
             self.history,
+            self.unique,
+            self.unique_until,
         )
 
 
@@ -121,6 +125,8 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         done=f"{base}:done",
         done_old=f"{base}:done_old",
         history=f"{base}:history",
+        unique=f"{base}:unique",
+        unique_until=f"{base}:unique_until",
     )
 
 

@@ -1,6 +1,8 @@
-"""Limits: a queue's in-flight cap (in ``Q:meta``) and shared sliding-window rate limiters.
+"""Limits: a queue's in-flight cap and pause flag (in ``Q:meta``), and shared rate limiters.
 
-The cap is enforced inside reserve.lua, so it cannot race with other reserves; every script
+The cap and the pause flag are enforced inside reserve.lua (one HMGET reads both), so they
+cannot race with other reserves and no worker polls for them; resume.lua wakes blocked
+reserves through the queue's marker the way a send does. every script
 that takes a message out of PROCESSING wakes a blocked reserve of a capped queue when READY
 has work the freed room lets in. A rate limiter is its own key (``<prefix>:{rl:<name>}:log``),
 so it is shared by tasks of any queue and is one script call per grant.
@@ -16,6 +18,9 @@ from taskq_redis.keys import rate_limit_key
 
 if TYPE_CHECKING:
     from taskq_redis.store import Store
+
+#: Field of ``Q:meta`` present while the queue is paused (``PAUSED_FIELD`` in lib.lua).
+PAUSED_FIELD = "paused"
 
 
 def set_queue_limit(store: Store, queue: str, max_in_flight: int | None) -> None:
@@ -34,6 +39,26 @@ def set_queue_limit(store: Store, queue: str, max_in_flight: int | None) -> None
         [keys.meta, keys.processing, keys.marker, *keys.ready],
         ["" if max_in_flight is None else max_in_flight],
     )
+
+
+def pause(store: Store, queue: str) -> bool:
+    """pause.lua: set the pause flag; ``False`` when it was set already."""
+    return bool(store.run("pause", [store.keys(queue).meta], []))
+
+
+def resume(store: Store, queue: str) -> bool:
+    """resume.lua: clear the pause flag and wake blocked reserves; ``False`` if it was clear."""
+    keys = store.keys(queue)
+    return bool(
+        store.run(
+            "resume", [keys.meta, keys.processing, keys.scheduled, keys.marker, *keys.ready], []
+        )
+    )
+
+
+def paused(store: Store, queue: str) -> bool:
+    """Whether the pause flag is set (one HEXISTS)."""
+    return bool(store.client.hexists(store.keys(queue).meta, PAUSED_FIELD))
 
 
 def acquire_rate_limit(store: Store, name: str, *, limit: int, period: float) -> float:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send
+from taskq_redis.codec import text
 from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from taskq_core.schemas import Message
+    from taskq_core.unique import UniqueClaim
     from taskq_redis.store import Call, Store
 
 #: Seconds between two SADDs of the same queue name from one broker instance.
@@ -134,7 +136,12 @@ def _unannounced(store: Store, queues: Any) -> list[str]:
 
 
 def _send_one(
-    store: Store, now: str, message: Message, eta: float | None, replace_result: bool
+    store: Store,
+    now: str,
+    message: Message,
+    eta: float | None,
+    replace_result: bool,
+    claim: UniqueClaim | None = None,
 ) -> Call:
     keys = store.keys(message.queue)
     names = [
@@ -143,21 +150,59 @@ def _send_one(
         keys.scheduled,
         keys.marker,
         keys.ready_for(message.priority),
+        keys.unique,
+        keys.unique_until,
     ]
     if replace_result:
         names.append(result_key(store.prefix, message.id))
-    return (
-        "send",
-        names,
-        [
-            now,
-            message.id,
-            message.to_json(),
-            message.priority,
-            message.max_deliveries,
-            "" if eta is None else repr(float(eta)),
-        ],
-    )
+    args: list[str | int] = [
+        now,
+        message.id,
+        message.to_json(),
+        message.priority,
+        message.max_deliveries,
+        "" if eta is None else repr(float(eta)),
+    ]
+    if claim is not None:
+        args += [claim.key, repr(float(claim.ttl)), claim.until]
+    return ("send", names, args)
+
+
+def write_unique(
+    store: Store,
+    message: Message,
+    claim: UniqueClaim,
+    *,
+    eta: float | None,
+    replace_result: bool,
+) -> str:
+    """send.lua with a unique key: the id of the message holding ``claim.key`` after the call.
+
+    ``message.id`` when this call wrote the message (or the id was known already); another id
+    when that message holds the key and nothing was written.
+
+    Raises:
+        BrokerFullError: Redis is out of memory and nothing was written.
+    """
+    call = _send_one(store, store.now_arg(), message, eta, replace_result, claim)
+    moment = time.monotonic()
+    fresh = moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) >= ANNOUNCE_INTERVAL
+    try:
+        if fresh:
+            replies = store.stream(
+                iter([call]), lead=("SADD", queues_key(store.prefix), message.queue)
+            )
+            store.announced[message.queue] = moment
+            reply = replies[-1]
+        else:
+            reply = store.run(*call)
+    except ResponseError as exc:
+        if (full := broker_full(exc, "the send")) is None:
+            raise
+        raise full from exc
+    if isinstance(reply, bytes | str):
+        return text(reply)
+    return message.id
 
 
 def _send_many(

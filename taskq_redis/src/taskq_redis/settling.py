@@ -58,6 +58,8 @@ def _ack_keys(keys: QueueKeys) -> list[str]:
         keys.done,
         keys.done_old,
         keys.history,
+        keys.unique,
+        keys.unique_until,
     ]
 
 
@@ -114,6 +116,8 @@ def bury(
                 keys.meta,
                 *keys.ready,
                 keys.history,
+                keys.unique,
+                keys.unique_until,
             ],
             [store.now_arg(), *triple, reason],
         )
@@ -172,7 +176,10 @@ def release(store: Store, deliveries: Sequence[Delivery]) -> int:
 def recover_expired(store: Store, queue: str, limit: int) -> RecoveryReport:
     """recover_expired.lua in slices of at most BATCH until ``limit`` or nothing is expired."""
     keys = store.keys(queue)
-    script_keys = [keys.processing, keys.state, keys.dead, keys.marker, keys.meta, *keys.ready]
+    script_keys = [
+        *(keys.processing, keys.state, keys.dead, keys.marker, keys.meta),
+        *(*keys.ready, keys.unique, keys.unique_until),
+    ]
     default_max = Message.model_fields["max_deliveries"].default
     requeued: list[str] = []
     buried: list[str] = []

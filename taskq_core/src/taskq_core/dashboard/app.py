@@ -123,6 +123,7 @@ class _Pages:
             rows.append(
                 {
                     "counts": stats.counts,
+                    "paused": stats.paused,
                     "throughput": charts.svg(throughput, stats.history),
                     "failures": charts.svg(failures, stats.history),
                     "last_hour": sum(m.succeeded + m.failed for m in stats.history),

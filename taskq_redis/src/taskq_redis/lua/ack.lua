@@ -4,6 +4,7 @@ ack.lua: a delivery finished; the message leaves the broker.
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
   6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old   18 Q:history
+  19 Q:unique   20 Q:unique_until
 ARGV
   1 id   2 token (delivery count handed out by reserve)   3 worker
   4 now   float seconds, or '' for the server's TIME (the minute the history counts it in)
@@ -13,7 +14,8 @@ EFFECTS
   tombstone `id -> "<token> <worker>"` in Q:done (kept at least until the lease deadline the
   delivery had; see remember_acked in lib.lua). On a queue with an in-flight cap, marks READY
   when READY has work the freed room lets in (wake_below_cap). Counts one `ok` in the history
-  (count_outcome).
+  (count_outcome). A unique key the message holds until done (state `u`, read by the fencing
+  HMGET) is released when the message still holds it (release_unique).
   Not held, but the tombstone names this very delivery: the ack was applied by an earlier
   call whose reply was lost (the client retried it); nothing changes and the answer is 1 (and
   nothing is counted again).
@@ -35,7 +37,7 @@ local done, done_old, history = KEYS[16], KEYS[17], KEYS[18]
 local id, token, worker = ARGV[1], ARGV[2], ARGV[3]
 local now = clock(ARGV[4])
 
-local deadline = holds(processing, state, id, token, worker)
+local deadline, unique_key = holds(processing, state, id, token, worker, true)
 if not deadline then
   if acked_before(done, done_old, id, acked_mark(token, worker)) then
     return 1
@@ -46,6 +48,7 @@ redis.call('ZREM', processing, id)
 redis.call('HDEL', payloads, id)
 clear_state(state, { id })
 remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
+release_unique(KEYS[19], KEYS[20], unique_key, id)
 wake_below_cap(meta, processing, marker, ready)
 count_outcome(history, 'ok', 1, now)
 return 1

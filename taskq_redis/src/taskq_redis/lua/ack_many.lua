@@ -4,6 +4,7 @@ ack_many.lua: many deliveries of one queue finished; each acked message leaves t
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
   6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old   18 Q:history
+  19 Q:unique   20 Q:unique_until
 ARGV
   1.. id, token, worker triples, at most 1000 of them
   last  now: float seconds, or '' for the server's TIME (the minute the history counts in)
@@ -13,7 +14,8 @@ EFFECTS
   is acked once). For the held ones: ZREM processing, HDEL the payloads and every state field
   (chunked), and one HSET of their tombstones in Q:done. On a queue with an in-flight cap,
   marks READY once when READY has work the freed room lets in (wake_below_cap). Counts the
-  acked ones as `ok` in the history (count_outcome).
+  acked ones as `ok` in the history (count_outcome). Unique keys the acked messages hold until
+  done (state `u`, read by the same HMGET as the owners) are released (release_unique).
   A triple not held whose tombstone (written by an earlier call, or by this call for a copy
   listed before it) names this very delivery counts as acked, as in ack.lua (and is not
   counted again).
@@ -39,8 +41,9 @@ local ids, fields = {}, {}
 for i = 0, count - 1 do
   local id = ARGV[1 + i * 3]
   ids[i + 1] = id
-  fields[2 * i + 1] = id .. ':d'
-  fields[2 * i + 2] = id .. ':w'
+  fields[3 * i + 1] = id .. ':d'
+  fields[3 * i + 2] = id .. ':w'
+  fields[3 * i + 3] = id .. ':u'
 end
 local acked = {}
 if count == 0 then
@@ -48,15 +51,18 @@ if count == 0 then
 end
 local scores = redis.call('ZMSCORE', processing, unpack(ids))
 local owners = redis.call('HMGET', state, unpack(fields))
-local gone, marks, written, missed = {}, {}, {}, {}
+local gone, marks, written, missed, uniques = {}, {}, {}, {}, {}
 local deadline = 0
 for i = 1, count do
   local id = ids[i]
   local base = 3 * (i - 1)
   local mark = acked_mark(ARGV[base + 2], ARGV[base + 3])
-  if scores[i] and not written[id] and tonumber(owners[2 * i - 1]) == tonumber(ARGV[base + 2])
-      and owners[2 * i] == ARGV[base + 3] then
+  if scores[i] and not written[id] and tonumber(owners[3 * i - 2]) == tonumber(ARGV[base + 2])
+      and owners[3 * i - 1] == ARGV[base + 3] then
     written[id] = mark
+    if owners[3 * i] then
+      uniques[#uniques + 1] = i
+    end
     gone[#gone + 1] = id
     marks[#marks + 1] = id
     marks[#marks + 1] = mark
@@ -83,5 +89,8 @@ if #gone > 0 then
   remember_acked(done, done_old, marks, deadline)
   wake_below_cap(meta, processing, marker, ready)
   count_outcome(history, 'ok', #gone, now)
+  for _, i in ipairs(uniques) do
+    release_unique(KEYS[19], KEYS[20], owners[3 * i], ids[i])
+  end
 end
 return acked

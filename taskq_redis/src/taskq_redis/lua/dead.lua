@@ -3,7 +3,7 @@ dead.lua: a delivery is given up on (retries exhausted, unknown task, undecodabl
 
 KEYS
   1 Q:processing   2 Q:state   3 Q:dead   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9   16 Q:history
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:history   17 Q:unique   18 Q:unique_until
 ARGV
   1 now      float seconds, or '' for the server's TIME
   2 id   3 token   4 worker      the delivery (fenced like ack.lua)
@@ -11,7 +11,8 @@ ARGV
 EFFECTS
   Fenced: nothing unless the worker still holds the delivery. Then ZREM processing and bury:
   ZADD dead <next death sequence> id, HSET `x` = reason and `t` = now, HDEL the owner. The
-  payload and counters (and the last error) stay for inspection and requeue_dead. On a queue
+  payload and counters (and the last error) stay for inspection and requeue_dead; a unique key
+  the message holds until done is released. On a queue
   with an in-flight cap, marks READY when READY has work the freed room lets in. Counts one
   `fail` in the history (count_outcome).
   A FAILURE result, if any, is stored by store_result.lua pipelined in front (see ack.lua).
@@ -28,7 +29,7 @@ if not holds(processing, state, id, token, worker) then
   return 0
 end
 redis.call('ZREM', processing, id)
-bury(dead, state, id, reason, now)
+bury(dead, state, id, reason, now, KEYS[17], KEYS[18])
 wake_below_cap(meta, processing, marker, ready)
 count_outcome(KEYS[16], 'fail', 1, now)
 return 1

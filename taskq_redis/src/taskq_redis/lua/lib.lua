@@ -17,12 +17,16 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                         l lost leases                       w owner worker id (PROCESSING only)
                         e last error                        m max_deliveries
                         p priority (absent = 0)             x dead reason
-                        t died at
+                        t died at                           u unique key held until done
                       plus `#dead_seq`, the counter behind Q:dead's scores
   Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work (and the
                       in-flight cap leaves room), `s` -> earliest ETA a blocked worker should
                       wake for
-  Q:meta        HASH  queue settings: `max_in_flight` (absent = no cap), see set_queue_limit.lua
+  Q:meta        HASH  queue settings: `max_in_flight` (absent = no cap), see set_queue_limit.lua;
+                      `paused` (present = reserve hands out nothing), see pause.lua
+  Q:unique      HASH  unique key -> id of the message holding it (see send.lua)
+  Q:unique_until ZSET unique key -> when its hold ends (broker time); an entry whose time has
+                      come is free and is trimmed by the next send with a unique key
   Q:periodic    HASH  periodic schedule key -> latest claimed tick (see claim_tick.lua)
   Q:workers     ZSET  worker id -> last heartbeat
   Q:worker_info HASH  worker id -> WorkerInfo JSON
@@ -49,9 +53,11 @@ lease deadline like 1700000000.123456 to a different double than the one Python 
 local unpack = unpack or table.unpack
 -- Largest argument list handed to one command through unpack; Lua's C stack allows ~8000.
 local CHUNK = 1000
-local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't' }
+local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't', 'u' }
 -- Q:meta field of the in-flight cap.
 local CAP_FIELD = 'max_in_flight'
+-- Q:meta field present while the queue is paused (pause.lua, resume.lua).
+local PAUSED_FIELD = 'paused'
 
 local function fmt(x)
   return string.format('%.17g', x)
@@ -160,17 +166,46 @@ local function wake_below_cap(meta, processing, marker, ready)
 end
 
 -- Fencing: when `id` is in PROCESSING, owned by `worker`, under delivery count `token`, its
--- lease deadline (a number, so true in a condition); false otherwise.
-local function holds(processing, state, id, token, worker)
+-- lease deadline (a number, so true in a condition); false otherwise. With `with_unique`, the
+-- unique key the message holds until done (state `u`, or false) comes second, read by the same
+-- HMGET.
+local function holds(processing, state, id, token, worker, with_unique)
   local deadline = redis.call('ZSCORE', processing, id)
   if not deadline then
     return false
   end
-  local fields = redis.call('HMGET', state, id .. ':d', id .. ':w')
+  local fields
+  if with_unique then
+    fields = redis.call('HMGET', state, id .. ':d', id .. ':w', id .. ':u')
+  else
+    fields = redis.call('HMGET', state, id .. ':d', id .. ':w')
+  end
   if tonumber(fields[1]) == tonumber(token) and fields[2] == worker then
-    return tonumber(deadline)
+    return tonumber(deadline), fields[3]
   end
   return false
+end
+
+-- ---- unique keys (see send.lua) ---------------------------------------------------------------
+-- Expired holds trimmed by one send with a unique key, so Q:unique stays bounded by the keys
+-- held at once plus what the sends trim.
+local UNIQUE_TRIM = 100
+
+-- Drop up to UNIQUE_TRIM holds whose time has come (at or before `now`).
+local function trim_unique(unique, unique_until, now)
+  local stale = redis.call('ZRANGEBYSCORE', unique_until, '-inf', fmt(now), 'LIMIT', 0, UNIQUE_TRIM)
+  if #stale > 0 then
+    redis.call('HDEL', unique, unpack(stale))
+    redis.call('ZREM', unique_until, unpack(stale))
+  end
+end
+
+-- Release unique key `key` when `id` still holds it (after its TTL another message may).
+local function release_unique(unique, unique_until, key, id)
+  if key and redis.call('HGET', unique, key) == id then
+    redis.call('HDEL', unique, key)
+    redis.call('ZREM', unique_until, key)
+  end
 end
 
 -- A generation of ack tombstones becomes the old one once it is this old (seconds), provided
@@ -215,12 +250,14 @@ local function remember_acked(done, done_old, marks, deadline)
 end
 
 -- Put `id` (already removed from its previous set) in DEAD with `reason`; payload and counters
--- stay for inspection and requeue.
-local function bury(dead, state, id, reason, now)
+-- stay for inspection and requeue. A unique key it held until done is released (the task died).
+local function bury(dead, state, id, reason, now, unique, unique_until)
   local seq = redis.call('HINCRBY', state, '#dead_seq', 1)
   redis.call('ZADD', dead, seq, id)
   redis.call('HSET', state, id .. ':x', reason, id .. ':t', fmt(now))
-  redis.call('HDEL', state, id .. ':w')
+  local key = redis.call('HGET', state, id .. ':u')
+  redis.call('HDEL', state, id .. ':w', id .. ':u')
+  release_unique(unique, unique_until, key, id)
 end
 
 -- Take a held `id` out of PROCESSING and back into the queue without the owner: READY (the

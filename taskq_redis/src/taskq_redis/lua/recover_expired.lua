@@ -3,7 +3,7 @@ recover_expired.lua: the reaper hands back deliveries whose lease deadline has p
 
 KEYS
   1 Q:processing   2 Q:state   3 Q:dead   4 Q:marker   5 Q:meta
-  6..15 Q:ready:0 .. Q:ready:9
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:unique   17 Q:unique_until
 ARGV
   1 now                     float seconds, or '' for the server's TIME
   2 limit                   expired deliveries to recover (1..1000), earliest deadline first
@@ -11,7 +11,8 @@ ARGV
 EFFECTS
   For each id with deadline <= now: ZREM processing, HDEL the owner, HINCRBY `l` (lost
   leases). When `l` reaches the message's max_deliveries it is buried in DEAD with a reason
-  naming the count, so a task that kills its worker every time cannot loop forever; otherwise
+  naming the count (releasing a unique key it holds until done, see bury in lib.lua), so a
+  task that kills its worker every time cannot loop forever; otherwise
   it goes to the FRONT of its READY list (earliest expired first) and READY is marked. When
   all were buried, a capped queue is marked if READY has work the freed room lets in.
   Atomic, so reapers running at once in many workers recover each id exactly once.
@@ -54,7 +55,7 @@ for _, id in ipairs(buried) do
   local reason = string.format(
     'lease lost %d times (max_deliveries=%d): the task keeps killing or stalling its worker',
     lost[id][1], lost[id][2])
-  bury(dead, state, id, reason, now)
+  bury(dead, state, id, reason, now, KEYS[16], KEYS[17])
 end
 if #requeued > 0 then
   for index, group in pairs(by_ready_list(state, requeued)) do

@@ -12,8 +12,11 @@ ARGV
   4 limit          messages to reserve (1..1000)
   5 promote_limit  due SCHEDULED messages to promote first (0..1000)
 EFFECTS
-  Promotes due messages (see promote.lua). When the queue has an in-flight cap (Q:meta
-  `max_in_flight`), takes at most cap - ZCARD processing (nothing at or above the cap).
+  Promotes due messages (see promote.lua). A paused queue (Q:meta `paused`, see pause.lua)
+  hands out nothing: the marker is cleared and next_eta is '' (a due ETA must not make the
+  worker come straight back), and resume.lua wakes blocked workers. When the queue has an
+  in-flight cap (Q:meta `max_in_flight`, read by the same HMGET as the pause flag), takes at
+  most cap - ZCARD processing (nothing at or above the cap).
   Pops up to that many ids from ready:9 down to ready:0 (LMPOP; LPOP per level on Redis 6.2). For each id with a payload: `d` + 1
   (the new delivery count is the fencing token), `w` = worker, ZADD processing now+lease, done
   for the whole batch in one HMGET, one HSET and one ZADD (chunked). An id without a payload
@@ -45,13 +48,22 @@ end
 
 promote_due(scheduled, state, ready, now, promote_limit)
 
-local room = room_under_cap(meta, processing)
+-- One HMGET reads both queue settings: the in-flight cap and the pause flag.
+local settings = redis.call('HMGET', meta, CAP_FIELD, PAUSED_FIELD)
+local deadline = now + lease
+local result = { fmt(now), '', fmt(deadline) }
+if settings[2] then
+  redis.call('ZREM', marker, 'r', 's')
+  return result
+end
+local room = nil
+if settings[1] then
+  room = tonumber(settings[1]) - redis.call('ZCARD', processing)
+end
 local wanted = limit
 if room ~= nil then
   wanted = math.max(0, math.min(limit, room))
 end
-local deadline = now + lease
-local result = { fmt(now), '', fmt(deadline) }
 local taken = 0
 -- An id listed twice in READY (written behind taskq's back) is handed out once.
 local seen = {}

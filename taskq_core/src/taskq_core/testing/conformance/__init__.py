@@ -31,6 +31,7 @@ from taskq_core.testing.conformance.fencing import AckAndFencingTests
 from taskq_core.testing.conformance.history import HistoryTests, MessageInfoTests
 from taskq_core.testing.conformance.leases import LeaseTests
 from taskq_core.testing.conformance.monitoring import MonitoringTests
+from taskq_core.testing.conformance.pause import PauseTests
 from taskq_core.testing.conformance.periodic import PeriodicTests
 from taskq_core.testing.conformance.postpone import PostponeTests
 from taskq_core.testing.conformance.ratelimit import RateLimitTests
@@ -41,6 +42,7 @@ from taskq_core.testing.conformance.results import ResultTests
 from taskq_core.testing.conformance.retry import RetryTests
 from taskq_core.testing.conformance.reuse import ReusedIdTests
 from taskq_core.testing.conformance.scheduled import ScheduleTests
+from taskq_core.testing.conformance.unique import UniqueKeyTests
 from taskq_core.testing.conformance.workers import WorkerTests
 
 
@@ -58,6 +60,8 @@ class BrokerConformance(
     PostponeTests,
     PeriodicTests,
     QueueLimitTests,
+    PauseTests,
+    UniqueKeyTests,
     ResultTests,
     RateLimitTests,
     WorkerTests,
@@ -86,6 +90,7 @@ __all__ = [
     "LeaseTests",
     "MessageInfoTests",
     "MonitoringTests",
+    "PauseTests",
     "PeriodicTests",
     "PostponeTests",
     "QueueLimitTests",
@@ -98,5 +103,6 @@ __all__ = [
     "RetryTests",
     "ReusedIdTests",
     "ScheduleTests",
+    "UniqueKeyTests",
     "WorkerTests",
 ]
