@@ -106,9 +106,9 @@ def test_status_off_a_terminal_is_plain_columns(runner, app_module):
 
     # Then it is one line per queue in plain columns, no box drawing and no escape codes
     lines = result.output.splitlines()
-    assert lines[0].split() == ["queue", "ready", "scheduled", "processing", "dead"]
-    assert lines[1].split() == ["default", "2", "0", "0", "0"]
-    assert lines[2].split() == ["emails", "0", "0", "0", "1"]
+    assert lines[0].split() == ["queue", "ready", "scheduled", "processing", "dead", "state"]
+    assert lines[1].split() == ["default", "2", "0", "0", "0", "running"]
+    assert lines[2].split() == ["emails", "0", "0", "0", "1", "running"]
     assert "alive workers (heartbeat within 60 s): 0" in lines
     assert not BOX.search(result.output)
     assert not ANSI.search(result.output)
@@ -120,8 +120,10 @@ def test_status_on_a_terminal_is_a_table(runner, app_module):
     result = invoke(runner, app_module, "status")
     text = screen(result)
     assert ANSI.search(result.output)
-    assert re.search(r"┃\s*queue\s*┃\s*ready\s*┃\s*scheduled\s*┃\s*processing\s*┃\s*dead\s*┃", text)
-    assert re.search(r"│ default\s*│\s*1 │\s*0 │\s*0 │\s*0 │", text)
+    assert re.search(
+        r"┃\s*queue\s*┃\s*ready\s*┃\s*scheduled\s*┃\s*processing\s*┃\s*dead\s*┃\s*state\s*┃", text
+    )
+    assert re.search(r"│ default\s*│\s*1 │\s*0 │\s*0 │\s*0 │ running\s*│", text)
     assert max(len(line) for line in text.splitlines()) <= WIDTH
 
 
