@@ -34,6 +34,8 @@ from taskq_core.task import ExecutionOptions, Task
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from taskq_core.schemas import Message
 
 P = ParamSpec("P")
@@ -349,6 +351,18 @@ class Taskq:
         for message in messages if implementations("taskq_after_send") else ():
             notify("taskq_after_send", message=message, eta=eta)
         return accepted
+
+    def run_until_idle(
+        self, *, queues: str | Sequence[str] | None = None, max_tasks: int = 10_000
+    ) -> Counter[str]:
+        """Run every READY and due task here, one at a time, until the queues are empty.
+
+        For tests: countdowns and retry delays are jumped over when the broker runs on a
+        :class:`~taskq_core.clock.FakeClock`. See :func:`taskq_core.worker.drain.run_until_idle`.
+        """
+        from taskq_core.worker.drain import run_until_idle
+
+        return run_until_idle(self, queues=queues, max_tasks=max_tasks)
 
     def AsyncResult(
         self, id: str, *, queue: str | None = None, duplicate: bool = False
