@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from collections import Counter
 
     from taskq_core.schemas import Message
+    from taskq_core.settings import ConfigSource
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,6 +103,21 @@ class Taskq:
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
         plugin_manager().hook.taskq_app_configured(app=self)
+
+    @classmethod
+    def from_config(cls, source: ConfigSource = None, **options: Any) -> Taskq:
+        """An app from ``[tool.taskq]`` in ``pyproject.toml``, a settings object or a mapping.
+
+        ``TASKQ_<SETTING>`` environment variables override the source's values; ``options``
+        (e.g. ``clock=``) override both. See :mod:`taskq_core.settings` and
+        docs/configuration.md.
+
+        Raises:
+            ConfigurationError: an unknown or mistyped setting, in one line.
+        """
+        from taskq_core.settings import load_settings
+
+        return cls(**{**load_settings(source).app_options(), **options})
 
     def __repr__(self) -> str:
         where = self.broker_url or type(self._broker).__name__
