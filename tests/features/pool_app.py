@@ -73,3 +73,25 @@ def tidy(state_dir: str) -> str:
 def whoami() -> int:
     """The pid of the process running the task."""
     return os.getpid()
+
+
+#: Memory a child holds on to for good: what ``grow_to`` leaks.
+HOARD: list[bytearray] = []
+
+
+@app.task(name="features.pool.grow_to")
+def grow_to(kib: int) -> tuple[int, int]:
+    """Leak memory until this child's resident memory passes ``kib``; returns (pid, KiB)."""
+    from taskq_core.worker.recycling import resident_kib
+
+    while (resident_kib() or 0) <= kib:
+        HOARD.append(bytearray(b"\x01") * (1 << 20))  # written, so resident
+    return os.getpid(), resident_kib() or 0
+
+
+@app.task(name="features.pool.whoami_and_memory")
+def whoami_and_memory() -> tuple[int, int]:
+    """The pid of the child and its resident memory in KiB."""
+    from taskq_core.worker.recycling import resident_kib
+
+    return os.getpid(), resident_kib() or 0

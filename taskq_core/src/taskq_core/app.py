@@ -35,7 +35,10 @@ from taskq_core.unique import UniqueUntil, check_unique_options
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from taskq_core.schemas import Message
+    from taskq_core.settings import ConfigSource
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -101,6 +104,21 @@ class Taskq:
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
         plugin_manager().hook.taskq_app_configured(app=self)
+
+    @classmethod
+    def from_config(cls, source: ConfigSource = None, **options: Any) -> Taskq:
+        """An app from ``[tool.taskq]`` in ``pyproject.toml``, a settings object or a mapping.
+
+        ``TASKQ_<SETTING>`` environment variables override the source's values; ``options``
+        (e.g. ``clock=``) override both. See :mod:`taskq_core.settings` and
+        docs/configuration.md.
+
+        Raises:
+            ConfigurationError: an unknown or mistyped setting, in one line.
+        """
+        from taskq_core.settings import load_settings
+
+        return cls(**{**load_settings(source).app_options(), **options})
 
     def __repr__(self) -> str:
         where = self.broker_url or type(self._broker).__name__
@@ -369,6 +387,18 @@ class Taskq:
     def resume_queue(self, name: str) -> bool:
         """Let workers take messages of queue ``name`` again (see :meth:`BaseBroker.resume`)."""
         return self.broker.resume(require_queue_name(name))
+
+    def run_until_idle(
+        self, *, queues: str | Sequence[str] | None = None, max_tasks: int = 10_000
+    ) -> Counter[str]:
+        """Run every READY and due task here, one at a time, until the queues are empty.
+
+        For tests: countdowns and retry delays are jumped over when the broker runs on a
+        :class:`~taskq_core.clock.FakeClock`. See :func:`taskq_core.worker.drain.run_until_idle`.
+        """
+        from taskq_core.worker.drain import run_until_idle
+
+        return run_until_idle(self, queues=queues, max_tasks=max_tasks)
 
     def AsyncResult(
         self, id: str, *, queue: str | None = None, duplicate: bool = False

@@ -230,6 +230,15 @@ class BaseBroker(abc.ABC):
         Returns how many moved. A backstop: ``reserve`` promotes due messages too.
         """
 
+    def next_eta(self, queue: str) -> float | None:
+        """The earliest ETA among ``queue``'s SCHEDULED messages, or ``None`` if it has none.
+
+        A read for tools, not for the worker's hot path: ``run_until_idle`` uses it to move a
+        fake clock straight to the next countdown or retry. The default says "unknown"
+        (``None``); backends that can answer cheaply override it.
+        """
+        return None
+
     # -- periodic ticks --------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -30,6 +30,7 @@ from taskq_core.schemas import check_queue_name
 from taskq_core.terminal import busy, requeue_dead, show_dead_list, show_status
 from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.banner import BANNER_LOGGER
+from taskq_core.worker.options import WORKER_ENV_PREFIX, recycling_options, show_envvars
 from taskq_core.worker.queues import QUEUE_ORDERS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,10 +135,15 @@ def _queue_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="taskq-core", prog_name="taskq")
 def main() -> None:
-    """taskq: a distributed task queue for Python."""
+    """taskq: a distributed task queue for Python.
+
+    The broker URL defaults to $TASKQ_BROKER_URL. Every `taskq worker` option can also be
+    set as TASKQ_WORKER_<OPTION>, e.g. TASKQ_WORKER_CONCURRENCY=16 (see taskq worker --help).
+    """
 
 
-@main.command()
+@show_envvars
+@main.command(context_settings={"auto_envvar_prefix": WORKER_ENV_PREFIX, "show_default": True})
 @click.argument("app_spec", metavar="MODULE:APP")
 @click.option("--broker", metavar="URL", help="Override the app's broker URL.")
 @click.option(
@@ -189,6 +195,13 @@ def main() -> None:
     show_default=True,
     help="INFO adds a line per task (tens of µs each); the start banner shows at any level.",
 )
+@click.option(
+    "--shutdown-grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    help="Seconds running tasks get to finish after the first SIGTERM/SIGINT.",
+)
+@recycling_options  # --max-tasks-per-child, --max-memory-per-child (processes pool)
 @monitoring_options  # --metrics-port/-host, --health-port/-host, --log-format
 def worker(
     app_spec: str,
@@ -204,9 +217,16 @@ def worker(
     connect_timeout: float | None,
     scheduler: bool,
     loglevel: str,
+    shutdown_grace: float,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
     **monitoring: Any,
 ) -> None:
-    """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT."""
+    """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT.
+
+    Every option can also be set as TASKQ_WORKER_<OPTION> (TASKQ_WORKER_CONCURRENCY=16);
+    the flag wins over the variable.
+    """
     heartbeat_interval = heartbeat_for(visibility_timeout, heartbeat_interval)
     monitored = WorkerMonitoring(**monitoring)
     with one_line_errors(), flag_names(click.get_current_context()):
@@ -227,6 +247,9 @@ def worker(
             heartbeat_interval=heartbeat_interval,
             connect_timeout=connect_timeout,
             scheduler=scheduler,
+            shutdown_grace=shutdown_grace,
+            max_tasks_per_child=max_tasks_per_child,
+            max_memory_per_child=max_memory_per_child,
         )
         monitored.configure_logging(loglevel)
         logging.getLogger(BANNER_LOGGER).setLevel(logging.INFO)

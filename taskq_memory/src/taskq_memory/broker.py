@@ -231,6 +231,11 @@ class MemoryBroker(BaseBroker):
                 self._work_may_be_ready.notify_all()
             return moved
 
+    def next_eta(self, queue: str) -> float | None:
+        """The earliest ETA among ``queue``'s SCHEDULED messages."""
+        with self._lock:
+            return self._next_eta(queue)
+
     # -- consuming -------------------------------------------------------------------------------
 
     def reserve(

@@ -57,6 +57,12 @@ def counts_from(queue: str, replies: Sequence[Any]) -> QueueCounts:
     )
 
 
+def next_eta(store: Store, queue: str) -> float | None:
+    """The lowest score of the queue's SCHEDULED sorted set: its earliest ETA."""
+    first: list[Any] = store.client.zrange(store.keys(queue).scheduled, 0, 0, withscores=True)
+    return float(first[0][1]) if first else None
+
+
 def list_dead(store: Store, queue: str, *, offset: int, limit: int) -> list[DeadLetter]:
     """DEAD messages, most recent first: ZREVRANGE, then their payloads and fields."""
     if limit <= 0 or offset < 0:

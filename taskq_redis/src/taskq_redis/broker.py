@@ -186,6 +186,11 @@ class RedisBroker(BaseBroker):
         return producing.promote(self._store, queue, limit)
 
     @reports_lost_connection
+    def next_eta(self, queue: str) -> float | None:
+        """The earliest ETA among ``queue``'s SCHEDULED messages (the lowest score)."""
+        return admin.next_eta(self._store, queue)
+
+    @reports_lost_connection
     def claim_tick(self, message: Message, *, schedule: str, tick: float) -> bool:
         """Claim ``tick`` of ``schedule`` and send ``message`` to READY: one script, one step.
 

@@ -46,7 +46,7 @@ def monitoring_options(command: F) -> F:
             type=click.Choice(LOG_FORMATS),
             default="text",
             show_default=True,
-            envvar=LOG_FORMAT_ENV,
+            envvar=["TASKQ_WORKER_LOG_FORMAT", LOG_FORMAT_ENV],
             help="json: one object per line, with the task's id, name and queue.",
         ),
     ]

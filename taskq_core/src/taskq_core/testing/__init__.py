@@ -4,10 +4,8 @@ Assertion rewriting is registered before the suite is imported, so a failing con
 shows pytest's detailed assert message in a third party's run too (pytest rewrites test modules
 and plugins, not the helper modules they import).
 
-Use it from a backend's tests::
-
-    # conftest.py
-    pytest_plugins = ["taskq_core.testing.plugin"]
+Use it from a backend's tests (the fixtures come from ``taskq_core.testing.plugin``, which
+pytest loads by itself)::
 
     # test_my_broker.py
     from taskq_core.testing import BrokerConformance

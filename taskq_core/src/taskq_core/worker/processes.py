@@ -34,6 +34,7 @@ from taskq_core.plugins import plugin_manager
 from taskq_core.schemas import Delivery, tuples_to_lists
 from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
 from taskq_core.worker.lifeline import Lifeline, hold, lifeline_args
+from taskq_core.worker.recycling import Recycling, resident_kib
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -114,8 +115,9 @@ def child_main(conn: Connection, app_spec: str) -> None:
             return
         if job is None:
             return
-        payload, soft_limit = job
-        conn.send(_run_in_child(app, Delivery.model_validate_json(payload), soft_limit))
+        payload, soft_limit, measure = job
+        reply = _run_in_child(app, Delivery.model_validate_json(payload), soft_limit)
+        conn.send((reply, resident_kib() if measure else None))
 
 
 def _child_entry() -> None:
@@ -133,12 +135,21 @@ class ChildSlot:
     again when the worker was started from one.
     """
 
-    def __init__(self, app_spec: str, broker_url: str | None, lifeline: Lifeline) -> None:
+    def __init__(
+        self,
+        app_spec: str,
+        broker_url: str | None,
+        lifeline: Lifeline,
+        recycling: Recycling | None = None,
+    ) -> None:
         self.app_spec = app_spec
         self.broker_url = broker_url
         self._lifeline = lifeline
+        self._recycling = recycling or Recycling()
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        #: Tasks the current child ran (recycling counts them).
+        self._tasks_run = 0
 
     def _ensure_child(self) -> Connection:
         if self._process is not None and self._process.poll() is None and self._conn is not None:
@@ -154,6 +165,7 @@ class ChildSlot:
         finally:
             theirs.close()
         self._process, self._conn = process, Connection(ours.detach())
+        self._tasks_run = 0
         with contextlib.suppress(OSError):  # a child that died at once is reported below
             self._conn.send(self.broker_url)
         # Wait for the child to import the app, so its start-up never counts against a task's
@@ -193,7 +205,7 @@ class ChildSlot:
         """
         conn = self._ensure_child()
         try:
-            conn.send((delivery.model_dump_json(), soft_limit))
+            conn.send((delivery.model_dump_json(), soft_limit, self._recycling.measures_memory))
         except OSError:
             self._discard()
             raise ChildLost(f"child process died before running {delivery.id}") from None
@@ -209,10 +221,21 @@ class ChildSlot:
             raise ChildLost(
                 f"child process died running {delivery.id} (exit code {code})"
             ) from None
+        reply, rss_kib = reply
+        self._tasks_run += 1
+        self._recycle_if_due(rss_kib)
         if reply[0] == "ok":
             return reply[1]
         _, error_type, message, trace, retryable, delay, requested = reply
         raise RemoteFailure(error_type, message, trace, retryable, delay, requested)
+
+    def _recycle_if_due(self, rss_kib: int | None) -> None:
+        """Stop the child when a recycling limit is reached; the next task starts a new one."""
+        reason = self._recycling.reason(self._tasks_run, rss_kib)
+        if reason is not None:
+            pid = self._process.pid if self._process else None
+            log.info("replacing pool child %s: %s", pid, reason)
+            self.close()
 
     def close(self) -> None:
         """Ask the child to exit, then make sure it did."""
@@ -232,11 +255,15 @@ class ProcessInvoker:
         app_spec: ``module:attribute`` the children import the app from.
         broker_url: The worker's broker URL, which the children's app uses instead of the one its
             module gives it; ``None`` (an app given a broker object) keeps the module's broker.
+        recycling: When a child is replaced between two tasks (``worker/recycling.py``).
     """
 
-    def __init__(self, app_spec: str, broker_url: str | None = None) -> None:
+    def __init__(
+        self, app_spec: str, broker_url: str | None = None, recycling: Recycling | None = None
+    ) -> None:
         self.app_spec = app_spec
         self.broker_url = broker_url
+        self.recycling = recycling or Recycling()
         self._local = threading.local()
         self._slots: list[ChildSlot] = []
         self._lock = threading.Lock()
@@ -246,7 +273,8 @@ class ProcessInvoker:
         """Run ``delivery`` in this thread's child, starting the child on first use."""
         slot: ChildSlot | None = getattr(self._local, "slot", None)
         if slot is None:
-            slot = self._local.slot = ChildSlot(self.app_spec, self.broker_url, self._lifeline)
+            slot = ChildSlot(self.app_spec, self.broker_url, self._lifeline, self.recycling)
+            self._local.slot = slot
             with self._lock:
                 self._slots.append(slot)
         return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)

@@ -47,6 +47,7 @@ from taskq_core.worker.pools import Pool, SoloPool, ThreadPool
 from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker, same_app
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
+from taskq_core.worker.recycling import Recycling
 from taskq_core.worker.settler import Settler
 from taskq_core.worker.startup import wait_for_broker
 from taskq_core.worker.upkeep import Timer, poll_schedules, reap
@@ -110,6 +111,9 @@ class Worker:
             answers or the worker is stopped (``worker/startup.py``).
         scheduler: Run the scheduler of the app's periodic schedules (each tick is sent once
             however many workers run one; see ``periodic/scheduler.py``).
+        max_tasks_per_child: ``processes`` pool: replace a child after this many tasks.
+        max_memory_per_child: ``processes`` pool: replace a child whose resident memory, read
+            by the child after a task, passed this many KiB (``worker/processes.py``).
     """
 
     def __init__(
@@ -132,6 +136,8 @@ class Worker:
         app_spec: str | None = None,
         connect_timeout: float | None = None,
         scheduler: bool = True,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
     ) -> None:
         if pool not in POOLS:
             raise ConfigurationError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
@@ -171,6 +177,7 @@ class Worker:
             raise ConfigurationError("connect_timeout must be >= 0")
         self.connect_timeout = connect_timeout
         self.scheduler = scheduler
+        self.recycling = Recycling.checked(pool, max_tasks_per_child, max_memory_per_child)
         if pool == "processes":
             self.app_spec = app_spec or app_spec_of(app)
             if self.app_spec is None or not same_app(self.app_spec, app):
@@ -257,7 +264,7 @@ class Worker:
         logging.getLogger(BANNER_LOGGER).info("%s", banner(self, self.info.version))
         self._broker = broker
         self._invoker = (
-            ProcessInvoker(self.app_spec, broker_url=self.app.reveal_broker_url())
+            ProcessInvoker(self.app_spec, self.app.reveal_broker_url(), self.recycling)
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )

@@ -1,0 +1,1 @@
+"""FastAPI + taskq: enqueue in an endpoint, wait for the result (docs/integrations.md)."""

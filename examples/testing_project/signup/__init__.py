@@ -1,0 +1,1 @@
+"""The sign-up app of the testing example."""
