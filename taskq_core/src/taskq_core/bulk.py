@@ -47,22 +47,39 @@ def send_in_chunks(
             else:
                 for message in chunk:
                     written.append(broker.schedule(message, eta=eta, replace_result=replace_result))
-        except PartialSendError as exc:
-            ids = [message.id for message in messages]
-            done = start + len(chunk)
-            sent = (*ids[:start], *exc.sent)
-            raise PartialSendError(
-                partial_send_text(len(sent), len(ids), exc.__cause__ or exc),
-                sent=sent,
-                unsent=(*exc.unsent, *ids[done:]),
-            ) from exc.__cause__
         except TaskqError as exc:
-            if not written:
+            error = refusal(messages, start, len(chunk), written, exc)
+            if error is exc:
                 raise
-            ids = [message.id for message in messages]
-            raise PartialSendError(
-                partial_send_text(len(written), len(ids), exc),
-                sent=tuple(ids[: len(written)]),
-                unsent=tuple(ids[len(written) :]),
-            ) from exc
+            raise error from error.__cause__
     return written
+
+
+def refusal(
+    messages: Sequence[Message], start: int, size: int, written: list[bool], exc: TaskqError
+) -> TaskqError:
+    """The error a bulk send raises when the chunk at ``start`` (``size`` messages) was refused.
+
+    ``written`` holds the outcomes of the messages before the refusal (the earlier chunks, and
+    those of this chunk written one by one). A refusal before anything was written is ``exc``
+    itself; otherwise a :class:`PartialSendError` over the whole batch, chained to the cause.
+    """
+    ids = [message.id for message in messages]
+    if isinstance(exc, PartialSendError):
+        sent = (*ids[:start], *exc.sent)
+        error = PartialSendError(
+            partial_send_text(len(sent), len(ids), exc.__cause__ or exc),
+            sent=sent,
+            unsent=(*exc.unsent, *ids[start + size :]),
+        )
+        error.__cause__ = exc.__cause__
+        return error
+    if not written:
+        return exc
+    error = PartialSendError(
+        partial_send_text(len(written), len(ids), exc),
+        sent=tuple(ids[: len(written)]),
+        unsent=tuple(ids[len(written) :]),
+    )
+    error.__cause__ = exc
+    return error
