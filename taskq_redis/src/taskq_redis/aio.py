@@ -30,7 +30,7 @@ from taskq_redis.producing import WritePlan
 from taskq_redis.scripts import script_body
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncGenerator, Callable, Sequence
 
     import redis.asyncio
 
@@ -53,21 +53,49 @@ class RedisAsyncProducer(AsyncProducer):
         self._store = store
         self._make_client = make_client
         self._max_block = max_block
-        self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
+        #: Event loop -> its client, and the async generator that closes it with the loop.
+        self._clients: dict[
+            asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, AsyncGenerator[None, None]]
+        ] = {}
         self._lock = threading.Lock()
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
-    def client(self) -> redis.asyncio.Redis:
-        """The running loop's client (built on first use; forgets those of closed loops)."""
+    def client(self) -> redis.asyncio.Redis | None:
+        """The running loop's client, if it has one yet (for error messages)."""
+        entry = self._clients.get(asyncio.get_running_loop())
+        return None if entry is None else entry[0]
+
+    async def _client(self) -> redis.asyncio.Redis:
+        """The running loop's client, built on first use.
+
+        Its closing is tied to the loop's end: an async generator parked on the loop is closed
+        by ``asyncio.run`` (``loop.shutdown_asyncgens()``) and closes the client then, so a
+        program that never calls ``aclose()`` leaves no connection open.
+        """
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            with self._lock:
-                for gone in [other for other in self._clients if other.is_closed()]:
-                    del self._clients[gone]
-                client = self._clients.setdefault(loop, self._make_client())
+        entry = self._clients.get(loop)
+        if entry is not None:
+            return entry[0]
+        client = self._make_client()
+        lifetime = self._lifetime(loop, client)
+        with self._lock:
+            for gone in [other for other in self._clients if other.is_closed()]:
+                del self._clients[gone]
+            self._clients[loop] = (client, lifetime)
+        await anext(lifetime)
         return client
+
+    async def _lifetime(
+        self, loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._clients.get(loop, (None,))[0] is client:
+                    del self._clients[loop]
+            await client.aclose()
 
     @areports_lost_connection
     async def asend(
@@ -91,7 +119,7 @@ class RedisAsyncProducer(AsyncProducer):
         self, message_id: str, *, timeout: float | None = 0.0
     ) -> TaskResult | None:
         """LINDEX, then BLMOVE rotations until the result is there or ``timeout`` has passed."""
-        client = self.client
+        client = await self._client()
         loop = asyncio.get_running_loop()
         key = result_key(self._store.prefix, message_id)
         give_up = None if timeout is None else loop.time() + max(0.0, timeout)
@@ -107,25 +135,25 @@ class RedisAsyncProducer(AsyncProducer):
     @areports_lost_connection
     async def aforget_result(self, message_id: str) -> None:
         """Delete the result of ``message_id``; waiters keep waiting for a new one."""
-        await self.client.delete(result_key(self._store.prefix, message_id))
+        await (await self._client()).delete(result_key(self._store.prefix, message_id))
 
     async def aclose(self) -> None:
         """Close the running loop's client; the next call on this loop opens a new one."""
         with self._lock:
-            client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+            entry = self._clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[1].aclose()
 
     def close(self) -> None:
         """Close every loop's client on its own loop; forget those of closed loops."""
         with self._lock:
-            clients = list(self._clients.items())
+            entries = list(self._clients.items())
             self._clients.clear()
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        for loop, client in clients:
+        for loop, (client, _) in entries:
             if loop.is_closed():
                 continue
             if loop is running:
@@ -148,7 +176,7 @@ class RedisAsyncProducer(AsyncProducer):
 
         A call that met ``NOSCRIPT`` did not run: it runs again once its script is loaded.
         """
-        client = self.client
+        client = await self._client()
         pipe = client.pipeline(transaction=False)
         if lead is not None:
             pipe.execute_command(*lead)

@@ -15,6 +15,7 @@ undecodable-payload test runs instead of being skipped.
 from __future__ import annotations
 
 from taskq_core.testing.conformance.ack_many import AckManyTests
+from taskq_core.testing.conformance.async_producer import AsyncProducerTests
 from taskq_core.testing.conformance.base import (
     BlockedCall,
     BlockedGetResult,
@@ -63,6 +64,7 @@ class BrokerConformance(
     ReaperTests,
     MonitoringTests,
     ConcurrencyTests,
+    AsyncProducerTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
 
@@ -70,6 +72,7 @@ class BrokerConformance(
 __all__ = [
     "AckAndFencingTests",
     "AckManyTests",
+    "AsyncProducerTests",
     "BlockedCall",
     "BlockedGetResult",
     "BlockedReserve",
