@@ -6,7 +6,6 @@ Each test runs its coroutine with ``asyncio.run`` on the in-memory broker of ``c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,7 +17,6 @@ from taskq_core import (
     SignatureMismatch,
     hookimpl,
 )
-from taskq_core.plugins import plugin_manager
 from taskq_memory import MemoryBroker
 
 if TYPE_CHECKING:
@@ -34,20 +32,6 @@ def add(app: Taskq) -> Task[..., int]:
         return x + y
 
     return add
-
-
-@pytest.fixture
-def use_plugin() -> Iterator[Callable[[object], None]]:
-    """Register plugin objects on the process-wide manager for this test only."""
-    registered: list[object] = []
-
-    def use(plugin: object) -> None:
-        plugin_manager().register(plugin)
-        registered.append(plugin)
-
-    yield use
-    for plugin in registered:
-        plugin_manager().unregister(plugin)
 
 
 def reserve_all(broker: MemoryBroker, queue: str = "default") -> list[Message]:
