@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from taskq_core.arguments import DEFAULT_MAX_MESSAGE_BYTES
 from taskq_core.backends import connect
@@ -31,7 +31,7 @@ from taskq_core.retry import (
     RetryPolicy,
 )
 from taskq_core.schemas import require_queue_name
-from taskq_core.task import ExecutionOptions, Task
+from taskq_core.task import ExecutionOptions, Task, TaskDecorator
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
@@ -45,18 +45,6 @@ R = TypeVar("R")
 BROKER_URL_ENV = "TASKQ_BROKER_URL"
 #: Lost leases (worker crashes, timeouts) a message survives before it goes to DEAD.
 DEFAULT_MAX_DELIVERIES = 5
-
-
-class TaskDecorator(Protocol):
-    """What ``@app.task(...)`` with options returns: the decorator, typed like ``@app.task``."""
-
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[Any, Any, R]]
-    ) -> Task[P, Coroutine[Any, Any, R], R]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, R]) -> Task[P, R, R]: ...
 
 
 class Taskq:

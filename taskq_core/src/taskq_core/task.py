@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, overload
 
 from typing_extensions import TypeVar
 
@@ -35,6 +35,18 @@ R = TypeVar("R")
 T = TypeVar("T", default=R)
 
 log = logging.getLogger("taskq.producer")
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with options returns: the decorator, typed like ``@app.task``."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Task[P, Coroutine[Any, Any, R], R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Task[P, R, R]: ...
 
 
 @dataclass(frozen=True)
