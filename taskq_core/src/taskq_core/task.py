@@ -187,7 +187,7 @@ class Task(Generic[P, R, T]):
         )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
         written = self.app.send_message(message, eta=when, replace_result=task_id is not None)
-        return self.handle(message, written)
+        return self._handle(message, written)
 
     async def aapply_async(
         self,
@@ -220,9 +220,9 @@ class Task(Generic[P, R, T]):
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
         chosen = task_id is not None
         written = await aio.asend_message(self.app, message, eta=when, replace_result=chosen)
-        return self.handle(message, written)
+        return self._handle(message, written)
 
-    def handle(self, message: Message, written: bool) -> AsyncResult[T]:
+    def _handle(self, message: Message, written: bool) -> AsyncResult[T]:
         """The handle of a sent message; ``duplicate`` when the send wrote nothing."""
         if written:
             return AsyncResult(message.id, self.app, message.queue)
@@ -263,7 +263,7 @@ class Task(Generic[P, R, T]):
         messages = self.build_messages(calls, queue=queue, priority=priority, task_ids=task_ids)
         when = self.app.resolve_eta(countdown=countdown, eta=None)
         written = self.app.send_messages(messages, eta=when, replace_result=task_ids is not None)
-        return self.handles(messages, written)
+        return self._handles(messages, written)
 
     async def adelay_many(
         self,
@@ -284,9 +284,11 @@ class Task(Generic[P, R, T]):
         when = self.app.resolve_eta(countdown=countdown, eta=None)
         chosen = task_ids is not None
         written = await aio.asend_messages(self.app, messages, eta=when, replace_result=chosen)
-        return self.handles(messages, written)
+        return self._handles(messages, written)
 
-    def handles(self, messages: Sequence[Message], written: Sequence[bool]) -> list[AsyncResult[T]]:
+    def _handles(
+        self, messages: Sequence[Message], written: Sequence[bool]
+    ) -> list[AsyncResult[T]]:
         """The handles of a bulk send, ``duplicate`` where a message was not written."""
         app = self.app
         return [
