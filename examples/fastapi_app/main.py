@@ -3,13 +3,17 @@
 ``POST /add`` enqueues a task and waits for its result within the request; ``POST /reports``
 enqueues and answers 202 at once, and ``GET /results/{id}`` reports on it later.
 
-The endpoints are plain ``def`` functions: FastAPI runs them in its threadpool, so the blocking
-``delay()`` and ``get()`` never stall the event loop. With taskq's asyncio API they become
-``async def`` endpoints that ``await add.adelay(a, b)`` and ``await result.aget(timeout=...)``.
+The sending endpoints are ``async def`` and use taskq's asyncio API (``await add.adelay(a, b)``,
+``await result.aget(timeout=...)``, docs/asyncio.md): waiting for a result suspends the request,
+never the event loop. ``GET /results/{id}`` is a plain ``def`` (FastAPI runs it in its
+threadpool), as any endpoint using the sync API must be. The lifespan closes the app's
+connections, the asyncio ones included, when the server stops.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -21,7 +25,15 @@ from taskq_core import ResultTimeout
 #: Longest a request waits for its task's result, in seconds.
 RESULT_WAIT = 10.0
 
-api = FastAPI(title="taskq + FastAPI")
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """Close taskq's connections (this loop's asyncio client, then the sync one) at shutdown."""
+    yield
+    await taskq.aclose()
+
+
+api = FastAPI(title="taskq + FastAPI", lifespan=lifespan)
 
 
 class Numbers(BaseModel):
@@ -38,19 +50,19 @@ class Document(BaseModel):
 
 
 @api.post("/add")
-def add_numbers(numbers: Numbers) -> dict[str, Any]:
+async def add_numbers(numbers: Numbers) -> dict[str, Any]:
     """Enqueue ``add`` and answer with its result (504 if no worker answers in time)."""
-    result = add.delay(numbers.a, numbers.b)
+    result = await add.adelay(numbers.a, numbers.b)
     try:
-        return {"id": result.id, "sum": result.get(timeout=RESULT_WAIT)}
+        return {"id": result.id, "sum": await result.aget(timeout=RESULT_WAIT)}
     except ResultTimeout:
         raise HTTPException(504, f"no result for task {result.id} yet") from None
 
 
 @api.post("/reports", status_code=202)
-def start_report(document: Document) -> dict[str, str]:
+async def start_report(document: Document) -> dict[str, str]:
     """Enqueue ``word_count`` and answer at once with the task's id."""
-    return {"id": word_count.delay(document.text).id}
+    return {"id": (await word_count.adelay(document.text)).id}
 
 
 @api.get("/results/{task_id}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,20 +18,6 @@ if TYPE_CHECKING:
     from taskq_core import Delivery, Task
 
 WORKER = "test-worker"
-
-
-@pytest.fixture
-def use_plugin() -> Iterator[Callable[[object], None]]:
-    """Register plugin objects on the process-wide manager for this test only."""
-    registered: list[object] = []
-
-    def use(plugin: object) -> None:
-        plugin_manager().register(plugin)
-        registered.append(plugin)
-
-    yield use
-    for plugin in registered:
-        plugin_manager().unregister(plugin)
 
 
 @pytest.fixture

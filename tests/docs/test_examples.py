@@ -21,6 +21,17 @@ EXAMPLE_TIMEOUT = 60.0
 
 #: Example module -> what its output must contain: text, or a pattern where timings vary.
 EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
+    "async_producer": [
+        "await add.adelay(2, 3) -> aget() -> 5",
+        "adelay_many + gather: ['title of a.example', 'title of b.example', 'title of c.example']",
+        "aapply_async(task_id=...) twice: duplicate=True",
+        "countdown=0.2 -> 30",
+        "divide -> TaskError: ZeroDivisionError: division by zero",
+        "add.adelay(1) -> SignatureMismatch: cannot send 'examples.async_producer.add': "
+        "missing a required argument: 'y' (it takes add(x, y))",
+        "after aforget(): aget(timeout=0.1) raised ResultTimeout",
+        "the loop kept running while it waited: True",
+    ],
     "results": [
         "before any worker: status=PENDING ready=False",
         "add.get() -> 5",

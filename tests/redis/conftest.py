@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import fakeredis
+import fakeredis.aioredis
 import pytest
 import redis
 from redis.backoff import ConstantBackoff
@@ -63,6 +64,32 @@ class FakeRedis(fakeredis.FakeRedis):
         if first_list == second_list and (src, dest) == ("RIGHT", "RIGHT"):
             return self.brpoplpush(first_list, second_list, timeout)
         return super().blmove(first_list, second_list, timeout, src, dest)
+
+
+class FakeAsyncRedis(fakeredis.aioredis.FakeRedis):
+    """The asyncio twin of :class:`FakeRedis`: its BLMOVE rotation blocks (as BRPOPLPUSH)."""
+
+    async def blmove(
+        self,
+        first_list: Any,
+        second_list: Any,
+        timeout: Any,
+        src: str = "LEFT",
+        dest: str = "RIGHT",
+    ) -> Any:
+        if first_list == second_list and (src, dest) == ("RIGHT", "RIGHT"):
+            return await self.brpoplpush(first_list, second_list, timeout)
+        return await super().blmove(first_list, second_list, timeout, src, dest)
+
+
+def fake_broker_on(server: fakeredis.FakeServer, prefix: str, clock: Clock | None) -> RedisBroker:
+    """A RedisBroker on ``server`` whose asyncio producer uses the same fake server."""
+    return RedisBroker(
+        FakeRedis(server=server),
+        prefix=prefix,
+        clock=clock,
+        async_client=lambda: FakeAsyncRedis(server=server),
+    )
 
 
 @pytest.fixture

@@ -13,15 +13,14 @@ from taskq_core.clock import Clock
 from taskq_core.testing import BrokerConformance, BrokerFactory, RawPayloadInjector
 from taskq_redis import RedisBroker
 
-from .conftest import FakeRedis
+from .conftest import fake_broker_on
 
 
 class TestFakeRedisBroker(BrokerConformance):
     @pytest.fixture
     def make_broker(self, fake_server: fakeredis.FakeServer) -> BrokerFactory:
         def build(clock: Clock) -> RedisBroker:
-            client = FakeRedis(server=fake_server)
-            return RedisBroker(client, prefix=f"tq-{uuid.uuid4().hex[:8]}", clock=clock)
+            return fake_broker_on(fake_server, f"tq-{uuid.uuid4().hex[:8]}", clock)
 
         return build
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
@@ -20,7 +21,7 @@ from taskq_core.bulk import send_in_chunks
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
-from taskq_core.plugins import implementations, notify, plugin_manager
+from taskq_core.plugins import after_send, before_send, plugin_manager
 from taskq_core.ratelimit import RateLimit, parse_rate_limit
 from taskq_core.result import AsyncResult
 from taskq_core.retry import (
@@ -30,13 +31,14 @@ from taskq_core.retry import (
     RetryPolicy,
 )
 from taskq_core.schemas import require_queue_name
-from taskq_core.task import ExecutionOptions, Task
+from taskq_core.task import ExecutionOptions, Task, TaskDecorator
 from taskq_core.unique import UniqueUntil, check_unique_options
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
     from collections import Counter
 
+    from taskq_core.aio import AsyncProducer
     from taskq_core.schemas import Message
     from taskq_core.settings import ConfigSource
 
@@ -103,6 +105,9 @@ class Taskq:
         self.periodic_schedules: dict[str, Periodic] = {}
         self._explicit_queue: set[str] = set()
         self._broker_lock = threading.Lock()
+        # A broker handed in is the caller's to connect; one built from the URL is connected
+        # on first use of ``broker`` (not by the asyncio producer, which has its own client).
+        self._connected = self._broker is not None
         plugin_manager().hook.taskq_app_configured(app=self)
 
     @classmethod
@@ -138,14 +143,31 @@ class Taskq:
     @property
     def broker(self) -> BaseBroker:
         """The connected broker (built from the URL and connected on first access)."""
+        if not self._connected:
+            with self._broker_lock:
+                if not self._connected:
+                    self._built_broker().connect()
+                    self._connected = True
+        assert self._broker is not None
+        return self._broker
+
+    def _built_broker(self) -> BaseBroker:
+        """The broker, built from the URL if need be but not connected (lock held)."""
+        if self._broker is None:
+            assert self._broker_url is not None
+            self._broker = connect(self._broker_url)
+        return self._broker
+
+    def async_producer(self) -> AsyncProducer:
+        """The broker's asyncio producer (``taskq_core.aio``); builds no sync connection.
+
+        Raises:
+            ConfigurationError: the backend has no asyncio producer API.
+        """
         if self._broker is None:
             with self._broker_lock:
-                if self._broker is None:
-                    assert self._broker_url is not None
-                    broker = connect(self._broker_url)
-                    broker.connect()
-                    self._broker = broker
-        return self._broker
+                return self._built_broker().async_producer()
+        return self._broker.async_producer()
 
     @property
     def clock(self) -> Clock:
@@ -161,17 +183,34 @@ class Taskq:
         with self._broker_lock:
             self._broker = broker if isinstance(broker, BaseBroker) else None
             self._broker_url = None if isinstance(broker, BaseBroker) else broker
+            self._connected = self._broker is not None
 
     def close(self) -> None:
-        """Close the broker if this app opened it from a URL."""
+        """Close the broker if this app opened it from a URL (asyncio connections included)."""
         if self._broker is not None and self._broker_url is not None:
             self._broker.close()
             self._broker = None
+            self._connected = False
+
+    async def aclose(self) -> None:
+        """Close the running loop's asyncio connections, then :meth:`close`.
+
+        The shutdown step of an asyncio app (a FastAPI lifespan, say).
+        """
+        if self._broker is not None and self._broker_url is not None:
+            with contextlib.suppress(ConfigurationError):  # a backend without asyncio producers
+                await self._broker.async_producer().aclose()
+        self.close()
 
     # -- tasks -----------------------------------------------------------------------------------
 
     @overload
-    def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
+    def task(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Task[P, Coroutine[Any, Any, R], R]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R]) -> Task[P, R, R]: ...
 
     @overload
     def task(
@@ -195,7 +234,7 @@ class Taskq:
         result_ttl: float | None = None,
         unique_for: float | None = None,
         unique_until: UniqueUntil = "done",
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> TaskDecorator: ...
 
     def task(
         self,
@@ -351,15 +390,13 @@ class Taskq:
 
         ``replace_result`` as for :meth:`BaseBroker.send` (for ids the caller chose).
         """
-        if implementations("taskq_before_send"):
-            plugin_manager().hook.taskq_before_send(message=message)
+        before_send((message,))
         broker = self.broker
         if eta is None:
             accepted = broker.send(message, replace_result=replace_result)
         else:
             accepted = broker.schedule(message, eta=eta, replace_result=replace_result)
-        if implementations("taskq_after_send"):
-            notify("taskq_after_send", message=message, eta=eta)
+        after_send((message,), eta)
         return accepted
 
     def send_messages(
@@ -372,12 +409,9 @@ class Taskq:
         Raises:
             PartialSendError: the broker refused part of the batch after writing another part.
         """
-        hook = plugin_manager().hook
-        for message in messages if implementations("taskq_before_send") else ():
-            hook.taskq_before_send(message=message)
+        before_send(messages)
         accepted = send_in_chunks(self.broker, messages, eta=eta, replace_result=replace_result)
-        for message in messages if implementations("taskq_after_send") else ():
-            notify("taskq_after_send", message=message, eta=eta)
+        after_send(messages, eta)
         return accepted
 
     def pause_queue(self, name: str) -> bool:
@@ -402,7 +436,7 @@ class Taskq:
 
     def AsyncResult(
         self, id: str, *, queue: str | None = None, duplicate: bool = False
-    ) -> AsyncResult:
+    ) -> AsyncResult[Any]:
         """Rebuild a handle from a message id."""
         return AsyncResult(id, app=self, queue=queue, duplicate=duplicate)
 

@@ -40,11 +40,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.errors import PartialSendError, TaskqError
+from taskq_core.errors import ConfigurationError, PartialSendError, TaskqError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from taskq_core.aio import AsyncProducer
     from taskq_core.clock import Clock
     from taskq_core.schemas import (
         DeadLetter,
@@ -143,6 +144,20 @@ class BaseBroker(abc.ABC):
     @abc.abstractmethod
     def now(self) -> float:
         """Current time as the broker sees it: ``clock.now()`` if a clock was given."""
+
+    def async_producer(self) -> AsyncProducer:
+        """The producer side for asyncio code (``adelay``, ``aget``): an optional capability.
+
+        Returns the same object on every call; it never blocks the loop and never runs this
+        broker's sync client in a thread. :meth:`close` also closes its connections.
+
+        Raises:
+            ConfigurationError: this backend has none (the default), in one line.
+        """
+        raise ConfigurationError(
+            f"the {self.scheme or type(self).__name__} backend has no asyncio producer API "
+            "(adelay, aget); use delay() and get(), or a backend that has one"
+        )
 
     # -- producing -------------------------------------------------------------------------------
 

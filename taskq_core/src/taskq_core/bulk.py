@@ -47,15 +47,31 @@ def send_in_chunks(
             else:
                 for message in chunk:
                     written.append(broker.schedule(message, eta=eta, replace_result=replace_result))
-        except PartialSendError as exc:
-            ids = [message.id for message in messages]
-            done = start + len(chunk)
-            cause = exc.__cause__ or exc
-            sent = (*ids[:start], *exc.sent)
-            raise partial_send(sent, (*exc.unsent, *ids[done:]), cause) from exc.__cause__
         except TaskqError as exc:
-            if not written:
+            error = refusal(messages, start, len(chunk), written, exc)
+            if error is exc:
                 raise
-            ids = [message.id for message in messages]
-            raise partial_send(ids[: len(written)], ids[len(written) :], exc) from exc
+            raise error from error.__cause__
     return written
+
+
+def refusal(
+    messages: Sequence[Message], start: int, size: int, written: list[bool], exc: TaskqError
+) -> TaskqError:
+    """The error a bulk send raises when the chunk at ``start`` (``size`` messages) was refused.
+
+    ``written`` holds the outcomes of the messages before the refusal (the earlier chunks, and
+    those of this chunk written one by one). A refusal before anything was written is ``exc``
+    itself; otherwise a :class:`PartialSendError` over the whole batch, chained to the cause.
+    """
+    ids = [message.id for message in messages]
+    if isinstance(exc, PartialSendError):
+        cause = exc.__cause__ or exc
+        error = partial_send((*ids[:start], *exc.sent), (*exc.unsent, *ids[start + size :]), cause)
+        error.__cause__ = exc.__cause__
+        return error
+    if not written:
+        return exc
+    error = partial_send(ids[: len(written)], ids[len(written) :], exc)
+    error.__cause__ = exc
+    return error

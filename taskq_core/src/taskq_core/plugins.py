@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from pluggy import HookImpl
@@ -24,6 +24,11 @@ from pluggy import HookImpl
 from taskq_core import hookspecs
 from taskq_core.errors import ConfigurationError
 from taskq_core.hookspecs import PROJECT
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from taskq_core.schemas import Message
 
 log = logging.getLogger("taskq.plugins")
 
@@ -141,3 +146,18 @@ def notify(hook_name: str, **kwargs: Any) -> None:
             impl.function(*(kwargs[name] for name in impl.argnames))
         except Exception:
             log.exception("plugin %s failed in %s; continuing", impl.plugin_name, hook_name)
+
+
+def before_send(messages: Sequence[Message]) -> None:
+    """Run ``taskq_before_send`` for each message, before any is written (a hook may veto)."""
+    if implementations("taskq_before_send"):
+        hook = plugin_manager().hook
+        for message in messages:
+            hook.taskq_before_send(message=message)
+
+
+def after_send(messages: Sequence[Message], eta: float | None) -> None:
+    """Fire ``taskq_after_send`` for each message once the send returned."""
+    if implementations("taskq_after_send"):
+        for message in messages:
+            notify("taskq_after_send", message=message, eta=eta)

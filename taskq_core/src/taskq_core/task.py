@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, overload
 
+from typing_extensions import TypeVar
+
+from taskq_core import aio
 from taskq_core.arguments import CallCheck, too_big
 from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
 from taskq_core.result import AsyncResult
@@ -28,9 +31,24 @@ if TYPE_CHECKING:
     from taskq_core.unique import UniqueUntil
 
 P = ParamSpec("P")
+#: What calling the function returns (a coroutine for an ``async def`` task).
 R = TypeVar("R")
+#: What ``get()`` returns: ``R``, or what the coroutine returns for an ``async def`` task.
+T = TypeVar("T", default=R)
 
 log = logging.getLogger("taskq.producer")
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with options returns: the decorator, typed like ``@app.task``."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Task[P, Coroutine[Any, Any, R], R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Task[P, R, R]: ...
 
 
 @dataclass(frozen=True)
@@ -54,10 +72,15 @@ class ExecutionOptions:
     result_ttl: float | None = None
 
 
-class Task(Generic[P, R]):
+class Task(Generic[P, R, T]):
     """A function registered with ``@app.task``.
 
-    Calling the task runs the function here and now; ``delay``/``apply_async`` send it to a worker.
+    Calling the task runs the function here and now; ``delay``/``apply_async`` send it to a worker
+    and ``adelay``/``aapply_async``/``adelay_many`` do the same from asyncio code.
+
+    Type parameters: ``P`` the function's parameters, ``R`` what calling it returns, ``T`` the
+    result's type (``R``, or the awaited type of an ``async def`` task); ``@app.task`` infers all
+    three.
     """
 
     def __init__(
@@ -113,9 +136,13 @@ class Task(Generic[P, R]):
         """Run the function with decoded message arguments (what the worker calls)."""
         return self.fn(*args, **kwargs)
 
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]:
         """Send a call with the task's defaults; shorthand for ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
+
+    async def adelay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]:
+        """``delay()`` for asyncio: the same checks and hooks, an awaited write."""
+        return await self.aapply_async(args, kwargs)
 
     def apply_async(
         self,
@@ -132,7 +159,7 @@ class Task(Generic[P, R]):
         unique_key: str | None = None,
         unique_for: float | None = None,
         unique_until: UniqueUntil | None = None,
-    ) -> AsyncResult:
+    ) -> AsyncResult[T]:
         """Send a call with per-call options.
 
         Args:
@@ -190,10 +217,50 @@ class Task(Generic[P, R]):
                 return AsyncResult(message.id, app, message.queue)
             log.info("unique key %r is held by %s; nothing was sent", claim.key, holder)
             return AsyncResult(holder, app, message.queue, duplicate=True)
-        if app.send_message(message, eta=when, replace_result=task_id is not None):
-            return AsyncResult(message.id, app, message.queue)
+        written = self.app.send_message(message, eta=when, replace_result=task_id is not None)
+        return self._handle(message, written)
+
+    async def aapply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncResult[T]:
+        """``apply_async()`` for asyncio: same options, checks, errors and hooks.
+
+        Raises:
+            ConfigurationError: the backend has no asyncio producer API, or the task is
+                unique (an asyncio unique send does not exist yet); and what
+                :meth:`apply_async` raises.
+        """
+        self._refuse_unique("aapply_async")
+        message = self.build_message(
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            task_id=task_id,
+            max_retries=max_retries,
+            headers=headers,
+        )
+        when = self.app.resolve_eta(countdown=countdown, eta=eta)
+        chosen = task_id is not None
+        written = await aio.asend_message(self.app, message, eta=when, replace_result=chosen)
+        return self._handle(message, written)
+
+    def _handle(self, message: Message, written: bool) -> AsyncResult[T]:
+        """The handle of a sent message; ``duplicate`` when the send wrote nothing."""
+        if written:
+            return AsyncResult(message.id, self.app, message.queue)
         log.info("task_id %s is already queued in %r; nothing was sent", message.id, message.queue)
-        return AsyncResult(message.id, app, message.queue, duplicate=True)
+        return AsyncResult(message.id, self.app, message.queue, duplicate=True)
 
     def delay_many(
         self,
@@ -203,7 +270,7 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         priority: int | None = None,
         task_ids: Sequence[str] | None = None,
-    ) -> list[AsyncResult]:
+    ) -> list[AsyncResult[T]]:
         """Send many calls in as few round trips as the backend allows.
 
         Each item is a sequence of positional arguments or a mapping of keyword arguments.
@@ -226,11 +293,61 @@ class Task(Generic[P, R]):
                 written (e.g. Redis ran out of memory); ``.sent`` and ``.unsent`` hold the ids.
             BrokerFullError: the broker is out of memory; nothing was written.
         """
+        self._refuse_unique("delay_many")
+        messages = self.build_messages(calls, queue=queue, priority=priority, task_ids=task_ids)
+        when = self.app.resolve_eta(countdown=countdown, eta=None)
+        written = self.app.send_messages(messages, eta=when, replace_result=task_ids is not None)
+        return self._handles(messages, written)
+
+    async def adelay_many(
+        self,
+        calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+        *,
+        countdown: float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        task_ids: Sequence[str] | None = None,
+    ) -> list[AsyncResult[T]]:
+        """``delay_many()`` for asyncio: same arguments, checks, errors and hooks.
+
+        Raises:
+            ConfigurationError: the backend has no asyncio producer API, or the task is
+                unique; and what :meth:`delay_many` raises.
+        """
+        self._refuse_unique("adelay_many")
+        messages = self.build_messages(calls, queue=queue, priority=priority, task_ids=task_ids)
+        when = self.app.resolve_eta(countdown=countdown, eta=None)
+        chosen = task_ids is not None
+        written = await aio.asend_messages(self.app, messages, eta=when, replace_result=chosen)
+        return self._handles(messages, written)
+
+    def _refuse_unique(self, call: str) -> None:
+        """Refuse a send path that cannot claim a unique key, rather than skip the claim."""
         if self.unique_for is not None:
             raise ConfigurationError(
-                f"delay_many cannot send the unique task {self.name!r}: "
+                f"{call} cannot send the unique task {self.name!r}: "
                 "send each call with delay() or apply_async()"
             )
+
+    def _handles(
+        self, messages: Sequence[Message], written: Sequence[bool]
+    ) -> list[AsyncResult[T]]:
+        """The handles of a bulk send, ``duplicate`` where a message was not written."""
+        app = self.app
+        return [
+            AsyncResult(m.id, app, m.queue, duplicate=not new)
+            for m, new in zip(messages, written, strict=True)
+        ]
+
+    def build_messages(
+        self,
+        calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+        *,
+        queue: str | None,
+        priority: int | None,
+        task_ids: Sequence[str] | None,
+    ) -> list[Message]:
+        """Validate every call of a bulk send into a ``Message`` before any is written."""
         build = self.build_message
         messages = []
         ids = iter(()) if task_ids is None else iter(task_ids)
@@ -249,14 +366,7 @@ class Task(Generic[P, R]):
             raise ConfigurationError(
                 f"task_ids must have one id per call: {len(task_ids)} ids for {len(messages)} calls"
             )
-        when = self.app.resolve_eta(countdown=countdown, eta=None)
-        chosen = task_ids is not None
-        written = self.app.send_messages(messages, eta=when, replace_result=chosen)
-        app = self.app
-        return [
-            AsyncResult(m.id, app, m.queue, duplicate=not new)
-            for m, new in zip(messages, written, strict=True)
-        ]
+        return messages
 
     def build_message(
         self,

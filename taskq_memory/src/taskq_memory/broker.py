@@ -42,6 +42,7 @@ from taskq_core.schemas import (
     check_queue_name,
 )
 from taskq_core.urls import redact_url
+from taskq_memory.aio import MemoryAsyncProducer
 from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
@@ -80,6 +81,7 @@ class MemoryBroker(BaseBroker):
         self._queues: dict[str, MemoryQueue] = {}
         self._heartbeats = Heartbeats()
         self._results = ResultStore(self._lock)
+        self._async_producer = MemoryAsyncProducer(self, self._results, self._lock)
         self._grants = GrantLogs()
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
@@ -128,6 +130,10 @@ class MemoryBroker(BaseBroker):
     def now(self) -> float:
         """``clock.now()`` if a clock was given, else this process's wall clock."""
         return self.clock.now() if self.clock is not None else time.time()
+
+    def async_producer(self) -> MemoryAsyncProducer:
+        """These sends and results for asyncio; waits await events, no thread (``aio.py``)."""
+        return self._async_producer
 
     def inject_raw(self, queue: str, message_id: str, raw: str, *, priority: int = 0) -> bool:
         """Test back door: put ``raw`` text in READY as if a producer had written it.

@@ -33,6 +33,8 @@ class ResultStore:
         # (expires_at, id), so expired results are dropped without scanning every result. An
         # entry whose result was since replaced or forgotten is skipped when it comes up.
         self._expiries: list[tuple[float, str]] = []
+        #: Message id -> wake-ups of asyncio waiters (``taskq_memory.aio``), called on put.
+        self.wakeups: dict[str, set[Callable[[], None]]] = {}
 
     def __len__(self) -> int:
         """How many results are held, expired ones not yet dropped included."""
@@ -44,6 +46,8 @@ class ResultStore:
         self._results[result.id] = (result, expires_at)
         heapq.heappush(self._expiries, (expires_at, result.id))
         self._stored.notify_all()
+        for wake in self.wakeups.get(result.id, ()):
+            wake()
 
     def get(self, message_id: str, *, now: float) -> TaskResult | None:
         """The result of ``message_id`` unless absent or expired (its expiry at or before now)."""

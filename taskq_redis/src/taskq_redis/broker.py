@@ -18,9 +18,12 @@ from taskq_core.broker import (
     as_queue_list,
     outcomes_of,
 )
+from taskq_core.errors import ConfigurationError
 from taskq_redis import admin, history, limits, periodic, producing, results, settling, workers
+from taskq_redis.aio import RedisAsyncProducer
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
+    async_client_from_url,
     block_limit,
     broker_options,
     check_server,
@@ -34,9 +37,10 @@ from taskq_redis.store import Store
 from taskq_redis.waiting import MarkerWaiter
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import redis
+    import redis.asyncio
 
     from taskq_core.clock import Clock
     from taskq_core.schemas import (
@@ -65,6 +69,9 @@ class RedisBroker(BaseBroker):
         prefix: First part of every key; several taskq apps can share one Redis database.
         clock: Test clock passed to the scripts as ``now``; ``None`` uses the server's TIME.
         max_block: Longest single blocking wait of an idle ``reserve``, in seconds.
+        async_client: Builds the ``redis.asyncio`` client of the asyncio producer, once per
+            event loop. Built from the URL when ``client`` is one; with a client passed in,
+            the asyncio API (``adelay``, ``aget``) needs it.
     """
 
     scheme: ClassVar[str] = "redis"
@@ -77,14 +84,19 @@ class RedisBroker(BaseBroker):
         prefix: str | None = None,
         clock: Clock | None = None,
         max_block: float = MAX_BLOCK_SECONDS,
+        async_client: Callable[[], redis.asyncio.Redis] | None = None,
     ) -> None:
         super().__init__(clock=clock)
         url_prefix = None
         if isinstance(client, str):
-            client, url_prefix = client_from_url(client)
+            url = client
+            client, url_prefix = client_from_url(url)
             self._owns_client = True
+            async_client = async_client or (lambda: async_client_from_url(url))
         else:
             self._owns_client = False
+        self._async_client = async_client
+        self._async_producer: RedisAsyncProducer | None = None
         self.prefix = check_prefix(prefix or url_prefix or DEFAULT_PREFIX)
         self.client = client
         self._store = Store(client, self.prefix, clock)
@@ -123,10 +135,32 @@ class RedisBroker(BaseBroker):
         self._connected = True
 
     def close(self) -> None:
-        """Wake blocked reserves and, when this broker built the client, close its pool."""
+        """Wake blocked reserves and, when this broker built the client, close its pool.
+
+        The asyncio producer's clients are closed too, each on its own event loop.
+        """
         self._waiter.interrupt()
         if self._owns_client:
             self.client.close()
+        if self._async_producer is not None:
+            self._async_producer.close()
+
+    def async_producer(self) -> RedisAsyncProducer:
+        """Sends and result waits on ``redis.asyncio``, with the same scripts (``aio.py``).
+
+        Raises:
+            ConfigurationError: the broker was given a client but no ``async_client``.
+        """
+        if self._async_producer is None:
+            if self._async_client is None:
+                raise ConfigurationError(
+                    "this RedisBroker was given a client: pass async_client= (a callable "
+                    "returning a redis.asyncio.Redis) to use adelay() and aget()"
+                )
+            self._async_producer = RedisAsyncProducer(
+                self._store, self._async_client, self._waiter.max_block
+            )
+        return self._async_producer
 
     def interrupt(self) -> None:
         """Make reserves blocked in this process return promptly with what they have."""

@@ -20,12 +20,14 @@ from redis.exceptions import BusyLoadingError, OutOfMemoryError, RedisError, Res
 from redis.retry import Retry
 
 from taskq_core.clock import Clock
-from taskq_core.errors import BrokerFullError, BrokerUnavailable, ConfigurationError
+from taskq_core.errors import BrokerFullError, BrokerUnavailable, ConfigurationError, TaskqError
 from taskq_core.urls import redact_url
 from taskq_redis.codec import text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Coroutine, Mapping
+
+    import redis.asyncio
 
 log = logging.getLogger("taskq.redis")
 
@@ -146,23 +148,49 @@ def client_from_url(url: str) -> tuple[redis.Redis, str | None]:
     ``rediss://`` turns TLS on, ``unix://`` uses a socket path; user, password, database and
     socket options come from the URL as redis-py understands them.
     """
+    redis_url, prefix, defaults = client_settings(url)
+    try:
+        client = redis.Redis.from_url(redis_url, retry=command_retry(), **defaults)
+    except (ValueError, TypeError) as exc:
+        raise _fail(url, str(exc)) from None
+    return client, prefix
+
+
+def async_client_from_url(url: str) -> redis.asyncio.Redis:
+    """The ``redis.asyncio`` twin of :func:`client_from_url`: same settings, same retries.
+
+    Build one per event loop: its connections belong to the loop that opened them.
+    """
+    import redis.asyncio
+    import redis.asyncio.retry
+
+    redis_url, _, defaults = client_settings(url)
+    backoff = ExponentialWithJitterBackoff(cap=BACKOFF_CAP_SECONDS, base=BACKOFF_BASE_SECONDS)
+    retry = redis.asyncio.retry.Retry(backoff, COMMAND_RETRIES, supported_errors=_RETRIED_ERRORS)
+    try:
+        return redis.asyncio.Redis.from_url(redis_url, retry=retry, **defaults)
+    except (ValueError, TypeError) as exc:
+        raise _fail(url, str(exc)) from None
+
+
+def client_settings(url: str) -> tuple[str, str | None, dict[str, Any]]:
+    """What both clients are built from: redis-py's URL, the key prefix and the options.
+
+    Raises:
+        ConfigurationError: the URL is wrong (see :func:`split_url`).
+    """
     redis_url, prefix = split_url(url)
     defaults: dict[str, Any] = {
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT_SECONDS,
         "socket_connect_timeout": 5.0,
         "socket_keepalive": True,
         "health_check_interval": 30,
-        "retry": command_retry(),
         "retry_on_error": list(_RETRIED_ERRORS),
     }
     if _checks_certificates(redis_url):
         # redis-py before 6.0 skips the hostname check unless asked; the URL may still say no.
         defaults["ssl_check_hostname"] = True
-    try:
-        client = redis.Redis.from_url(redis_url, **defaults)
-    except (ValueError, TypeError) as exc:
-        raise _fail(url, str(exc)) from None
-    return client, prefix
+    return redis_url, prefix, defaults
 
 
 def _checks_certificates(redis_url: str) -> bool:
@@ -206,7 +234,7 @@ def block_limit(client: redis.Redis, max_block: float) -> float:
     return max(0.1, min(max_block, float(socket_timeout) - 1.0))
 
 
-def describe(client: redis.Redis) -> str:
+def describe(client: redis.Redis | redis.asyncio.Redis) -> str:
     """Where ``client`` connects: ``host:port`` or the unix socket path."""
     kwargs: Mapping[str, Any] = client.connection_pool.connection_kwargs
     if kwargs.get("path"):
@@ -298,17 +326,43 @@ def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
     def translated(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            client = getattr(args[0], "client", None) if args else None
-            where = describe(client) if isinstance(client, redis.Redis) else "?"
-            raise BrokerUnavailable(f"lost Redis at {where}: {_one_line(exc)}") from exc
-        except ResponseError as exc:
-            full = broker_full(exc, "the command")
-            if full is None:
+        except (redis.ConnectionError, redis.TimeoutError, ResponseError) as exc:
+            error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
+            if error is None:
                 raise
-            raise full from exc
+            raise error from exc
 
     return translated
+
+
+def areports_lost_connection(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """:func:`reports_lost_connection` for coroutine methods (the asyncio producer)."""
+
+    @functools.wraps(method)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, ResponseError) as exc:
+            error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
+            if error is None:
+                raise
+            raise error from exc
+
+    return translated
+
+
+def taskq_error(exc: RedisError, client: Any) -> TaskqError | None:
+    """The one-line taskq error for a redis-py error; ``None`` when it is not translated.
+
+    A lost connection becomes ``BrokerUnavailable`` naming where ``client`` connects, Redis'
+    out-of-memory reply ``BrokerFullError``; other error replies stay as they are.
+    """
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        where = describe(client) if hasattr(client, "connection_pool") else "?"
+        return BrokerUnavailable(f"lost Redis at {where}: {_one_line(exc)}")
+    return broker_full(exc, "the command")
 
 
 def broker_full(exc: Exception, refused: str) -> BrokerFullError | None:

@@ -51,61 +51,89 @@ def write(
     """
     if not batch:
         return []
-    now = store.now_arg()
     if len(batch) == 1:
         message, eta = batch[0]
         moment = time.monotonic()
         if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
             # The steady state of one send: one bare EVALSHA.
+            now = store.now_arg()
             try:
                 return [bool(store.run(*_send_one(store, now, message, eta, replace_result)))]
             except ResponseError as exc:
                 if (full := broker_full(exc, "the send")) is None:
                     raise
                 raise full from exc
-    groups: dict[str, list[int]] = defaultdict(list)
-    for index, (message, _) in enumerate(batch):
-        groups[message.queue].append(index)
-    slices: list[list[int]] = []
-    if len(batch) == 1:
-        slices.append([0])
-    else:
-        for indexes in groups.values():
-            slices += [indexes[start : start + BATCH] for start in range(0, len(indexes), BATCH)]
-
-    def calls() -> Iterator[Call]:
-        """The script calls, built one at a time (a payload is encoded as its call is made)."""
-        if len(batch) == 1:
-            yield _send_one(store, now, *batch[0], replace_result)
-            return
-        for chunk in slices:
-            queue = batch[chunk[0]][0].queue
-            yield _send_many(store, now, queue, [batch[i] for i in chunk], replace_result)
-
+    plan = WritePlan(store, batch, replace_result)
     # Each call goes out as soon as it is built: Redis writes the first chunk while the next
-    # one is encoded (sends are idempotent by id, so a retried stream is harmless). The SADD of
-    # queue names not announced lately leads the same stream.
-    stale = _unannounced(store, groups)
-    lead = ("SADD", queues_key(store.prefix), *stale) if stale else None
-    replies = store.stream(calls(), lead=lead, raise_on_error=False)
-    if stale:
-        if not isinstance(replies[0], Exception):  # refused (out of memory): SADD next time
-            store.announced.update(dict.fromkeys(stale, time.monotonic()))
-        replies = replies[1:]
-    written = [False] * len(batch)
-    failed: list[int] = []
-    error: Exception | None = None
-    for chunk, reply in zip(slices, replies, strict=True):
-        if isinstance(reply, Exception):
-            failed += chunk
-            error = error or reply
-            continue
-        flags = reply if isinstance(reply, list) else [reply]
-        for index, flag in zip(chunk, flags, strict=True):
-            written[index] = bool(flag)
-    if error is not None:
-        raise _partial(batch, sorted(failed), error)
-    return written
+    # one is encoded (sends are idempotent by id, so a retried stream is harmless).
+    return plan.outcome(store.stream(plan.calls(), lead=plan.lead, raise_on_error=False))
+
+
+class WritePlan:
+    """The script calls of one write, and how their replies read.
+
+    The sync path and the asyncio one (``aio.py``) both run it, so a message is written by
+    the same scripts either way. The SADD of queue names not announced lately (``lead``)
+    goes first in the same round trip.
+    """
+
+    def __init__(
+        self, store: Store, batch: Sequence[tuple[Message, float | None]], replace_result: bool
+    ) -> None:
+        self._store = store
+        self._batch = batch
+        self._replace_result = replace_result
+        self._now = store.now_arg()
+        groups: dict[str, list[int]] = defaultdict(list)
+        for index, (message, _) in enumerate(batch):
+            groups[message.queue].append(index)
+        self._slices: list[list[int]] = []
+        if len(batch) == 1:
+            self._slices.append([0])
+        else:
+            for indexes in groups.values():
+                self._slices += [
+                    indexes[start : start + BATCH] for start in range(0, len(indexes), BATCH)
+                ]
+        self._stale = _unannounced(store, groups)
+        #: The plain command that leads the round trip (an SADD), if any.
+        self.lead = ("SADD", queues_key(store.prefix), *self._stale) if self._stale else None
+
+    def calls(self) -> Iterator[Call]:
+        """The script calls, built one at a time (a payload is encoded as its call is made)."""
+        batch, store, now, replace = self._batch, self._store, self._now, self._replace_result
+        if len(batch) == 1:
+            yield _send_one(store, now, *batch[0], replace)
+            return
+        for chunk in self._slices:
+            queue = batch[chunk[0]][0].queue
+            yield _send_many(store, now, queue, [batch[i] for i in chunk], replace)
+
+    def outcome(self, replies: list[Any]) -> list[bool]:
+        """For each message, whether it was written; ``replies`` lead's first, errors in place.
+
+        Raises:
+            BrokerFullError: Redis is out of memory and nothing was written.
+            PartialSendError: some script calls were refused after others wrote their messages.
+        """
+        if self._stale:
+            if not isinstance(replies[0], Exception):  # refused (out of memory): SADD next time
+                self._store.announced.update(dict.fromkeys(self._stale, time.monotonic()))
+            replies = replies[1:]
+        written = [False] * len(self._batch)
+        failed: list[int] = []
+        error: Exception | None = None
+        for chunk, reply in zip(self._slices, replies, strict=True):
+            if isinstance(reply, Exception):
+                failed += chunk
+                error = error or reply
+                continue
+            flags = reply if isinstance(reply, list) else [reply]
+            for index, flag in zip(chunk, flags, strict=True):
+                written[index] = bool(flag)
+        if error is not None:
+            raise _partial(self._batch, sorted(failed), error)
+        return written
 
 
 def _partial(

@@ -66,14 +66,24 @@ def get(
     give_up = None if timeout is None else time.monotonic() + max(0.0, timeout)
     found = _current(store, key, store.client.lindex(key, 0))
     while found is None:
-        remaining = max_block if give_up is None else give_up - time.monotonic()
-        if remaining <= 0:
+        block = block_for(give_up, time.monotonic(), max_block)
+        if block is None:
             return None
-        block = max(MIN_BLOCK_SECONDS, min(remaining, max_block))
         # (redis-py annotates the timeout as int; Redis 6+ takes decimal seconds)
         rotated = store.client.blmove(key, key, block, "RIGHT", "RIGHT")  # type: ignore[arg-type]
         found = _current(store, key, rotated)
     return found
+
+
+def block_for(give_up: float | None, now: float, max_block: float) -> float | None:
+    """Seconds the next BLMOVE of a wait blocks; ``None`` once ``give_up`` has passed.
+
+    ``give_up`` and ``now`` are on one monotonic clock; ``give_up=None`` waits forever.
+    """
+    remaining = max_block if give_up is None else give_up - now
+    if remaining <= 0:
+        return None
+    return max(MIN_BLOCK_SECONDS, min(remaining, max_block))
 
 
 def forget(store: Store, message_id: str) -> None:
@@ -101,13 +111,26 @@ def _current(store: Store, key: str, element: bytes | str | None) -> TaskResult 
     Raises:
         MessageDecodeError: the element was not written by store_result.lua.
     """
+    found, expired = decode(store, key, element)
+    if expired:
+        store.client.lrem(key, 0, element)  # type: ignore[arg-type]  # bytes work too
+    return found
+
+
+def decode(store: Store, key: str, element: bytes | str | None) -> tuple[TaskResult | None, bool]:
+    """A stored element as ``(result, expired)``; ``expired``: the test clock has passed it.
+
+    The caller removes an expired element (``LREM key 0 element``) on its own client.
+
+    Raises:
+        MessageDecodeError: the element was not written by store_result.lua.
+    """
     if element is None:
-        return None
+        return None, False
     expires_at, _, payload = text(element).partition(" ")
     if store.clock is not None and float(expires_at) <= store.clock.now():
-        store.client.lrem(key, 0, element)  # type: ignore[arg-type]  # bytes work too
-        return None
+        return None, True
     try:
-        return TaskResult.from_json(payload)
+        return TaskResult.from_json(payload), False
     except ValidationError:
         raise MessageDecodeError(f"undecodable result stored at {key}") from None

@@ -15,6 +15,7 @@ undecodable-payload test runs instead of being skipped.
 from __future__ import annotations
 
 from taskq_core.testing.conformance.ack_many import AckManyTests
+from taskq_core.testing.conformance.async_producer import AsyncProducerTests
 from taskq_core.testing.conformance.base import (
     BlockedCall,
     BlockedGetResult,
@@ -70,6 +71,7 @@ class BrokerConformance(
     HistoryTests,
     MessageInfoTests,
     ConcurrencyTests,
+    AsyncProducerTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
 
@@ -77,6 +79,7 @@ class BrokerConformance(
 __all__ = [
     "AckAndFencingTests",
     "AckManyTests",
+    "AsyncProducerTests",
     "BlockedCall",
     "BlockedGetResult",
     "BlockedReserve",
