@@ -67,6 +67,8 @@ ACTIVITY_OF = {
     "expire_workers": "reaper",
     "recover_expired": "reaper",
 }
+#: Scripts whose first run shows a timer has ticked once (each is loaded on its first call).
+FIRST_TICKS = {"heartbeat", "promote", "expire_workers", "recover_expired"}
 SCRIPT_BY_SHA = {
     hashlib.sha1(script_body(name).encode()).hexdigest(): name for name in SCRIPT_NAMES
 }
@@ -126,6 +128,12 @@ def idle_commands(tmp_path_factory: pytest.TempPathFactory):
                 c["cmd"] == "bzpopmin" and "b" in c["flags"] for c in crash.redis.client_list()
             ),
             what="the worker blocks waiting for work",
+        )
+        # and every timer ran once: start-up (connections, script loads) is not idleness
+        first_ticks = [sha for sha, name in SCRIPT_BY_SHA.items() if name in FIRST_TICKS]
+        crash.wait_until(
+            lambda: all(crash.redis.script_exists(*first_ticks)),
+            what="the heartbeat, schedule poll and reaper ran once",
         )
         # When it has nothing to do for WINDOW seconds
         yield watch_commands(server.port, WINDOW)
