@@ -119,13 +119,13 @@ def taskq_worker(taskq_app: Taskq) -> InlineWorker:
 @contextmanager
 def bound_to(app: Taskq, broker: BaseBroker) -> Iterator[Taskq]:
     """Point ``app`` at ``broker`` for a block, then give it back its own broker untouched."""
-    saved = app._broker, app._broker_url
+    saved = app._broker, app._broker_url, app._connected
     app.use_broker(broker)
     try:
         yield app
     finally:
         with app._broker_lock:
-            app._broker, app._broker_url = saved
+            app._broker, app._broker_url, app._connected = saved
 
 
 class MessageFactory(Protocol):
