@@ -18,6 +18,7 @@ from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.bulk import BULK_CHUNK as BULK_CHUNK  # re-exported: the bulk chunk size
 from taskq_core.bulk import send_in_chunks
 from taskq_core.clock import SYSTEM_CLOCK, Clock
+from taskq_core.control import expires_at, revoke
 from taskq_core.errors import ConfigurationError
 from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
 from taskq_core.plugins import implementations, notify, plugin_manager
@@ -34,6 +35,7 @@ from taskq_core.task import ExecutionOptions, Task
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
+    from taskq_core.broker import RevokeOutcome
     from taskq_core.schemas import Message
 
 P = ParamSpec("P")
@@ -174,6 +176,7 @@ class Taskq:
         rate_limit: str | RateLimit | None = None,
         ignore_result: bool | None = None,
         result_ttl: float | None = None,
+        expires: float | dt.timedelta | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -196,6 +199,7 @@ class Taskq:
         rate_limit: str | RateLimit | None = None,
         ignore_result: bool | None = None,
         result_ttl: float | None = None,
+        expires: float | dt.timedelta | None = None,
     ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
 
@@ -217,6 +221,8 @@ class Taskq:
             rate_limit: ``"100/s"``, ``"20/m"``, ``"5/h"``: starts across all workers together.
             ignore_result: Store no result (default: the app's ``ignore_results``).
             result_ttl: Seconds the result is kept (default: the app's ``result_ttl``).
+            expires: Seconds (or a ``timedelta``) from each send after which a call not yet
+                started is not run and ends EXPIRED (docs/control.md).
         """
         policy = RetryPolicy(
             max_retries=max_retries,
@@ -240,6 +246,7 @@ class Taskq:
             rate_limit=parse_rate_limit(rate_limit) if rate_limit is not None else None,
             ignore_result=self.ignore_results if ignore_result is None else ignore_result,
             result_ttl=result_ttl,
+            expires=expires_at(expires, 0.0),
         )
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
@@ -349,6 +356,15 @@ class Taskq:
         for message in messages if implementations("taskq_after_send") else ():
             notify("taskq_after_send", message=message, eta=eta)
         return accepted
+
+    def revoke(
+        self, id: str, *, queue: str | None = None, terminate: bool = False
+    ) -> RevokeOutcome:
+        """Revoke the task ``id``: not run if it waits, stopped if it runs and ``terminate``.
+
+        ``queue=None`` asks every known queue; see docs/control.md for what each outcome means.
+        """
+        return revoke(self.broker, id, queue=queue, terminate=terminate, result_ttl=self.result_ttl)
 
     def AsyncResult(
         self, id: str, *, queue: str | None = None, duplicate: bool = False

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from taskq_core.errors import ResultTimeout, TaskError
+from taskq_core.errors import ResultTimeout, TaskError, TaskExpired, TaskRevoked
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.broker import RevokeOutcome
     from taskq_core.schemas import TaskResult
 
-Status = Literal["PENDING", "SUCCESS", "FAILURE"]
+Status = Literal["PENDING", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"]
 
 
 class AsyncResult:
@@ -68,12 +69,18 @@ class AsyncResult:
         Raises:
             ResultTimeout: no result within ``timeout``.
             TaskError: the task ended in DEAD; carries the remote type, message and traceback.
+            TaskRevoked: the task was revoked (it did not run, or was stopped).
+            TaskExpired: the message expired before it started; the task never ran.
         """
         stored = self._fetch(timeout)
         if stored is None:
             raise ResultTimeout(f"no result for {self.id} within {timeout}s")
         if stored.status == "SUCCESS":
             return stored.value
+        if stored.status == "REVOKED":
+            raise TaskRevoked(f"task {self.id} was revoked")
+        if stored.status == "EXPIRED":
+            raise TaskExpired(f"task {self.id} expired before it started")
         error = TaskError(
             stored.error_type or "Error", stored.error_message or "", stored.traceback
         )
@@ -88,7 +95,7 @@ class AsyncResult:
         return "PENDING" if stored is None else stored.status
 
     def ready(self) -> bool:
-        """True once the task succeeded or failed for good."""
+        """True once the task succeeded, failed for good, was revoked or expired."""
         return self.status != "PENDING"
 
     def successful(self) -> bool:
@@ -98,6 +105,15 @@ class AsyncResult:
     def failed(self) -> bool:
         """True when the task ended in DEAD."""
         return self.status == "FAILURE"
+
+    def revoke(self, *, terminate: bool = False) -> RevokeOutcome:
+        """Revoke the task: it is not run, or (``terminate=True``) stopped while it runs.
+
+        See :meth:`Taskq.revoke <taskq_core.app.Taskq.revoke>` and docs/control.md.
+        """
+        if self.app is None:
+            raise TypeError("this AsyncResult has no app; build it with app.AsyncResult(id)")
+        return self.app.revoke(self.id, queue=self.queue, terminate=terminate)
 
     def forget(self) -> None:
         """Delete the stored result."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from taskq_core.arguments import CallCheck, too_big
+from taskq_core.control import expires_at
 from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
 from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
@@ -22,6 +23,7 @@ from taskq_core.schemas import (
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.control import Expires
     from taskq_core.ratelimit import RateLimit
     from taskq_core.retry import RetryPolicy
 
@@ -43,6 +45,8 @@ class ExecutionOptions:
         rate_limit: Starts allowed across all workers together, e.g. ``RateLimit(100, 1.0)``.
         ignore_result: Do not store the return value.
         result_ttl: Seconds the result is kept; ``None`` uses the app's default.
+        expires: Seconds from each send after which a call not yet started is not run and
+            ends EXPIRED; ``None``: calls never expire unless ``apply_async(expires=)`` says so.
     """
 
     time_limit: float | None = None
@@ -50,6 +54,7 @@ class ExecutionOptions:
     rate_limit: RateLimit | None = None
     ignore_result: bool = False
     result_ttl: float | None = None
+    expires: float | None = None
 
 
 class Task(Generic[P, R]):
@@ -123,6 +128,7 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        expires: Expires | None = None,
     ) -> AsyncResult:
         """Send a call with per-call options.
 
@@ -140,6 +146,9 @@ class Task(Generic[P, R]):
                 waits for the new one.
             max_retries: Retry limit for this call only.
             headers: String metadata for plugins.
+            expires: Seconds from now, a ``timedelta`` or an aware ``datetime``: a call not
+                started by then is not run and ends EXPIRED (``get()`` raises ``TaskExpired``).
+                Overrides the task's ``expires``.
 
         Raises:
             SerializationError: an argument is not JSON, or the message is over the app's
@@ -157,6 +166,7 @@ class Task(Generic[P, R]):
             task_id=task_id,
             max_retries=max_retries,
             headers=headers,
+            expires=expires_at(expires, self.app.clock.now()),
         )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
         app = self.app
@@ -233,8 +243,12 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        expires: float | None = None,
     ) -> Message:
-        """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON)."""
+        """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON).
+
+        ``expires`` is the epoch second the call expires at; ``None`` takes the task's.
+        """
         if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
             raise ConfigurationError(
                 f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
@@ -264,6 +278,10 @@ class Task(Generic[P, R]):
             fields["max_retries"] = max_retries
         if headers:
             fields["headers"] = dict(headers)
+        if expires is None and self.options.expires is not None:
+            expires = fields["created_at"] + self.options.expires
+        if expires is not None:
+            fields["expires"] = expires
         message = Message.build(**fields)
         size = too_big(message, self.app.max_message_bytes)
         if size is not None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskq_core.schemas import QueueCounts
 from taskq_redis.codec import DEAD_LETTER_FIELDS, dead_letter, text
+from taskq_redis.history import ended_totals
 from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
 
@@ -30,7 +31,7 @@ def queues(store: Store) -> list[str]:
 
 
 def counts(store: Store, queue: str) -> QueueCounts:
-    """One pipeline: LLEN of the ten READY lists, ZCARD of SCHEDULED, PROCESSING and DEAD."""
+    """One pipeline: LLENs and ZCARDs of the states, and the expired and revoked totals."""
     keys = store.keys(queue)
 
     def fill(pipe: Pipeline) -> None:
@@ -39,14 +40,16 @@ def counts(store: Store, queue: str) -> QueueCounts:
         pipe.zcard(keys.scheduled)
         pipe.zcard(keys.processing)
         pipe.zcard(keys.dead)
+        pipe.hmget(keys.history, ["#expired", "#revoked"])
 
-    *ready, scheduled, processing, dead = store.pipelined(fill)
+    *ready, scheduled, processing, dead, (expired, revoked) = store.pipelined(fill)
     return QueueCounts(
         queue=queue,
         ready=sum(ready),
         scheduled=scheduled,
         processing=processing,
         dead=dead,
+        **ended_totals(expired, revoked),
     )
 
 

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 #: retries, last error.
 DEAD_LETTER_FIELDS = "xtdre"
 
-#: One reserved message in a reserve.lua reply: id, token, retries, last error, payload.
-RESERVED_FIELDS = 5
+#: One reserved message in a reserve.lua reply: id, token, retries, last error, payload, end.
+RESERVED_FIELDS = 6
 
 
 def text(value: bytes | str | int | float | None) -> str:
@@ -31,6 +31,11 @@ def text(value: bytes | str | int | float | None) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
+
+
+def expires_arg(message: Message) -> str:
+    """The ``expires`` argument of the send scripts: epoch seconds, or '' for never."""
+    return "" if message.expires is None else repr(float(message.expires))
 
 
 def optional_float(value: bytes | str | None) -> float | None:
@@ -64,6 +69,8 @@ class Reserved:
     retries: int
     last_error: str | None
     payload: bytes | str
+    #: '' for a message to run, else why it must not: 'revoked' or 'expired' (reserve.lua).
+    end: str = ""
 
 
 def reserved_count(reply: Sequence[Any]) -> int:
@@ -75,7 +82,9 @@ def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
     """The messages of a reserve.lua reply (after its three-item header)."""
     items = []
     for start in range(3, len(reply), RESERVED_FIELDS):
-        message_id, token, retries, last_error, payload = reply[start : start + RESERVED_FIELDS]
+        message_id, token, retries, last_error, payload, end = reply[
+            start : start + RESERVED_FIELDS
+        ]
         items.append(
             Reserved(
                 id=text(message_id),
@@ -83,6 +92,7 @@ def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
                 retries=int(text(retries) or 0),
                 last_error=text(last_error) or None,
                 payload=payload,
+                end=text(end),
             )
         )
     return items

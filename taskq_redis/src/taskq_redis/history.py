@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from taskq_redis.store import Store
 
 #: History hash field suffixes and the MinuteCounts fields they fill.
-_KINDS = {"ok": "succeeded", "fail": "failed", "retry": "retried"}
+_KINDS = {
+    "ok": "succeeded",
+    "fail": "failed",
+    "retry": "retried",
+    "expired": "expired",
+    "revoked": "revoked",
+}
 #: State fields (lua/lib.lua) message_info reads: deliveries, retries, lost leases, owner,
 #: last error, dead reason, died at.
 _INFO_FIELDS = "drlwext"
@@ -55,9 +61,19 @@ def queue_stats(store: Store, queue: str, minutes: int) -> QueueStats:
     ready, (scheduled, processing, dead, fields) = replies[:10], replies[10:14]
     now = store.clock.now() if store.clock is not None else _seconds(replies[14])
     counts = QueueCounts(
-        queue=queue, ready=sum(ready), scheduled=scheduled, processing=processing, dead=dead
+        queue=queue,
+        ready=sum(ready),
+        scheduled=scheduled,
+        processing=processing,
+        dead=dead,
+        **ended_totals(_field(fields, "#expired"), _field(fields, "#revoked")),
     )
     return QueueStats(counts=counts, history=tuple(window(fields, now, minutes)))
+
+
+def ended_totals(expired: Any, revoked: Any) -> dict[str, int]:
+    """``QueueCounts``' totals from the history hash's ``#expired`` and ``#revoked`` fields."""
+    return {"expired": int(text(expired) or 0), "revoked": int(text(revoked) or 0)}
 
 
 def history(store: Store, queue: str, minutes: int) -> list[MinuteCounts]:
@@ -119,6 +135,11 @@ def message_info(store: Store, queue: str, message_id: str) -> MessageInfo | Non
         reason=(reason or None) if state == "dead" else None,
         died_at=optional_float(died_at) if state == "dead" else None,
     )
+
+
+def _field(fields: Mapping[Any, Any], name: str) -> Any:
+    """A field of an HGETALL reply, whether the client decodes replies or not."""
+    return fields.get(name.encode(), fields.get(name))
 
 
 def _seconds(reply: Any) -> float:

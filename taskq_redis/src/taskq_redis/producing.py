@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send_text
 from taskq_core.errors import PartialSendError
+from taskq_redis.codec import expires_arg
 from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
@@ -161,6 +162,7 @@ def _send_one(
             message.priority,
             message.max_deliveries,
             "" if eta is None else repr(float(eta)),
+            expires_arg(message),
         ],
     )
 
@@ -177,7 +179,16 @@ def _send_many(
     extend = args.extend
     for message, eta in batch:
         when = "" if eta is None else repr(float(eta))
-        extend((message.id, message.to_json(), message.priority, message.max_deliveries, when))
+        extend(
+            (
+                message.id,
+                message.to_json(),
+                message.priority,
+                message.max_deliveries,
+                when,
+                expires_arg(message),
+            )
+        )
     names = [keys.payloads, keys.state, keys.scheduled, keys.marker, *keys.ready]
     if replace_result:
         names += [result_key(store.prefix, message.id) for message, _ in batch]

@@ -50,6 +50,8 @@ SCRIPT_NAMES = (
     "store_result",
     "rate_limit",
     "claim_tick",
+    "revoke",
+    "end",
 )
 
 _LIBRARY = "lib"

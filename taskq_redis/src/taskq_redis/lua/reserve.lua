@@ -18,16 +18,22 @@ EFFECTS
   (the new delivery count is the fencing token), `w` = worker, ZADD processing now+lease, done
   for the whole batch in one HMGET, one HSET and one ZADD (chunked). An id without a payload
   (deleted behind the queue's back) is dropped with its state; an id popped twice in one call
-  is handed out once. Then the marker: `r` stays set while READY still holds work the cap
+  is handed out once. A message revoked while PROCESSING (state `k`) or past its expiry (state
+  `u` <= now) is leased all the same, but flagged in the reply: the client ends it through
+  end.lua (result REVOKED or EXPIRED) instead of running it, and should it die first, the lease
+  runs out and the next reserve flags it again. The check reads two more state fields in the
+  HMGET the batch makes anyway. Then the marker: `r` stays set while READY still holds work the cap
   leaves room for, so the next blocked worker wakes (chain wake-up), and is removed otherwise
   (a capped queue is woken again by whatever takes a message out of PROCESSING, see
   wake_below_cap in lib.lua).
   The ETA announcement `s` is cleared: the reply carries the next ETA itself.
   Payloads are not decoded here; the client buries undecodable ones through dead.lua.
 RETURNS
-  { now, next_eta, lease_deadline, id_1, token_1, retries_1, last_error_1, payload_1, ... }
+  { now, next_eta, lease_deadline, id_1, token_1, retries_1, last_error_1, payload_1, end_1,
+    ... }
   next_eta is the earliest remaining ETA in SCHEDULED or '' (the client blocks until then at
-  most); last_error is '' when no retry recorded one; times are strings (fmt) so no precision
+  most); last_error is '' when no retry recorded one; end is '' for a message to run, else
+  'revoked' or 'expired'; times are strings (fmt) so no precision
   is lost.
 ]]
 
@@ -68,6 +74,8 @@ local function take(ids)
       fields[#fields + 1] = id .. ':d'
       fields[#fields + 1] = id .. ':r'
       fields[#fields + 1] = id .. ':e'
+      fields[#fields + 1] = id .. ':k'
+      fields[#fields + 1] = id .. ':u'
     end
   end
   if #live > 0 then
@@ -76,7 +84,8 @@ local function take(ids)
     local until_ = fmt(deadline)
     for k, j in ipairs(live) do
       local id = ids[j]
-      local token = (tonumber(counters[3 * k - 2]) or 0) + 1
+      local base = 5 * k - 4
+      local token = (tonumber(counters[base]) or 0) + 1
       owned[#owned + 1] = id .. ':d'
       owned[#owned + 1] = token
       owned[#owned + 1] = id .. ':w'
@@ -85,9 +94,10 @@ local function take(ids)
       leased[#leased + 1] = id
       result[#result + 1] = id
       result[#result + 1] = token
-      result[#result + 1] = counters[3 * k - 1] or '0'
-      result[#result + 1] = counters[3 * k] or ''
+      result[#result + 1] = counters[base + 1] or '0'
+      result[#result + 1] = counters[base + 2] or ''
       result[#result + 1] = found[j]
+      result[#result + 1] = end_reason(counters[base + 3], counters[base + 4], now)
     end
     taken = taken + #live
     each_chunk('HSET', state, owned)

@@ -13,11 +13,12 @@ ARGV
   4 priority        0..9
   5 max_deliveries  lost leases the message survives before DEAD (>= 1)
   6 eta             float seconds, or '' for "ready now"; an ETA at or before now is ready now
+  7 expires         float seconds, or '' (or absent) for "never": state `u`, checked by reserve
 EFFECTS
   Nothing when the id is already known to the queue in any state (its payload exists): a send
   retried after a lost reply cannot duplicate the message.
   Otherwise HSETNX payload (which is also the "known?" check), DEL the result key when given,
-  HSET state `m` (and `p` when not 0); then either ZADD scheduled eta and announce the ETA on
+  HSET state `m` (and `p` when not 0, `u` when it expires); then either ZADD scheduled eta and announce the ETA on
   the marker, or RPUSH to READY and mark READY on the marker. The clock (TIME) is read only
   for a message with an ETA.
   Arguments are checked before the first write.
@@ -29,6 +30,10 @@ local payloads, state, scheduled, marker, ready = KEYS[1], KEYS[2], KEYS[3], KEY
 local id, payload = ARGV[2], ARGV[3]
 local priority = num(ARGV[4], 'priority')
 local max_deliveries = num(ARGV[5], 'max_deliveries')
+local expires = ARGV[7] or ''
+if expires ~= '' then
+  num(expires, 'expires')
+end
 local eta, now = nil, nil
 if ARGV[6] ~= '' then
   eta = num(ARGV[6], 'eta')
@@ -46,6 +51,9 @@ if priority ~= 0 then
   redis.call('HSET', state, id .. ':m', max_deliveries, id .. ':p', priority)
 else
   redis.call('HSET', state, id .. ':m', max_deliveries)
+end
+if expires ~= '' then
+  redis.call('HSET', state, id .. ':u', expires)
 end
 if eta ~= nil and eta > now then
   redis.call('ZADD', scheduled, fmt(eta), id)
