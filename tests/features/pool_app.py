@@ -73,3 +73,11 @@ def tidy(state_dir: str) -> str:
 def whoami() -> int:
     """The pid of the process running the task."""
     return os.getpid()
+
+
+@app.task(name="features.pool.sleep_long")
+def sleep_long(state_dir: str) -> str:
+    """Sleep a minute in one C call: only killing the child stops it sooner."""
+    note_run(state_dir)
+    time.sleep(60.0)
+    return "slept"

@@ -12,9 +12,13 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
-from taskq_core.errors import TimeLimitExceeded
+from taskq_core.errors import TaskTerminated, TimeLimitExceeded
+
+if TYPE_CHECKING:
+    from taskq_core.worker.revocation import Stoppers
 
 #: Seconds coroutines still pending at ``close()`` get to handle their cancellation.
 CANCEL_GRACE = 1.0
@@ -37,8 +41,19 @@ class EventLoopThread:
                 self._loop = loop
             return self._loop
 
-    def run(self, coroutine: Coroutine[Any, Any, Any], *, time_limit: float | None) -> Any:
-        """Run ``coroutine`` on the loop and wait for its result (cancel it at ``time_limit``)."""
+    def run(
+        self,
+        coroutine: Coroutine[Any, Any, Any],
+        *,
+        time_limit: float | None,
+        stoppers: Stoppers | None = None,
+        id: str = "",
+    ) -> Any:
+        """Run ``coroutine`` on the loop and wait for its result (cancel it at ``time_limit``).
+
+        With ``stoppers``, a termination request for ``id`` cancels it too, and
+        ``TaskTerminated`` is raised.
+        """
         finished = threading.Event()
 
         async def watched() -> Any:
@@ -48,8 +63,16 @@ class EventLoopThread:
                 finished.set()
 
         future = asyncio.run_coroutine_threadsafe(watched(), self._ensure_loop())
+        stoppable = nullcontext() if stoppers is None else stoppers.stoppable(id, future.cancel)
         try:
-            return future.result(timeout=time_limit)
+            with stoppable:
+                return future.result(timeout=time_limit)
+        except TaskTerminated:  # asked before it started: it never runs
+            future.cancel()
+            raise
+        except concurrent.futures.CancelledError:
+            finished.wait(CANCEL_GRACE)
+            raise TaskTerminated(f"task {id} was revoked; cancelled") from None
         except concurrent.futures.TimeoutError:
             future.cancel()
             # Settle only after the coroutine ran its cancellation (``finally`` blocks), so its

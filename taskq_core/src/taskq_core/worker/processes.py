@@ -29,11 +29,12 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from taskq_core.errors import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from taskq_core.errors import Retry, SoftTimeLimitExceeded, TaskTerminated, TimeLimitExceeded
 from taskq_core.plugins import plugin_manager
 from taskq_core.schemas import Delivery, tuples_to_lists
 from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
 from taskq_core.worker.lifeline import Lifeline, hold, lifeline_args
+from taskq_core.worker.revocation import Stoppers
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -139,6 +140,8 @@ class ChildSlot:
         self._lifeline = lifeline
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        #: Set by :meth:`kill` (another thread): the child's death is a termination.
+        self._killed = threading.Event()
 
     def _ensure_child(self) -> Connection:
         if self._process is not None and self._process.poll() is None and self._conn is not None:
@@ -181,6 +184,17 @@ class ChildSlot:
             self._process.wait(timeout=5)
         self._process = self._conn = None
 
+    def kill(self) -> None:
+        """Kill the child now (a revoked task); :meth:`call` then raises ``TaskTerminated``.
+
+        Called from another thread; the pool thread in :meth:`call` sees the child's end of
+        the socket close and replaces the child on its next call.
+        """
+        self._killed.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
     def call(
         self, delivery: Delivery, *, time_limit: float | None, soft_limit: float | None
     ) -> Any:
@@ -190,7 +204,9 @@ class ChildSlot:
             RemoteFailure: the task raised.
             TimeLimitExceeded: no answer within ``time_limit``; the child was killed.
             ChildLost: the child died while running the task.
+            TaskTerminated: :meth:`kill` killed the child (the task was revoked).
         """
+        self._killed.clear()
         conn = self._ensure_child()
         try:
             conn.send((delivery.model_dump_json(), soft_limit))
@@ -206,6 +222,8 @@ class ChildSlot:
         except (EOFError, OSError):
             code = self._process.wait(timeout=5) if self._process else None
             self._discard()
+            if self._killed.is_set():
+                raise TaskTerminated(f"task {delivery.id} was revoked; child killed") from None
             raise ChildLost(
                 f"child process died running {delivery.id} (exit code {code})"
             ) from None
@@ -241,6 +259,7 @@ class ProcessInvoker:
         self._slots: list[ChildSlot] = []
         self._lock = threading.Lock()
         self._lifeline = Lifeline()
+        self.stoppers = Stoppers()
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
         """Run ``delivery`` in this thread's child, starting the child on first use."""
@@ -249,7 +268,8 @@ class ProcessInvoker:
             slot = self._local.slot = ChildSlot(self.app_spec, self.broker_url, self._lifeline)
             with self._lock:
                 self._slots.append(slot)
-        return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
+        with self.stoppers.stoppable(delivery.id, slot.kill):
+            return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
 
     def close(self) -> None:
         """Stop every child."""
