@@ -1,8 +1,9 @@
 """Stopping running tasks that were revoked with ``terminate=True``.
 
 ``revoke(terminate=True)`` leaves a request in the broker for the worker that holds the
-message; a :class:`TerminationListener` thread blocks in ``broker.wait_terminations`` (on Redis a
-``BLPOP`` on the worker's own list), so a request reaches the worker at once, without polling.
+message; while any task runs, a :class:`TerminationListener` thread blocks in
+``broker.wait_terminations`` (on Redis a ``BLPOP`` on the worker's own list), so a request
+reaches the worker at once, without polling; an idle worker sends nothing for it.
 It hands each id to the invoker's :class:`Stoppers`, which stops the task the way its pool can:
 
 * threads (and solo): ``TaskTerminated`` is raised in the task's thread, as for time limits
@@ -36,6 +37,8 @@ log = logging.getLogger("taskq.worker")
 ASKED_KEPT = 10_000
 #: Seconds one ``wait_terminations`` call blocks at most, so a stopping worker's listener ends.
 LISTEN_CHUNK = 5.0
+#: Seconds an idle listener waits for a task to start before it checks whether to stop.
+IDLE_CHECK = 1.0
 #: Seconds the listener waits before trying again after the broker failed.
 LISTEN_RETRY = 1.0
 
@@ -45,6 +48,7 @@ class Stoppers:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._started = threading.Condition(self._lock)
         self._stops: dict[str, Callable[[], object]] = {}
         self._asked: collections.OrderedDict[str, None] = collections.OrderedDict()
 
@@ -59,11 +63,17 @@ class Stoppers:
             if self._asked.pop(delivery_id, 0) is None:
                 raise TaskTerminated(f"{delivery_id} was revoked before it started")
             self._stops[delivery_id] = stop
+            self._started.notify_all()
         try:
             yield
         finally:
             with self._lock:
                 self._stops.pop(delivery_id, None)
+
+    def wait_running(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until some task runs; ``True`` if one does."""
+        with self._started:
+            return self._started.wait_for(lambda: bool(self._stops), timeout)
 
     def terminate(self, delivery_id: str) -> bool:
         """Stop ``delivery_id``'s task if it runs (``True``), else remember the request.
@@ -100,8 +110,15 @@ class TerminationListener(threading.Thread):
         self._stop = stop
 
     def run(self) -> None:
-        """Wait for requests until the worker stops; broker errors only delay the next wait."""
+        """Wait for requests while tasks run, until the worker stops.
+
+        An idle worker sends nothing: requests made meanwhile wait in the broker, and one for a
+        prefetched delivery is read as soon as any task starts (before or when it does).
+        Broker errors only delay the next wait.
+        """
         while not self._stop.is_set():
+            if not self._stoppers.wait_running(IDLE_CHECK):
+                continue
             try:
                 ids = self._broker.wait_terminations(
                     self._worker_id, self._queues, timeout=LISTEN_CHUNK
