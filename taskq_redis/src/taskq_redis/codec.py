@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 #: retries, last error.
 DEAD_LETTER_FIELDS = "xtdre"
 
-#: One reserved message in a reserve.lua reply: id, token, retries, last error, payload, end.
-RESERVED_FIELDS = 6
+#: One reserved message in a reserve.lua reply: id, token, retries, last error, payload.
+RESERVED_FIELDS = 5
+#: Items before the reserved messages: now, next ETA, lease deadline, the ones not to run.
+RESERVE_HEADER = 4
 
 
 def text(value: bytes | str | int | float | None) -> str:
@@ -69,22 +71,28 @@ class Reserved:
     retries: int
     last_error: str | None
     payload: bytes | str
-    #: '' for a message to run, else why it must not: 'revoked' or 'expired' (reserve.lua).
-    end: str = ""
+
+
+@dataclass(frozen=True)
+class Unrunnable:
+    """A message reserve.lua leased but listed apart: it must not run (revoked or expired)."""
+
+    id: str
+    token: int
+    #: 'revoked' or 'expired'
+    why: str
 
 
 def reserved_count(reply: Sequence[Any]) -> int:
-    """How many messages a reserve.lua reply holds (decoded or not)."""
-    return (len(reply) - 3) // RESERVED_FIELDS
+    """How many messages a reserve.lua reply holds (decoded or not, to run or not)."""
+    return (len(reply) - RESERVE_HEADER) // RESERVED_FIELDS + len(reply[3]) // 3
 
 
 def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
-    """The messages of a reserve.lua reply (after its three-item header)."""
+    """The messages of a reserve.lua reply to run (after its header)."""
     items = []
-    for start in range(3, len(reply), RESERVED_FIELDS):
-        message_id, token, retries, last_error, payload, end = reply[
-            start : start + RESERVED_FIELDS
-        ]
+    for start in range(RESERVE_HEADER, len(reply), RESERVED_FIELDS):
+        message_id, token, retries, last_error, payload = reply[start : start + RESERVED_FIELDS]
         items.append(
             Reserved(
                 id=text(message_id),
@@ -92,10 +100,18 @@ def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
                 retries=int(text(retries) or 0),
                 last_error=text(last_error) or None,
                 payload=payload,
-                end=text(end),
             )
         )
     return items
+
+
+def unrunnable_items(reply: Sequence[Any]) -> list[Unrunnable]:
+    """The messages of a reserve.lua reply that must not run (revoked or expired)."""
+    flat = reply[3]
+    return [
+        Unrunnable(id=text(flat[i]), token=int(flat[i + 1]), why=text(flat[i + 2]))
+        for i in range(0, len(flat), 3)
+    ]
 
 
 def delivery(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from taskq_core.schemas import Delivery, EndStatus
-    from taskq_redis.codec import Reserved
+    from taskq_redis.codec import Unrunnable
     from taskq_redis.keys import QueueKeys
     from taskq_redis.store import Call, Store
 
@@ -67,17 +67,16 @@ def end(store: Store, delivery: Delivery, status: EndStatus, ttl: float) -> bool
 
 
 def end_flagged(
-    store: Store, keys: QueueKeys, worker_id: str, flagged: Sequence[Reserved], ttl: float
+    store: Store, keys: QueueKeys, worker_id: str, flagged: Sequence[Unrunnable], ttl: float
 ) -> None:
-    """End the messages reserve.lua flagged: each result and end.lua, one round trip in all."""
+    """End the messages reserve.lua listed apart: each result and end.lua, one round trip."""
     calls: list[Call] = []
     now = time.time()
-    for reserved in flagged:
-        status = _STATUS[reserved.end]
-        result = TaskResult(id=reserved.id, status=status, finished_at=now)
+    for item in flagged:
+        result = TaskResult(id=item.id, status=_STATUS[item.why], finished_at=now)
         calls.append(results.store_args(store, result, ttl))
-        triple: list[str | int] = [reserved.id, reserved.token, worker_id]
-        calls.append(end_call(store, keys, triple, reserved.end))
+        triple: list[str | int] = [item.id, item.token, worker_id]
+        calls.append(end_call(store, keys, triple, item.why))
     store.run_all(calls)
 
 

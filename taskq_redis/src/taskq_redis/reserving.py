@@ -19,6 +19,7 @@ from taskq_redis.codec import (
     reserved_count,
     reserved_items,
     text,
+    unrunnable_items,
 )
 from taskq_redis.control import end_flagged
 from taskq_redis.settling import ack_call, bury
@@ -220,11 +221,7 @@ def deliveries_of(
     """
     now, deadline = float(text(reply[0])), float(text(reply[2]))
     found = []
-    flagged = []
     for reserved in reserved_items(reply):
-        if reserved.end:
-            flagged.append(reserved)
-            continue
         try:
             message = decode_message(keys, reserved.id, reserved.payload)
         except MessageDecodeError as exc:
@@ -233,6 +230,6 @@ def deliveries_of(
             bury(store, keys, triple, str(exc), (failure, DEFAULT_RESULT_TTL))
             continue
         found.append(delivery(message, reserved, worker_id, deadline))
-    if flagged:
-        end_flagged(store, keys, worker_id, flagged, DEFAULT_RESULT_TTL)
+    if reply[3]:
+        end_flagged(store, keys, worker_id, unrunnable_items(reply), DEFAULT_RESULT_TTL)
     return found

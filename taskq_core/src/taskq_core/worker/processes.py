@@ -208,6 +208,8 @@ class ChildSlot:
         """
         self._killed.clear()
         conn = self._ensure_child()
+        if self._killed.is_set():  # revoked while the child was starting: never send it
+            raise TaskTerminated(f"task {delivery.id} was revoked before it started")
         try:
             conn.send((delivery.model_dump_json(), soft_limit))
         except OSError:

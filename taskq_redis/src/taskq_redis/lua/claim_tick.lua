@@ -51,7 +51,7 @@ else
   redis.call('HSET', state, id .. ':m', max_deliveries)
 end
 if expires ~= '' then
-  redis.call('HSET', state, id .. ':u', expires)
+  redis.call('HSET', state, id .. ':u', expires, ENDS_FLAG, 1)
 end
 redis.call('RPUSH', ready, id)
 mark_ready(marker)

@@ -19,7 +19,9 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                         p priority (absent = 0)             x dead reason
                         t died at                           u expires at (absent = never)
                         k revoked while PROCESSING (absent = not revoked)
-                      plus `#dead_seq`, the counter behind Q:dead's scores
+                      plus `#dead_seq`, the counter behind Q:dead's scores, and `#ends`, set
+                      once the queue holds a message with `u` or `k` (reserve checks those
+                      fields only then)
   Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work (and the
                       in-flight cap leaves room), `s` -> earliest ETA a blocked worker should
                       wake for
@@ -315,6 +317,11 @@ end
 -- ---- end of history ---------------------------------------------------------------------------
 
 -- ---- revoke and expiry ------------------------------------------------------------------------
+-- Q:state field set (never cleared) once the queue holds a message with an expiry (`u`) or a
+-- revocation (`k`): reserve reads those fields only in queues that have it, so queues that
+-- never use either pay one more field in an HMGET per batch.
+local ENDS_FLAG = '#ends'
+
 -- Seconds a worker's termination request list lives after the last request (a worker that is
 -- gone never pops it).
 local TERMINATE_TTL = 3600

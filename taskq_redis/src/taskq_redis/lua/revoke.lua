@@ -13,7 +13,7 @@ ARGV
   4 owner      the owner worker the client read from state `w` ('' when none)
 EFFECTS
   Unknown id (no payload): nothing.
-  PROCESSING: HSET state `k` = 1, so whatever would run the message again (a retry, a lease
+  PROCESSING: HSET state `k` = 1 (and the queue's `#ends`, see lib.lua), so whatever would run the message again (a retry, a lease
   recovered by the reaper, a worker that starts later) ends it REVOKED at reserve (reserve.lua
   flags it, end.lua ends it); it lives and goes with the message, so it needs no TTL of its
   own. With terminate, RPUSH the id to the owner's termination list (EXPIRE TERMINATE_TTL),
@@ -46,7 +46,7 @@ if redis.call('ZSCORE', processing, id) then
   if terminate and holder ~= owner then
     return 'moved'
   end
-  redis.call('HSET', state, id .. ':k', 1)
+  redis.call('HSET', state, id .. ':k', 1, ENDS_FLAG, 1)
   if terminate and holder ~= '' then
     redis.call('RPUSH', terminations, id)
     redis.call('EXPIRE', terminations, TERMINATE_TTL)

@@ -18,7 +18,7 @@ EFFECTS
   Nothing when the id is already known to the queue in any state (its payload exists): a send
   retried after a lost reply cannot duplicate the message.
   Otherwise HSETNX payload (which is also the "known?" check), DEL the result key when given,
-  HSET state `m` (and `p` when not 0, `u` when it expires); then either ZADD scheduled eta and announce the ETA on
+  HSET state `m` (and `p` when not 0; `u` and the queue's `#ends` when it expires); then either ZADD scheduled eta and announce the ETA on
   the marker, or RPUSH to READY and mark READY on the marker. The clock (TIME) is read only
   for a message with an ETA.
   Arguments are checked before the first write.
@@ -53,7 +53,7 @@ else
   redis.call('HSET', state, id .. ':m', max_deliveries)
 end
 if expires ~= '' then
-  redis.call('HSET', state, id .. ':u', expires)
+  redis.call('HSET', state, id .. ':u', expires, ENDS_FLAG, 1)
 end
 if eta ~= nil and eta > now then
   redis.call('ZADD', scheduled, fmt(eta), id)

@@ -14,7 +14,7 @@ EFFECTS
   The same as send.lua for each message in turn, in a few batched commands: a message whose id
   is already known to the queue (its payload exists, or it came earlier in this call) is
   skipped, so a retried batch cannot duplicate anything. The others: HSET payloads and state
-  `m` (and `p` when not 0, `u` when it expires), chunked; DEL their result keys when given; RPUSH to the READY list
+  `m` (and `p` when not 0; `u` and the queue's `#ends` when it expires), chunked; DEL their result keys when given; RPUSH to the READY list
   of their priority in the given order, or ZADD scheduled with the ETA. Marks READY once when anything went to READY, and
   announces the earliest new ETA.
   Every argument is checked before the first write, so a bad one leaves nothing half done.
@@ -81,6 +81,7 @@ end
 local hash, fields, lists, seen, stale = {}, {}, {}, {}, {}
 local earliest = nil
 local any_ready = false
+local any_expires = false
 for i = 1, count do
   local id = ids[i]
   if known[i] or seen[id] then
@@ -106,6 +107,7 @@ for i = 1, count do
     if ARGV[base + 5] ~= '' then
       fields[#fields + 1] = id .. ':u'
       fields[#fields + 1] = ARGV[base + 5]
+      any_expires = true
     end
     local eta = ARGV[base + 4] ~= '' and tonumber(ARGV[base + 4]) or nil
     if eta ~= nil and eta > now then
@@ -123,6 +125,10 @@ for i = 1, count do
       any_ready = true
     end
   end
+end
+if any_expires then
+  fields[#fields + 1] = ENDS_FLAG
+  fields[#fields + 1] = 1
 end
 if #hash > 0 then
   each_chunk('HSET', payloads, hash)
