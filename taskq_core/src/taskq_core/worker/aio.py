@@ -12,7 +12,6 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Coroutine
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import TaskTerminated, TimeLimitExceeded
@@ -63,10 +62,10 @@ class EventLoopThread:
                 finished.set()
 
         future = asyncio.run_coroutine_threadsafe(watched(), self._ensure_loop())
-        stoppable = nullcontext() if stoppers is None else stoppers.stoppable(id, future.cancel)
         try:
-            with stoppable:
-                return future.result(timeout=time_limit)
+            if stoppers is not None:
+                stoppers.enter(id, future.cancel)
+            return future.result(timeout=time_limit)
         except TaskTerminated:  # asked before it started: it never runs
             future.cancel()
             raise
@@ -79,6 +78,9 @@ class EventLoopThread:
             # retry cannot start while it is still winding down; bounded for ones that refuse.
             finished.wait(CANCEL_GRACE)
             raise TimeLimitExceeded(f"time limit ({time_limit:g}s) exceeded; cancelled") from None
+        finally:
+            if stoppers is not None:
+                stoppers.leave(id)
 
     def close(self) -> None:
         """Stop and close the loop; pending coroutines are cancelled (leases bring them back)."""

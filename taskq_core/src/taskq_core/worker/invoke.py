@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskq_core.errors import TaskTerminated
@@ -60,38 +59,25 @@ class InProcessInvoker:
             return self._loop.run(
                 coroutine, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
             )
-        with self._stoppable(delivery.id):
+        stoppers, delivery_id = self.stoppers, delivery.id
+        thread_id = threading.get_ident()
+        try:
+            stoppers.enter(delivery_id, partial(raise_in_thread, thread_id, TaskTerminated))
             if options.soft_time_limit or options.time_limit:
                 with self._watchdog.limit(options.soft_time_limit, options.time_limit):
                     result = execute(delivery, task)
             else:
                 result = execute(delivery, task)
+        finally:
+            if stoppers.leave(delivery_id):
+                # Stopped after its last bytecode: drop the exception if it has not landed yet
+                # (as the watchdog does), so it never lands in the worker's own code.
+                raise_in_thread(thread_id, None)
         if inspect.iscoroutine(result):  # a sync wrapper that returned a coroutine
             return self._loop.run(
                 result, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
             )
         return result
-
-    @contextmanager
-    def _stoppable(self, delivery_id: str) -> Iterator[None]:
-        """Run the block so a termination request raises ``TaskTerminated`` in this thread.
-
-        A request that fired after the task's last bytecode but was not raised yet is dropped
-        when the block ends (as the watchdog does), so it never lands in the worker's code.
-        """
-        thread_id = threading.get_ident()
-        fired: list[bool] = []
-
-        def stop() -> None:
-            fired.append(True)
-            raise_in_thread(thread_id, TaskTerminated)
-
-        try:
-            with self.stoppers.stoppable(delivery_id, stop):
-                yield
-        finally:
-            if fired:
-                raise_in_thread(thread_id, None)
 
     def close(self) -> None:
         """Stop the event loop thread, if one was started."""

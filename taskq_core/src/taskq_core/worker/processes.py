@@ -270,8 +270,11 @@ class ProcessInvoker:
             slot = self._local.slot = ChildSlot(self.app_spec, self.broker_url, self._lifeline)
             with self._lock:
                 self._slots.append(slot)
-        with self.stoppers.stoppable(delivery.id, slot.kill):
+        try:
+            self.stoppers.enter(delivery.id, slot.kill)
             return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
+        finally:
+            self.stoppers.leave(delivery.id)
 
     def close(self) -> None:
         """Stop every child."""

@@ -22,8 +22,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from taskq_core.errors import TaskTerminated
@@ -37,57 +36,72 @@ log = logging.getLogger("taskq.worker")
 ASKED_KEPT = 10_000
 #: Seconds one ``wait_terminations`` call blocks at most, so a stopping worker's listener ends.
 LISTEN_CHUNK = 5.0
-#: Seconds an idle listener waits for a task to start before it checks whether to stop.
-IDLE_CHECK = 1.0
+#: Seconds between two looks of an idle listener at whether a task runs.
+IDLE_CHECK = 0.25
 #: Seconds the listener waits before trying again after the broker failed.
 LISTEN_RETRY = 1.0
 
 
+class _Running:
+    """One running task: how to stop it, and whether that was done."""
+
+    __slots__ = ("fired", "stop")
+
+    def __init__(self, stop: Callable[[], object]) -> None:
+        self.stop = stop
+        self.fired = False
+
+
 class Stoppers:
-    """Which deliveries are running and how to stop each; thread-safe."""
+    """Which deliveries are running and how to stop each; thread-safe.
+
+    On the hot path (every task) :meth:`enter` is one dict write and :meth:`leave` one
+    uncontended lock and a dict pop; the lock only matters when a termination races the end
+    of a task, so ``stop`` never reaches a task that already left.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._started = threading.Condition(self._lock)
-        self._stops: dict[str, Callable[[], object]] = {}
+        self._running: dict[str, _Running] = {}
         self._asked: collections.OrderedDict[str, None] = collections.OrderedDict()
 
-    @contextmanager
-    def stoppable(self, delivery_id: str, stop: Callable[[], object]) -> Iterator[None]:
-        """Run the block as ``delivery_id``'s task; :meth:`terminate` calls ``stop`` meanwhile.
+    def enter(self, delivery_id: str, stop: Callable[[], object]) -> None:
+        """``delivery_id``'s task starts: :meth:`terminate` calls ``stop`` until :meth:`leave`.
+
+        Call it inside the ``try`` whose ``finally`` calls :meth:`leave`.
 
         Raises:
             TaskTerminated: the delivery was asked to terminate before it started.
         """
-        with self._lock:
-            if self._asked.pop(delivery_id, 0) is None:
-                raise TaskTerminated(f"{delivery_id} was revoked before it started")
-            self._stops[delivery_id] = stop
-            self._started.notify_all()
-        try:
-            yield
-        finally:
+        self._running[delivery_id] = _Running(stop)
+        if self._asked:  # rare: some request came for a delivery that was not running
             with self._lock:
-                self._stops.pop(delivery_id, None)
+                if self._asked.pop(delivery_id, 0) is None:
+                    self._running.pop(delivery_id, None)
+                    raise TaskTerminated(f"{delivery_id} was revoked before it started")
 
-    def wait_running(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s until some task runs; ``True`` if one does."""
-        with self._started:
-            return self._started.wait_for(lambda: bool(self._stops), timeout)
+    def leave(self, delivery_id: str) -> bool:
+        """``delivery_id``'s task ended; ``True`` when it was stopped (``stop`` ran)."""
+        with self._lock:
+            running = self._running.pop(delivery_id, None)
+        return running is not None and running.fired
+
+    def busy(self) -> bool:
+        """Whether any task runs (a look without the lock; the listener only needs a hint)."""
+        return bool(self._running)
 
     def terminate(self, delivery_id: str) -> bool:
-        """Stop ``delivery_id``'s task if it runs (``True``), else remember the request.
-
-        ``stop`` runs under the lock, so it never reaches a task that already left its block.
-        """
+        """Stop ``delivery_id``'s task if it runs (``True``), else remember the request."""
         with self._lock:
-            stop = self._stops.get(delivery_id)
-            if stop is None:
+            running = self._running.get(delivery_id)
+            if running is None:
                 self._asked[delivery_id] = None
                 while len(self._asked) > ASKED_KEPT:
                     self._asked.popitem(last=False)
                 return False
-            stop()
+            if not running.fired:
+                running.fired = True
+                running.stop()
             return True
 
 
@@ -117,7 +131,9 @@ class TerminationListener(threading.Thread):
         Broker errors only delay the next wait.
         """
         while not self._stop.is_set():
-            if not self._stoppers.wait_running(IDLE_CHECK):
+            if not self._stoppers.busy():
+                # A local look, no broker call: the next start is noticed within IDLE_CHECK.
+                self._stop.wait(IDLE_CHECK)
                 continue
             try:
                 ids = self._broker.wait_terminations(
