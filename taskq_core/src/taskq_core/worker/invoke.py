@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import inspect
 import threading
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-from taskq_core.errors import TaskTerminated
 from taskq_core.plugins import implementations, plugin_manager
 from taskq_core.worker.aio import EventLoopThread
 from taskq_core.worker.limits import ThreadWatchdog, raise_in_thread
@@ -62,7 +60,7 @@ class InProcessInvoker:
         stoppers, delivery_id = self.stoppers, delivery.id
         thread_id = threading.get_ident()
         try:
-            stoppers.enter(delivery_id, partial(raise_in_thread, thread_id, TaskTerminated))
+            stoppers.enter(delivery_id, thread_id)
             if options.soft_time_limit or options.time_limit:
                 with self._watchdog.limit(options.soft_time_limit, options.time_limit):
                     result = execute(delivery, task)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from taskq_core.errors import TaskTerminated
+from taskq_core.worker.limits import raise_in_thread
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
@@ -42,14 +43,9 @@ IDLE_CHECK = 0.25
 LISTEN_RETRY = 1.0
 
 
-class _Running:
-    """One running task: how to stop it, and whether that was done."""
-
-    __slots__ = ("fired", "stop")
-
-    def __init__(self, stop: Callable[[], object]) -> None:
-        self.stop = stop
-        self.fired = False
+#: How to stop one running task: the id of the thread to raise ``TaskTerminated`` in, or a
+#: function to call (cancel a coroutine, kill a child process).
+Stop = int | Callable[[], object]
 
 
 class Stoppers:
@@ -57,23 +53,25 @@ class Stoppers:
 
     On the hot path (every task) :meth:`enter` is one dict write and :meth:`leave` one
     uncontended lock and a dict pop; the lock only matters when a termination races the end
-    of a task, so ``stop`` never reaches a task that already left.
+    of a task, so a stop never reaches a task that already left.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Stop] = {}
+        #: Running deliveries already stopped (their ``leave`` reports it).
+        self._fired: set[str] = set()
         self._asked: collections.OrderedDict[str, None] = collections.OrderedDict()
 
-    def enter(self, delivery_id: str, stop: Callable[[], object]) -> None:
-        """``delivery_id``'s task starts: :meth:`terminate` calls ``stop`` until :meth:`leave`.
+    def enter(self, delivery_id: str, stop: Stop) -> None:
+        """``delivery_id``'s task starts: :meth:`terminate` uses ``stop`` until :meth:`leave`.
 
         Call it inside the ``try`` whose ``finally`` calls :meth:`leave`.
 
         Raises:
             TaskTerminated: the delivery was asked to terminate before it started.
         """
-        self._running[delivery_id] = _Running(stop)
+        self._running[delivery_id] = stop
         if self._asked:  # rare: some request came for a delivery that was not running
             with self._lock:
                 if self._asked.pop(delivery_id, 0) is None:
@@ -81,10 +79,15 @@ class Stoppers:
                     raise TaskTerminated(f"{delivery_id} was revoked before it started")
 
     def leave(self, delivery_id: str) -> bool:
-        """``delivery_id``'s task ended; ``True`` when it was stopped (``stop`` ran)."""
+        """``delivery_id``'s task ended; ``True`` when it was stopped."""
         with self._lock:
-            running = self._running.pop(delivery_id, None)
-        return running is not None and running.fired
+            self._running.pop(delivery_id, None)
+            if not self._fired:
+                return False
+            if delivery_id in self._fired:
+                self._fired.discard(delivery_id)
+                return True
+            return False
 
     def busy(self) -> bool:
         """Whether any task runs (a look without the lock; the listener only needs a hint)."""
@@ -93,15 +96,18 @@ class Stoppers:
     def terminate(self, delivery_id: str) -> bool:
         """Stop ``delivery_id``'s task if it runs (``True``), else remember the request."""
         with self._lock:
-            running = self._running.get(delivery_id)
-            if running is None:
+            stop = self._running.get(delivery_id)
+            if stop is None:
                 self._asked[delivery_id] = None
                 while len(self._asked) > ASKED_KEPT:
                     self._asked.popitem(last=False)
                 return False
-            if not running.fired:
-                running.fired = True
-                running.stop()
+            if delivery_id not in self._fired:
+                self._fired.add(delivery_id)
+                if isinstance(stop, int):
+                    raise_in_thread(stop, TaskTerminated)
+                else:
+                    stop()
             return True
 
 
