@@ -195,6 +195,10 @@ class ChildSlot:
         if process is not None and process.poll() is None:
             process.kill()
 
+    def forget_kill(self) -> None:
+        """The task :meth:`kill` was meant for has left; the next one starts unkilled."""
+        self._killed.clear()
+
     def call(
         self, delivery: Delivery, *, time_limit: float | None, soft_limit: float | None
     ) -> Any:
@@ -206,7 +210,6 @@ class ChildSlot:
             ChildLost: the child died while running the task.
             TaskTerminated: :meth:`kill` killed the child (the task was revoked).
         """
-        self._killed.clear()
         conn = self._ensure_child()
         if self._killed.is_set():  # revoked while the child was starting: never send it
             raise TaskTerminated(f"task {delivery.id} was revoked before it started")
@@ -274,7 +277,9 @@ class ProcessInvoker:
             self.stoppers.enter(delivery.id, slot.kill)
             return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
         finally:
+            # After leave no kill can come for this delivery, so the flag can be reset.
             self.stoppers.leave(delivery.id)
+            slot.forget_kill()
 
     def close(self) -> None:
         """Stop every child."""
