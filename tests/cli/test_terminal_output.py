@@ -106,9 +106,10 @@ def test_status_off_a_terminal_is_plain_columns(runner, app_module):
 
     # Then it is one line per queue in plain columns, no box drawing and no escape codes
     lines = result.output.splitlines()
-    assert lines[0].split() == ["queue", "ready", "scheduled", "processing", "dead", "state"]
-    assert lines[1].split() == ["default", "2", "0", "0", "0", "running"]
-    assert lines[2].split() == ["emails", "0", "0", "0", "1", "running"]
+    header = ["queue", "ready", "scheduled", "processing", "dead", "expired", "revoked", "state"]
+    assert lines[0].split() == header
+    assert lines[1].split() == ["default", "2", "0", "0", "0", "0", "0", "running"]
+    assert lines[2].split() == ["emails", "0", "0", "0", "1", "0", "0", "running"]
     assert "alive workers (heartbeat within 60 s): 0" in lines
     assert not BOX.search(result.output)
     assert not ANSI.search(result.output)
@@ -121,9 +122,20 @@ def test_status_on_a_terminal_is_a_table(runner, app_module):
     text = screen(result)
     assert ANSI.search(result.output)
     assert re.search(
-        r"┃\s*queue\s*┃\s*ready\s*┃\s*scheduled\s*┃\s*processing\s*┃\s*dead\s*┃\s*state\s*┃", text
+        r"┃\s*queue\s*┃\s*ready\s*┃\s*scheduled\s*┃\s*processing\s*┃\s*dead\s*┃\s*expired\s*┃"
+        r"\s*revoked\s*┃",
+        text,
     )
-    assert re.search(r"│ default\s*│\s*1 │\s*0 │\s*0 │\s*0 │ running\s*│", text)
+    assert re.search(r"│ default\s*│\s*1 │\s*0 │\s*0 │\s*0 │\s*0 │\s*0 │", text)
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
+
+
+@pytest.mark.usefixtures("tty")
+def test_status_on_a_terminal_marks_a_paused_queue_in_its_name(runner, app_module):
+    app_module.app.broker.send(Message.build(task="t", queue="emails"))
+    app_module.app.broker.pause("emails")
+    text = screen(invoke(runner, app_module, "status"))
+    assert re.search(r"│ emails \(paused\)\s*│\s*1 │", text)
     assert max(len(line) for line in text.splitlines()) <= WIDTH
 
 

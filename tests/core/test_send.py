@@ -99,6 +99,8 @@ def test_non_json_argument_fails_at_delay_and_writes_nothing(
         "scheduled": 0,
         "processing": 0,
         "dead": 0,
+        "expired": 0,
+        "revoked": 0,
     }
     assert broker.queues() == []
 

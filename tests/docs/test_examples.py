@@ -49,6 +49,15 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "short_lived -> gone soon",
         "0.6 s later: status=PENDING",
     ],
+    "revoke_and_expiry": [
+        "revoke queued: revoked",
+        re.compile(r"queued\.get\(\) raised TaskRevoked: task \S+ was revoked; status=REVOKED"),
+        re.compile(r"late\.get\(\) raised TaskExpired: task \S+ expired before it started"),
+        "timely.get() -> fresh quote",
+        "revoke running with terminate: running",
+        "running task stopped; status=REVOKED",
+        "counts: expired=1 revoked=2",
+    ],
     "priorities_and_routing": [
         "reports.monthly -> reports",
         "reports.digest  -> emails",

@@ -95,3 +95,11 @@ def whoami_and_memory() -> tuple[int, int]:
     from taskq_core.worker.recycling import resident_kib
 
     return os.getpid(), resident_kib() or 0
+
+
+@app.task(name="features.pool.sleep_long")
+def sleep_long(state_dir: str) -> str:
+    """Sleep a minute in one C call: only killing the child stops it sooner."""
+    note_run(state_dir)
+    time.sleep(60.0)
+    return "slept"

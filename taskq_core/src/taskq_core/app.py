@@ -19,6 +19,7 @@ from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.bulk import BULK_CHUNK as BULK_CHUNK  # re-exported: the bulk chunk size
 from taskq_core.bulk import send_in_chunks
 from taskq_core.clock import SYSTEM_CLOCK, Clock
+from taskq_core.control import expires_at, revoke
 from taskq_core.errors import ConfigurationError
 from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
 from taskq_core.plugins import after_send, before_send, plugin_manager
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections import Counter
 
     from taskq_core.aio import AsyncProducer
+    from taskq_core.broker import RevokeOutcome
     from taskq_core.schemas import Message
     from taskq_core.settings import ConfigSource
 
@@ -234,6 +236,7 @@ class Taskq:
         result_ttl: float | None = None,
         unique_for: float | None = None,
         unique_until: UniqueUntil = "done",
+        expires: float | dt.timedelta | None = None,
     ) -> TaskDecorator: ...
 
     def task(
@@ -258,6 +261,7 @@ class Taskq:
         result_ttl: float | None = None,
         unique_for: float | None = None,
         unique_until: UniqueUntil = "done",
+        expires: float | dt.timedelta | None = None,
     ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
 
@@ -284,6 +288,8 @@ class Taskq:
                 nothing (docs/control.md).
             unique_until: ``"done"``: the key is also released when the task succeeds or
                 dies; ``"ttl"``: only when ``unique_for`` runs out.
+            expires: Seconds (or a ``timedelta``) from each send after which a call not yet
+                started is not run and ends EXPIRED (docs/control.md).
         """
         check_unique_options(unique_for, unique_until)
         policy = RetryPolicy(
@@ -308,6 +314,7 @@ class Taskq:
             rate_limit=parse_rate_limit(rate_limit) if rate_limit is not None else None,
             ignore_result=self.ignore_results if ignore_result is None else ignore_result,
             result_ttl=result_ttl,
+            expires=expires_at(expires, 0.0),
         )
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
@@ -433,6 +440,15 @@ class Taskq:
         from taskq_core.worker.drain import run_until_idle
 
         return run_until_idle(self, queues=queues, max_tasks=max_tasks)
+
+    def revoke(
+        self, id: str, *, queue: str | None = None, terminate: bool = False
+    ) -> RevokeOutcome:
+        """Revoke the task ``id``: not run if it waits, stopped if it runs and ``terminate``.
+
+        ``queue=None`` asks every known queue; see docs/control.md for what each outcome means.
+        """
+        return revoke(self.broker, id, queue=queue, terminate=terminate, result_ttl=self.result_ttl)
 
     def AsyncResult(
         self, id: str, *, queue: str | None = None, duplicate: bool = False

@@ -38,7 +38,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 from taskq_core.errors import ConfigurationError, PartialSendError, TaskqError
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from taskq_core.schemas import (
         DeadLetter,
         Delivery,
+        EndStatus,
         Message,
         MessageInfo,
         MinuteCounts,
@@ -63,6 +64,12 @@ if TYPE_CHECKING:
 
 #: Seconds a stored result is kept unless the caller says otherwise (RQ's default).
 DEFAULT_RESULT_TTL = 500.0
+
+#: What :meth:`BaseBroker.revoke` found: ``revoked`` (it was READY or SCHEDULED and is gone,
+#: its result REVOKED), ``running`` (PROCESSING: it will not start again, and with
+#: ``terminate`` its worker was told to stop it) or ``absent`` (the queue does not hold it, or
+#: holds it in DEAD: nothing changed).
+RevokeOutcome = Literal["revoked", "running", "absent"]
 
 
 #: A heartbeat that comes more than this many of the worker's heartbeat intervals after its
@@ -302,6 +309,10 @@ class BaseBroker(abc.ABC):
         When nothing is ready, waits up to ``timeout`` seconds (real time) for work without
         polling, then returns ``[]``. A payload that cannot be decoded is moved to DEAD with the
         decode error as its reason (and a FAILURE result) and is not returned.
+
+        A message that was revoked, or whose ``expires`` has passed, is not returned either: it
+        ends as by :meth:`end` with ``REVOKED`` or ``EXPIRED`` (result stored, outcome counted).
+        Should the process die in between, its lease runs out, and the next reserve ends it.
         """
 
     def ack_and_reserve(
@@ -422,6 +433,50 @@ class BaseBroker(abc.ABC):
         from many workers at once: each expired message is recovered exactly once.
         """
 
+    # -- control: revoke and expiry (docs/control.md) ---------------------------------------------
+
+    @abc.abstractmethod
+    def revoke(
+        self,
+        queue: str,
+        message_id: str,
+        *,
+        terminate: bool = False,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> RevokeOutcome:
+        """Revoke ``message_id`` in ``queue``: it is not run (again).
+
+        READY or SCHEDULED: the message leaves the broker in one atomic step, counted as
+        ``revoked`` in the history, and a ``REVOKED`` result is stored for ``result_ttl``.
+        PROCESSING: the revocation is kept with the message, so whatever would run it again (a
+        retry, a lease recovered after its worker died, a worker that starts later) ends it
+        ``REVOKED`` at :meth:`reserve` instead; a running task is left alone unless
+        ``terminate``, which also tells the owner worker (:meth:`wait_terminations`) to stop it.
+        DEAD or unknown: nothing changes. Idempotent.
+        """
+
+    @abc.abstractmethod
+    def end(
+        self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL
+    ) -> bool:
+        """Finish a held delivery that did not run to its end: revoked, or expired unstarted.
+
+        The message leaves the broker like an ack (fenced like :meth:`ack`), counted as
+        ``revoked`` or ``expired`` in the history instead of succeeded, and a result of
+        ``status`` (no value) is stored for ``result_ttl`` whether or not the ack succeeds.
+        """
+
+    @abc.abstractmethod
+    def wait_terminations(
+        self, worker_id: str, queues: Sequence[str], *, timeout: float
+    ) -> list[str]:
+        """Ids of messages in ``queues`` that :meth:`revoke` asked ``worker_id`` to terminate.
+
+        Waits up to ``timeout`` real seconds, without polling, for the first request; each is
+        answered once (kept in the broker until then, so a request made while the worker was
+        between two calls is not lost). A request may name a message the worker holds no more.
+        """
+
     # -- workers ---------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -470,7 +525,11 @@ class BaseBroker(abc.ABC):
 
     @abc.abstractmethod
     def counts(self, queue: str) -> QueueCounts:
-        """How many messages ``queue`` holds in each state; cheap enough for a dashboard."""
+        """How many messages ``queue`` holds in each state; cheap enough for a dashboard.
+
+        ``expired`` and ``revoked`` are totals since the queue was created (never reset by the
+        history's trimming), so no expired message goes uncounted.
+        """
 
     @abc.abstractmethod
     def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
@@ -478,8 +537,9 @@ class BaseBroker(abc.ABC):
 
         One entry per minute up to the current one, zeros included. Counted in the same atomic
         step as the state change: ``ack``/``ack_many`` (succeeded), ``dead`` (failed), ``retry``
-        (retried). Bounded: the broker keeps :data:`~taskq_core.schemas.HISTORY_MINUTES`
-        minutes; ``minutes`` outside ``1..HISTORY_MINUTES`` raises ``ValueError``.
+        (retried), ``end`` and ``revoke`` (expired, revoked). Bounded: the broker keeps
+        :data:`~taskq_core.schemas.HISTORY_MINUTES` minutes; ``minutes`` outside
+        ``1..HISTORY_MINUTES`` raises ``ValueError``.
         """
 
     def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:

@@ -22,6 +22,7 @@ from rich.table import Table
 from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect, installed_schemes
 from taskq_core.broker import BaseBroker
+from taskq_core.control import revoke as revoke_task
 from taskq_core.dead_letters import dead_detail, find_dead, most_recent_dead
 from taskq_core.errors import TaskqError
 from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
@@ -453,6 +454,46 @@ def purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -
         backend = resolve_broker(broker, app_spec)
         removed = busy(f"purging {queue}", lambda: backend.purge(queue), progress=not as_json)
     click.echo(json.dumps({"purged": removed}) if as_json else f"purged {removed} message(s)")
+
+
+@main.command()
+@broker_options
+@click.argument("message_id", metavar="ID")
+@click.option("--queue", "-q", callback=_optional_queue_name, help="Its queue (default: any).")
+@click.option("--terminate", is_flag=True, help="Also stop it if it is running.")
+@click.option("--json", "as_json", is_flag=True)
+def revoke(
+    broker: str | None,
+    app_spec: str | None,
+    message_id: str,
+    queue: str | None,
+    terminate: bool,
+    as_json: bool,
+) -> None:
+    """Revoke a task: it will not run; with --terminate a running one is stopped."""
+    with one_line_errors():
+        outcome = revoke_task(
+            resolve_broker(broker, app_spec), message_id, queue=queue, terminate=terminate
+        )
+    if as_json:
+        click.echo(json.dumps({"id": message_id, "outcome": outcome}))
+    elif outcome == "absent":
+        raise click.ClickException(
+            f"no queued or running message {message_id} found"
+            + (f" in queue {queue!r}" if queue else "")
+            + " (it finished, is DEAD, or was never sent)"
+        )
+    else:
+        key = "terminating" if terminate and outcome == "running" else outcome
+        click.echo(f"{message_id}: {REVOKE_OUTCOMES[key]}")
+
+
+#: What ``taskq revoke`` prints for each outcome of ``BaseBroker.revoke``.
+REVOKE_OUTCOMES = {
+    "revoked": "revoked; it will not run (result REVOKED)",
+    "running": "running; it is left to finish, and will not run again",
+    "terminating": "running; its worker was told to stop it (result REVOKED)",
+}
 
 
 #: Environment variables the dashboard's secrets may come from (so they stay out of ``ps``).

@@ -118,5 +118,21 @@ class TimeLimitExceeded(TaskqError):
         super().__init__(message)
 
 
+class TaskRevoked(TaskqError):
+    """``AsyncResult.get()`` of a task that was revoked: it did not run, or was stopped."""
+
+
+class TaskExpired(TaskqError):
+    """``AsyncResult.get()`` of a task whose message expired before it started; it never ran."""
+
+
+class TaskTerminated(BaseException):
+    """Raised inside a running task that was revoked with ``terminate=True``.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so a task's ``except Exception`` does not
+    swallow it; the worker ends the message REVOKED and does not retry it.
+    """
+
+
 class ResultTimeout(TaskqError, TimeoutError):
     """``AsyncResult.get(timeout=...)`` saw no result in time; the task may still run."""

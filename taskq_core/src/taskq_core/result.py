@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from taskq_core.errors import ResultTimeout, TaskError
+from taskq_core.errors import ResultTimeout, TaskError, TaskExpired, TaskRevoked
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.broker import RevokeOutcome
     from taskq_core.schemas import TaskResult
 
-Status = Literal["PENDING", "SUCCESS", "FAILURE"]
+Status = Literal["PENDING", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"]
 
 #: The value a successful task returns (``Any`` for a handle rebuilt from an id).
 V = TypeVar("V")
@@ -84,6 +85,8 @@ class AsyncResult(Generic[V]):
         Raises:
             ResultTimeout: no result within ``timeout``.
             TaskError: the task ended in DEAD; carries the remote type, message and traceback.
+            TaskRevoked: the task was revoked (it did not run, or was stopped).
+            TaskExpired: the message expired before it started; the task never ran.
         """
         return self._value_of(self._fetch(timeout), timeout, propagate=propagate)
 
@@ -108,6 +111,10 @@ class AsyncResult(Generic[V]):
             raise ResultTimeout(f"no result for {self.id} within {timeout}s")
         if stored.status == "SUCCESS":
             return stored.value  # type: ignore[return-value]  # JSON of the task's return value
+        if stored.status == "REVOKED":
+            raise TaskRevoked(f"task {self.id} was revoked")
+        if stored.status == "EXPIRED":
+            raise TaskExpired(f"task {self.id} expired before it started")
         error = TaskError(
             stored.error_type or "Error", stored.error_message or "", stored.traceback
         )
@@ -122,7 +129,7 @@ class AsyncResult(Generic[V]):
         return "PENDING" if stored is None else stored.status
 
     def ready(self) -> bool:
-        """True once the task succeeded or failed for good."""
+        """True once the task succeeded, failed for good, was revoked or expired."""
         return self.status != "PENDING"
 
     def successful(self) -> bool:
@@ -132,6 +139,15 @@ class AsyncResult(Generic[V]):
     def failed(self) -> bool:
         """True when the task ended in DEAD."""
         return self.status == "FAILURE"
+
+    def revoke(self, *, terminate: bool = False) -> RevokeOutcome:
+        """Revoke the task: it is not run, or (``terminate=True``) stopped while it runs.
+
+        See :meth:`Taskq.revoke <taskq_core.app.Taskq.revoke>` and docs/control.md.
+        """
+        if self.app is None:
+            raise TypeError("this AsyncResult has no app; build it with app.AsyncResult(id)")
+        return self.app.revoke(self.id, queue=self.queue, terminate=terminate)
 
     def forget(self) -> None:
         """Delete the stored result."""

@@ -36,7 +36,7 @@ MAX_PRIORITY = 9
 SCHEMA_VERSION = 1
 
 #: Message fields ``to_json`` leaves out when they are empty.
-_EMPTY_SKIPPED = {"kwargs", "headers", "max_retries"}
+_EMPTY_SKIPPED = {"kwargs", "headers", "max_retries", "expires"}
 
 
 def new_message_id() -> str:
@@ -117,6 +117,8 @@ class Message(BaseModel):
             before it goes to DEAD, so a task that kills its worker cannot loop forever.
         headers: Free-form string metadata for plugins (trace ids, origin).
         created_at: When the producer built the message (seconds since the epoch).
+        expires: When the message expires (seconds since the epoch): a message not started by
+            then is not run and ends EXPIRED; ``None`` never expires.
         schema_version: Wire format version.
     """
 
@@ -134,24 +136,26 @@ class Message(BaseModel):
     max_deliveries: int = Field(default=5, ge=1)
     headers: dict[str, str] = Field(default_factory=dict)
     created_at: float = Field(default_factory=time.time)
+    expires: float | None = None
     schema_version: Literal[1] = 1
 
     def to_json(self) -> str:
         """Encode for the wire; ``from_json`` gives back an equal message.
 
-        ``kwargs``, ``headers`` and ``max_retries`` are left out while empty (``{}``, ``{}``,
-        ``None``): empty is their default in every version, so any reader restores them. Every
-        other field is written even at its default, so a later version that changes a default
-        still reads what this one meant.
+        ``kwargs``, ``headers``, ``max_retries`` and ``expires`` are left out while empty
+        (``{}``, ``{}``, ``None``, ``None``): empty is their default in every version, so any
+        reader restores them. Every other field is written even at its default, so a later
+        version that changes a default still reads what this one meant.
         """
         skip = _EMPTY_SKIPPED
-        if self.kwargs or self.headers or self.max_retries is not None:
+        if self.kwargs or self.headers or self.max_retries is not None or self.expires is not None:
             skip = {
                 name
                 for name, empty in (
                     ("kwargs", not self.kwargs),
                     ("headers", not self.headers),
                     ("max_retries", self.max_retries is None),
+                    ("expires", self.expires is None),
                 )
                 if empty
             }
@@ -280,6 +284,10 @@ class QueueCounts(BaseModel):
     scheduled: int = 0
     processing: int = 0
     dead: int = 0
+    #: Messages that expired before they started, since the queue was created (ended EXPIRED).
+    expired: int = 0
+    #: Messages revoked before they ran or while they ran, since the queue was created.
+    revoked: int = 0
 
 
 #: Per-minute history a broker keeps for each queue, in minutes (the dashboard charts an hour).
@@ -290,7 +298,9 @@ class MinuteCounts(BaseModel):
     """Outcomes of one queue's deliveries settled within one minute of broker time.
 
     ``succeeded`` counts acks, ``failed`` moves to DEAD by a worker (``dead``), ``retried``
-    retries; postpones, releases and the reaper's recoveries are not outcomes and count nowhere.
+    retries, ``expired`` messages that expired before they started and ``revoked`` ones revoked
+    (see docs/control.md); postpones, releases and the reaper's recoveries are not outcomes and
+    count nowhere.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -300,6 +310,8 @@ class MinuteCounts(BaseModel):
     succeeded: int = 0
     failed: int = 0
     retried: int = 0
+    expired: int = 0
+    revoked: int = 0
 
 
 class QueueStats(BaseModel):
@@ -367,7 +379,10 @@ class RecoveryReport(BaseModel):
 
 
 #: Result states a :class:`TaskResult` can hold (``PENDING`` is the absence of one).
-ResultStatus = Literal["SUCCESS", "FAILURE"]
+ResultStatus = Literal["SUCCESS", "FAILURE", "REVOKED", "EXPIRED"]
+
+#: Result states of a message that ended without running to its end (see docs/control.md).
+EndStatus = Literal["REVOKED", "EXPIRED"]
 
 
 class TaskResult(BaseModel):
@@ -375,7 +390,8 @@ class TaskResult(BaseModel):
 
     A ``SUCCESS`` carries the JSON ``value`` the task returned; a ``FAILURE`` (the message went to
     DEAD) carries the remote exception type, message and traceback, so ``AsyncResult.get()`` can
-    raise an error that names them.
+    raise an error that names them. ``REVOKED`` and ``EXPIRED`` carry nothing: the message was
+    revoked, or expired before it started (docs/control.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)

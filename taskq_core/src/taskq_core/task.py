@@ -13,6 +13,7 @@ from typing_extensions import TypeVar
 
 from taskq_core import aio
 from taskq_core.arguments import CallCheck, too_big
+from taskq_core.control import expires_at
 from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
 from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
@@ -26,6 +27,7 @@ from taskq_core.unique import claim_for, send_unique_message
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.control import Expires
     from taskq_core.ratelimit import RateLimit
     from taskq_core.retry import RetryPolicy
     from taskq_core.unique import UniqueUntil
@@ -63,6 +65,8 @@ class ExecutionOptions:
         rate_limit: Starts allowed across all workers together, e.g. ``RateLimit(100, 1.0)``.
         ignore_result: Do not store the return value.
         result_ttl: Seconds the result is kept; ``None`` uses the app's default.
+        expires: Seconds from each send after which a call not yet started is not run and
+            ends EXPIRED; ``None``: calls never expire unless ``apply_async(expires=)`` says so.
     """
 
     time_limit: float | None = None
@@ -70,6 +74,7 @@ class ExecutionOptions:
     rate_limit: RateLimit | None = None
     ignore_result: bool = False
     result_ttl: float | None = None
+    expires: float | None = None
 
 
 class Task(Generic[P, R, T]):
@@ -159,6 +164,7 @@ class Task(Generic[P, R, T]):
         unique_key: str | None = None,
         unique_for: float | None = None,
         unique_until: UniqueUntil | None = None,
+        expires: Expires | None = None,
     ) -> AsyncResult[T]:
         """Send a call with per-call options.
 
@@ -183,6 +189,9 @@ class Task(Generic[P, R, T]):
                 whose default key is the task name and a hash of the arguments).
             unique_until: ``"done"``: the key is also released when the task succeeds or dies;
                 ``"ttl"``: held for the whole ``unique_for`` (default: the task's).
+            expires: Seconds from now, a ``timedelta`` or an aware ``datetime``: a call not
+                started by then is not run and ends EXPIRED (``get()`` raises ``TaskExpired``).
+                Overrides the task's ``expires``.
 
         Raises:
             SerializationError: an argument is not JSON, or the message is over the app's
@@ -200,6 +209,7 @@ class Task(Generic[P, R, T]):
             task_id=task_id,
             max_retries=max_retries,
             headers=headers,
+            expires=expires_at(expires, self.app.clock.now()),
         )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
         app = self.app
@@ -378,8 +388,12 @@ class Task(Generic[P, R, T]):
         task_id: str | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        expires: float | None = None,
     ) -> Message:
-        """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON)."""
+        """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON).
+
+        ``expires`` is the epoch second the call expires at; ``None`` takes the task's.
+        """
         if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
             raise ConfigurationError(
                 f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
@@ -409,6 +423,10 @@ class Task(Generic[P, R, T]):
             fields["max_retries"] = max_retries
         if headers:
             fields["headers"] = dict(headers)
+        if expires is None and self.options.expires is not None:
+            expires = fields["created_at"] + self.options.expires
+        if expires is not None:
+            fields["expires"] = expires
         message = Message.build(**fields)
         size = too_big(message, self.app.max_message_bytes)
         if size is not None:

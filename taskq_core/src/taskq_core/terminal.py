@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: Messages requeued per broker call when ``taskq dead requeue`` shows its progress.
 REQUEUE_CHUNK = 1000
 #: The per-queue counters ``taskq status`` shows, in order.
-COUNT_COLUMNS = ("ready", "scheduled", "processing", "dead")
+COUNT_COLUMNS = ("ready", "scheduled", "processing", "dead", "expired", "revoked")
 
 
 def terminal(*, stderr: bool = False) -> Console | None:
@@ -90,13 +90,13 @@ def show_status(
         if worker_rows:
             click.echo(plain_columns(worker_header, worker_rows))
         return
+    # Eight columns do not fit 80: on a terminal a paused queue is marked in its name instead.
     table = Table(title="queues")
     table.add_column("queue")
     for name in COUNT_COLUMNS:
         table.add_column(name, justify="right")
-    table.add_column("state")
-    for row in queue_rows:
-        table.add_row(*row)
+    for name, *numbers, state in queue_rows:
+        table.add_row(f"{name} (paused)" if state == "paused" else name, *numbers)
     console.print(table)
     alive = Table(title=alive_title)
     for name in worker_header:

@@ -15,6 +15,7 @@ reserves with ``timeout=0``. Result lifetimes and rate-limit windows run on the 
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from typing import TYPE_CHECKING, Self
@@ -24,6 +25,7 @@ from taskq_core.broker import (
     DEFAULT_RESULT_TTL,
     BaseBroker,
     Capabilities,
+    RevokeOutcome,
     as_queue_list,
     outcomes_of,
 )
@@ -45,13 +47,14 @@ from taskq_core.urls import redact_url
 from taskq_memory.aio import MemoryAsyncProducer
 from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
-from taskq_memory.queue import MemoryQueue, Record
+from taskq_memory.queue import MemoryQueue, Record, State
 from taskq_memory.rate_limits import GrantLogs
 from taskq_memory.results import ResultStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from taskq_core.schemas import EndStatus
     from taskq_core.unique import UniqueClaim
 
 #: ``max_deliveries`` of a message whose payload cannot be read (it dies at reserve anyway).
@@ -85,6 +88,9 @@ class MemoryBroker(BaseBroker):
         self._grants = GrantLogs()
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
+        # Worker id -> (queue, message id) termination requests not yet answered.
+        self._terminations: dict[str, collections.deque[tuple[str, str]]] = {}
+        self._termination_asked = threading.Condition(self._lock)
 
     @classmethod
     def from_url(cls, url: str, **options: object) -> Self:
@@ -292,6 +298,11 @@ class MemoryBroker(BaseBroker):
                     finished_at=now,
                 )
                 self._results.put(failure, expires_at=now + DEFAULT_RESULT_TTL, now=now)
+            for message_id, status in reserved.ended:
+                ended = TaskResult(id=message_id, status=status, finished_at=now)
+                self._results.put(ended, expires_at=now + DEFAULT_RESULT_TTL, now=now)
+            if reserved.ended:
+                self._made_room(queue)
             if reserved.deliveries:
                 return reserved.deliveries
         return []
@@ -473,6 +484,68 @@ class MemoryBroker(BaseBroker):
             elif report:
                 self._made_room(state)
             return report
+
+    # -- control: revoke and expiry ----------------------------------------------------------------
+
+    def revoke(
+        self,
+        queue: str,
+        message_id: str,
+        *,
+        terminate: bool = False,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> RevokeOutcome:
+        """READY/SCHEDULED: removed, result REVOKED; PROCESSING: marked (and told to stop)."""
+        with self._lock:
+            state = self._queues.get(queue)
+            record = state.records.get(message_id) if state is not None else None
+            if state is None or record is None or record.state is State.DEAD:
+                return "absent"
+            if record.state is State.PROCESSING:
+                record.revoked = True
+                if terminate and record.owner is not None:
+                    asked = self._terminations.setdefault(record.owner, collections.deque())
+                    asked.append((queue, message_id))
+                    self._termination_asked.notify_all()
+                return "running"
+            now = self.now()
+            state.end(record, "REVOKED", now)
+            self._store_result(
+                TaskResult(id=message_id, status="REVOKED", finished_at=now), result_ttl
+            )
+            return "revoked"
+
+    def end(
+        self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL
+    ) -> bool:
+        """Store a ``status`` result and remove the held message unrun, counted. Fenced."""
+        result = TaskResult(id=delivery.id, status=status, finished_at=self.now())
+        with self._lock:
+            queue, record = self._held_after_storing(delivery, result, result_ttl)
+            if record is None:
+                return False
+            queue.end(record, status, self.now())
+            self._made_room(queue)
+            return True
+
+    def wait_terminations(
+        self, worker_id: str, queues: Sequence[str], *, timeout: float
+    ) -> list[str]:
+        """Termination requests for ``worker_id`` in ``queues``, waiting on a condition."""
+        names = set(as_queue_list(queues))
+        give_up_at = time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            while True:
+                asked = self._terminations.get(worker_id, collections.deque())
+                mine = [(q, i) for q, i in asked if q in names]
+                if mine:
+                    for entry in mine:
+                        asked.remove(entry)
+                    return [message_id for _, message_id in mine]
+                remaining = give_up_at - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._termination_asked.wait(remaining)
 
     # -- workers ---------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Literal
 from taskq_core.schemas import HISTORY_MINUTES, MinuteCounts, minutes_window
 
 #: The outcomes a minute counts, in :class:`~taskq_core.schemas.MinuteCounts`' field names.
-Outcome = Literal["succeeded", "failed", "retried"]
+Outcome = Literal["succeeded", "failed", "retried", "expired", "revoked"]
 
 
 class MinuteCounters:

@@ -24,6 +24,7 @@ from taskq_core.schemas import (
     MIN_PRIORITY,
     DeadLetter,
     Delivery,
+    EndStatus,
     Message,
     MessageInfo,
     QueueCounts,
@@ -66,6 +67,8 @@ class Record:
         died_at: When the message went to DEAD.
         eta: When the message is due while SCHEDULED.
         unique_key: The unique key the message holds until done (released by ack and DEAD).
+        expires: When the message expires unstarted (``None``: never), as Redis' state ``v``.
+        revoked: Revoked while PROCESSING: whatever would run it again ends it REVOKED.
     """
 
     id: str
@@ -83,11 +86,23 @@ class Record:
     died_at: float = 0.0
     eta: float = 0.0
     unique_key: str | None = None
+    expires: float | None = None
+    revoked: bool = False
 
     @classmethod
     def of(cls, message: Message) -> Record:
         """A fresh record for ``message``, its payload encoded once, as on the wire."""
-        return cls(message.id, message.to_json(), message.priority, message.max_deliveries)
+        record = cls(message.id, message.to_json(), message.priority, message.max_deliveries)
+        record.expires = message.expires
+        return record
+
+    def end_status(self, now: float) -> EndStatus | None:
+        """``REVOKED`` or ``EXPIRED`` when this record must not run at ``now``, else ``None``."""
+        if self.revoked:
+            return "REVOKED"
+        if self.expires is not None and self.expires <= now:
+            return "EXPIRED"
+        return None
 
     def dead_letter(self, queue: str) -> DeadLetter:
         """This DEAD record as the contract lists it; ``message`` is ``None`` if undecodable."""
@@ -120,10 +135,13 @@ class Reservation(NamedTuple):
         deliveries: The messages leased, in READY order.
         undecodable: Records whose payload could not be decoded, just buried in DEAD with the
             decode error as their reason; the broker stores a FAILURE result for each.
+        ended: Ids just ended unrun (revoked, or expired before they started) with their
+            status; the broker stores a result of that status for each.
     """
 
     deliveries: list[Delivery]
     undecodable: list[Record]
+    ended: list[tuple[str, EndStatus]]
 
 
 class MemoryQueue:
@@ -152,12 +170,14 @@ class MemoryQueue:
         self.ticks: dict[str, float] = {}
         # Ack tombstones, oldest first: id -> (token, worker, kept until), see ``acked_before``.
         self._acked: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
-        #: Outcomes per minute (ack, dead, retry), for ``history``.
+        #: Outcomes per minute (ack, dead, retry, expired, revoked), for ``history``.
         self.history = MinuteCounters()
         #: Unique keys held by messages of the queue (``send_unique``).
         self.unique = UniqueHolds()
         #: Reserve hands out nothing while set (``pause``/``resume``).
         self.paused = False
+        #: Messages ended unrun since the queue was created, by status (``counts``).
+        self.ended_total: dict[EndStatus, int] = {"EXPIRED": 0, "REVOKED": 0}
 
     # -- entering the queue ----------------------------------------------------------------------
 
@@ -232,6 +252,17 @@ class MemoryQueue:
         self._acked.pop(record.id, None)
         self._acked[record.id] = (token, worker, keep)
 
+    def end(self, record: Record, status: EndStatus, now: float) -> None:
+        """Remove ``record`` unrun (revoked, or expired before it started) and count it."""
+        if record.state is State.READY:
+            self._ready[min(max(record.priority, MIN_PRIORITY), MAX_PRIORITY)].remove(record.id)
+        elif record.state is State.SCHEDULED:
+            self._scheduled = [entry for entry in self._scheduled if entry[2] != record.id]
+            heapq.heapify(self._scheduled)
+        self.remove(record)
+        self.ended_total[status] += 1
+        self.history.count("revoked" if status == "REVOKED" else "expired", now)
+
     def acked_before(self, message_id: str, *, worker_id: str, token: int) -> bool:
         """Whether this very delivery already acked ``message_id`` (its ack was repeated)."""
         tombstone = self._acked.get(message_id)
@@ -292,7 +323,7 @@ class MemoryQueue:
         READY, so a corrupt message never blocks the ones behind it.
         """
         self.promote_due(now)
-        reserved = Reservation([], [])
+        reserved = Reservation([], [], [])
         if self.paused:
             return reserved
         limit = self.room(limit)
@@ -301,6 +332,11 @@ class MemoryQueue:
         ):
             for record in records:
                 self.to_processing(record, worker_id=worker_id, deadline=deadline)
+                ending = record.end_status(now)
+                if ending is not None:
+                    self.end(record, ending, now)
+                    reserved.ended.append((record.id, ending))
+                    continue
                 try:
                     message = Message.from_json(record.payload)
                 except MessageDecodeError as exc:
@@ -433,4 +469,6 @@ class MemoryQueue:
             scheduled=len(self._scheduled),
             processing=len(self._processing),
             dead=len(self._dead),
+            expired=self.ended_total["EXPIRED"],
+            revoked=self.ended_total["REVOKED"],
         )

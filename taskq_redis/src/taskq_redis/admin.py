@@ -31,29 +31,40 @@ def queues(store: Store) -> list[str]:
 
 
 #: Replies :func:`read_counts` adds to a pipeline.
-COUNT_REPLIES = 13
+COUNT_REPLIES = 14
 
 
 def counts(store: Store, queue: str) -> QueueCounts:
-    """One pipeline: LLEN of the ten READY lists, ZCARD of SCHEDULED, PROCESSING and DEAD."""
+    """One pipeline: LLENs and ZCARDs of the states, and the expired and revoked totals."""
     keys = store.keys(queue)
     return counts_from(queue, store.pipelined(lambda pipe: read_counts(pipe, keys)))
 
 
 def read_counts(pipe: Pipeline, keys: QueueKeys) -> None:
-    """Add the reads of a queue's counts to ``pipe`` (:data:`COUNT_REPLIES` replies)."""
+    """Add the reads of a queue's counts to ``pipe`` (:data:`COUNT_REPLIES` replies).
+
+    LLEN of the ten READY lists, ZCARD of SCHEDULED, PROCESSING and DEAD, and the expired and
+    revoked totals of the history hash.
+    """
     for ready in keys.ready:
         pipe.llen(ready)
     pipe.zcard(keys.scheduled)
     pipe.zcard(keys.processing)
     pipe.zcard(keys.dead)
+    pipe.hmget(keys.history, ["#expired", "#revoked"])
 
 
 def counts_from(queue: str, replies: Sequence[Any]) -> QueueCounts:
     """The counts from the first :data:`COUNT_REPLIES` replies of :func:`read_counts`."""
-    *ready, scheduled, processing, dead = replies[:COUNT_REPLIES]
+    *ready, scheduled, processing, dead, (expired, revoked) = replies[:COUNT_REPLIES]
     return QueueCounts(
-        queue=queue, ready=sum(ready), scheduled=scheduled, processing=processing, dead=dead
+        queue=queue,
+        ready=sum(ready),
+        scheduled=scheduled,
+        processing=processing,
+        dead=dead,
+        expired=int(text(expired) or 0),
+        revoked=int(text(revoked) or 0),
     )
 
 

@@ -15,11 +15,22 @@ from taskq_core.broker import (
     DEFAULT_RESULT_TTL,
     BaseBroker,
     Capabilities,
+    RevokeOutcome,
     as_queue_list,
     outcomes_of,
 )
 from taskq_core.errors import ConfigurationError
-from taskq_redis import admin, history, limits, periodic, producing, results, settling, workers
+from taskq_redis import (
+    admin,
+    control,
+    history,
+    limits,
+    periodic,
+    producing,
+    results,
+    settling,
+    workers,
+)
 from taskq_redis.aio import RedisAsyncProducer
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
@@ -46,6 +57,7 @@ if TYPE_CHECKING:
     from taskq_core.schemas import (
         DeadLetter,
         Delivery,
+        EndStatus,
         Message,
         MessageInfo,
         MinuteCounts,
@@ -364,6 +376,37 @@ class RedisBroker(BaseBroker):
         a larger recovery puts later slices ahead of earlier ones.
         """
         return settling.recover_expired(self._store, queue, limit)
+
+    # -- control: revoke and expiry (control.py) --------------------------------------------------
+
+    @reports_lost_connection
+    def revoke(
+        self,
+        queue: str,
+        message_id: str,
+        *,
+        terminate: bool = False,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> RevokeOutcome:
+        """revoke.lua (after an HGET of the owner with ``terminate``); REVOKED stored if removed."""
+        return control.revoke(self._store, queue, message_id, terminate, result_ttl)
+
+    @reports_lost_connection
+    def end(
+        self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL
+    ) -> bool:
+        """store_result and end.lua in one round trip; fenced like :meth:`ack`."""
+        return control.end(self._store, delivery, status, result_ttl)
+
+    @reports_lost_connection
+    def wait_terminations(
+        self, worker_id: str, queues: Sequence[str], *, timeout: float
+    ) -> list[str]:
+        """BLPOP on the worker's termination list of each queue, chunked by ``max_block``."""
+        names = as_queue_list(queues)
+        return control.wait_terminations(
+            self._store, worker_id, names, timeout, self._waiter.max_block
+        )
 
     # -- limits (limits.py) ----------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ DEAD_LETTER_FIELDS = "xtdre"
 
 #: One reserved message in a reserve.lua reply: id, token, retries, last error, payload.
 RESERVED_FIELDS = 5
+#: Items before the reserved messages: now, next ETA, lease deadline, the ones not to run.
+RESERVE_HEADER = 4
 
 
 def text(value: bytes | str | int | float | None) -> str:
@@ -31,6 +33,11 @@ def text(value: bytes | str | int | float | None) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
+
+
+def expires_arg(message: Message) -> str:
+    """The ``expires`` argument of the send scripts: epoch seconds, or '' for never."""
+    return "" if message.expires is None else repr(float(message.expires))
 
 
 def optional_float(value: bytes | str | None) -> float | None:
@@ -66,15 +73,25 @@ class Reserved:
     payload: bytes | str
 
 
+@dataclass(frozen=True)
+class Unrunnable:
+    """A message reserve.lua leased but listed apart: it must not run (revoked or expired)."""
+
+    id: str
+    token: int
+    #: 'revoked' or 'expired'
+    why: str
+
+
 def reserved_count(reply: Sequence[Any]) -> int:
-    """How many messages a reserve.lua reply holds (decoded or not)."""
-    return (len(reply) - 3) // RESERVED_FIELDS
+    """How many messages a reserve.lua reply holds (decoded or not, to run or not)."""
+    return (len(reply) - RESERVE_HEADER) // RESERVED_FIELDS + len(reply[3]) // 3
 
 
 def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
-    """The messages of a reserve.lua reply (after its three-item header)."""
+    """The messages of a reserve.lua reply to run (after its header)."""
     items = []
-    for start in range(3, len(reply), RESERVED_FIELDS):
+    for start in range(RESERVE_HEADER, len(reply), RESERVED_FIELDS):
         message_id, token, retries, last_error, payload = reply[start : start + RESERVED_FIELDS]
         items.append(
             Reserved(
@@ -86,6 +103,15 @@ def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
             )
         )
     return items
+
+
+def unrunnable_items(reply: Sequence[Any]) -> list[Unrunnable]:
+    """The messages of a reserve.lua reply that must not run (revoked or expired)."""
+    flat = reply[3]
+    return [
+        Unrunnable(id=text(flat[i]), token=int(flat[i + 1]), why=text(flat[i + 2]))
+        for i in range(0, len(flat), 3)
+    ]
 
 
 def delivery(

@@ -31,7 +31,13 @@ if TYPE_CHECKING:
     from taskq_redis.store import Store
 
 #: History hash field suffixes and the MinuteCounts fields they fill.
-_KINDS = {"ok": "succeeded", "fail": "failed", "retry": "retried"}
+_KINDS = {
+    "ok": "succeeded",
+    "fail": "failed",
+    "retry": "retried",
+    "expired": "expired",
+    "revoked": "revoked",
+}
 #: State fields (lua/lib.lua) message_info reads: deliveries, retries, lost leases, owner,
 #: last error, dead reason, died at.
 _INFO_FIELDS = "drlwext"

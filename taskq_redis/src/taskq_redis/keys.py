@@ -76,6 +76,10 @@ class QueueKeys:
         """
         return f"{self.base}:wake:{token}"
 
+    def terminate(self, worker: str) -> str:
+        """The termination requests of one worker in this queue (see ``lua/revoke.lua``)."""
+        return f"{self.base}:terminate:{worker}"
+
     def all(self) -> tuple[str, ...]:
         """Every persistent key of the queue (tests check they share one slot)."""
         return (

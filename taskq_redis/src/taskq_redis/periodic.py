@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from taskq_redis.codec import expires_arg
 from taskq_redis.keys import queues_key
 from taskq_redis.producing import ANNOUNCE_INTERVAL
 
@@ -31,6 +32,7 @@ def claim_tick(store: Store, message: Message, schedule: str, tick: float) -> bo
             message.to_json(),
             message.priority,
             message.max_deliveries,
+            expires_arg(message),
         ],
     )
     moment = time.monotonic()

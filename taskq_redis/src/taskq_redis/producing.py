@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send
-from taskq_redis.codec import text
+from taskq_redis.codec import expires_arg, text
 from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
@@ -191,8 +191,13 @@ def _send_one(
         message.max_deliveries,
         "" if eta is None else repr(float(eta)),
     ]
+    expires = expires_arg(message)
     if claim is not None:
         args += [claim.key, repr(float(claim.ttl)), claim.until]
+    elif expires:
+        args += ["", "", ""]
+    if expires:
+        args.append(expires)
     return ("send", names, args)
 
 
@@ -245,7 +250,16 @@ def _send_many(
     extend = args.extend
     for message, eta in batch:
         when = "" if eta is None else repr(float(eta))
-        extend((message.id, message.to_json(), message.priority, message.max_deliveries, when))
+        extend(
+            (
+                message.id,
+                message.to_json(),
+                message.priority,
+                message.max_deliveries,
+                when,
+                expires_arg(message),
+            )
+        )
     names = [keys.payloads, keys.state, keys.scheduled, keys.marker, *keys.ready]
     if replace_result:
         names += [result_key(store.prefix, message.id) for message, _ in batch]

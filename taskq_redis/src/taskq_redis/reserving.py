@@ -19,7 +19,9 @@ from taskq_redis.codec import (
     reserved_count,
     reserved_items,
     text,
+    unrunnable_items,
 )
+from taskq_redis.control import end_flagged
 from taskq_redis.settling import ack_call, bury
 from taskq_redis.store import BATCH
 from taskq_redis.waiting import MarkerWaiter, Wake
@@ -214,7 +216,8 @@ def deliveries_of(
     """Decode a reserve.lua reply; bury each undecodable payload with the decode error.
 
     A buried payload also gets a FAILURE result (``MessageDecodeError``), stored in the same
-    round trip as its burial, so whoever waits for that id learns it will never run.
+    round trip as its burial, so whoever waits for that id learns it will never run. Messages
+    reserve.lua flagged as revoked or expired are ended with their result (``control.py``).
     """
     now, deadline = float(text(reply[0])), float(text(reply[2]))
     found = []
@@ -227,4 +230,6 @@ def deliveries_of(
             bury(store, keys, triple, str(exc), (failure, DEFAULT_RESULT_TTL))
             continue
         found.append(delivery(message, reserved, worker_id, deadline))
+    if reply[3]:
+        end_flagged(store, keys, worker_id, unrunnable_items(reply), DEFAULT_RESULT_TTL)
     return found

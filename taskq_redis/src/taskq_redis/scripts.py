@@ -52,6 +52,8 @@ SCRIPT_NAMES = (
     "claim_tick",
     "pause",
     "resume",
+    "revoke",
+    "end",
 )
 
 _LIBRARY = "lib"

@@ -12,9 +12,12 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskq_core.errors import TimeLimitExceeded
+from taskq_core.errors import TaskTerminated, TimeLimitExceeded
+
+if TYPE_CHECKING:
+    from taskq_core.worker.revocation import Stoppers
 
 #: Seconds coroutines still pending at ``close()`` get to handle their cancellation.
 CANCEL_GRACE = 1.0
@@ -37,8 +40,19 @@ class EventLoopThread:
                 self._loop = loop
             return self._loop
 
-    def run(self, coroutine: Coroutine[Any, Any, Any], *, time_limit: float | None) -> Any:
-        """Run ``coroutine`` on the loop and wait for its result (cancel it at ``time_limit``)."""
+    def run(
+        self,
+        coroutine: Coroutine[Any, Any, Any],
+        *,
+        time_limit: float | None,
+        stoppers: Stoppers | None = None,
+        id: str = "",
+    ) -> Any:
+        """Run ``coroutine`` on the loop and wait for its result (cancel it at ``time_limit``).
+
+        With ``stoppers``, a termination request for ``id`` cancels it too, and
+        ``TaskTerminated`` is raised.
+        """
         finished = threading.Event()
 
         async def watched() -> Any:
@@ -49,13 +63,24 @@ class EventLoopThread:
 
         future = asyncio.run_coroutine_threadsafe(watched(), self._ensure_loop())
         try:
+            if stoppers is not None:
+                stoppers.enter(id, future.cancel)
             return future.result(timeout=time_limit)
+        except TaskTerminated:  # asked before it started: it never runs
+            future.cancel()
+            raise
+        except concurrent.futures.CancelledError:
+            finished.wait(CANCEL_GRACE)
+            raise TaskTerminated(f"task {id} was revoked; cancelled") from None
         except concurrent.futures.TimeoutError:
             future.cancel()
             # Settle only after the coroutine ran its cancellation (``finally`` blocks), so its
             # retry cannot start while it is still winding down; bounded for ones that refuse.
             finished.wait(CANCEL_GRACE)
             raise TimeLimitExceeded(f"time limit ({time_limit:g}s) exceeded; cancelled") from None
+        finally:
+            if stoppers is not None:
+                stoppers.leave(id)
 
     def close(self) -> None:
         """Stop and close the loop; pending coroutines are cancelled (leases bring them back)."""

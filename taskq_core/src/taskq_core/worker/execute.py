@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
-from taskq_core.errors import Retry
+from taskq_core.errors import Retry, TaskTerminated
 from taskq_core.plugins import implementations, notify
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.failures import (
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from taskq_core.app import Taskq
     from taskq_core.broker import BaseBroker
-    from taskq_core.schemas import Delivery
+    from taskq_core.schemas import Delivery, EndStatus
     from taskq_core.task import Task
     from taskq_core.worker.invoke import Invoker
 
@@ -109,6 +109,9 @@ class DeliveryRunner:
             known = ", ".join(sorted(self.app.tasks)) or "none"
             reason = f"unknown task {message.task!r}: no such task registered (known: {known})"
             return self._bury(delivery, reason, None, ("UnknownTask", reason, None))
+        if message.expires is not None and message.expires <= self.app.clock.now():
+            # Reserved in time but not started in time (it waited in the worker's prefetch).
+            return self._end(delivery, task, "EXPIRED")
         if task.options.rate_limit is not None and not self._admitted(delivery, task):
             return "postponed"
         # One check per task: with logging at WARNING (the bench, most production) both lines
@@ -123,6 +126,8 @@ class DeliveryRunner:
             value = self.invoker(delivery, task)
         except ChildLost as lost:
             return self._abandon(delivery, lost)
+        except TaskTerminated:
+            return self._end(delivery, task, "REVOKED")
         except Retry as request:
             return self._retry_or_bury(delivery, task, request, request.delay)
         except RemoteFailure as remote:
@@ -175,6 +180,18 @@ class DeliveryRunner:
         if not self.broker.postpone(delivery, delay=wait):
             log.warning("lease of %s was lost before it could be postponed", delivery.id)
         return False
+
+    def _end(self, delivery: Delivery, task: Task[..., Any], status: EndStatus) -> str:
+        """End the delivery unrun or stopped: revoked, or expired before it started."""
+        self._settling(delivery)
+        ttl = self._ttl(task)
+        if not self._patiently(
+            delivery, lambda: self.broker.end(delivery, status=status, result_ttl=ttl)
+        ):
+            log.warning("lease of %s was lost before it could end %s", delivery.id, status)
+            return "lost"
+        log.info("Task %s[%s] %s", task.name, delivery.id, status.lower())
+        return status.lower()
 
     def _abandon(self, delivery: Delivery, lost: ChildLost) -> str:
         """The process running the task died: expire the lease so the reaper takes it now."""

@@ -10,11 +10,13 @@ worker's :class:`~taskq_core.worker.aio.EventLoopThread`, where a hard limit can
 from __future__ import annotations
 
 import inspect
+import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskq_core.plugins import implementations, plugin_manager
 from taskq_core.worker.aio import EventLoopThread
-from taskq_core.worker.limits import ThreadWatchdog
+from taskq_core.worker.limits import ThreadWatchdog, raise_in_thread
+from taskq_core.worker.revocation import Stoppers
 
 #: Name the built-in ``taskq_task_execute`` plugin is registered under (plugins.py).
 BUILTIN_EXECUTE = "taskq.execution"
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 
 class Invoker(Protocol):
     """Runs one task call and returns its value, or raises what the task raised."""
+
+    #: The running tasks, for ``revoke(terminate=True)``: a stopped one raises
+    #: ``TaskTerminated`` out of ``__call__``.
+    stoppers: Stoppers
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
         """Run ``task`` with the arguments of ``delivery``."""
@@ -40,21 +46,35 @@ class InProcessInvoker:
     def __init__(self) -> None:
         self._watchdog = ThreadWatchdog()
         self._loop = EventLoopThread()
+        self.stoppers = Stoppers()
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
-        """Call the hook under the task's time limits."""
+        """Call the hook under the task's time limits, stoppable by a termination request."""
         options = task.options
         if task.is_async:
             # The hook returns the coroutine at once; the limit applies to running it.
             coroutine = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
-            return self._loop.run(coroutine, time_limit=options.time_limit)
-        if options.soft_time_limit or options.time_limit:
-            with self._watchdog.limit(options.soft_time_limit, options.time_limit):
+            return self._loop.run(
+                coroutine, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
+            )
+        stoppers, delivery_id = self.stoppers, delivery.id
+        thread_id = threading.get_ident()
+        try:
+            stoppers.enter(delivery_id, thread_id)
+            if options.soft_time_limit or options.time_limit:
+                with self._watchdog.limit(options.soft_time_limit, options.time_limit):
+                    result = execute(delivery, task)
+            else:
                 result = execute(delivery, task)
-        else:
-            result = execute(delivery, task)
+        finally:
+            if stoppers.leave(delivery_id):
+                # Stopped after its last bytecode: drop the exception if it has not landed yet
+                # (as the watchdog does), so it never lands in the worker's own code.
+                raise_in_thread(thread_id, None)
         if inspect.iscoroutine(result):  # a sync wrapper that returned a coroutine
-            return self._loop.run(result, time_limit=options.time_limit)
+            return self._loop.run(
+                result, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
+            )
         return result
 
     def close(self) -> None:

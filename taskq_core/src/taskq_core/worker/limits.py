@@ -19,10 +19,10 @@ from contextlib import contextmanager
 
 from taskq_core.errors import SoftTimeLimitExceeded, TimeLimitExceeded
 
-__all__ = ["SoftTimeLimitExceeded", "ThreadWatchdog", "TimeLimitExceeded"]
+__all__ = ["SoftTimeLimitExceeded", "ThreadWatchdog", "TimeLimitExceeded", "raise_in_thread"]
 
 
-def _raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> None:
+def raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> None:
     """Schedule ``exc_type`` in ``thread_id``, or clear a scheduled one with ``None``."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc_type) if exc_type else None
@@ -75,7 +75,7 @@ class ThreadWatchdog:
             with self._changed:
                 watch.active = False
                 if watch.fired:
-                    _raise_in_thread(watch.thread_id, None)  # drop one not yet raised
+                    raise_in_thread(watch.thread_id, None)  # drop one not yet raised
 
     def _start(self) -> None:
         if self._thread is None:
@@ -97,4 +97,4 @@ class ThreadWatchdog:
                 _, _, watch, exc_type = heapq.heappop(self._due)
                 if watch.active:
                     watch.fired = True
-                    _raise_in_thread(watch.thread_id, exc_type)
+                    raise_in_thread(watch.thread_id, exc_type)

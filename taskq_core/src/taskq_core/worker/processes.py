@@ -29,12 +29,13 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from taskq_core.errors import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from taskq_core.errors import Retry, SoftTimeLimitExceeded, TaskTerminated, TimeLimitExceeded
 from taskq_core.plugins import plugin_manager
 from taskq_core.schemas import Delivery, tuples_to_lists
 from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
 from taskq_core.worker.lifeline import Lifeline, hold, lifeline_args
 from taskq_core.worker.recycling import Recycling, resident_kib
+from taskq_core.worker.revocation import Stoppers
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
@@ -150,6 +151,8 @@ class ChildSlot:
         self._conn: Connection | None = None
         #: Tasks the current child ran (recycling counts them).
         self._tasks_run = 0
+        #: Set by :meth:`kill` (another thread): the child's death is a termination.
+        self._killed = threading.Event()
 
     def _ensure_child(self) -> Connection:
         if self._process is not None and self._process.poll() is None and self._conn is not None:
@@ -193,6 +196,21 @@ class ChildSlot:
             self._process.wait(timeout=5)
         self._process = self._conn = None
 
+    def kill(self) -> None:
+        """Kill the child now (a revoked task); :meth:`call` then raises ``TaskTerminated``.
+
+        Called from another thread; the pool thread in :meth:`call` sees the child's end of
+        the socket close and replaces the child on its next call.
+        """
+        self._killed.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
+    def forget_kill(self) -> None:
+        """The task :meth:`kill` was meant for has left; the next one starts unkilled."""
+        self._killed.clear()
+
     def call(
         self, delivery: Delivery, *, time_limit: float | None, soft_limit: float | None
     ) -> Any:
@@ -202,8 +220,11 @@ class ChildSlot:
             RemoteFailure: the task raised.
             TimeLimitExceeded: no answer within ``time_limit``; the child was killed.
             ChildLost: the child died while running the task.
+            TaskTerminated: :meth:`kill` killed the child (the task was revoked).
         """
         conn = self._ensure_child()
+        if self._killed.is_set():  # revoked while the child was starting: never send it
+            raise TaskTerminated(f"task {delivery.id} was revoked before it started")
         try:
             conn.send((delivery.model_dump_json(), soft_limit, self._recycling.measures_memory))
         except OSError:
@@ -218,6 +239,8 @@ class ChildSlot:
         except (EOFError, OSError):
             code = self._process.wait(timeout=5) if self._process else None
             self._discard()
+            if self._killed.is_set():
+                raise TaskTerminated(f"task {delivery.id} was revoked; child killed") from None
             raise ChildLost(
                 f"child process died running {delivery.id} (exit code {code})"
             ) from None
@@ -268,6 +291,7 @@ class ProcessInvoker:
         self._slots: list[ChildSlot] = []
         self._lock = threading.Lock()
         self._lifeline = Lifeline()
+        self.stoppers = Stoppers()
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
         """Run ``delivery`` in this thread's child, starting the child on first use."""
@@ -277,7 +301,13 @@ class ProcessInvoker:
             self._local.slot = slot
             with self._lock:
                 self._slots.append(slot)
-        return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
+        try:
+            self.stoppers.enter(delivery.id, slot.kill)
+            return slot.call(delivery, time_limit=task.time_limit, soft_limit=task.soft_time_limit)
+        finally:
+            # After leave no kill can come for this delivery, so the flag can be reset.
+            self.stoppers.leave(delivery.id)
+            slot.forget_kill()
 
     def close(self) -> None:
         """Stop every child."""

@@ -48,6 +48,7 @@ from taskq_core.worker.prefetch import Prefetch
 from taskq_core.worker.processes import ProcessInvoker, same_app
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
 from taskq_core.worker.recycling import Recycling
+from taskq_core.worker.revocation import TerminationListener
 from taskq_core.worker.settler import Settler
 from taskq_core.worker.startup import wait_for_broker
 from taskq_core.worker.upkeep import Timer, poll_schedules, reap
@@ -263,11 +264,12 @@ class Worker:
         """Log the banner, then build the settler, consumer, pool and timers, and start them."""
         logging.getLogger(BANNER_LOGGER).info("%s", banner(self, self.info.version))
         self._broker = broker
-        self._invoker = (
+        invoker: Invoker = (
             ProcessInvoker(self.app_spec, self.app.reveal_broker_url(), self.recycling)
             if self.pool_name == "processes" and self.app_spec is not None
             else InProcessInvoker()
         )
+        self._invoker = invoker
         holdings = self._holdings
         self._settler = Settler(
             broker,
@@ -340,6 +342,7 @@ class Worker:
         ]
         for timer in self._timers:
             timer.start()
+        TerminationListener(broker, self.id, queues, invoker.stoppers, stop).start()
         if self.scheduler and self.app.periodic_schedules:
             schedules = list(self.app.periodic_schedules.values())
             self._scheduler = Scheduler(self.app, schedules, self._stopping)

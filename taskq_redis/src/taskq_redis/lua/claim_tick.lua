@@ -11,6 +11,7 @@ ARGV
   4 payload         message JSON
   5 priority        0..9
   6 max_deliveries  lost leases the message survives before DEAD (>= 1)
+  7 expires         float seconds, or '' (or absent) for "never": state `v`, as for send.lua
 EFFECTS
   Nothing when the schedule's latest claimed tick is at or after `tick`: the tick was sent
   already (by another scheduler, or by this call's first attempt before a lost reply), or a
@@ -30,6 +31,10 @@ local schedule, id, payload = ARGV[1], ARGV[3], ARGV[4]
 local tick = num(ARGV[2], 'tick')
 local priority = num(ARGV[5], 'priority')
 local max_deliveries = num(ARGV[6], 'max_deliveries')
+local expires = ARGV[7] or ''
+if expires ~= '' then
+  num(expires, 'expires')
+end
 
 local last = tonumber(redis.call('HGET', periodic, schedule))
 if last ~= nil and last >= tick then
@@ -44,6 +49,9 @@ if priority ~= 0 then
   redis.call('HSET', state, id .. ':m', max_deliveries, id .. ':p', priority)
 else
   redis.call('HSET', state, id .. ':m', max_deliveries)
+end
+if expires ~= '' then
+  redis.call('HSET', state, id .. ':v', expires, ENDS_FLAG, 1)
 end
 redis.call('RPUSH', ready, id)
 mark_ready(marker)

@@ -18,7 +18,10 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                         e last error                        m max_deliveries
                         p priority (absent = 0)             x dead reason
                         t died at                           u unique key held until done
-                      plus `#dead_seq`, the counter behind Q:dead's scores
+                        v expires at (absent = never)       k revoked while PROCESSING
+                      plus `#dead_seq`, the counter behind Q:dead's scores, and `#ends`, set
+                      once the queue holds a message with `v` or `k` (reserve checks those
+                      fields only then)
   Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work (and the
                       in-flight cap leaves room), `s` -> earliest ETA a blocked worker should
                       wake for
@@ -38,8 +41,11 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
   Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
-                      minute = floor(now / 60) and kind is ok (acked), fail (dead) or retry;
-                      plus `#minute`, the newest minute counted; see count_outcome
+                      minute = floor(now / 60) and kind is ok (acked), fail (dead), retry,
+                      expired or revoked; plus `#minute`, the newest minute counted (see
+                      count_outcome), and the totals `#expired` and `#revoked` (count_ended)
+  Q:terminate:<worker> LIST ids revoke.lua asks `worker` to terminate, popped by that worker's
+                      BLPOP; expires TERMINATE_TTL seconds after the last request
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
   <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
@@ -53,7 +59,7 @@ lease deadline like 1700000000.123456 to a different double than the one Python 
 local unpack = unpack or table.unpack
 -- Largest argument list handed to one command through unpack; Lua's C stack allows ~8000.
 local CHUNK = 1000
-local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't', 'u' }
+local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't', 'u', 'v', 'k' }
 -- Q:meta field of the in-flight cap.
 local CAP_FIELD = 'max_in_flight'
 -- Q:meta field present while the queue is paused (pause.lua, resume.lua).
@@ -304,13 +310,13 @@ end
 -- ---- history (per-minute outcome counters for the dashboard) -------------------------------
 -- Minutes of history kept in Q:history; schemas.HISTORY_MINUTES on the Python side.
 local HISTORY_MINUTES = 120
-local HISTORY_KINDS = { 'ok', 'fail', 'retry' }
+local HISTORY_KINDS = { 'ok', 'fail', 'retry', 'expired', 'revoked' }
 
--- Count `n` outcomes of `kind` ('ok', 'fail', 'retry') in the minute of `now` in Q:history.
+-- Count `n` outcomes of `kind` ('ok', 'fail', 'retry', 'expired', 'revoked') in the minute of `now` in Q:history.
 -- The common case is one HINCRBY. The first count of a kind in a new minute also moves
 -- `#minute` and deletes the minutes that fell out of the last HISTORY_MINUTES (bounded: at
 -- most HISTORY_MINUTES minutes, about once per minute), so the hash never holds more than
--- HISTORY_MINUTES * 3 + 1 fields.
+-- HISTORY_MINUTES * 5 + 3 fields.
 local function count_outcome(history, kind, n, now)
   if n <= 0 then
     return
@@ -336,4 +342,36 @@ local function count_outcome(history, kind, n, now)
     redis.call('HDEL', history, field) -- older than the kept window (a test clock moved back)
   end
 end
+
+-- A message ended unrun: `kind` is 'expired' or 'revoked'. Counted per minute and in the
+-- total `#<kind>`, which trimming never touches (taskq status shows it).
+local function count_ended(history, kind, n, now)
+  if n > 0 then
+    redis.call('HINCRBY', history, '#' .. kind, n)
+    count_outcome(history, kind, n, now)
+  end
+end
 -- ---- end of history ---------------------------------------------------------------------------
+
+-- ---- revoke and expiry ------------------------------------------------------------------------
+-- Q:state field set (never cleared) once the queue holds a message with an expiry (`v`) or a
+-- revocation (`k`): reserve reads those fields only in queues that have it, so queues that
+-- never use either pay one more field in an HMGET per batch.
+local ENDS_FLAG = '#ends'
+
+-- Seconds a worker's termination request list lives after the last request (a worker that is
+-- gone never pops it).
+local TERMINATE_TTL = 3600
+
+-- Why a message about to be handed out must not run: 'revoked' when state `k` is set,
+-- 'expired' when its state `v` (expires at) is at or before `now`, else ''. Reads only the
+-- two fields the caller fetched, so a message without either costs nothing more.
+local function end_reason(revoked, expires, now)
+  if revoked then
+    return 'revoked'
+  end
+  if expires and tonumber(expires) <= now then
+    return 'expired'
+  end
+  return ''
+end

@@ -21,16 +21,24 @@ EFFECTS
   (the new delivery count is the fencing token), `w` = worker, ZADD processing now+lease, done
   for the whole batch in one HMGET, one HSET and one ZADD (chunked). An id without a payload
   (deleted behind the queue's back) is dropped with its state; an id popped twice in one call
-  is handed out once. Then the marker: `r` stays set while READY still holds work the cap
+  is handed out once. A message revoked while PROCESSING (state `k`) or past its expiry (state
+  `v` <= now) is leased all the same, but listed apart in the reply: the client ends it through
+  end.lua (result REVOKED or EXPIRED) instead of running it, and should it die first, the lease
+  runs out and the next reserve flags it again. The check costs a queue that never held an
+  expiring or revoked message one more field (`#ends`) in the HMGET the batch makes anyway;
+  once it did, one more HMGET of `k` and `v` per batch. Then the marker: `r` stays set while READY still holds work the cap
   leaves room for, so the next blocked worker wakes (chain wake-up), and is removed otherwise
   (a capped queue is woken again by whatever takes a message out of PROCESSING, see
   wake_below_cap in lib.lua).
   The ETA announcement `s` is cleared: the reply carries the next ETA itself.
   Payloads are not decoded here; the client buries undecodable ones through dead.lua.
 RETURNS
-  { now, next_eta, lease_deadline, id_1, token_1, retries_1, last_error_1, payload_1, ... }
+  { now, next_eta, lease_deadline, { id, token, why, ... },
+    id_1, token_1, retries_1, last_error_1, payload_1, ... }
   next_eta is the earliest remaining ETA in SCHEDULED or '' (the client blocks until then at
-  most); last_error is '' when no retry recorded one; times are strings (fmt) so no precision
+  most); the nested list holds the leased messages that must not run, `why` being 'revoked' or
+  'expired' (empty in a queue that never held such a message); last_error is '' when no retry
+  recorded one; times are strings (fmt) so no precision
   is lost.
 ]]
 
@@ -51,7 +59,7 @@ promote_due(scheduled, state, ready, now, promote_limit)
 -- One HMGET reads both queue settings: the in-flight cap and the pause flag.
 local settings = redis.call('HMGET', meta, CAP_FIELD, PAUSED_FIELD)
 local deadline = now + lease
-local result = { fmt(now), '', fmt(deadline) }
+local result = { fmt(now), '', fmt(deadline), {} }
 if settings[2] then
   redis.call('ZREM', marker, 'r', 's')
   return result
@@ -70,7 +78,8 @@ local seen = {}
 -- Hand out the popped `ids` (those with a payload, once each); the others are dropped.
 local function take(ids)
   local found = redis.call('HMGET', payloads, unpack(ids))
-  local orphans, live, fields = {}, {}, {}
+  -- `#ends` first: set once the queue ever held an expiring or revoked message (ENDS_FLAG).
+  local orphans, live, fields = {}, {}, { ENDS_FLAG }
   for j, id in ipairs(ids) do
     if not found[j] then
       orphans[#orphans + 1] = id
@@ -84,22 +93,41 @@ local function take(ids)
   end
   if #live > 0 then
     local counters = redis.call('HMGET', state, unpack(fields))
+    -- Only a queue that ever held an expiring or revoked message reads `k` and `v`.
+    local marks = nil
+    if counters[1] then
+      local wanted_marks = {}
+      for _, j in ipairs(live) do
+        wanted_marks[#wanted_marks + 1] = ids[j] .. ':k'
+        wanted_marks[#wanted_marks + 1] = ids[j] .. ':v'
+      end
+      marks = redis.call('HMGET', state, unpack(wanted_marks))
+    end
     local owned, leased = {}, {}
     local until_ = fmt(deadline)
     for k, j in ipairs(live) do
       local id = ids[j]
-      local token = (tonumber(counters[3 * k - 2]) or 0) + 1
+      local base = 3 * k - 1
+      local token = (tonumber(counters[base]) or 0) + 1
       owned[#owned + 1] = id .. ':d'
       owned[#owned + 1] = token
       owned[#owned + 1] = id .. ':w'
       owned[#owned + 1] = worker
       leased[#leased + 1] = until_
       leased[#leased + 1] = id
-      result[#result + 1] = id
-      result[#result + 1] = token
-      result[#result + 1] = counters[3 * k - 1] or '0'
-      result[#result + 1] = counters[3 * k] or ''
-      result[#result + 1] = found[j]
+      local ending = marks and end_reason(marks[2 * k - 1], marks[2 * k], now) or ''
+      if ending ~= '' then
+        local flagged = result[4]
+        flagged[#flagged + 1] = id
+        flagged[#flagged + 1] = token
+        flagged[#flagged + 1] = ending
+      else
+        result[#result + 1] = id
+        result[#result + 1] = token
+        result[#result + 1] = counters[base + 1] or '0'
+        result[#result + 1] = counters[base + 2] or ''
+        result[#result + 1] = found[j]
+      end
     end
     taken = taken + #live
     each_chunk('HSET', state, owned)

@@ -19,6 +19,7 @@ ARGV
   8 unique_for      seconds the key is held at most (> 0), with a unique key
   9 unique_until    'done': the key is also released when the message is acked or goes to
                     DEAD (state `u` records it); 'ttl': held for the whole unique_for
+  10 expires        float seconds, or '' (or absent) for "never": state `v`, checked by reserve
 EFFECTS
   With a unique key: the holds whose time has come are trimmed first (trim_unique, at most
   100; a hold whose time has come counts as free either way), then, when another message
@@ -27,10 +28,11 @@ EFFECTS
   Nothing when the id is already known to the queue in any state (its payload exists): a send
   retried after a lost reply cannot duplicate the message.
   Otherwise HSETNX payload (which is also the "known?" check), DEL the result key when given,
-  HSET state `m` (and `p` when not 0, `u` for a key held until done); claim the unique key
-  (HSET Q:unique key id, ZADD Q:unique_until now + unique_for key); then either ZADD
-  scheduled eta and announce the ETA on the marker, or RPUSH to READY and mark READY on the
-  marker. The clock (TIME) is read only for a message with an ETA or a unique key.
+  HSET state `m` (and `p` when not 0, `u` for a key held until done, `v` and the queue's
+  `#ends` when it expires); claim the unique key (HSET Q:unique key id, ZADD Q:unique_until
+  now + unique_for key); then either ZADD scheduled eta and announce the ETA on the marker, or
+  RPUSH to READY and mark READY on the marker. The clock (TIME) is read only for a message
+  with an ETA or a unique key.
   Arguments are checked before the first write.
 RETURNS
   1 when written, 0 when the id was already known, the holder's id (a string) when another
@@ -42,6 +44,10 @@ local unique, unique_until = KEYS[6], KEYS[7]
 local id, payload = ARGV[2], ARGV[3]
 local priority = num(ARGV[4], 'priority')
 local max_deliveries = num(ARGV[5], 'max_deliveries')
+local expires = ARGV[10] or ''
+if expires ~= '' then
+  num(expires, 'expires')
+end
 local eta, now = nil, nil
 if ARGV[6] ~= '' then
   eta = num(ARGV[6], 'eta')
@@ -89,6 +95,9 @@ if unique_key ~= nil then
   if until_done then
     redis.call('HSET', state, id .. ':u', unique_key)
   end
+end
+if expires ~= '' then
+  redis.call('HSET', state, id .. ':v', expires, ENDS_FLAG, 1)
 end
 if eta ~= nil and eta > now then
   redis.call('ZADD', scheduled, fmt(eta), id)

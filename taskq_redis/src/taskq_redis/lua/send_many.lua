@@ -8,13 +8,13 @@ KEYS
         (the producer chose the ids, so earlier messages may have left results)
 ARGV
   1 now   float seconds, or '' for the server's TIME
-  2..     id, payload, priority (0..9), max_deliveries (>= 1), eta ('' for "ready now")
-          quintuples, at most 1000 of them, as for send.lua
+  2..     id, payload, priority (0..9), max_deliveries (>= 1), eta ('' for "ready now"),
+          expires ('' for "never") sextuples, at most 1000 of them, as for send.lua
 EFFECTS
   The same as send.lua for each message in turn, in a few batched commands: a message whose id
   is already known to the queue (its payload exists, or it came earlier in this call) is
   skipped, so a retried batch cannot duplicate anything. The others: HSET payloads and state
-  `m` (and `p` when not 0), chunked; DEL their result keys when given; RPUSH to the READY list
+  `m` (and `p` when not 0; `v` and the queue's `#ends` when it expires), chunked; DEL their result keys when given; RPUSH to the READY list
   of their priority in the given order, or ZADD scheduled with the ETA. Marks READY once when anything went to READY, and
   announces the earliest new ETA.
   Every argument is checked before the first write, so a bad one leaves nothing half done.
@@ -24,16 +24,18 @@ RETURNS
 
 local payloads, state, scheduled, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ready = ready_keys(5)
-local count = (#ARGV - 1) / 5
+local count = (#ARGV - 1) / 6
 if count ~= math.floor(count) or count > 1000 then
-  error('taskq: send_many needs at most 1000 id/payload/priority/max_deliveries/eta quintuples')
+  error(
+    'taskq: send_many needs at most 1000 id/payload/priority/max_deliveries/eta/expires sextuples'
+  )
 end
 
 -- Check every argument first (plain tonumber: this loop runs once per message).
 local ids, priorities = {}, {}
 local any_eta = false
 for i = 1, count do
-  local base = 5 * i - 3
+  local base = 6 * i - 4
   ids[i] = ARGV[base]
   local p = tonumber(ARGV[base + 2])
   if p == nil or p < 0 or p > 9 or p % 1 ~= 0 then
@@ -48,6 +50,9 @@ for i = 1, count do
       error('taskq: eta must be a number, got ' .. tostring(ARGV[base + 4]))
     end
     any_eta = true
+  end
+  if ARGV[base + 5] ~= '' and tonumber(ARGV[base + 5]) == nil then
+    error('taskq: expires must be a number, got ' .. tostring(ARGV[base + 5]))
   end
 end
 -- The clock is read only when some message has an ETA.
@@ -76,6 +81,7 @@ end
 local hash, fields, lists, seen, stale = {}, {}, {}, {}, {}
 local earliest = nil
 local any_ready = false
+local any_expires = false
 for i = 1, count do
   local id = ids[i]
   if known[i] or seen[id] then
@@ -86,7 +92,7 @@ for i = 1, count do
     if with_results then
       stale[#stale + 1] = KEYS[14 + i]
     end
-    local base = 5 * i - 3
+    local base = 6 * i - 4
     local n = #hash
     hash[n + 1] = id
     hash[n + 2] = ARGV[base + 1]
@@ -95,8 +101,13 @@ for i = 1, count do
     fields[n + 2] = ARGV[base + 3]
     local p = priorities[i]
     if p ~= 0 then
-      fields[n + 3] = id .. ':p'
-      fields[n + 4] = p
+      fields[#fields + 1] = id .. ':p'
+      fields[#fields + 1] = p
+    end
+    if ARGV[base + 5] ~= '' then
+      fields[#fields + 1] = id .. ':v'
+      fields[#fields + 1] = ARGV[base + 5]
+      any_expires = true
     end
     local eta = ARGV[base + 4] ~= '' and tonumber(ARGV[base + 4]) or nil
     if eta ~= nil and eta > now then
@@ -114,6 +125,10 @@ for i = 1, count do
       any_ready = true
     end
   end
+end
+if any_expires then
+  fields[#fields + 1] = ENDS_FLAG
+  fields[#fields + 1] = 1
 end
 if #hash > 0 then
   each_chunk('HSET', payloads, hash)

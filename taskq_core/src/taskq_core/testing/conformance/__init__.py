@@ -27,6 +27,7 @@ from taskq_core.testing.conformance.base import (
 from taskq_core.testing.conformance.blocking import BlockingTests
 from taskq_core.testing.conformance.capacity import QueueLimitTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
+from taskq_core.testing.conformance.control import ExpiryTests, RevokeTests
 from taskq_core.testing.conformance.dead import DeadTests
 from taskq_core.testing.conformance.fencing import AckAndFencingTests
 from taskq_core.testing.conformance.history import HistoryTests, MessageInfoTests
@@ -60,6 +61,8 @@ class BrokerConformance(
     ReleaseTests,
     PostponeTests,
     PeriodicTests,
+    RevokeTests,
+    ExpiryTests,
     QueueLimitTests,
     PauseTests,
     UniqueKeyTests,
@@ -89,6 +92,7 @@ __all__ = [
     "ConcurrencyTests",
     "ConformanceBase",
     "DeadTests",
+    "ExpiryTests",
     "HistoryTests",
     "LeaseTests",
     "MessageInfoTests",
@@ -105,6 +109,7 @@ __all__ = [
     "ResultTests",
     "RetryTests",
     "ReusedIdTests",
+    "RevokeTests",
     "ScheduleTests",
     "UniqueKeyTests",
     "WorkerTests",
