@@ -8,6 +8,7 @@ from __future__ import annotations
 from taskq_core.app import Taskq
 from taskq_core.backends import connect, register_backend
 from taskq_core.broker import BaseBroker, Capabilities
+from taskq_core.canvas import Signature, chain, chord, group
 from taskq_core.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from taskq_core.errors import (
     BrokerFullError,
@@ -28,7 +29,7 @@ from taskq_core.errors import (
     UnknownTask,
 )
 from taskq_core.plugins import hookimpl
-from taskq_core.result import AsyncResult
+from taskq_core.result import AsyncResult, GroupResult
 from taskq_core.schemas import (
     DeadLetter,
     Delivery,
@@ -55,6 +56,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "FakeClock",
+    "GroupResult",
     "Message",
     "MessageDecodeError",
     "PartialSendError",
@@ -64,6 +66,7 @@ __all__ = [
     "ResultTimeout",
     "Retry",
     "SerializationError",
+    "Signature",
     "SignatureMismatch",
     "SoftTimeLimitExceeded",
     "SystemClock",
@@ -78,7 +81,10 @@ __all__ = [
     "Worker",
     "WorkerInfo",
     "__version__",
+    "chain",
+    "chord",
     "connect",
+    "group",
     "hookimpl",
     "register_backend",
 ]

@@ -7,6 +7,7 @@ waiters at once.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from taskq_core.errors import ResultTimeout, TaskError
@@ -29,7 +30,7 @@ class AsyncResult:
             waits for.
     """
 
-    __slots__ = ("app", "duplicate", "id", "queue")
+    __slots__ = ("app", "duplicate", "id", "parent", "queue")
 
     def __init__(
         self,
@@ -43,6 +44,9 @@ class AsyncResult:
         self.app = app
         self.queue = queue
         self.duplicate = duplicate
+        #: The handle of the step before this one in a chain (a ``GroupResult`` for a chord's
+        #: callback), set by the canvas when it is sent; ``None`` otherwise.
+        self.parent: AsyncResult | GroupResult | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"
@@ -103,3 +107,68 @@ class AsyncResult:
         """Delete the stored result."""
         if self.app is not None:
             self.app.broker.forget_result(self.id)
+
+
+class GroupResult:
+    """The handle of a sent ``group``: one :class:`AsyncResult` per member, in call order."""
+
+    __slots__ = ("results",)
+
+    def __init__(self, results: list[AsyncResult | GroupResult]) -> None:
+        self.results = results
+
+    def __repr__(self) -> str:
+        return f"<GroupResult of {len(self.results)}>"
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Any:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult | GroupResult:
+        return self.results[index]
+
+    def get(self, timeout: float | None = None, *, propagate: bool = True) -> list[Any]:
+        """Every member's value, in call order, waiting at most ``timeout`` seconds in all.
+
+        Raises:
+            ResultTimeout: not every member finished within ``timeout``.
+            TaskError: a member failed (with ``propagate``; else its error is in the list).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(result.get(timeout=left, propagate=propagate))
+        return values
+
+    def _statuses(self) -> list[str]:
+        statuses: list[str] = []
+        for result in self.results:
+            if isinstance(result, GroupResult):
+                statuses += result._statuses()
+            else:
+                statuses.append(result.status)
+        return statuses
+
+    def ready(self) -> bool:
+        """True once every member succeeded or failed for good."""
+        return all(status != "PENDING" for status in self._statuses())
+
+    def completed_count(self) -> int:
+        """How many members succeeded."""
+        return sum(status == "SUCCESS" for status in self._statuses())
+
+    def successful(self) -> bool:
+        """True when every member succeeded."""
+        return all(status == "SUCCESS" for status in self._statuses())
+
+    def failed(self) -> bool:
+        """True when any member failed."""
+        return any(status == "FAILURE" for status in self._statuses())
+
+    def forget(self) -> None:
+        """Delete every member's stored result."""
+        for result in self.results:
+            result.forget()

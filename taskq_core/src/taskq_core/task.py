@@ -22,6 +22,7 @@ from taskq_core.schemas import (
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.canvas import Canvas, Signature
     from taskq_core.ratelimit import RateLimit
     from taskq_core.retry import RetryPolicy
 
@@ -107,6 +108,21 @@ class Task(Generic[P, R]):
         """Run the function with decoded message arguments (what the worker calls)."""
         return self.fn(*args, **kwargs)
 
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature of this task: a call not sent yet.
+
+        In a chain it receives the previous step's result as its first argument.
+        """
+        from taskq_core.canvas import Signature
+
+        return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: in a chain it ignores the previous step's result."""
+        from taskq_core.canvas import Signature
+
+        return Signature(self, args, kwargs, immutable=True)
+
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
         """Send a call with the task's defaults; shorthand for ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
@@ -123,6 +139,8 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        link: Canvas | Sequence[Canvas] | None = None,
+        link_error: Canvas | Sequence[Canvas] | None = None,
     ) -> AsyncResult:
         """Send a call with per-call options.
 
@@ -140,6 +158,10 @@ class Task(Generic[P, R]):
                 waits for the new one.
             max_retries: Retry limit for this call only.
             headers: String metadata for plugins.
+            link: Signature(s) sent with this task's result as first argument when it succeeds,
+                in the same atomic step as its ack (see docs/workflows.md).
+            link_error: Signature(s) sent with this task's id as first argument when it ends
+                in DEAD, in the same atomic step as the burial.
 
         Raises:
             SerializationError: an argument is not JSON, or the message is over the app's
@@ -149,6 +171,10 @@ class Task(Generic[P, R]):
             BrokerFullError: the broker is out of memory; nothing was written.
             Reject: a ``taskq_before_send`` hook refused the message.
         """
+        if link or link_error:
+            return self._apply_linked(
+                args, kwargs, link, link_error, countdown, queue, priority, task_id, max_retries
+            )
         message = self.build_message(
             args,
             kwargs,
@@ -164,6 +190,37 @@ class Task(Generic[P, R]):
             return AsyncResult(message.id, app, message.queue)
         log.info("task_id %s is already queued in %r; nothing was sent", message.id, message.queue)
         return AsyncResult(message.id, app, message.queue, duplicate=True)
+
+    def _apply_linked(
+        self,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        link: Canvas | Sequence[Canvas] | None,
+        link_error: Canvas | Sequence[Canvas] | None,
+        countdown: float | None,
+        queue: str | None,
+        priority: int | None,
+        task_id: str | None,
+        max_retries: int | None,
+    ) -> AsyncResult:
+        """``apply_async`` with callbacks: sent as a one-step workflow."""
+        options: dict[str, Any] = {"link": link or [], "link_error": link_error or []}
+        for name, value in (
+            ("countdown", countdown),
+            ("queue", queue),
+            ("priority", priority),
+            ("task_id", task_id),
+            ("max_retries", max_retries),
+        ):
+            if value is not None:
+                options[name] = value
+        problem = self.call_check.problem(args or (), kwargs or {})
+        if problem is not None:
+            raise SignatureMismatch(
+                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
+            )
+        result: AsyncResult = self.s(*(args or ()), **(kwargs or {})).set(**options).apply_async()
+        return result
 
     def delay_many(
         self,

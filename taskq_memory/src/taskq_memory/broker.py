@@ -42,6 +42,7 @@ from taskq_core.schemas import (
     check_queue_name,
 )
 from taskq_core.urls import redact_url
+from taskq_memory.chords import ChordRecords
 from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record
@@ -50,6 +51,8 @@ from taskq_memory.results import ResultStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from taskq_core.canvas.effects import Continuation
 
 #: ``max_deliveries`` of a message whose payload cannot be read (it dies at reserve anyway).
 _DEFAULT_MAX_DELIVERIES: int = Message.model_fields["max_deliveries"].default
@@ -69,7 +72,7 @@ class MemoryBroker(BaseBroker):
     """
 
     scheme = "memory"
-    capabilities = Capabilities(cross_process=False)
+    capabilities = Capabilities(cross_process=False, workflows=True)
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -79,6 +82,7 @@ class MemoryBroker(BaseBroker):
         self._heartbeats = Heartbeats()
         self._results = ResultStore(self._lock)
         self._grants = GrantLogs()
+        self._chords = ChordRecords()
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
 
@@ -308,6 +312,76 @@ class MemoryBroker(BaseBroker):
         queue.history.count("succeeded", self.now())
         self._made_room(queue)
         return True
+
+    def ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Ack and apply ``continuation`` under one hold of the lock (see the contract)."""
+        with self._lock:
+            queue, record = self._held_after_storing(delivery, result, result_ttl)
+            if record is None:
+                return queue.acked_before(
+                    delivery.id, worker_id=delivery.worker_id, token=delivery.token
+                )
+            queue.ack(record, self.now())
+            queue.history.count("succeeded", self.now())
+            self._made_room(queue)
+            self._continue(continuation, result_ttl)
+            if continuation.join is not None:
+                callback = self._chords.join(continuation.join)
+                if callback is not None:
+                    self._add(callback.queue, Record.of(callback), None, True)
+            self._work_may_be_ready.notify_all()
+            return True
+
+    def dead_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Bury and apply ``continuation`` under one hold of the lock (see the contract)."""
+        with self._lock:
+            queue, record = self._held_after_storing(delivery, result, result_ttl)
+            if record is None:
+                return False
+            queue.to_dead(record, reason=reason, now=self.now())
+            queue.history.count("failed", self.now())
+            self._made_room(queue)
+            self._continue(continuation, result_ttl)
+            join = continuation.join
+            if join is not None and self._chords.fail(join):
+                if join.failure is not None:
+                    self._store_result(join.failure, result_ttl)
+                for message in join.errbacks:
+                    self._add(message.queue, Record.of(message), None, True)
+            self._work_may_be_ready.notify_all()
+            return True
+
+    def start_flow(self, continuation: Continuation) -> None:
+        """Create the chords and send the messages under one hold of the lock."""
+        with self._lock:
+            self._continue(continuation, DEFAULT_RESULT_TTL)
+            self._work_may_be_ready.notify_all()
+
+    def _continue(self, continuation: Continuation, ttl: float) -> None:
+        """Chords, sends and results of ``continuation`` (the caller holds the lock)."""
+        for spec in continuation.chords:
+            callback = self._chords.create(spec)
+            if callback is not None:
+                self._add(callback.queue, Record.of(callback), None, True)
+        for message, eta in continuation.sends:
+            self._add(message.queue, Record.of(message), eta, True)
+        for stored in continuation.results:
+            self._store_result(stored, ttl)
 
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and keep ``error``; back to READY, or SCHEDULED at ``now + delay``."""

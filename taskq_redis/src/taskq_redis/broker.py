@@ -18,7 +18,17 @@ from taskq_core.broker import (
     as_queue_list,
     outcomes_of,
 )
-from taskq_redis import admin, history, limits, periodic, producing, results, settling, workers
+from taskq_redis import (
+    admin,
+    flowing,
+    history,
+    limits,
+    periodic,
+    producing,
+    results,
+    settling,
+    workers,
+)
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     block_limit,
@@ -38,6 +48,7 @@ if TYPE_CHECKING:
 
     import redis
 
+    from taskq_core.canvas.effects import Continuation
     from taskq_core.clock import Clock
     from taskq_core.schemas import (
         DeadLetter,
@@ -67,7 +78,7 @@ class RedisBroker(BaseBroker):
     """
 
     scheme: ClassVar[str] = "redis"
-    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True, workflows=True)
 
     def __init__(
         self,
@@ -255,6 +266,40 @@ class RedisBroker(BaseBroker):
         """
         outcomes = outcomes_of(deliveries, results, result_ttl)
         return settling.ack_many(self._store, deliveries, outcomes)
+
+    @reports_lost_connection
+    def ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result``, then ack and continue in one flow.lua call; one round trip."""
+        outcome = None if result is None else (result, result_ttl)
+        return flowing.settle(self._store, "ack", delivery, continuation, outcome, ttl=result_ttl)
+
+    @reports_lost_connection
+    def dead_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result``, then bury and continue in one flow.lua call; one round trip."""
+        outcome = None if result is None else (result, result_ttl)
+        return flowing.settle(
+            self._store, "dead", delivery, continuation, outcome, reason=reason, ttl=result_ttl
+        )
+
+    @reports_lost_connection
+    def start_flow(self, continuation: Continuation) -> None:
+        """Create the chords and send the first messages in one flow.lua call."""
+        flowing.start(self._store, continuation)
 
     @reports_lost_connection
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:

@@ -50,6 +50,7 @@ SCRIPT_NAMES = (
     "store_result",
     "rate_limit",
     "claim_tick",
+    "flow",
 )
 
 _LIBRARY = "lib"

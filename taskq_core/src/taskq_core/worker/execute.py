@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
+from taskq_core.canvas.nodes import flow_of, on_failure, on_success
 from taskq_core.errors import Retry
 from taskq_core.plugins import implementations, notify
 from taskq_core.schemas import TaskResult, tuples_to_lists
@@ -144,7 +145,10 @@ class DeliveryRunner:
         result = None if task.options.ignore_result else self._success(delivery, value)
         self._settling(delivery)
         listening = bool(implementations("taskq_task_succeeded"))
-        if self._settler is None:
+        flow = flow_of(message)
+        if flow is not None:
+            acked = self._continue(delivery, task, flow, value, result)
+        elif self._settler is None:
             ttl = self._ttl(task)
             acked = self._patiently(
                 delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
@@ -161,6 +165,33 @@ class DeliveryRunner:
         if listening:
             notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
         return "acked"
+
+    def _continue(
+        self,
+        delivery: Delivery,
+        task: Task[..., Any],
+        flow: dict[str, Any],
+        value: object,
+        result: TaskResult | None,
+    ) -> bool:
+        """Ack a workflow step and write its follow-up in the same atomic broker step."""
+        if result is not None and result.status == "FAILURE":
+            # The value is not JSON: nothing can carry it on, so the workflow fails here.
+            failed = self.app.clock.now()
+            then = on_failure(flow, delivery, result.error_message or "", failed)
+            reason = result.error_message or "result is not JSON"
+            return self._patiently(
+                delivery,
+                lambda: self.broker.dead_and_continue(
+                    delivery, then, reason=reason, result=result, result_ttl=self._ttl(task)
+                ),
+            )
+        then = on_success(flow, delivery, tuples_to_lists(value), self.app.clock.now())
+        ttl = self._ttl(task)
+        return self._patiently(
+            delivery,
+            lambda: self.broker.ack_and_continue(delivery, then, result=result, result_ttl=ttl),
+        )
 
     def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:
         """Take a rate-limit grant, or postpone the message until one could exist."""
@@ -245,10 +276,20 @@ class DeliveryRunner:
             )
         self._settling(delivery)
         ttl = self._ttl(task)
-        if not self._patiently(
-            delivery,
-            lambda: self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl),
-        ):
+        flow = flow_of(delivery.message)
+        if flow is not None:
+            then = on_failure(flow, delivery, reason.split("\n")[0], self.app.clock.now())
+
+            def bury() -> bool:
+                return self.broker.dead_and_continue(
+                    delivery, then, reason=reason, result=result, result_ttl=ttl
+                )
+        else:
+
+            def bury() -> bool:
+                return self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl)
+
+        if not self._patiently(delivery, bury):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
             return "lost"
         log.error(

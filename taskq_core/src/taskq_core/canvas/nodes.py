@@ -1,0 +1,159 @@
+"""Frozen workflows as JSON nodes, and what a node sends when its turn comes.
+
+A workflow is frozen once, at the producer: every message id is chosen up front (so handles and
+``.parent`` are known before anything runs), and each message carries, in its
+:data:`FLOW_HEADER`, what follows it: the ``next`` nodes to send with its result, its ``chord``
+membership, its ``errbacks`` and the result ids that ``fail`` with it. The worker turns that
+header and the step's outcome into a :class:`~taskq_core.canvas.effects.Continuation`
+(:func:`on_success`, :func:`on_failure`), which the broker applies with the step's ack.
+
+Nodes (plain JSON dicts):
+
+* ``{"t": "s", "task", "id", "args", "kwargs", "queue", "priority", "max_deliveries",
+  "imm", ["max_retries"], ["countdown"], ["flow"]}``: one message.
+* ``{"t": "g", "members": [node, ...]}``: every member, each with the parent's result.
+* ``{"t": "c", "body": node, "members": [node, ...]}``: a chord: its join record (the body's
+  first message is the callback), then its members.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json
+
+from taskq_core.canvas.effects import CHORD_RESULTS, ChordJoin, ChordSpec, Continuation
+from taskq_core.schemas import Message, TaskResult
+
+if TYPE_CHECKING:
+    from taskq_core.schemas import Delivery
+
+#: The message header holding a step's flow (JSON); only workflow messages have it.
+FLOW_HEADER = "taskq-flow"
+
+Node = dict[str, Any]
+
+#: "No parent result": the first messages of a workflow and of ``start_flow``.
+NO_PARENT: Any = object()
+
+
+def message_of(node: Node, parent: Any, now: float) -> tuple[Message, float | None]:
+    """The message of a signature node, with ``parent`` as first argument unless immutable."""
+    args = list(node["args"])
+    if parent is not NO_PARENT and not node["imm"]:
+        args.insert(0, parent)
+    fields: dict[str, Any] = {
+        "id": node["id"],
+        "task": node["task"],
+        "args": tuple(args),
+        "kwargs": node["kwargs"],
+        "queue": node["queue"],
+        "priority": node["priority"],
+        "max_deliveries": node["max_deliveries"],
+        "created_at": now,
+    }
+    if node.get("max_retries") is not None:
+        fields["max_retries"] = node["max_retries"]
+    if node.get("flow"):
+        fields["headers"] = {FLOW_HEADER: json.dumps(node["flow"], separators=(",", ":"))}
+    countdown = node.get("countdown")
+    return Message.build(**fields), (now + countdown if countdown else None)
+
+
+def plan(node: Node, parent: Any, now: float) -> Continuation:
+    """What starting ``node`` writes: its chords and its messages, ``parent`` passed on."""
+    sends: list[tuple[Message, float | None]] = []
+    chords: list[ChordSpec] = []
+
+    def visit(current: Node) -> None:
+        kind = current["t"]
+        if kind == "s":
+            sends.append(message_of(current, parent, now))
+        elif kind == "g":
+            for member in current["members"]:
+                visit(member)
+        else:
+            callback, _ = message_of(current["body"], CHORD_RESULTS, now)
+            chords.append(ChordSpec(callback=callback, size=len(current["members"])))
+            for member in current["members"]:
+                visit(member)
+
+    visit(node)
+    return Continuation(sends=tuple(sends), chords=tuple(chords))
+
+
+def flow_of(message: Message) -> dict[str, Any] | None:
+    """The flow of a workflow message, or ``None`` for a plain one (one dict lookup)."""
+    if not message.headers:
+        return None
+    text = message.headers.get(FLOW_HEADER)
+    return None if text is None else dict(json.loads(text))
+
+
+def on_success(flow: dict[str, Any], delivery: Delivery, value: Any, now: float) -> Continuation:
+    """The continuation of a step that returned ``value`` (JSON)."""
+    sends: list[tuple[Message, float | None]] = []
+    chords: list[ChordSpec] = []
+    for node in flow.get("next", ()):
+        started = plan(node, value, now)
+        sends += started.sends
+        chords += started.chords
+    join = None
+    member = flow.get("chord")
+    if member is not None:
+        join = ChordJoin(
+            callback=_callback_of(member, now),
+            index=int(member["index"]),
+            member_id=delivery.id,
+            value=to_json(value).decode(),
+        )
+    return Continuation(sends=tuple(sends), chords=tuple(chords), join=join)
+
+
+def on_failure(flow: dict[str, Any], delivery: Delivery, error: str, now: float) -> Continuation:
+    """The continuation of a step that went to DEAD with ``error`` (one line)."""
+    sends = [message_of(node, delivery.id, now) for node in flow.get("errbacks", ())]
+    message = f"workflow step {delivery.message.task}[{delivery.id}] failed: {error}"
+    results = [_failure(result_id, message, now) for result_id in flow.get("fail", ())]
+    join = None
+    member = flow.get("chord")
+    if member is not None:
+        callback = _callback_of(member, now)
+        join = ChordJoin(
+            callback=callback,
+            index=int(member["index"]),
+            member_id=delivery.id,
+            failure=_failure(
+                callback.id,
+                f"chord member {delivery.message.task}[{delivery.id}] failed: {error}",
+                now,
+            ),
+            errbacks=tuple(
+                message_of(node, delivery.id, now)[0] for node in member.get("errbacks", ())
+            ),
+        )
+    return Continuation(sends=tuple(sends), results=tuple(results), join=join)
+
+
+def _callback_of(member: dict[str, Any], now: float) -> Message:
+    """The chord's callback as the join needs it (id, queue, priority, max_deliveries)."""
+    callback = member["cb"]
+    return Message(
+        id=callback["id"],
+        task=callback["task"],
+        queue=callback["queue"],
+        priority=callback["priority"],
+        max_deliveries=callback["max_deliveries"],
+        created_at=now,
+    )
+
+
+def _failure(result_id: str, message: str, now: float) -> TaskResult:
+    return TaskResult(
+        id=result_id,
+        status="FAILURE",
+        error_type="WorkflowError",
+        error_message=message,
+        finished_at=now,
+    )

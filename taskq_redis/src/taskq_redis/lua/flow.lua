@@ -1,0 +1,195 @@
+--[[
+flow.lua: a workflow step: ack or bury a delivery AND apply its continuation, in one step
+(or, for a producer, start a workflow: create its chords and send its first messages at once).
+The worker runs it instead of ack.lua / dead.lua only for messages that carry a flow header,
+so plain tasks never pay for workflows.
+
+KEYS
+  1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
+  6..15 Q:ready:0 .. Q:ready:9   16 Q:done   17 Q:done_old   18 Q:history   19 Q:dead
+      the settled delivery's queue (mode `start`: any queue, unused)
+  20 <prefix>:queues   the set of every queue name (each target queue is added)
+  21.. every other key the continuation names, referred to by index from ARGV: the target
+      queues' payloads, state, scheduled, marker and READY list, result keys of the sent
+      messages, and chord join records `<prefix>:{<callback queue>}:chord:<callback id>`
+ARGV
+  1 mode   `ack`, `dead` or `start`
+  2 now    float seconds, or '' for the server's TIME
+  3 id   4 token   5 worker   the delivery (fenced like ack.lua; '' for start)
+  6 reason (dead)
+  7 chords   8 sends   9 results   10 join (0 or 1): how many of each follow, in this order
+  then each chord:  chord key, size, callback send
+       each send:   payloads, state, scheduled, marker, ready, result (KEYS indexes), queue,
+                    id, payload, priority, max_deliveries, eta ('' = now)    (12 values)
+       each result: result key, ttl, TaskResult JSON
+       the join:    chord key, index, member id, value JSON, callback send (payload ''),
+                    failure JSON ('' = none), failure ttl, errbacks count, errback sends
+EFFECTS
+  ack: fenced like ack.lua, with the same effects (tombstone, history `ok`); not held but
+    acked by this very delivery before (a lost reply): answers 1 and applies nothing again.
+  dead: fenced like dead.lua, with the same effects (history `fail`).
+  Then (all modes): each chord record is created unless one exists (HSETNX `#size`, `#cb` =
+  callback payload; size 0 sends the callback at once); each send is written like send.lua
+  (HSETNX payload: an id already known is left alone), also deleting the id's result key; each
+  result is stored like store_result.lua.
+  Join on ack: when the record exists, HSETNX `m:<index>` = value; a new field counts `#n`;
+  when `#n` reaches `#size` the callback is sent with the payload's "__taskq_chord_results__"
+  replaced by `[m:0,...,m:size-1]` (the member values, in order), its result key deleted (a
+  chord failed earlier completes), and the record is deleted, so the callback is sent once.
+  Join on dead: when the record exists and has no `#failed`, HSET `#failed` = member id, store
+  the failure under the callback's result key and send the errbacks (once per chord). The
+  record stays, so a requeued member that succeeds later still completes the chord.
+RETURNS
+  1 when acked / buried / started, 0 when the lease was lost (nothing changed).
+NOTE
+  Redis Cluster: the keys of one call span the settled queue, the target queues, the chord
+  records and result keys, which are in different slots unless they share a hash tag; see
+  docs/workflows.md.
+]]
+
+local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ready = ready_keys(6)
+local done, done_old, history, dead, queues = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
+local mode, id, token, worker = ARGV[1], ARGV[3], ARGV[4], ARGV[5]
+local now = clock(ARGV[2])
+local RESULTS_PLACEHOLDER = '"__taskq_chord_results__"'
+
+if mode == 'ack' then
+  local deadline = holds(processing, state, id, token, worker)
+  if not deadline then
+    if acked_before(done, done_old, id, acked_mark(token, worker)) then
+      return 1
+    end
+    return 0
+  end
+  redis.call('ZREM', processing, id)
+  redis.call('HDEL', payloads, id)
+  clear_state(state, { id })
+  remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
+  wake_below_cap(meta, processing, marker, ready)
+  count_outcome(history, 'ok', 1, now)
+elseif mode == 'dead' then
+  if not holds(processing, state, id, token, worker) then
+    return 0
+  end
+  redis.call('ZREM', processing, id)
+  bury(dead, state, id, ARGV[6], now)
+  wake_below_cap(meta, processing, marker, ready)
+  count_outcome(history, 'fail', 1, now)
+end
+
+local pos = 11
+local function arg()
+  local value = ARGV[pos]
+  pos = pos + 1
+  return value
+end
+local function key()
+  return KEYS[tonumber(arg())]
+end
+local function read_send()
+  return {
+    payloads = key(), state = key(), scheduled = key(), marker = key(), ready = key(),
+    result = key(), queue = arg(), id = arg(), payload = arg(), priority = tonumber(arg()),
+    max_deliveries = arg(), eta = arg()
+  }
+end
+-- Write a message like send.lua, deleting its id's result key; 0 when the id is known.
+local function put(s, payload)
+  if redis.call('HSETNX', s.payloads, s.id, payload) == 0 then
+    return 0
+  end
+  redis.call('DEL', s.result)
+  redis.call('SADD', queues, s.queue)
+  if s.priority ~= 0 then
+    redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries, s.id .. ':p', s.priority)
+  else
+    redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries)
+  end
+  local eta = tonumber(s.eta)
+  if eta ~= nil and eta > now then
+    redis.call('ZADD', s.scheduled, fmt(eta), s.id)
+    mark_eta(s.marker, eta)
+  else
+    redis.call('RPUSH', s.ready, s.id)
+    mark_ready(s.marker)
+  end
+  return 1
+end
+local function store(result_key, ttl, result)
+  redis.call('DEL', result_key)
+  if ttl > 0 then
+    redis.call('RPUSH', result_key, fmt(now + ttl) .. ' ' .. result)
+    redis.call('PEXPIRE', result_key, math.ceil(ttl * 1000))
+  end
+end
+-- The callback payload with the member values (m:0 .. m:size-1, in order) in place.
+local function filled(template, chord, size)
+  local first, last = string.find(template, RESULTS_PLACEHOLDER, 1, true)
+  if first == nil then
+    return template
+  end
+  local values = {}
+  for i = 0, size - 1, CHUNK do
+    local fields = {}
+    for j = i, math.min(i + CHUNK, size) - 1 do
+      fields[#fields + 1] = 'm:' .. j
+    end
+    for _, value in ipairs(redis.call('HMGET', chord, unpack(fields))) do
+      values[#values + 1] = value or 'null'
+    end
+  end
+  return string.sub(template, 1, first - 1) .. '[' .. table.concat(values, ',') .. ']'
+    .. string.sub(template, last + 1)
+end
+
+local chords, sends, results, joins = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
+  tonumber(ARGV[10])
+for _ = 1, chords do
+  local chord, size, callback = key(), tonumber(arg()), read_send()
+  if size <= 0 then
+    put(callback, filled(callback.payload, chord, 0))
+  elseif redis.call('HSETNX', chord, '#size', size) == 1 then
+    redis.call('HSET', chord, '#cb', callback.payload, '#n', 0)
+  end
+end
+for _ = 1, sends do
+  local s = read_send()
+  put(s, s.payload)
+end
+for _ = 1, results do
+  local result_key, ttl, result = key(), tonumber(arg()), arg()
+  store(result_key, ttl, result)
+end
+if joins == 1 then
+  local chord, index, member, value = key(), arg(), arg(), arg()
+  local callback = read_send()
+  local failure, ttl, count = arg(), tonumber(arg()), tonumber(arg())
+  local errbacks = {}
+  for i = 1, count do
+    errbacks[i] = read_send()
+  end
+  if redis.call('EXISTS', chord) == 1 then
+    if mode == 'ack' then
+      if redis.call('HSETNX', chord, 'm:' .. index, value) == 1 then
+        local n = redis.call('HINCRBY', chord, '#n', 1)
+        local head = redis.call('HMGET', chord, '#size', '#cb')
+        local size = tonumber(head[1])
+        if n >= size then
+          local payload = filled(head[2], chord, size)
+          redis.call('DEL', chord)
+          redis.call('DEL', callback.result)
+          put(callback, payload)
+        end
+      end
+    elseif redis.call('HSETNX', chord, '#failed', member) == 1 then
+      if failure ~= '' then
+        store(callback.result, ttl, failure)
+      end
+      for _, errback in ipairs(errbacks) do
+        put(errback, errback.payload)
+      end
+    end
+  end
+end
+return 1
