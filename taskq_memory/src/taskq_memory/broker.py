@@ -359,8 +359,8 @@ class MemoryBroker(BaseBroker):
             self._continue(continuation, result_ttl)
             join = continuation.join
             if join is not None and self._chords.fail(join):
-                if join.failure is not None:
-                    self._store_result(join.failure, result_ttl)
+                for failure in join.failures:
+                    self._store_result(failure, result_ttl)
                 for message in join.errbacks:
                     self._add(message.queue, Record.of(message), None, True)
             self._work_may_be_ready.notify_all()

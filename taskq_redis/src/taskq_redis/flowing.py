@@ -109,10 +109,12 @@ def flow_call(
     for stored in continuation.results:
         args += [keys.ref(result_key(store.prefix, stored.id)), repr(float(ttl)), stored.to_json()]
     if join is not None:
-        failure = "" if join.failure is None else join.failure.to_json()
         args += [keys.chord(join.callback), join.index, join.member_id, join.value]
         args += keys.send(join.callback, None, payload="")
-        args += [failure, repr(float(ttl)), len(join.errbacks)]
+        args += [repr(float(ttl)), len(join.failures)]
+        for failure in join.failures:
+            args += [keys.ref(result_key(store.prefix, failure.id)), failure.to_json()]
+        args.append(len(join.errbacks))
         for errback in join.errbacks:
             args += keys.send(errback, None)
     return ("flow", keys.names, args)

@@ -49,7 +49,8 @@ class ChordJoin:
         index: The member's position, 0-based, in the chord's call order.
         member_id: The member's message id (named in the chord's failure).
         value: On success, the member's result as JSON text.
-        failure: On death, the FAILURE result stored under the callback id.
+        failures: On death, results stored only when this is the chord's first failure: the
+            FAILURE of the callback id, and of the ids that follow it (a chain callback).
         errbacks: On death, messages sent only when this is the chord's first failure.
     """
 
@@ -57,7 +58,7 @@ class ChordJoin:
     index: int
     member_id: str
     value: str = "null"
-    failure: TaskResult | None = None
+    failures: tuple[TaskResult, ...] = ()
     errbacks: tuple[Message, ...] = ()
 
 

@@ -120,20 +120,23 @@ def on_failure(flow: dict[str, Any], delivery: Delivery, error: str, now: float)
     member = flow.get("chord")
     if member is not None:
         callback = _callback_of(member, now)
+        message = f"chord member {delivery.message.task}[{delivery.id}] failed: {error}"
         join = ChordJoin(
             callback=callback,
             index=int(member["index"]),
             member_id=delivery.id,
-            failure=_failure(
-                callback.id,
-                f"chord member {delivery.message.task}[{delivery.id}] failed: {error}",
-                now,
-            ),
+            failures=tuple(_failure(i, message, now) for i in (callback.id, *results_ids(member))),
             errbacks=tuple(
                 message_of(node, delivery.id, now)[0] for node in member.get("errbacks", ())
             ),
         )
+        results = []
     return Continuation(sends=tuple(sends), results=tuple(results), join=join)
+
+
+def results_ids(member: dict[str, Any]) -> list[str]:
+    """Result ids after a chord's callback that fail with it (its chain's last step)."""
+    return [i for i in member.get("fail", ()) if i != member["cb"]["id"]]
 
 
 def _callback_of(member: dict[str, Any], now: float) -> Message:

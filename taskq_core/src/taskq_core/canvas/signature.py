@@ -354,10 +354,12 @@ def _chord_node(
     members: list[Node] = []
     handles: list[Handle] = []
     for index, item in enumerate(_flat(shape.header.tasks)):
-        info = {"cb": callback, "index": index}
+        info: dict[str, Any] = {"cb": callback, "index": index}
         if chord_errbacks:
             info["errbacks"] = chord_errbacks
-        node, handle = freeze(item, member=info, fail=final)
+        if final != [callback["id"]]:
+            info["fail"] = final
+        node, handle = freeze(item, member=info)
         members.append(node)
         handles.append(handle)
     header = GroupResult(handles)

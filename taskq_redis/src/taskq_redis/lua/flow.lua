@@ -23,7 +23,8 @@ ARGV
                     id, payload, priority, max_deliveries, eta ('' = now)    (12 values)
        each result: result key, ttl, TaskResult JSON
        the join:    chord key, index, member id, value JSON, callback send (payload ''),
-                    failure JSON ('' = none), failure ttl, errbacks count, errback sends
+                    failures ttl, failures count, each (result key, TaskResult JSON),
+                    errbacks count, errback sends
 EFFECTS
   ack: fenced like ack.lua, with the same effects (tombstone, history `ok`); not held but
     acked by this very delivery before (a lost reply): answers 1 and applies nothing again.
@@ -37,7 +38,7 @@ EFFECTS
   replaced by `[m:0,...,m:size-1]` (the member values, in order), its result key deleted (a
   chord failed earlier completes), and the record is deleted, so the callback is sent once.
   Join on dead: when the record exists and has no `#failed`, HSET `#failed` = member id, store
-  the failure under the callback's result key and send the errbacks (once per chord). The
+  the failures (the callback's, and its chain's) and send the errbacks (once per chord). The
   record stays, so a requeued member that succeeds later still completes the chord.
 RETURNS
   1 when acked / buried / started, 0 when the lease was lost (nothing changed).
@@ -164,9 +165,12 @@ end
 if joins == 1 then
   local chord, index, member, value = key(), arg(), arg(), arg()
   local callback = read_send()
-  local failure, ttl, count = arg(), tonumber(arg()), tonumber(arg())
+  local ttl, failures = tonumber(arg()), {}
+  for i = 1, tonumber(arg()) do
+    failures[i] = { key(), arg() }
+  end
   local errbacks = {}
-  for i = 1, count do
+  for i = 1, tonumber(arg()) do
     errbacks[i] = read_send()
   end
   if redis.call('EXISTS', chord) == 1 then
@@ -183,8 +187,8 @@ if joins == 1 then
         end
       end
     elseif redis.call('HSETNX', chord, '#failed', member) == 1 then
-      if failure ~= '' then
-        store(callback.result, ttl, failure)
+      for _, failure in ipairs(failures) do
+        store(failure[1], ttl, failure[2])
       end
       for _, errback in ipairs(errbacks) do
         put(errback, errback.payload)

@@ -42,6 +42,7 @@ from taskq_core.testing.conformance.retry import RetryTests
 from taskq_core.testing.conformance.reuse import ReusedIdTests
 from taskq_core.testing.conformance.scheduled import ScheduleTests
 from taskq_core.testing.conformance.workers import WorkerTests
+from taskq_core.testing.conformance.workflows import WorkflowTests
 
 
 class BrokerConformance(
@@ -66,6 +67,7 @@ class BrokerConformance(
     HistoryTests,
     MessageInfoTests,
     ConcurrencyTests,
+    WorkflowTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
 
@@ -99,4 +101,5 @@ __all__ = [
     "ReusedIdTests",
     "ScheduleTests",
     "WorkerTests",
+    "WorkflowTests",
 ]
