@@ -185,7 +185,7 @@ class WorkflowTests(ConformanceBase):
         result = chord(members, flow.tsum.s()).set(link_error=flow.note.s()).delay()
         assert flow.run() == 4  # three members, one errback; no callback
         dead = [letter.id for letter in broker.list_dead(flow.queue)]
-        assert sorted(dead) == sorted([result.parent[1].id, result.parent[2].id])  # type: ignore[index]
+        assert sorted(dead) == sorted([result.parent[1].id, result.parent[2].id])
         assert flow.calls == Counter({"note": 1})
         failure = result.get(timeout=0, propagate=False)
         assert isinstance(failure, TaskError)
