@@ -350,6 +350,27 @@ class BaseBroker(abc.ABC):
         """
         raise _no_workflows(self)
 
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """:meth:`ack_and_continue` for each delivery in turn; result ``i`` is what it answers.
+
+        Each delivery and its continuation are one atomic step on their own; the batch as a
+        whole is not (as :meth:`ack_many`). Backends override it to save round trips; this
+        default loops.
+        """
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        acked: list[bool] = []
+        for delivery, then, outcome in zip(deliveries, continuations, outcomes, strict=True):
+            result, ttl = outcome if outcome is not None else (None, DEFAULT_RESULT_TTL)
+            acked.append(self.ack_and_continue(delivery, then, result=result, result_ttl=ttl))
+        return acked
+
     def dead_and_continue(
         self,
         delivery: Delivery,

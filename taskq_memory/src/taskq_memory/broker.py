@@ -323,21 +323,46 @@ class MemoryBroker(BaseBroker):
     ) -> bool:
         """Ack and apply ``continuation`` under one hold of the lock (see the contract)."""
         with self._lock:
-            queue, record = self._held_after_storing(delivery, result, result_ttl)
-            if record is None:
-                return queue.acked_before(
-                    delivery.id, worker_id=delivery.worker_id, token=delivery.token
-                )
-            queue.ack(record, self.now())
-            queue.history.count("succeeded", self.now())
-            self._made_room(queue)
-            self._continue(continuation, result_ttl)
-            if continuation.join is not None:
-                callback = self._chords.join(continuation.join)
-                if callback is not None:
-                    self._add(callback.queue, Record.of(callback), None, True)
-            self._work_may_be_ready.notify_all()
-            return True
+            return self._ack_and_continue(delivery, continuation, result, result_ttl)
+
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """Each :meth:`ack_and_continue` in turn under one hold of the lock."""
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        with self._lock:
+            return [
+                self._ack_and_continue(held, then, *(outcome or (None, DEFAULT_RESULT_TTL)))
+                for held, then, outcome in zip(deliveries, continuations, outcomes, strict=True)
+            ]
+
+    def _ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        result: TaskResult | None,
+        result_ttl: float,
+    ) -> bool:
+        queue, record = self._held_after_storing(delivery, result, result_ttl)
+        if record is None:
+            return queue.acked_before(
+                delivery.id, worker_id=delivery.worker_id, token=delivery.token
+            )
+        queue.ack(record, self.now())
+        queue.history.count("succeeded", self.now())
+        self._made_room(queue)
+        self._continue(continuation, result_ttl)
+        if continuation.join is not None:
+            callback = self._chords.join(continuation.join)
+            if callback is not None:
+                self._add(callback.queue, Record.of(callback), None, True)
+        self._work_may_be_ready.notify_all()
+        return True
 
     def dead_and_continue(
         self,

@@ -281,6 +281,19 @@ class RedisBroker(BaseBroker):
         return flowing.settle(self._store, "ack", delivery, continuation, outcome, ttl=result_ttl)
 
     @reports_lost_connection
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """The store_result calls, then one flow.lua per delivery, in one round trip."""
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        return flowing.settle_many(self._store, deliveries, continuations, outcomes)
+
+    @reports_lost_connection
     def dead_and_continue(
         self,
         delivery: Delivery,

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_redis import results
 from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.settling import fence
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from taskq_core.canvas.effects import Continuation
     from taskq_core.schemas import Delivery, Message, TaskResult
     from taskq_redis.keys import QueueKeys
@@ -134,6 +137,26 @@ def settle(
     calls = [] if outcome is None else [results.store_args(store, *outcome)]
     calls.append(flow_call(store, mode, held, continuation, reason=reason, ttl=ttl))
     return bool(store.run_all(calls)[-1])
+
+
+def settle_many(
+    store: Store,
+    deliveries: Sequence[Delivery],
+    continuations: Sequence[Continuation],
+    outcomes: Sequence[tuple[TaskResult, float] | None],
+) -> list[bool]:
+    """store_result.lua for each outcome, then flow.lua (``ack``) per delivery; one round trip.
+
+    Each flow.lua call is atomic on its own; the batch is not, as for ack_many.
+    """
+    if not deliveries:
+        return []
+    calls = [results.store_args(store, *outcome) for outcome in outcomes if outcome is not None]
+    stored = len(calls)
+    for held, then, outcome in zip(deliveries, continuations, outcomes, strict=True):
+        ttl = outcome[1] if outcome is not None else DEFAULT_RESULT_TTL
+        calls.append(flow_call(store, "ack", held, then, ttl=ttl))
+    return [bool(flag) for flag in store.run_all(calls)[stored:]]
 
 
 def _any_queue(continuation: Continuation) -> str:

@@ -146,15 +146,27 @@ class DeliveryRunner:
         self._settling(delivery)
         listening = bool(implementations("taskq_task_succeeded"))
         flow = flow_of(message)
+        then = None
         if flow is not None:
-            acked = self._continue(delivery, task, flow, value, result)
-        elif self._settler is None:
+            if result is not None and result.status == "FAILURE":
+                return self._unsendable(delivery, task, flow, result)
+            then = on_success(flow, delivery, tuples_to_lists(value), self.app.clock.now())
+        if self._settler is None:
             ttl = self._ttl(task)
-            acked = self._patiently(
-                delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
-            )
+            if then is not None:
+                follow_up = then
+                acked = self._patiently(
+                    delivery,
+                    lambda: self.broker.ack_and_continue(
+                        delivery, follow_up, result=result, result_ttl=ttl
+                    ),
+                )
+            else:
+                acked = self._patiently(
+                    delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
+                )
         else:
-            done = Succeeded(delivery, result, self._ttl(task), value, runtime)
+            done = Succeeded(delivery, result, self._ttl(task), value, runtime, then)
             if not listening:
                 self._settler.submit(done)
                 return PENDING
@@ -166,32 +178,30 @@ class DeliveryRunner:
             notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
         return "acked"
 
-    def _continue(
+    def _unsendable(
         self,
         delivery: Delivery,
         task: Task[..., Any],
         flow: dict[str, Any],
-        value: object,
-        result: TaskResult | None,
-    ) -> bool:
-        """Ack a workflow step and write its follow-up in the same atomic broker step."""
-        if result is not None and result.status == "FAILURE":
-            # The value is not JSON: nothing can carry it on, so the workflow fails here.
-            failed = self.app.clock.now()
-            then = on_failure(flow, delivery, result.error_message or "", failed)
-            reason = result.error_message or "result is not JSON"
-            return self._patiently(
-                delivery,
-                lambda: self.broker.dead_and_continue(
-                    delivery, then, reason=reason, result=result, result_ttl=self._ttl(task)
-                ),
-            )
-        then = on_success(flow, delivery, tuples_to_lists(value), self.app.clock.now())
+        result: TaskResult,
+    ) -> str:
+        """Bury a workflow step whose value is not JSON: the workflow fails here.
+
+        Nothing can carry such a value on, so the step goes to DEAD and its error callbacks run.
+        """
+        reason = result.error_message or "result is not JSON"
+        then = on_failure(flow, delivery, reason, self.app.clock.now())
         ttl = self._ttl(task)
-        return self._patiently(
+        if not self._patiently(
             delivery,
-            lambda: self.broker.ack_and_continue(delivery, then, result=result, result_ttl=ttl),
-        )
+            lambda: self.broker.dead_and_continue(
+                delivery, then, reason=reason, result=result, result_ttl=ttl
+            ),
+        ):
+            log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
+            return "lost"
+        notify("taskq_task_dead", message=delivery.message, reason=reason)
+        return "dead"
 
     def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:
         """Take a rate-limit grant, or postpone the message until one could exist."""
