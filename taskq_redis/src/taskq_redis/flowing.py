@@ -15,7 +15,7 @@ from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_redis import results
 from taskq_redis.connection import broker_full
 from taskq_redis.keys import queues_key, result_key
-from taskq_redis.settling import fence
+from taskq_redis.settling import by_queue, fence
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,45 +81,44 @@ class _Keys:
         return self.ref(f"{self.store.keys(callback.queue).base}:chord:{callback.id}")
 
 
-def flow_call(
-    store: Store,
-    mode: str,
-    settled: Delivery | None,
-    continuation: Continuation,
-    *,
-    reason: str = "",
-    ttl: float,
-) -> tuple[str, list[str], list[Any]]:
-    """The flow.lua call for ``mode`` (``ack``, ``dead`` or ``start``)."""
-    queue = settled.queue if settled is not None else _any_queue(continuation)
+#: One step of flow.lua: the delivery (``None`` for a start), its continuation, the reason
+#: (``dead``) and the TTL of the results it stores.
+Step = tuple["Delivery | None", "Continuation", str, float]
+
+
+def flow_call(store: Store, mode: str, steps: Sequence[Step]) -> tuple[str, list[str], list[Any]]:
+    """The flow.lua call settling ``steps`` (all of one queue) as ``mode``."""
+    first = steps[0][0]
+    queue = first.queue if first is not None else _any_queue(steps[0][1])
     keys = _Keys(store, store.keys(queue))
-    triple = fence(settled) if settled is not None else ["", "", ""]
-    join = continuation.join
-    args: list[Any] = [
-        mode,
-        store.now_arg(),
-        *triple,
-        reason,
-        len(continuation.chords),
-        len(continuation.sends),
-        len(continuation.results),
-        0 if join is None else 1,
-    ]
-    for spec in continuation.chords:
-        args += [keys.chord(spec.callback), spec.size, *keys.send(spec.callback, None)]
-    for message, eta in continuation.sends:
-        args += keys.send(message, eta)
-    for stored in continuation.results:
-        args += [keys.ref(result_key(store.prefix, stored.id)), repr(float(ttl)), stored.to_json()]
-    if join is not None:
-        args += [keys.chord(join.callback), join.index, join.member_id, join.value]
-        args += keys.send(join.callback, None, payload="")
-        args += [repr(float(ttl)), len(join.failures)]
-        for failure in join.failures:
-            args += [keys.ref(result_key(store.prefix, failure.id)), failure.to_json()]
-        args.append(len(join.errbacks))
-        for errback in join.errbacks:
-            args += keys.send(errback, None)
+    args: list[Any] = [mode, store.now_arg(), len(steps)]
+    for settled, continuation, reason, ttl in steps:
+        triple = fence(settled) if settled is not None else ["", "", ""]
+        join = continuation.join
+        args += [
+            *triple,
+            reason,
+            len(continuation.chords),
+            len(continuation.sends),
+            len(continuation.results),
+            0 if join is None else 1,
+        ]
+        for spec in continuation.chords:
+            args += [keys.chord(spec.callback), spec.size, *keys.send(spec.callback, None)]
+        for message, eta in continuation.sends:
+            args += keys.send(message, eta)
+        for stored in continuation.results:
+            args += [keys.ref(result_key(store.prefix, stored.id)), repr(float(ttl))]
+            args.append(stored.to_json())
+        if join is not None:
+            args += [keys.chord(join.callback), join.index, join.member_id, join.value]
+            args += keys.send(join.callback, None, payload="")
+            args += [repr(float(ttl)), len(join.failures)]
+            for failure in join.failures:
+                args += [keys.ref(result_key(store.prefix, failure.id)), failure.to_json()]
+            args.append(len(join.errbacks))
+            for errback in join.errbacks:
+                args += keys.send(errback, None)
     return ("flow", keys.names, args)
 
 
@@ -135,8 +134,8 @@ def settle(
 ) -> bool:
     """store_result.lua (when there is an ``outcome``), then flow.lua; one round trip."""
     calls = [] if outcome is None else [results.store_args(store, *outcome)]
-    calls.append(flow_call(store, mode, held, continuation, reason=reason, ttl=ttl))
-    return bool(store.run_all(calls)[-1])
+    calls.append(flow_call(store, mode, [(held, continuation, reason, ttl)]))
+    return bool(store.run_all(calls)[-1][0])
 
 
 def settle_many(
@@ -153,10 +152,19 @@ def settle_many(
         return []
     calls = [results.store_args(store, *outcome) for outcome in outcomes if outcome is not None]
     stored = len(calls)
-    for held, then, outcome in zip(deliveries, continuations, outcomes, strict=True):
-        ttl = outcome[1] if outcome is not None else DEFAULT_RESULT_TTL
-        calls.append(flow_call(store, "ack", held, then, ttl=ttl))
-    return [bool(flag) for flag in store.run_all(calls)[stored:]]
+    groups = list(by_queue(deliveries))
+    for _, batch in groups:
+        steps: list[Step] = []
+        for index, held in batch:
+            outcome = outcomes[index]
+            ttl = outcome[1] if outcome is not None else DEFAULT_RESULT_TTL
+            steps.append((held, continuations[index], "", ttl))
+        calls.append(flow_call(store, "ack", steps))
+    acked = [False] * len(deliveries)
+    for (_, batch), flags in zip(groups, store.run_all(calls)[stored:], strict=True):
+        for (index, _), flag in zip(batch, flags, strict=True):
+            acked[index] = bool(flag)
+    return acked
 
 
 def _any_queue(continuation: Continuation) -> str:
@@ -174,7 +182,7 @@ def start(store: Store, continuation: Continuation) -> None:
     Raises:
         BrokerFullError: Redis is out of memory; nothing was written.
     """
-    call = flow_call(store, "start", None, continuation, ttl=0.0)
+    call = flow_call(store, "start", [(None, continuation, "", 0.0)])
     try:
         store.run(*call)
     except ResponseError as exc:

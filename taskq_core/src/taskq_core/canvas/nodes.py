@@ -19,6 +19,7 @@ Nodes (plain JSON dicts):
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
@@ -142,14 +143,19 @@ def results_ids(member: dict[str, Any]) -> list[str]:
 def _callback_of(member: dict[str, Any], now: float) -> Message:
     """The chord's callback as the join needs it (id, queue, priority, max_deliveries)."""
     callback = member["cb"]
-    return Message(
-        id=callback["id"],
-        task=callback["task"],
-        queue=callback["queue"],
-        priority=callback["priority"],
-        max_deliveries=callback["max_deliveries"],
-        created_at=now,
+    return _callback(
+        callback["id"],
+        callback["task"],
+        callback["queue"],
+        callback["priority"],
+        callback["max_deliveries"],
     )
+
+
+@lru_cache(maxsize=256)
+def _callback(id: str, task: str, queue: str, priority: int, max_deliveries: int) -> Message:
+    """One message per chord for every member's join (its payload is not read there)."""
+    return Message(id=id, task=task, queue=queue, priority=priority, max_deliveries=max_deliveries)
 
 
 def _failure(result_id: str, message: str, now: float) -> TaskResult:

@@ -1,8 +1,8 @@
 --[[
-flow.lua: a workflow step: ack or bury a delivery AND apply its continuation, in one step
+flow.lua: workflow steps: ack or bury each delivery AND apply its continuation, in one step
 (or, for a producer, start a workflow: create its chords and send its first messages at once).
 The worker runs it instead of ack.lua / dead.lua only for messages that carry a flow header,
-so plain tasks never pay for workflows.
+so plain tasks never pay for workflows. One call settles a batch of steps of one queue.
 
 KEYS
   1 Q:processing   2 Q:payloads   3 Q:state   4 Q:marker   5 Q:meta
@@ -15,9 +15,10 @@ KEYS
 ARGV
   1 mode   `ack`, `dead` or `start`
   2 now    float seconds, or '' for the server's TIME
-  3 id   4 token   5 worker   the delivery (fenced like ack.lua; '' for start)
-  6 reason (dead)
-  7 chords   8 sends   9 results   10 join (0 or 1): how many of each follow, in this order
+  3 steps  how many steps follow; each step is:
+    id, token, worker   the delivery (fenced like ack.lua; '' for start)
+    reason (dead)
+    chords, sends, results, join (0 or 1): how many of each follow, in this order
   then each chord:  chord key, size, callback send
        each send:   payloads, state, scheduled, marker, ready, result (KEYS indexes), queue,
                     id, payload, priority, max_deliveries, eta ('' = now)    (12 values)
@@ -40,8 +41,10 @@ EFFECTS
   Join on dead: when the record exists and has no `#failed`, HSET `#failed` = member id, store
   the failures (the callback's, and its chain's) and send the errbacks (once per chord). The
   record stays, so a requeued member that succeeds later still completes the chord.
+  Steps are applied in order, each as described; a step whose lease was lost changes nothing
+  (its continuation is skipped, not applied).
 RETURNS
-  1 when acked / buried / started, 0 when the lease was lost (nothing changed).
+  { flag_1, flag_2, ... }: 1 when acked / buried / started, 0 when the lease was lost.
 NOTE
   Redis Cluster: the keys of one call span the settled queue, the target queues, the chord
   records and result keys, which are in different slots unless they share a hash tag; see
@@ -51,35 +54,11 @@ NOTE
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ready = ready_keys(6)
 local done, done_old, history, dead, queues = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
-local mode, id, token, worker = ARGV[1], ARGV[3], ARGV[4], ARGV[5]
+local mode = ARGV[1]
 local now = clock(ARGV[2])
 local RESULTS_PLACEHOLDER = '"__taskq_chord_results__"'
 
-if mode == 'ack' then
-  local deadline = holds(processing, state, id, token, worker)
-  if not deadline then
-    if acked_before(done, done_old, id, acked_mark(token, worker)) then
-      return 1
-    end
-    return 0
-  end
-  redis.call('ZREM', processing, id)
-  redis.call('HDEL', payloads, id)
-  clear_state(state, { id })
-  remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
-  wake_below_cap(meta, processing, marker, ready)
-  count_outcome(history, 'ok', 1, now)
-elseif mode == 'dead' then
-  if not holds(processing, state, id, token, worker) then
-    return 0
-  end
-  redis.call('ZREM', processing, id)
-  bury(dead, state, id, ARGV[6], now)
-  wake_below_cap(meta, processing, marker, ready)
-  count_outcome(history, 'fail', 1, now)
-end
-
-local pos = 11
+local pos = 4
 local function arg()
   local value = ARGV[pos]
   pos = pos + 1
@@ -144,38 +123,82 @@ local function filled(template, chord, size)
     .. string.sub(template, last + 1)
 end
 
-local chords, sends, results, joins = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]),
-  tonumber(ARGV[10])
-for _ = 1, chords do
-  local chord, size, callback = key(), tonumber(arg()), read_send()
-  if size <= 0 then
-    put(callback, filled(callback.payload, chord, 0))
-  elseif redis.call('HSETNX', chord, '#size', size) == 1 then
-    redis.call('HSET', chord, '#cb', callback.payload, '#n', 0)
+-- Settle one delivery as `mode` says; false when its lease was lost (nothing changed).
+local function settle(id, token, worker, reason)
+  if mode == 'ack' then
+    local deadline = holds(processing, state, id, token, worker)
+    if not deadline then
+      return false
+    end
+    redis.call('ZREM', processing, id)
+    redis.call('HDEL', payloads, id)
+    clear_state(state, { id })
+    remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
+    wake_below_cap(meta, processing, marker, ready)
+    count_outcome(history, 'ok', 1, now)
+  elseif mode == 'dead' then
+    if not holds(processing, state, id, token, worker) then
+      return false
+    end
+    redis.call('ZREM', processing, id)
+    bury(dead, state, id, reason, now)
+    wake_below_cap(meta, processing, marker, ready)
+    count_outcome(history, 'fail', 1, now)
   end
+  return true
 end
-for _ = 1, sends do
-  local s = read_send()
-  put(s, s.payload)
-end
-for _ = 1, results do
-  local result_key, ttl, result = key(), tonumber(arg()), arg()
-  store(result_key, ttl, result)
-end
-if joins == 1 then
-  local chord, index, member, value = key(), arg(), arg(), arg()
-  local callback = read_send()
-  local ttl, failures = tonumber(arg()), {}
-  for i = 1, tonumber(arg()) do
-    failures[i] = { key(), arg() }
+
+-- One step: read all of its arguments (so the next step starts at the right place), settle
+-- the delivery, and apply the continuation only when that worked.
+local function step()
+  local id, token, worker, reason = arg(), arg(), arg(), arg()
+  local chords, sends, results, joins = tonumber(arg()), tonumber(arg()), tonumber(arg()),
+    tonumber(arg())
+  local chord_specs, send_specs, result_specs, join = {}, {}, {}, nil
+  for i = 1, chords do
+    chord_specs[i] = { key(), tonumber(arg()), read_send() }
   end
-  local errbacks = {}
-  for i = 1, tonumber(arg()) do
-    errbacks[i] = read_send()
+  for i = 1, sends do
+    send_specs[i] = read_send()
   end
-  if redis.call('EXISTS', chord) == 1 then
+  for i = 1, results do
+    result_specs[i] = { key(), tonumber(arg()), arg() }
+  end
+  if joins == 1 then
+    join = { chord = key(), index = arg(), member = arg(), value = arg(), callback = read_send() }
+    join.ttl, join.failures, join.errbacks = tonumber(arg()), {}, {}
+    for i = 1, tonumber(arg()) do
+      join.failures[i] = { key(), arg() }
+    end
+    for i = 1, tonumber(arg()) do
+      join.errbacks[i] = read_send()
+    end
+  end
+
+  if not settle(id, token, worker, reason) then
+    if mode == 'ack' and acked_before(done, done_old, id, acked_mark(token, worker)) then
+      return 1 -- applied by an earlier call whose reply was lost: nothing again
+    end
+    return 0
+  end
+  for _, spec in ipairs(chord_specs) do
+    local chord, size, callback = spec[1], spec[2], spec[3]
+    if size <= 0 then
+      put(callback, filled(callback.payload, chord, 0))
+    elseif redis.call('HSETNX', chord, '#size', size) == 1 then
+      redis.call('HSET', chord, '#cb', callback.payload, '#n', 0)
+    end
+  end
+  for _, s in ipairs(send_specs) do
+    put(s, s.payload)
+  end
+  for _, spec in ipairs(result_specs) do
+    store(spec[1], spec[2], spec[3])
+  end
+  if join ~= nil and redis.call('EXISTS', join.chord) == 1 then
+    local chord, callback = join.chord, join.callback
     if mode == 'ack' then
-      if redis.call('HSETNX', chord, 'm:' .. index, value) == 1 then
+      if redis.call('HSETNX', chord, 'm:' .. join.index, join.value) == 1 then
         local n = redis.call('HINCRBY', chord, '#n', 1)
         local head = redis.call('HMGET', chord, '#size', '#cb')
         local size = tonumber(head[1])
@@ -186,14 +209,20 @@ if joins == 1 then
           put(callback, payload)
         end
       end
-    elseif redis.call('HSETNX', chord, '#failed', member) == 1 then
-      for _, failure in ipairs(failures) do
-        store(failure[1], ttl, failure[2])
+    elseif redis.call('HSETNX', chord, '#failed', join.member) == 1 then
+      for _, failure in ipairs(join.failures) do
+        store(failure[1], join.ttl, failure[2])
       end
-      for _, errback in ipairs(errbacks) do
+      for _, errback in ipairs(join.errbacks) do
         put(errback, errback.payload)
       end
     end
   end
+  return 1
 end
-return 1
+
+local flags = {}
+for i = 1, tonumber(ARGV[3]) do
+  flags[i] = step()
+end
+return flags
