@@ -10,6 +10,7 @@ from taskq_core.backends import connect, register_backend
 from taskq_core.broker import BaseBroker, Capabilities
 from taskq_core.canvas import Signature, chain, chord, group
 from taskq_core.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
+from taskq_core.context import Request, current_task
 from taskq_core.errors import (
     BrokerFullError,
     BrokerUnavailable,
@@ -63,6 +64,7 @@ __all__ = [
     "QueueCounts",
     "RecoveryReport",
     "Reject",
+    "Request",
     "ResultTimeout",
     "Retry",
     "SerializationError",
@@ -84,6 +86,7 @@ __all__ = [
     "chain",
     "chord",
     "connect",
+    "current_task",
     "group",
     "hookimpl",
     "register_backend",

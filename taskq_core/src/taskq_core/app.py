@@ -174,7 +174,9 @@ class Taskq:
         rate_limit: str | RateLimit | None = None,
         ignore_result: bool | None = None,
         result_ttl: float | None = None,
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+        bind: bool = False,
+        track_started: bool = False,
+    ) -> Callable[[Callable[..., R]], Task[..., R]]: ...
 
     def task(
         self,
@@ -196,6 +198,8 @@ class Taskq:
         rate_limit: str | RateLimit | None = None,
         ignore_result: bool | None = None,
         result_ttl: float | None = None,
+        bind: bool = False,
+        track_started: bool = False,
     ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
 
@@ -217,6 +221,8 @@ class Taskq:
             rate_limit: ``"100/s"``, ``"20/m"``, ``"5/h"``: starts across all workers together.
             ignore_result: Store no result (default: the app's ``ignore_results``).
             result_ttl: Seconds the result is kept (default: the app's ``result_ttl``).
+            bind: Pass the task as the function's first argument (``self.request.id`` ...).
+            track_started: Report STARTED when a worker starts it (one more broker write).
         """
         policy = RetryPolicy(
             max_retries=max_retries,
@@ -240,6 +246,8 @@ class Taskq:
             rate_limit=parse_rate_limit(rate_limit) if rate_limit is not None else None,
             ignore_result=self.ignore_results if ignore_result is None else ignore_result,
             result_ttl=result_ttl,
+            bind=bind,
+            track_started=track_started,
         )
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from taskq_core.canvas.effects import Continuation
     from taskq_core.clock import Clock
+    from taskq_core.progress import TaskState
     from taskq_core.schemas import (
         DeadLetter,
         Delivery,
@@ -588,6 +589,20 @@ class BaseBroker(abc.ABC):
     @abc.abstractmethod
     def forget_result(self, message_id: str) -> None:
         """Delete the stored result of ``message_id``, if any."""
+
+    def set_task_state(  # noqa: B027 - optional, no-op by default
+        self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL
+    ) -> None:
+        """Keep ``state`` (STARTED, RETRY, progress) under its id for ``ttl`` seconds.
+
+        Informational: the latest write wins and nothing is fenced. A stored result takes
+        precedence over it for ``AsyncResult.status``. A backend that keeps no task states
+        ignores it (this default), and then tasks show PENDING until their result exists.
+        """
+
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """The latest :meth:`set_task_state` of ``message_id`` still kept, or ``None``."""
+        return None
 
     # -- rate limits -----------------------------------------------------------------------------
 

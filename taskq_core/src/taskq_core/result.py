@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from taskq_core.app import Taskq
     from taskq_core.schemas import TaskResult
 
-Status = Literal["PENDING", "SUCCESS", "FAILURE"]
+Status = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]
 
 
 class AsyncResult:
@@ -87,13 +87,33 @@ class AsyncResult:
 
     @property
     def status(self) -> Status:
-        """``PENDING`` until a result is stored (also when it expired), then its status."""
+        """The result's status once stored, else the task's report, else ``PENDING``.
+
+        Until the result exists: ``STARTED`` or ``RETRY`` when the task reported one
+        (``track_started``, ``set_progress``, a retry); ``PENDING`` otherwise (also once the
+        result expired).
+        """
         stored = self._fetch(0.0)
-        return "PENDING" if stored is None else stored.status
+        if stored is not None:
+            return stored.status
+        assert self.app is not None
+        state = self.app.broker.get_task_state(self.id)
+        return "PENDING" if state is None else state.status
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The latest ``set_progress`` of the task: ``{"current", "total", "meta"}``.
+
+        ``None`` when none was reported, or the report expired.
+        """
+        if self.app is None:
+            raise TypeError("this AsyncResult has no app; build it with app.AsyncResult(id)")
+        state = self.app.broker.get_task_state(self.id)
+        return None if state is None else state.progress
 
     def ready(self) -> bool:
         """True once the task succeeded or failed for good."""
-        return self.status != "PENDING"
+        return self.status in ("SUCCESS", "FAILURE")
 
     def successful(self) -> bool:
         """True when the task succeeded."""
@@ -154,7 +174,7 @@ class GroupResult:
 
     def ready(self) -> bool:
         """True once every member succeeded or failed for good."""
-        return all(status != "PENDING" for status in self._statuses())
+        return all(status in ("SUCCESS", "FAILURE") for status in self._statuses())
 
     def completed_count(self) -> int:
         """How many members succeeded."""

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from pydantic import JsonValue
+
 from taskq_core.arguments import CallCheck, too_big
-from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
+from taskq_core.context import ETA_HEADER, Request, lineage, running
+from taskq_core.errors import ConfigurationError, Retry, SerializationError, SignatureMismatch
+from taskq_core.progress import TaskState
 from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
     MAX_PRIORITY,
@@ -44,6 +49,9 @@ class ExecutionOptions:
         rate_limit: Starts allowed across all workers together, e.g. ``RateLimit(100, 1.0)``.
         ignore_result: Do not store the return value.
         result_ttl: Seconds the result is kept; ``None`` uses the app's default.
+        bind: Pass the task itself as the function's first argument (``self.request``).
+        track_started: Report STARTED (``AsyncResult.status``) when a worker starts the task;
+            one more broker write per task, so off by default (see docs/workflows.md).
     """
 
     time_limit: float | None = None
@@ -51,6 +59,8 @@ class ExecutionOptions:
     rate_limit: RateLimit | None = None
     ignore_result: bool = False
     result_ttl: float | None = None
+    bind: bool = False
+    track_started: bool = False
 
 
 class Task(Generic[P, R]):
@@ -81,8 +91,11 @@ class Task(Generic[P, R]):
         self.options = options or ExecutionOptions()
         #: ``async def`` tasks run on the worker's event loop.
         self.is_async = inspect.iscoroutinefunction(fn)
-        #: Checks a call's arguments against ``fn``'s signature (producer and worker).
-        self.call_check = CallCheck(fn)
+        #: Checks a call's arguments against ``fn``'s signature (producer and worker); a bound
+        #: task's first parameter is the task itself, which no call passes.
+        unbound: Callable[..., Any] = fn
+        checked = functools.partial(unbound, None) if self.options.bind else unbound
+        self.call_check = CallCheck(checked)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
         self.__wrapped__ = fn
@@ -101,12 +114,55 @@ class Task(Generic[P, R]):
         return self.options.time_limit
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the function in this process, like calling it undecorated."""
-        return self.fn(*args, **kwargs)
+        """Run the function in this process, like calling it undecorated.
+
+        A ``bind=True`` task's function gets the task as its first argument.
+        """
+        return self.run(*args, **kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function with decoded message arguments (what the worker calls)."""
+        if self.options.bind:
+            return self.fn(self, *args, **kwargs)  # type: ignore[arg-type]
         return self.fn(*args, **kwargs)
+
+    @property
+    def request(self) -> Request:
+        """The call this task is running in this context (``bind=True`` tasks read it).
+
+        Raises:
+            RuntimeError: the task is not running in this context.
+        """
+        now = running()
+        if now is None or now[0] is not self:
+            raise RuntimeError(f"{self.name}.request: the task is not running here")
+        return Request.of(now[1])
+
+    def set_progress(
+        self, current: float, total: float | None = None, meta: JsonValue = None
+    ) -> None:
+        """Report progress of the running call: ``AsyncResult.progress`` shows it (STARTED).
+
+        Raises:
+            RuntimeError: the task is not running in this context.
+        """
+        request = self.request
+        state = TaskState(
+            id=request.id,
+            status="STARTED",
+            current=current,
+            total=total,
+            meta=tuples_to_lists(meta),
+            updated_at=self.app.clock.now(),
+        )
+        self.app.broker.set_task_state(state, ttl=self.options.result_ttl or self.app.result_ttl)
+
+    def retry(self, *, countdown: float | None = None, reason: str = "retry requested") -> None:
+        """Ask for a retry of the running call (Celery's ``self.retry``): raises :class:`Retry`.
+
+        ``countdown`` seconds before the next attempt; ``None`` uses the retry policy.
+        """
+        raise Retry(countdown, reason)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature of this task: a call not sent yet.
@@ -175,6 +231,9 @@ class Task(Generic[P, R]):
             return self._apply_linked(
                 args, kwargs, link, link_error, countdown, queue, priority, task_id, max_retries
             )
+        when = self.app.resolve_eta(countdown=countdown, eta=eta)
+        if when is not None:
+            headers = {**(headers or {}), ETA_HEADER: repr(float(when))}
         message = self.build_message(
             args,
             kwargs,
@@ -184,7 +243,6 @@ class Task(Generic[P, R]):
             max_retries=max_retries,
             headers=headers,
         )
-        when = self.app.resolve_eta(countdown=countdown, eta=eta)
         app = self.app
         if app.send_message(message, eta=when, replace_result=task_id is not None):
             return AsyncResult(message.id, app, message.queue)
@@ -319,8 +377,9 @@ class Task(Generic[P, R]):
             fields["id"] = task_id
         if max_retries is not None:
             fields["max_retries"] = max_retries
-        if headers:
-            fields["headers"] = dict(headers)
+        parents = lineage()
+        if headers or parents:
+            fields["headers"] = {**parents, **(headers or {})}
         message = Message.build(**fields)
         size = too_big(message, self.app.max_message_bytes)
         if size is not None:

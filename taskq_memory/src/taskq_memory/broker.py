@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from taskq_core.canvas.effects import Continuation
+    from taskq_core.progress import TaskState
 
 #: ``max_deliveries`` of a message whose payload cannot be read (it dies at reserve anyway).
 _DEFAULT_MAX_DELIVERIES: int = Message.model_fields["max_deliveries"].default
@@ -83,6 +84,7 @@ class MemoryBroker(BaseBroker):
         self._results = ResultStore(self._lock)
         self._grants = GrantLogs()
         self._chords = ChordRecords()
+        self._task_states: dict[str, tuple[TaskState, float]] = {}
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
 
@@ -625,6 +627,22 @@ class MemoryBroker(BaseBroker):
         """Delete the result of ``message_id``, if any."""
         with self._lock:
             self._results.forget(message_id)
+
+    def set_task_state(self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """Keep ``state`` until ``now + ttl`` on the broker's clock; the latest write wins."""
+        with self._lock:
+            self._task_states[state.id] = (state, self.now() + ttl)
+
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """The latest state of ``message_id`` until it expires."""
+        with self._lock:
+            kept = self._task_states.get(message_id)
+            if kept is None:
+                return None
+            if kept[1] <= self.now():
+                del self._task_states[message_id]
+                return None
+            return kept[0]
 
     # -- rate limits -----------------------------------------------------------------------------
 

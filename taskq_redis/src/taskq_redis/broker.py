@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from taskq_core.canvas.effects import Continuation
     from taskq_core.clock import Clock
+    from taskq_core.progress import TaskState
     from taskq_core.schemas import (
         DeadLetter,
         Delivery,
@@ -411,6 +412,16 @@ class RedisBroker(BaseBroker):
     def forget_result(self, message_id: str) -> None:
         """Delete the result of ``message_id``, if any."""
         results.forget(self._store, message_id)
+
+    @reports_lost_connection
+    def set_task_state(self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """One ``SET`` with a TTL on ``<prefix>:task_state:{<id>}``; the latest write wins."""
+        results.set_state(self._store, state, ttl)
+
+    @reports_lost_connection
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """One ``GET`` of the task's state key."""
+        return results.get_state(self._store, message_id)
 
     # -- workers (workers.py) --------------------------------------------------------------------
 

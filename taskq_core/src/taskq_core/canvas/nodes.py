@@ -25,9 +25,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from taskq_core.canvas.effects import CHORD_RESULTS, ChordJoin, ChordSpec, Continuation
+from taskq_core.context import ETA_HEADER, PARENT_HEADER, ROOT_HEADER
 from taskq_core.schemas import Message, TaskResult
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from taskq_core.schemas import Delivery
 
 #: The message header holding a step's flow (JSON); only workflow messages have it.
@@ -39,8 +42,13 @@ Node = dict[str, Any]
 NO_PARENT: Any = object()
 
 
-def message_of(node: Node, parent: Any, now: float) -> tuple[Message, float | None]:
-    """The message of a signature node, with ``parent`` as first argument unless immutable."""
+def message_of(
+    node: Node, parent: Any, now: float, lineage: Mapping[str, str] | None = None
+) -> tuple[Message, float | None]:
+    """The message of a signature node, with ``parent`` as first argument unless immutable.
+
+    ``lineage`` holds the parent and root headers (see :mod:`taskq_core.context`).
+    """
     args = list(node["args"])
     if parent is not NO_PARENT and not node["imm"]:
         args.insert(0, parent)
@@ -56,13 +64,20 @@ def message_of(node: Node, parent: Any, now: float) -> tuple[Message, float | No
     }
     if node.get("max_retries") is not None:
         fields["max_retries"] = node["max_retries"]
+    headers = dict(lineage or {})
     if node.get("flow"):
-        fields["headers"] = {FLOW_HEADER: json.dumps(node["flow"], separators=(",", ":"))}
+        headers[FLOW_HEADER] = json.dumps(node["flow"], separators=(",", ":"))
     countdown = node.get("countdown")
+    if countdown:
+        headers[ETA_HEADER] = repr(now + countdown)
+    if headers:
+        fields["headers"] = headers
     return Message.build(**fields), (now + countdown if countdown else None)
 
 
-def plan(node: Node, parent: Any, now: float) -> Continuation:
+def plan(
+    node: Node, parent: Any, now: float, lineage: Mapping[str, str] | None = None
+) -> Continuation:
     """What starting ``node`` writes: its chords and its messages, ``parent`` passed on."""
     sends: list[tuple[Message, float | None]] = []
     chords: list[ChordSpec] = []
@@ -70,12 +85,12 @@ def plan(node: Node, parent: Any, now: float) -> Continuation:
     def visit(current: Node) -> None:
         kind = current["t"]
         if kind == "s":
-            sends.append(message_of(current, parent, now))
+            sends.append(message_of(current, parent, now, lineage))
         elif kind == "g":
             for member in current["members"]:
                 visit(member)
         else:
-            callback, _ = message_of(current["body"], CHORD_RESULTS, now)
+            callback, _ = message_of(current["body"], CHORD_RESULTS, now, lineage)
             chords.append(ChordSpec(callback=callback, size=len(current["members"])))
             for member in current["members"]:
                 visit(member)
@@ -97,7 +112,7 @@ def on_success(flow: dict[str, Any], delivery: Delivery, value: Any, now: float)
     sends: list[tuple[Message, float | None]] = []
     chords: list[ChordSpec] = []
     for node in flow.get("next", ()):
-        started = plan(node, value, now)
+        started = plan(node, value, now, _lineage_of(delivery))
         sends += started.sends
         chords += started.chords
     join = None
@@ -114,7 +129,8 @@ def on_success(flow: dict[str, Any], delivery: Delivery, value: Any, now: float)
 
 def on_failure(flow: dict[str, Any], delivery: Delivery, error: str, now: float) -> Continuation:
     """The continuation of a step that went to DEAD with ``error`` (one line)."""
-    sends = [message_of(node, delivery.id, now) for node in flow.get("errbacks", ())]
+    family = _lineage_of(delivery)
+    sends = [message_of(node, delivery.id, now, family) for node in flow.get("errbacks", ())]
     message = f"workflow step {delivery.message.task}[{delivery.id}] failed: {error}"
     results = [_failure(result_id, message, now) for result_id in flow.get("fail", ())]
     join = None
@@ -128,11 +144,17 @@ def on_failure(flow: dict[str, Any], delivery: Delivery, error: str, now: float)
             member_id=delivery.id,
             failures=tuple(_failure(i, message, now) for i in (callback.id, *results_ids(member))),
             errbacks=tuple(
-                message_of(node, delivery.id, now)[0] for node in member.get("errbacks", ())
+                message_of(node, delivery.id, now, family)[0] for node in member.get("errbacks", ())
             ),
         )
         results = []
     return Continuation(sends=tuple(sends), results=tuple(results), join=join)
+
+
+def _lineage_of(delivery: Delivery) -> dict[str, str]:
+    """Headers naming ``delivery`` as the parent of the messages its step sends."""
+    message = delivery.message
+    return {PARENT_HEADER: message.id, ROOT_HEADER: message.headers.get(ROOT_HEADER, message.id)}
 
 
 def results_ids(member: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from taskq_core.canvas.nodes import flow_of, on_failure, on_success
 from taskq_core.errors import Retry
 from taskq_core.plugins import implementations, notify
+from taskq_core.progress import RunState, TaskState
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.failures import (
     ChildLost,
@@ -119,6 +120,8 @@ class DeliveryRunner:
             log.debug("Task %s[%s] received", message.task, message.id)
         if implementations("taskq_task_started"):
             notify("taskq_task_started", delivery=delivery)
+        if task.options.track_started:
+            self._report(delivery, task, "STARTED")
         started = time.perf_counter()
         try:
             value = self.invoker(delivery, task)
@@ -203,6 +206,14 @@ class DeliveryRunner:
         notify("taskq_task_dead", message=delivery.message, reason=reason)
         return "dead"
 
+    def _report(self, delivery: Delivery, task: Task[..., Any], status: RunState) -> None:
+        """Report STARTED or RETRY for ``AsyncResult.status``; informational, never raises."""
+        state = TaskState(id=delivery.id, status=status, updated_at=time.time())
+        try:
+            self.broker.set_task_state(state, ttl=self._ttl(task))
+        except Exception as exc:  # the task's outcome does not depend on this report
+            log.warning("could not report %s for %s: %s", status, delivery.id, exc)
+
     def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:
         """Take a rate-limit grant, or postpone the message until one could exist."""
         limit = task.options.rate_limit
@@ -263,6 +274,8 @@ class DeliveryRunner:
             max_retries,
             delay,
         )
+        if not task.options.ignore_result:
+            self._report(delivery, task, "RETRY")
         notify("taskq_task_retried", delivery=delivery, error=error, delay=delay)
         return "retried"
 
