@@ -6,7 +6,9 @@ round sends N calls of the same task (``double(i)``, results stored) and times f
 until the worker has finished them: plain tasks with ``delay_many`` until the queue is empty; a
 chord with ``chord(...).delay()`` (one atomic script for the chord record and its N members)
 until the callback's result is stored. The two alternate, ``--repeats`` times each, and the
-medians are compared (the goal is a chord under 1.5x the plain tasks' time).
+medians are compared (the goal is a chord under 1.5x the plain tasks' time). A third kind of
+round, plain tasks of a ``track_started=True`` task, measures what reporting STARTED costs
+(one more write per task), which is why it is off by default.
 
     /work/venv/bin/python bench/workflows.py              # N=10000, 3 rounds each
     /work/venv/bin/python bench/workflows.py --n 2000 --repeats 1
@@ -21,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+import redis
 from run import redis_server
 
 from taskq_core import Taskq, Worker, chord
@@ -42,12 +45,30 @@ def build(url: str, prefix: str) -> tuple[Taskq, dict[str, object]]:
     def total(values: list[int]) -> int:
         return sum(values)
 
-    return app, {"double": double, "total": total}
+    @app.task(track_started=True)
+    def double_started(i: int) -> int:
+        return 2 * i
+
+    return app, {"double": double, "total": total, "double_started": double_started}
 
 
-def plain_round(app: Taskq, tasks: dict, n: int) -> float:
+class Cpu:
+    """CPU seconds used by this process (producer and worker) and by redis-server together.
+
+    Wall time on a shared machine moves with its load; CPU time much less, so both are shown.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+
+    def now(self) -> float:
+        info = self.client.info("cpu")
+        return time.process_time() + float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+def plain_round(app: Taskq, tasks: dict, n: int, name: str = "double") -> float:
     started = time.perf_counter()
-    tasks["double"].delay_many([(i,) for i in range(n)])  # type: ignore[attr-defined]
+    tasks[name].delay_many([(i,) for i in range(n)])
     pause = threading.Event()
     while True:
         counts = app.broker.counts("bench")
@@ -59,7 +80,7 @@ def plain_round(app: Taskq, tasks: dict, n: int) -> float:
 def chord_round(app: Taskq, tasks: dict, n: int) -> float:
     started = time.perf_counter()
     double, total = tasks["double"], tasks["total"]
-    result = chord((double.s(i) for i in range(n)), total.s()).delay()  # type: ignore[attr-defined]
+    result = chord((double.s(i) for i in range(n)), total.s()).delay()
     value = result.get(timeout=600)
     elapsed = time.perf_counter() - started
     assert value == n * (n - 1), value
@@ -77,18 +98,34 @@ def main() -> None:
         worker.start()
         try:
             plain_round(app, tasks, min(opts.n, 1000))  # warm-up: connections, scripts
-            plain, chords = [], []
+            cpu = Cpu(url)
+            plain, chords, started = [], [], []
+            cpus: dict[str, list[float]] = {"plain": [], "chord": [], "started": []}
             for _ in range(opts.repeats):
-                plain.append(plain_round(app, tasks, opts.n))
-                chords.append(chord_round(app, tasks, opts.n))
+                for kind, times, run in (
+                    ("plain", plain, lambda: plain_round(app, tasks, opts.n)),
+                    ("chord", chords, lambda: chord_round(app, tasks, opts.n)),
+                    (
+                        "started",
+                        started,
+                        lambda: plain_round(app, tasks, opts.n, "double_started"),
+                    ),
+                ):
+                    before = cpu.now()
+                    times.append(run())
+                    cpus[kind].append(cpu.now() - before)
         finally:
             worker.stop(timeout=30)
-    p, c = statistics.median(plain), statistics.median(chords)
-    print(f"| N = {opts.n} | median s | per task µs | rounds |")
+    p, c, t = statistics.median(plain), statistics.median(chords), statistics.median(started)
+    pc, cc, tc = (statistics.median(cpus[kind]) for kind in ("plain", "chord", "started"))
+    n = opts.n
+    print(f"| N = {n} | median wall s | wall µs/task | median CPU s (process + Redis) |")
     print("|---|---|---|---|")
-    print(f"| plain tasks (delay_many) | {p:.3f} | {p / opts.n * 1e6:.0f} | {plain} |")
-    print(f"| chord (N members + callback) | {c:.3f} | {c / opts.n * 1e6:.0f} | {chords} |")
-    print(f"\nchord / plain = {c / p:.2f}x (goal: under 1.5x)")
+    print(f"| plain tasks (delay_many) | {p:.3f} | {p / n * 1e6:.0f} | {pc:.3f} |")
+    print(f"| chord (N members + callback) | {c:.3f} | {c / n * 1e6:.0f} | {cc:.3f} |")
+    print(f"| plain, track_started=True | {t:.3f} | {t / n * 1e6:.0f} | {tc:.3f} |")
+    print(f"\nchord / plain: wall {c / p:.2f}x, CPU {cc / pc:.2f}x (goal: under 1.5x)")
+    print(f"track_started / plain: wall {t / p:.2f}x, CPU {tc / pc:.2f}x")
 
 
 if __name__ == "__main__":

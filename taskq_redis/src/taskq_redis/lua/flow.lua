@@ -27,8 +27,9 @@ ARGV
                     failures ttl, failures count, each (result key, TaskResult JSON),
                     errbacks count, errback sends
 EFFECTS
-  ack: fenced like ack.lua, with the same effects (tombstone, history `ok`); not held but
-    acked by this very delivery before (a lost reply): answers 1 and applies nothing again.
+  ack: fenced like ack.lua, with the same effects (tombstone, history `ok`; both written once
+    for the whole call, as in ack_many.lua); not held but acked by this very delivery before
+    (a lost reply): answers 1 and applies nothing again.
   dead: fenced like dead.lua, with the same effects (history `fail`).
   Then (all modes): each chord record is created unless one exists (HSETNX `#size`, `#cb` =
   callback payload; size 0 sends the callback at once); each send is written like send.lua
@@ -74,13 +75,19 @@ local function read_send()
     max_deliveries = arg(), eta = arg()
   }
 end
+-- Queue names added to the queues set, and markers marked READY, by this call (once each).
+local announced, marked = {}, {}
+
 -- Write a message like send.lua, deleting its id's result key; 0 when the id is known.
 local function put(s, payload)
   if redis.call('HSETNX', s.payloads, s.id, payload) == 0 then
     return 0
   end
   redis.call('DEL', s.result)
-  redis.call('SADD', queues, s.queue)
+  if not announced[s.queue] then
+    announced[s.queue] = true
+    redis.call('SADD', queues, s.queue)
+  end
   if s.priority ~= 0 then
     redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries, s.id .. ':p', s.priority)
   else
@@ -92,7 +99,10 @@ local function put(s, payload)
     mark_eta(s.marker, eta)
   else
     redis.call('RPUSH', s.ready, s.id)
-    mark_ready(s.marker)
+    if not marked[s.marker] then
+      marked[s.marker] = true
+      mark_ready(s.marker)
+    end
   end
   return 1
 end
@@ -123,27 +133,32 @@ local function filled(template, chord, size)
     .. string.sub(template, last + 1)
 end
 
+-- Acked ids of this call: their tombstones, written once at the end (as ack_many.lua does).
+local marks, written, deadline, acked, buried = {}, {}, 0, 0, 0
+
 -- Settle one delivery as `mode` says; false when its lease was lost (nothing changed).
 local function settle(id, token, worker, reason)
   if mode == 'ack' then
-    local deadline = holds(processing, state, id, token, worker)
-    if not deadline then
+    local held = holds(processing, state, id, token, worker)
+    if not held then
       return false
     end
     redis.call('ZREM', processing, id)
     redis.call('HDEL', payloads, id)
     clear_state(state, { id })
-    remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
-    wake_below_cap(meta, processing, marker, ready)
-    count_outcome(history, 'ok', 1, now)
+    local mark = acked_mark(token, worker)
+    marks[#marks + 1] = id
+    marks[#marks + 1] = mark
+    written[id] = mark
+    deadline = math.max(deadline, held)
+    acked = acked + 1
   elseif mode == 'dead' then
     if not holds(processing, state, id, token, worker) then
       return false
     end
     redis.call('ZREM', processing, id)
     bury(dead, state, id, reason, now)
-    wake_below_cap(meta, processing, marker, ready)
-    count_outcome(history, 'fail', 1, now)
+    buried = buried + 1
   end
   return true
 end
@@ -176,8 +191,9 @@ local function step()
   end
 
   if not settle(id, token, worker, reason) then
-    if mode == 'ack' and acked_before(done, done_old, id, acked_mark(token, worker)) then
-      return 1 -- applied by an earlier call whose reply was lost: nothing again
+    local mark = acked_mark(token, worker)
+    if mode == 'ack' and (written[id] == mark or acked_before(done, done_old, id, mark)) then
+      return 1 -- applied by an earlier call (or step) whose reply was lost: nothing again
     end
     return 0
   end
@@ -200,10 +216,9 @@ local function step()
     if mode == 'ack' then
       if redis.call('HSETNX', chord, 'm:' .. join.index, join.value) == 1 then
         local n = redis.call('HINCRBY', chord, '#n', 1)
-        local head = redis.call('HMGET', chord, '#size', '#cb')
-        local size = tonumber(head[1])
+        local size = tonumber(redis.call('HGET', chord, '#size'))
         if n >= size then
-          local payload = filled(head[2], chord, size)
+          local payload = filled(redis.call('HGET', chord, '#cb'), chord, size)
           redis.call('DEL', chord)
           redis.call('DEL', callback.result)
           put(callback, payload)
@@ -224,5 +239,15 @@ end
 local flags = {}
 for i = 1, tonumber(ARGV[3]) do
   flags[i] = step()
+end
+if acked > 0 then
+  remember_acked(done, done_old, marks, deadline)
+  count_outcome(history, 'ok', acked, now)
+end
+if acked + buried > 0 then
+  wake_below_cap(meta, processing, marker, ready)
+end
+if buried > 0 then
+  count_outcome(history, 'fail', buried, now)
 end
 return flags
