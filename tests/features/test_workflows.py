@@ -173,3 +173,19 @@ def test_dead_member_fails_the_chord_and_requeue_completes_it(
     wait_until(lambda: result.status == "SUCCESS")
     assert result.get(timeout=1) == 2 + 5 + 4
     assert tasks["calls"]["tsum"] == 1
+
+
+def test_step_returning_non_json_fails_the_chain(
+    app: Taskq, tasks: dict[str, Any], make_worker: Callable[..., Worker]
+) -> None:
+    add = tasks["add"]
+
+    @app.task
+    def as_set(x: int) -> set[int]:
+        return {x}
+
+    make_worker(app)
+    result = chain(add.s(1, 1), as_set.s(), add.s(1)).delay()
+    with pytest.raises(TaskError) as failure:
+        result.get(timeout=WAIT_TIMEOUT)
+    assert "not JSON" in str(failure.value)

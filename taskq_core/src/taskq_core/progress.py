@@ -32,8 +32,8 @@ class TaskState(BaseModel):
 
     id: str
     status: RunState
-    current: float | None = None
-    total: float | None = None
+    current: int | float | None = None
+    total: int | float | None = None
     meta: JsonValue = None
     updated_at: float = 0.0
 

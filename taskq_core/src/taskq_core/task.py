@@ -139,7 +139,7 @@ class Task(Generic[P, R]):
         return Request.of(now[1])
 
     def set_progress(
-        self, current: float, total: float | None = None, meta: JsonValue = None
+        self, current: int | float, total: int | float | None = None, meta: JsonValue = None
     ) -> None:
         """Report progress of the running call: ``AsyncResult.progress`` shows it (STARTED).
 

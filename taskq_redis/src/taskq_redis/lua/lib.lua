@@ -33,11 +33,15 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       `#until` (the latest lease deadline of its tombstones)
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
+  Q:chord:<cb>  HASH  a chord's join record, one per chord whose callback (id <cb>) is in this
+                      queue: `#size`, `#cb` callback payload, `#n` members joined, `#failed`,
+                      `m:<index>` -> member result JSON (see flow.lua); gone once it fired
   Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
                       minute = floor(now / 60) and kind is ok (acked), fail (dead) or retry;
                       plus `#minute`, the newest minute counted; see count_outcome
 
-Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
+Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua; flow.lua
+names several, see its header):
   <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
   <prefix>:{rl:<name>}:log ZSET grant member -> grant time, for the sliding-window limiter
 

@@ -42,7 +42,7 @@ from taskq_core.testing.conformance.retry import RetryTests
 from taskq_core.testing.conformance.reuse import ReusedIdTests
 from taskq_core.testing.conformance.scheduled import ScheduleTests
 from taskq_core.testing.conformance.workers import WorkerTests
-from taskq_core.testing.conformance.workflows import WorkflowTests
+from taskq_core.testing.conformance.workflows import TaskStateTests, WorkflowTests
 
 
 class BrokerConformance(
@@ -68,6 +68,7 @@ class BrokerConformance(
     MessageInfoTests,
     ConcurrencyTests,
     WorkflowTests,
+    TaskStateTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
 
@@ -100,6 +101,7 @@ __all__ = [
     "RetryTests",
     "ReusedIdTests",
     "ScheduleTests",
+    "TaskStateTests",
     "WorkerTests",
     "WorkflowTests",
 ]

@@ -18,6 +18,7 @@ from taskq_core.app import Taskq
 from taskq_core.canvas import chain, chord, group
 from taskq_core.canvas.nodes import flow_of, on_failure, on_success
 from taskq_core.errors import TaskError
+from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult
 from taskq_core.testing.conformance.base import (
     LEASE,
@@ -224,3 +225,24 @@ class WorkflowTests(ConformanceBase):
         assert broker.counts(flow.queue).ready == 1
         flow.run()
         assert result.get(timeout=0) == 0 + 1 + 2
+
+
+class TaskStateTests(ConformanceBase):
+    """``set_task_state`` / ``get_task_state``: the latest report of a running task."""
+
+    def test_latest_state_is_read_back_by_id(self, broker: BaseBroker, clock: FakeClock) -> None:
+        assert broker.get_task_state("never-reported") is None
+        broker.set_task_state(TaskState(id="t-1", status="STARTED", updated_at=clock.now()))
+        progress = TaskState(
+            id="t-1", status="STARTED", current=3, total=10, meta={"stage": "a"}, updated_at=1.0
+        )
+        broker.set_task_state(progress, ttl=60)
+        broker.set_task_state(TaskState(id="t-2", status="RETRY"), ttl=60)
+        stored = broker.get_task_state("t-1")
+        if stored is None:
+            pytest.skip(f"{type(broker).__name__} keeps no task states (optional)")
+        assert stored == progress
+        assert stored.progress == {"current": 3, "total": 10, "meta": {"stage": "a"}}
+        other = broker.get_task_state("t-2")
+        assert other is not None
+        assert other.status == "RETRY"
