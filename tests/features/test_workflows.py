@@ -189,3 +189,20 @@ def test_step_returning_non_json_fails_the_chain(
     with pytest.raises(TaskError) as failure:
         result.get(timeout=WAIT_TIMEOUT)
     assert "not JSON" in str(failure.value)
+
+
+def test_partial_arguments_go_first_and_link_takes_a_countdown(
+    app: Taskq, tasks: dict[str, Any], make_worker: Callable[..., Worker]
+) -> None:
+    note = tasks["note"]
+
+    @app.task
+    def sub(x: int, y: int) -> int:
+        return x - y
+
+    make_worker(app)
+    assert sub.s(2).delay(8).get(timeout=WAIT_TIMEOUT) == 6  # sub(8, 2), as Celery's partials
+    linked = sub.apply_async((5, 1), countdown=0.01, link=note.s("late"))
+    assert linked.get(timeout=WAIT_TIMEOUT) == 4
+    wait_until(lambda: tasks["calls"]["note"] == 1)
+    assert tasks["seen"] == [[4, "late"]]

@@ -228,8 +228,12 @@ class Task(Generic[P, R]):
             Reject: a ``taskq_before_send`` hook refused the message.
         """
         if link or link_error:
+            if headers:
+                raise ConfigurationError("headers= cannot be combined with link= or link_error=")
+            when = self.app.resolve_eta(countdown=countdown, eta=eta)
+            wait = None if when is None else max(0.0, when - self.app.clock.now())
             return self._apply_linked(
-                args, kwargs, link, link_error, countdown, queue, priority, task_id, max_retries
+                args, kwargs, link, link_error, wait, queue, priority, task_id, max_retries
             )
         when = self.app.resolve_eta(countdown=countdown, eta=eta)
         if when is not None:
