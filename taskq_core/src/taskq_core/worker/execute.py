@@ -148,7 +148,7 @@ class DeliveryRunner:
         result = None if task.options.ignore_result else self._success(delivery, value)
         self._settling(delivery)
         listening = bool(implementations("taskq_task_succeeded"))
-        flow = flow_of(message)
+        flow = flow_of(message) if message.headers else None  # plain tasks: one truth test
         then = None
         if flow is not None:
             if result is not None and result.status == "FAILURE":
