@@ -91,9 +91,9 @@ def bury(broker: MemoryBroker, count: int, queue: str = "default") -> list[str]:
 
 
 def test_demo_runs_and_reports_outcomes_matching_its_plan(runner: CliRunner):
-    # Given the demo asked for 20 tasks
+    # Given the demo asked for 30 tasks
     # When it runs
-    result = invoke(runner, "demo", "--tasks", "20")
+    result = invoke(runner, "demo", "--tasks", "30")
     assert result.exit_code == 0, result.output
     text = result.output
 
@@ -115,13 +115,15 @@ def test_demo_runs_and_reports_outcomes_matching_its_plan(runner: CliRunner):
         )
     }
     dead = cards + unregistered
-    assert total == 20
+    assert total == 30
     assert outcomes == {
         "succeeded": total - dead,
         "retried": reports + cards * card_retries,
         "dead": dead,
     }
     assert "unknown task 'demo.not_registered'" in text
+    # And its chord's callback ran once, with the members' results in call order
+    assert "chord: demo.total of 5 adds -> 20, members [0, 2, 4, 6, 8]" in text
 
 
 def test_status_with_an_unknown_scheme_is_one_line(runner: CliRunner):

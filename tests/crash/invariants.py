@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from taskq_redis.keys import QueueKeys, queues_key, result_key, worker_queues_key
+from taskq_redis.results import state_key
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def violations(
     if strangers:
         problems.append(f"ids nobody sent: {strangers}")
     results = {result_key(snapshot.prefix, message_id) for message_id in sent}
+    # A task's STARTED/RETRY report lives next to its result, with a TTL too.
+    results |= {state_key(snapshot.prefix, message_id) for message_id in sent}
     for key, pttl in snapshot.keys_outside_tag.items():
         if key not in results:
             problems.append(f"key outside the queue's hash tag: {key}")

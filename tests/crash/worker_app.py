@@ -38,6 +38,13 @@ Tasks (all in the queue ``TASKQ_CRASH_QUEUE``):
 * ``crash.held(label)``      like ``crash.gated``, recording the pid of the process running it
                              (``holding``) and, once the gate opened, that it finished
                              (``finished``): the processes pool's children are observable.
+* ``crash.double(i)``        return ``2 * i`` (a chord member);
+* ``crash.collect(values)``  a chord callback: appends one entry per execution to the LIST
+                             ``<prefix>:test:callbacks`` (how many values, whether they are
+                             ``2 * i`` in order);
+* ``crash.step(x, hold_at)`` return ``x + 1`` (a chain step); at ``x == hold_at`` it first
+                             records ``holding`` and waits for the gate, so the test can kill
+                             the worker in that step.
 """
 
 from __future__ import annotations
@@ -208,6 +215,30 @@ def file_gated(path: str) -> None:
 @app.task(name="crash.fail", max_retries=2, default_retry_delay=0.05, retry_jitter=False)
 def fail() -> None:
     raise RuntimeError("crash.fail always fails")
+
+
+@app.task(name="crash.double")
+def double(i: int) -> int:
+    return 2 * i
+
+
+@app.task(name="crash.collect")
+def collect(values: list[int]) -> int:
+    entry = {
+        "worker": NAME,
+        "count": len(values),
+        "in_order": values == [2 * i for i in range(len(values))],
+    }
+    recorder._patiently(recorder.client.rpush, f"{recorder.base}:callbacks", json.dumps(entry))
+    return len(values)
+
+
+@app.task(name="crash.step")
+def step(x: int, hold_at: int = -1) -> int:
+    if x == hold_at:
+        recorder.record("holding", label=f"step-{x}", pid=os.getpid())
+        gated()
+    return x + 1
 
 
 @app.task(name="crash.exit")

@@ -10,7 +10,9 @@ import importlib.metadata
 from taskq_core.app import Taskq
 from taskq_core.backends import connect, register_backend
 from taskq_core.broker import BaseBroker, Capabilities
+from taskq_core.canvas import Signature, chain, chord, group
 from taskq_core.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
+from taskq_core.context import Request, current_task
 from taskq_core.errors import (
     BrokerFullError,
     BrokerUnavailable,
@@ -32,7 +34,7 @@ from taskq_core.errors import (
     UnknownTask,
 )
 from taskq_core.plugins import hookimpl
-from taskq_core.result import AsyncResult
+from taskq_core.result import AsyncResult, GroupResult
 from taskq_core.schemas import (
     DeadLetter,
     Delivery,
@@ -60,15 +62,18 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "FakeClock",
+    "GroupResult",
     "Message",
     "MessageDecodeError",
     "PartialSendError",
     "QueueCounts",
     "RecoveryReport",
     "Reject",
+    "Request",
     "ResultTimeout",
     "Retry",
     "SerializationError",
+    "Signature",
     "SignatureMismatch",
     "SoftTimeLimitExceeded",
     "SystemClock",
@@ -85,7 +90,11 @@ __all__ = [
     "Worker",
     "WorkerInfo",
     "__version__",
+    "chain",
+    "chord",
     "connect",
+    "current_task",
+    "group",
     "hookimpl",
     "register_backend",
 ]

@@ -237,6 +237,8 @@ class Taskq:
         unique_for: float | None = None,
         unique_until: UniqueUntil = "done",
         expires: float | dt.timedelta | None = None,
+        bind: bool = False,
+        track_started: bool = False,
     ) -> TaskDecorator: ...
 
     def task(
@@ -262,6 +264,8 @@ class Taskq:
         unique_for: float | None = None,
         unique_until: UniqueUntil = "done",
         expires: float | dt.timedelta | None = None,
+        bind: bool = False,
+        track_started: bool = False,
     ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
 
@@ -290,6 +294,8 @@ class Taskq:
                 dies; ``"ttl"``: only when ``unique_for`` runs out.
             expires: Seconds (or a ``timedelta``) from each send after which a call not yet
                 started is not run and ends EXPIRED (docs/control.md).
+            bind: Pass the task as the function's first argument (``self.request.id`` ...).
+            track_started: Report STARTED when a worker starts it (one more broker write).
         """
         check_unique_options(unique_for, unique_until)
         policy = RetryPolicy(
@@ -315,6 +321,8 @@ class Taskq:
             ignore_result=self.ignore_results if ignore_result is None else ignore_result,
             result_ttl=result_ttl,
             expires=expires_at(expires, 0.0),
+            bind=bind,
+            track_started=track_started,
         )
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from taskq_core.aio import AsyncProducer
+    from taskq_core.canvas.effects import Continuation
     from taskq_core.clock import Clock
+    from taskq_core.progress import TaskState
     from taskq_core.schemas import (
         DeadLetter,
         Delivery,
@@ -98,9 +100,13 @@ class Capabilities:
             in-memory backend: the CLI's ``taskq worker`` says that only producers in its own
             process can reach it. (The processes pool works with it: its children only run
             tasks; the parent does every broker call.)
+        workflows: The backend implements :meth:`BaseBroker.ack_and_continue`,
+            :meth:`BaseBroker.dead_and_continue` and :meth:`BaseBroker.start_flow`, which
+            chains, groups and chords need.
     """
 
     cross_process: bool = True
+    workflows: bool = False
 
 
 class BaseBroker(abc.ABC):
@@ -373,6 +379,94 @@ class BaseBroker(abc.ABC):
             acked.append(self.ack(delivery, result=result, result_ttl=ttl))
         return acked
 
+    # -- workflows (chain, group, chord) -------------------------------------------------------
+
+    def ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """:meth:`ack` and apply ``continuation`` in one atomic step, or do neither.
+
+        Fenced like :meth:`ack`; ``result`` is stored as by :meth:`ack`. When the ack happens,
+        in the same step: every chord of ``continuation.chords`` is created (an id that already
+        has a join record is left alone), every message of ``continuation.sends`` is sent
+        (idempotent by id, deleting a result stored under its id), ``continuation.results``
+        are stored, and ``continuation.join`` records the member's value under its index in
+        its chord. Members are counted by index, once each, so a member acked twice (two
+        deliveries, at-least-once) counts once. When the last distinct member joins, the
+        callback is sent, exactly once, with the member values in index order in place of
+        :data:`~taskq_core.canvas.effects.CHORD_RESULTS`, and any FAILURE stored under its id
+        is deleted; the join record is then dropped, so later joins change nothing. A join for
+        a chord with no record (never created, or already fired) changes nothing.
+
+        A call that answers ``True`` for an ack applied by an earlier call whose reply was lost
+        applies nothing again. Returns ``False`` and changes nothing if the lease was lost.
+
+        Raises:
+            ConfigurationError: the backend does not implement workflows.
+        """
+        raise _no_workflows(self)
+
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """:meth:`ack_and_continue` for each delivery in turn; result ``i`` is what it answers.
+
+        Each delivery and its continuation are one atomic step on their own; the batch as a
+        whole is not (as :meth:`ack_many`). Backends override it to save round trips; this
+        default loops.
+        """
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        acked: list[bool] = []
+        for delivery, then, outcome in zip(deliveries, continuations, outcomes, strict=True):
+            result, ttl = outcome if outcome is not None else (None, DEFAULT_RESULT_TTL)
+            acked.append(self.ack_and_continue(delivery, then, result=result, result_ttl=ttl))
+        return acked
+
+    def dead_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """:meth:`dead` and apply ``continuation`` (error callbacks) in one atomic step.
+
+        Fenced like :meth:`dead`. When the burial happens, in the same step: ``sends`` are sent
+        and ``results`` stored (as by :meth:`ack_and_continue`); and when the message is a
+        chord member (``continuation.join``) whose chord is not already failed: the chord is
+        marked failed, ``join.failure`` is stored under the callback id and ``join.errbacks``
+        are sent. A failed chord keeps its join record: a member requeued from DEAD that then
+        succeeds still completes it, and the callback then runs.
+
+        Raises:
+            ConfigurationError: the backend does not implement workflows.
+        """
+        raise _no_workflows(self)
+
+    def start_flow(self, continuation: Continuation) -> None:
+        """Create ``continuation.chords`` and send ``continuation.sends`` in one atomic step.
+
+        A producer starts a workflow with it, so a chord's record and its members are written
+        together or not at all. ``join`` must be ``None``.
+
+        Raises:
+            ConfigurationError: the backend does not implement workflows.
+            BrokerFullError: the broker is out of memory; nothing was written.
+        """
+        raise _no_workflows(self)
+
     @abc.abstractmethod
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count one retry and return the message to READY, or to SCHEDULED ``delay`` s from now.
@@ -629,6 +723,20 @@ class BaseBroker(abc.ABC):
     def forget_result(self, message_id: str) -> None:
         """Delete the stored result of ``message_id``, if any."""
 
+    def set_task_state(  # noqa: B027 - optional, no-op by default
+        self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL
+    ) -> None:
+        """Keep ``state`` (STARTED, RETRY, progress) under its id for ``ttl`` seconds.
+
+        Informational: the latest write wins and nothing is fenced. A stored result takes
+        precedence over it for ``AsyncResult.status``. A backend that keeps no task states
+        ignores it (this default), and then tasks show PENDING until their result exists.
+        """
+
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """The latest :meth:`set_task_state` of ``message_id`` still kept, or ``None``."""
+        return None
+
     # -- rate limits -----------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -652,6 +760,13 @@ class BaseBroker(abc.ABC):
     @abc.abstractmethod
     def purge_dead(self, queue: str) -> int:
         """Delete every DEAD message of ``queue``; returns how many."""
+
+
+def _no_workflows(broker: BaseBroker) -> TaskqError:
+    """The one-line error of a backend without workflows."""
+    return ConfigurationError(
+        f"the {type(broker).__name__} backend does not support chains, groups or chords"
+    )
 
 
 def partial_send(

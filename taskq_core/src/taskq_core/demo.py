@@ -2,7 +2,8 @@
 
 It exercises the paths a new user wants to see work: plain tasks, a scheduled one, a task that
 fails once and succeeds on retry, a task that always fails and ends in DEAD with its traceback,
-and a message for a task nobody registered, which goes to DEAD with the reason.
+a message for a task nobody registered, which goes to DEAD with the reason, and one chord (its
+callback runs once with every member's result).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from taskq_core.app import Taskq
+from taskq_core.canvas import chord
 from taskq_core.errors import TaskqError
 from taskq_core.plugins import hookimpl, plugin_manager
 from taskq_core.schemas import Message
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 DEMO_QUEUE = "demo"
 #: Seconds the demo waits for all its tasks before it reports what is missing.
 DEMO_DEADLINE = 120.0
+#: Members of the demo's one chord.
+CHORD_MEMBERS = 5
 
 
 class FlakyService(Exception):
@@ -89,6 +93,11 @@ def build_demo_app(broker_url: str) -> tuple[Taskq, DemoState]:
     def add(x: int, y: int) -> int:
         return x + y
 
+    @app.task(name="demo.total")
+    def total(values: list[int]) -> int:
+        """A chord's callback: runs once, with every member's result in call order."""
+        return sum(values)
+
     @app.task(name="demo.resize_image", ignore_result=True)
     def resize_image(image_id: int, urgent: bool) -> None:
         """Records the order images start in, to show priorities at work."""
@@ -120,8 +129,9 @@ def run_demo(
     tally = DemoTally()
     manager = plugin_manager()
     manager.register(tally, name="taskq-demo-tally")
-    add, fetch_report, charge_card, resize_image = (
-        app.tasks[f"demo.{n}"] for n in ("add", "fetch_report", "charge_card", "resize_image")
+    add, fetch_report, charge_card, resize_image, total_of = (
+        app.tasks[f"demo.{n}"]
+        for n in ("add", "fetch_report", "charge_card", "resize_image", "total")
     )
     plan: list[tuple[str, int]] = []
     try:
@@ -141,11 +151,18 @@ def run_demo(
         resize_image.delay_many([(i, False) for i in range(6)], priority=0)
         resize_image.delay_many([(i, True) for i in range(4)], priority=9)
         plan.append(("6 x demo.resize_image at priority 0, then 4 at priority 9", 10))
-        adds = max(tasks - 18, 1)
+        adds = max(tasks - 18 - CHORD_MEMBERS - 1, 1)
         add.delay_many([(i, i) for i in range(adds)])
         plan.append((f"{adds} x demo.add, bulk-sent in one batch", adds))
         answer = add.apply_async((40, 2), countdown=0.5)
         plan.append(("1 x demo.add(40, 2) scheduled 0.5 s ahead; its result is awaited", 1))
+        summed = chord([add.s(i, i) for i in range(CHORD_MEMBERS)], total_of.s()).delay()
+        plan.append(
+            (
+                f"1 chord: {CHORD_MEMBERS} x demo.add, then demo.total once with their results",
+                CHORD_MEMBERS + 1,
+            )
+        )
         for report_id in range(4):
             fetch_report.delay(report_id)
         plan.append(("4 x demo.fetch_report: fails once, then succeeds on retry", 4))
@@ -179,6 +196,10 @@ def run_demo(
             progress.update(bar, completed=total)
         elapsed = time.perf_counter() - started
         result_line = f"add(40, 2) -> {answer.get(timeout=10)!r} (AsyncResult.get)"
+        chord_line = (
+            f"chord: demo.total of {CHORD_MEMBERS} adds -> {summed.get(timeout=10)!r}, "
+            f"members {summed.parent.get(timeout=10) if summed.parent else []}"
+        )
         worker.stop(timeout=10)
     finally:
         manager.unregister(tally)
@@ -186,6 +207,7 @@ def run_demo(
 
     _print_summary(console, plan, tally, elapsed, total)
     console.print(result_line)
+    console.print(chord_line)
     console.print("image start order (priority 9 first): " + " ".join(state.image_order))
     return Counter(tally.events)
 

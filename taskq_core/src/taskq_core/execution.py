@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from taskq_core.context import run_in_context
 from taskq_core.plugins import hookimpl
 
 if TYPE_CHECKING:
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
 
 @hookimpl(trylast=True)
 def taskq_task_execute(delivery: Delivery, task: Task[..., Any]) -> object:
-    """Run the function with the message's arguments (plugins wrap this with ``wrapper=True``)."""
-    message = delivery.message
-    return task.run(*message.args, **message.kwargs)
+    """Run the function with the message's arguments (plugins wrap this with ``wrapper=True``).
+
+    The task and its delivery are the running task meanwhile (``current_task``, ``bind=True``).
+    """
+    return run_in_context(delivery, task)

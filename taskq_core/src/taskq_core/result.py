@@ -11,7 +11,8 @@ type checker when ``add`` returns one (an ``async def`` task's is the awaited ty
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+import time
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from taskq_core.errors import ResultTimeout, TaskError, TaskExpired, TaskRevoked
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from taskq_core.broker import RevokeOutcome
     from taskq_core.schemas import TaskResult
 
-Status = Literal["PENDING", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"]
+Status = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"]
+#: The statuses a task ends with: it will not change again.
+FINISHED: tuple[Status, ...] = ("SUCCESS", "FAILURE", "REVOKED", "EXPIRED")
 
 #: The value a successful task returns (``Any`` for a handle rebuilt from an id).
 V = TypeVar("V")
@@ -37,7 +40,7 @@ class AsyncResult(Generic[V]):
             waits for.
     """
 
-    __slots__ = ("app", "duplicate", "id", "queue")
+    __slots__ = ("app", "duplicate", "id", "parent", "queue")
 
     def __init__(
         self,
@@ -51,6 +54,9 @@ class AsyncResult(Generic[V]):
         self.app = app
         self.queue = queue
         self.duplicate = duplicate
+        #: The handle of the step before this one in a chain (a ``GroupResult`` for a chord's
+        #: callback), set by the canvas when it is sent; ``None`` otherwise.
+        self.parent: AsyncResult[Any] | GroupResult | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"
@@ -124,13 +130,33 @@ class AsyncResult(Generic[V]):
 
     @property
     def status(self) -> Status:
-        """``PENDING`` until a result is stored (also when it expired), then its status."""
+        """The result's status once stored, else the task's report, else ``PENDING``.
+
+        Until the result exists: ``STARTED`` or ``RETRY`` when the task reported one
+        (``track_started``, ``set_progress``, a retry); ``PENDING`` otherwise (also once the
+        result expired).
+        """
         stored = self._fetch(0.0)
-        return "PENDING" if stored is None else stored.status
+        if stored is not None:
+            return stored.status
+        assert self.app is not None
+        state = self.app.broker.get_task_state(self.id)
+        return "PENDING" if state is None else state.status
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The latest ``set_progress`` of the task: ``{"current", "total", "meta"}``.
+
+        ``None`` when none was reported, or the report expired.
+        """
+        if self.app is None:
+            raise TypeError("this AsyncResult has no app; build it with app.AsyncResult(id)")
+        state = self.app.broker.get_task_state(self.id)
+        return None if state is None else state.progress
 
     def ready(self) -> bool:
         """True once the task succeeded, failed for good, was revoked or expired."""
-        return self.status != "PENDING"
+        return self.status in FINISHED
 
     def successful(self) -> bool:
         """True when the task succeeded."""
@@ -158,3 +184,77 @@ class AsyncResult(Generic[V]):
         """``forget()`` for asyncio."""
         if self.app is not None:
             await self.app.async_producer().aforget_result(self.id)
+
+
+class GroupResult:
+    """The handle of a sent ``group``: one :class:`AsyncResult` per member, in call order."""
+
+    __slots__ = ("results",)
+
+    def __init__(self, results: list[AsyncResult[Any] | GroupResult]) -> None:
+        self.results = results
+
+    def __repr__(self) -> str:
+        return f"<GroupResult of {len(self.results)}>"
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Any:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult[Any] | GroupResult:
+        return self.results[index]
+
+    def get(self, timeout: float | None = None, *, propagate: bool = True) -> list[Any]:
+        """Every member's value, in call order, waiting at most ``timeout`` seconds in all.
+
+        Raises:
+            ResultTimeout: not every member finished within ``timeout``.
+            TaskError: a member failed (with ``propagate``; else its error is in the list).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(result.get(timeout=left, propagate=propagate))
+        return values
+
+    async def aget(self, timeout: float | None = None, *, propagate: bool = True) -> list[Any]:
+        """``get()`` for asyncio: each member awaited in turn, ``timeout`` seconds in all."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            values.append(await result.aget(timeout=left, propagate=propagate))
+        return values
+
+    def _statuses(self) -> list[str]:
+        statuses: list[str] = []
+        for result in self.results:
+            if isinstance(result, GroupResult):
+                statuses += result._statuses()
+            else:
+                statuses.append(result.status)
+        return statuses
+
+    def ready(self) -> bool:
+        """True once every member succeeded, failed for good, was revoked or expired."""
+        return all(status in FINISHED for status in self._statuses())
+
+    def completed_count(self) -> int:
+        """How many members succeeded."""
+        return sum(status == "SUCCESS" for status in self._statuses())
+
+    def successful(self) -> bool:
+        """True when every member succeeded."""
+        return all(status == "SUCCESS" for status in self._statuses())
+
+    def failed(self) -> bool:
+        """True when any member failed."""
+        return any(status == "FAILURE" for status in self._statuses())
+
+    def forget(self) -> None:
+        """Delete every member's stored result."""
+        for result in self.results:
+            result.forget()

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, overload
 
+from pydantic import JsonValue
 from typing_extensions import TypeVar
 
 from taskq_core import aio
 from taskq_core.arguments import CallCheck, too_big
+from taskq_core.context import ETA_HEADER, Request, lineage, running
 from taskq_core.control import expires_at
-from taskq_core.errors import ConfigurationError, SerializationError, SignatureMismatch
+from taskq_core.errors import ConfigurationError, Retry, SerializationError, SignatureMismatch
+from taskq_core.progress import TaskState
 from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
     MAX_PRIORITY,
@@ -27,6 +31,7 @@ from taskq_core.unique import claim_for, send_unique_message
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
+    from taskq_core.canvas import Canvas, Signature
     from taskq_core.control import Expires
     from taskq_core.ratelimit import RateLimit
     from taskq_core.retry import RetryPolicy
@@ -67,6 +72,9 @@ class ExecutionOptions:
         result_ttl: Seconds the result is kept; ``None`` uses the app's default.
         expires: Seconds from each send after which a call not yet started is not run and
             ends EXPIRED; ``None``: calls never expire unless ``apply_async(expires=)`` says so.
+        bind: Pass the task itself as the function's first argument (``self.request``).
+        track_started: Report STARTED (``AsyncResult.status``) when a worker starts the task;
+            one more broker write per task, so off by default (see docs/workflows.md).
     """
 
     time_limit: float | None = None
@@ -75,6 +83,8 @@ class ExecutionOptions:
     ignore_result: bool = False
     result_ttl: float | None = None
     expires: float | None = None
+    bind: bool = False
+    track_started: bool = False
 
 
 class Task(Generic[P, R, T]):
@@ -114,8 +124,11 @@ class Task(Generic[P, R, T]):
         self.unique_for, self.unique_until = unique
         #: ``async def`` tasks run on the worker's event loop.
         self.is_async = inspect.iscoroutinefunction(fn)
-        #: Checks a call's arguments against ``fn``'s signature (producer and worker).
-        self.call_check = CallCheck(fn)
+        #: Checks a call's arguments against ``fn``'s signature (producer and worker); a bound
+        #: task's first parameter is the task itself, which no call passes.
+        unbound: Callable[..., Any] = fn
+        checked = functools.partial(unbound, None) if self.options.bind else unbound
+        self.call_check = CallCheck(checked)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
         self.__wrapped__ = fn
@@ -134,12 +147,70 @@ class Task(Generic[P, R, T]):
         return self.options.time_limit
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the function in this process, like calling it undecorated."""
-        return self.fn(*args, **kwargs)
+        """Run the function in this process, like calling it undecorated.
+
+        A ``bind=True`` task's function gets the task as its first argument.
+        """
+        return self.run(*args, **kwargs)  # type: ignore[no-any-return]
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function with decoded message arguments (what the worker calls)."""
+        if self.options.bind:
+            return self.fn(self, *args, **kwargs)  # type: ignore[arg-type]
         return self.fn(*args, **kwargs)
+
+    @property
+    def request(self) -> Request:
+        """The call this task is running in this context (``bind=True`` tasks read it).
+
+        Raises:
+            RuntimeError: the task is not running in this context.
+        """
+        now = running()
+        if now is None or now[0] is not self:
+            raise RuntimeError(f"{self.name}.request: the task is not running here")
+        return Request.of(now[1])
+
+    def set_progress(
+        self, current: int | float, total: int | float | None = None, meta: JsonValue = None
+    ) -> None:
+        """Report progress of the running call: ``AsyncResult.progress`` shows it (STARTED).
+
+        Raises:
+            RuntimeError: the task is not running in this context.
+        """
+        request = self.request
+        state = TaskState(
+            id=request.id,
+            status="STARTED",
+            current=current,
+            total=total,
+            meta=tuples_to_lists(meta),
+            updated_at=self.app.clock.now(),
+        )
+        self.app.broker.set_task_state(state, ttl=self.options.result_ttl or self.app.result_ttl)
+
+    def retry(self, *, countdown: float | None = None, reason: str = "retry requested") -> None:
+        """Ask for a retry of the running call (Celery's ``self.retry``): raises :class:`Retry`.
+
+        ``countdown`` seconds before the next attempt; ``None`` uses the retry policy.
+        """
+        raise Retry(countdown, reason)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature of this task: a call not sent yet.
+
+        In a chain it receives the previous step's result as its first argument.
+        """
+        from taskq_core.canvas import Signature
+
+        return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: in a chain it ignores the previous step's result."""
+        from taskq_core.canvas import Signature
+
+        return Signature(self, args, kwargs, immutable=True)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]:
         """Send a call with the task's defaults; shorthand for ``apply_async(args, kwargs)``."""
@@ -165,6 +236,8 @@ class Task(Generic[P, R, T]):
         unique_for: float | None = None,
         unique_until: UniqueUntil | None = None,
         expires: Expires | None = None,
+        link: Canvas | Sequence[Canvas] | None = None,
+        link_error: Canvas | Sequence[Canvas] | None = None,
     ) -> AsyncResult[T]:
         """Send a call with per-call options.
 
@@ -192,6 +265,10 @@ class Task(Generic[P, R, T]):
             expires: Seconds from now, a ``timedelta`` or an aware ``datetime``: a call not
                 started by then is not run and ends EXPIRED (``get()`` raises ``TaskExpired``).
                 Overrides the task's ``expires``.
+            link: Signature(s) sent with this task's result as first argument when it succeeds,
+                in the same atomic step as its ack (see docs/workflows.md).
+            link_error: Signature(s) sent with this task's id as first argument when it ends
+                in DEAD, in the same atomic step as the burial.
 
         Raises:
             SerializationError: an argument is not JSON, or the message is over the app's
@@ -201,6 +278,17 @@ class Task(Generic[P, R, T]):
             BrokerFullError: the broker is out of memory; nothing was written.
             Reject: a ``taskq_before_send`` hook refused the message.
         """
+        if link or link_error:
+            if headers:
+                raise ConfigurationError("headers= cannot be combined with link= or link_error=")
+            when = self.app.resolve_eta(countdown=countdown, eta=eta)
+            wait = None if when is None else max(0.0, when - self.app.clock.now())
+            return self._apply_linked(
+                args, kwargs, link, link_error, wait, queue, priority, task_id, max_retries
+            )
+        when = self.app.resolve_eta(countdown=countdown, eta=eta)
+        if when is not None:
+            headers = {**(headers or {}), ETA_HEADER: repr(float(when))}
         message = self.build_message(
             args,
             kwargs,
@@ -211,7 +299,6 @@ class Task(Generic[P, R, T]):
             headers=headers,
             expires=expires_at(expires, self.app.clock.now()),
         )
-        when = self.app.resolve_eta(countdown=countdown, eta=eta)
         app = self.app
         claim = claim_for(
             message,
@@ -271,6 +358,37 @@ class Task(Generic[P, R, T]):
             return AsyncResult(message.id, self.app, message.queue)
         log.info("task_id %s is already queued in %r; nothing was sent", message.id, message.queue)
         return AsyncResult(message.id, self.app, message.queue, duplicate=True)
+
+    def _apply_linked(
+        self,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        link: Canvas | Sequence[Canvas] | None,
+        link_error: Canvas | Sequence[Canvas] | None,
+        countdown: float | None,
+        queue: str | None,
+        priority: int | None,
+        task_id: str | None,
+        max_retries: int | None,
+    ) -> AsyncResult[T]:
+        """``apply_async`` with callbacks: sent as a one-step workflow."""
+        options: dict[str, Any] = {"link": link or [], "link_error": link_error or []}
+        for name, value in (
+            ("countdown", countdown),
+            ("queue", queue),
+            ("priority", priority),
+            ("task_id", task_id),
+            ("max_retries", max_retries),
+        ):
+            if value is not None:
+                options[name] = value
+        problem = self.call_check.problem(args or (), kwargs or {})
+        if problem is not None:
+            raise SignatureMismatch(
+                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
+            )
+        result: AsyncResult[T] = self.s(*(args or ()), **(kwargs or {})).set(**options).apply_async()
+        return result
 
     def delay_many(
         self,
@@ -421,8 +539,9 @@ class Task(Generic[P, R, T]):
             fields["id"] = task_id
         if max_retries is not None:
             fields["max_retries"] = max_retries
-        if headers:
-            fields["headers"] = dict(headers)
+        parents = lineage()
+        if headers or parents:
+            fields["headers"] = {**parents, **(headers or {})}
         if expires is None and self.options.expires is not None:
             expires = fields["created_at"] + self.options.expires
         if expires is not None:

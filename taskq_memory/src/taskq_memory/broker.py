@@ -45,6 +45,7 @@ from taskq_core.schemas import (
 )
 from taskq_core.urls import redact_url
 from taskq_memory.aio import MemoryAsyncProducer
+from taskq_memory.chords import ChordRecords
 from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record, State
@@ -54,6 +55,8 @@ from taskq_memory.results import ResultStore
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from taskq_core.canvas.effects import Continuation
+    from taskq_core.progress import TaskState
     from taskq_core.schemas import EndStatus
     from taskq_core.unique import UniqueClaim
 
@@ -75,7 +78,7 @@ class MemoryBroker(BaseBroker):
     """
 
     scheme = "memory"
-    capabilities = Capabilities(cross_process=False)
+    capabilities = Capabilities(cross_process=False, workflows=True)
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -86,6 +89,8 @@ class MemoryBroker(BaseBroker):
         self._results = ResultStore(self._lock)
         self._async_producer = MemoryAsyncProducer(self, self._results, self._lock)
         self._grants = GrantLogs()
+        self._chords = ChordRecords()
+        self._task_states: dict[str, tuple[TaskState, float]] = {}
         # Bumped by interrupt(): a blocked reserve returns when it sees a new generation.
         self._interrupts = 0
         # Worker id -> (queue, message id) termination requests not yet answered.
@@ -355,6 +360,101 @@ class MemoryBroker(BaseBroker):
         queue.history.count("succeeded", self.now())
         self._made_room(queue)
         return True
+
+    def ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Ack and apply ``continuation`` under one hold of the lock (see the contract)."""
+        with self._lock:
+            return self._ack_and_continue(delivery, continuation, result, result_ttl)
+
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """Each :meth:`ack_and_continue` in turn under one hold of the lock."""
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        with self._lock:
+            return [
+                self._ack_and_continue(held, then, *(outcome or (None, DEFAULT_RESULT_TTL)))
+                for held, then, outcome in zip(deliveries, continuations, outcomes, strict=True)
+            ]
+
+    def _ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        result: TaskResult | None,
+        result_ttl: float,
+    ) -> bool:
+        queue, record = self._held_after_storing(delivery, result, result_ttl)
+        if record is None:
+            return queue.acked_before(
+                delivery.id, worker_id=delivery.worker_id, token=delivery.token
+            )
+        queue.ack(record, self.now())
+        queue.history.count("succeeded", self.now())
+        self._made_room(queue)
+        self._continue(continuation, result_ttl)
+        if continuation.join is not None:
+            callback = self._chords.join(continuation.join)
+            if callback is not None:
+                self._add(callback.queue, Record.of(callback), None, True)
+        self._work_may_be_ready.notify_all()
+        return True
+
+    def dead_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Bury and apply ``continuation`` under one hold of the lock (see the contract)."""
+        with self._lock:
+            queue, record = self._held_after_storing(delivery, result, result_ttl)
+            if record is None:
+                return False
+            queue.to_dead(record, reason=reason, now=self.now())
+            queue.history.count("failed", self.now())
+            self._made_room(queue)
+            self._continue(continuation, result_ttl)
+            join = continuation.join
+            if join is not None and self._chords.fail(join):
+                for failure in join.failures:
+                    self._store_result(failure, result_ttl)
+                for message in join.errbacks:
+                    self._add(message.queue, Record.of(message), None, True)
+            self._work_may_be_ready.notify_all()
+            return True
+
+    def start_flow(self, continuation: Continuation) -> None:
+        """Create the chords and send the messages under one hold of the lock."""
+        with self._lock:
+            self._continue(continuation, DEFAULT_RESULT_TTL)
+            self._work_may_be_ready.notify_all()
+
+    def _continue(self, continuation: Continuation, ttl: float) -> None:
+        """Chords, sends and results of ``continuation`` (the caller holds the lock)."""
+        for spec in continuation.chords:
+            callback = self._chords.create(spec)
+            if callback is not None:
+                self._add(callback.queue, Record.of(callback), None, True)
+        for message, eta in continuation.sends:
+            self._add(message.queue, Record.of(message), eta, True)
+        for stored in continuation.results:
+            self._store_result(stored, ttl)
 
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and keep ``error``; back to READY, or SCHEDULED at ``now + delay``."""
@@ -656,6 +756,22 @@ class MemoryBroker(BaseBroker):
         """Delete the result of ``message_id``, if any."""
         with self._lock:
             self._results.forget(message_id)
+
+    def set_task_state(self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """Keep ``state`` until ``now + ttl`` on the broker's clock; the latest write wins."""
+        with self._lock:
+            self._task_states[state.id] = (state, self.now() + ttl)
+
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """The latest state of ``message_id`` until it expires."""
+        with self._lock:
+            kept = self._task_states.get(message_id)
+            if kept is None:
+                return None
+            if kept[1] <= self.now():
+                del self._task_states[message_id]
+                return None
+            return kept[0]
 
     # -- rate limits -----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from taskq_core.errors import ConfigurationError
 from taskq_redis import (
     admin,
     control,
+    flowing,
     history,
     limits,
     periodic,
@@ -53,7 +54,9 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
+    from taskq_core.canvas.effects import Continuation
     from taskq_core.clock import Clock
+    from taskq_core.progress import TaskState
     from taskq_core.schemas import (
         DeadLetter,
         Delivery,
@@ -87,7 +90,7 @@ class RedisBroker(BaseBroker):
     """
 
     scheme: ClassVar[str] = "redis"
-    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True, workflows=True)
 
     def __init__(
         self,
@@ -327,6 +330,53 @@ class RedisBroker(BaseBroker):
         return settling.ack_many(self._store, deliveries, outcomes)
 
     @reports_lost_connection
+    def ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result``, then ack and continue in one flow.lua call; one round trip."""
+        outcome = None if result is None else (result, result_ttl)
+        return flowing.settle(self._store, "ack", delivery, continuation, outcome, ttl=result_ttl)
+
+    @reports_lost_connection
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """The store_result calls, then one flow.lua per delivery, in one round trip."""
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        return flowing.settle_many(self._store, deliveries, continuations, outcomes)
+
+    @reports_lost_connection
+    def dead_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result``, then bury and continue in one flow.lua call; one round trip."""
+        outcome = None if result is None else (result, result_ttl)
+        return flowing.settle(
+            self._store, "dead", delivery, continuation, outcome, reason=reason, ttl=result_ttl
+        )
+
+    @reports_lost_connection
+    def start_flow(self, continuation: Continuation) -> None:
+        """Create the chords and send the first messages in one flow.lua call."""
+        flowing.start(self._store, continuation)
+
+    @reports_lost_connection
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and send the message to READY, or to SCHEDULED ``delay`` s from now."""
         return settling.send_back(self._store, "retry", delivery, [repr(float(delay)), error or ""])
@@ -469,6 +519,16 @@ class RedisBroker(BaseBroker):
     def forget_result(self, message_id: str) -> None:
         """Delete the result of ``message_id``, if any."""
         results.forget(self._store, message_id)
+
+    @reports_lost_connection
+    def set_task_state(self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """One ``SET`` with a TTL on ``<prefix>:task_state:{<id>}``; the latest write wins."""
+        results.set_state(self._store, state, ttl)
+
+    @reports_lost_connection
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """One ``GET`` of the task's state key."""
+        return results.get_state(self._store, message_id)
 
     # -- workers (workers.py) --------------------------------------------------------------------
 

@@ -21,12 +21,14 @@ clock; the real PEXPIRE still removes the key in the end.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from taskq_core.errors import MessageDecodeError
+from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult
 from taskq_redis.codec import text
 from taskq_redis.keys import result_key
@@ -134,3 +136,23 @@ def decode(store: Store, key: str, element: bytes | str | None) -> tuple[TaskRes
         return TaskResult.from_json(payload), False
     except ValidationError:
         raise MessageDecodeError(f"undecodable result stored at {key}") from None
+
+
+def state_key(prefix: str, message_id: str) -> str:
+    """The key of a task's running state (``set_task_state``), in the id's own tag."""
+    return f"{prefix}:task_state:{{{message_id}}}"
+
+
+def set_state(store: Store, state: TaskState, ttl: float) -> None:
+    """``SET key state PX ttl``: one atomic command on one key; ``ttl <= 0`` keeps nothing."""
+    key = state_key(store.prefix, state.id)
+    if ttl <= 0:
+        store.client.delete(key)
+        return
+    store.client.set(key, state.to_json(), px=max(1, math.ceil(ttl * 1000)))
+
+
+def get_state(store: Store, message_id: str) -> TaskState | None:
+    """The state of ``message_id``, or ``None`` (never set, or expired)."""
+    raw = store.client.get(state_key(store.prefix, message_id))
+    return None if raw is None else TaskState.from_json(raw)

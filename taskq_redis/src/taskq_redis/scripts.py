@@ -54,6 +54,7 @@ SCRIPT_NAMES = (
     "resume",
     "revoke",
     "end",
+    "flow",
 )
 
 _LIBRARY = "lib"

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
+from taskq_core.canvas.nodes import flow_of, on_failure, on_success
 from taskq_core.errors import Retry, TaskTerminated
 from taskq_core.plugins import implementations, notify
+from taskq_core.progress import RunState, TaskState
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.failures import (
     ChildLost,
@@ -121,6 +123,8 @@ class DeliveryRunner:
             log.debug("Task %s[%s] received", message.task, message.id)
         if implementations("taskq_task_started"):
             notify("taskq_task_started", delivery=delivery)
+        if task.options.track_started:
+            self._report(delivery, task, "STARTED")
         started = time.perf_counter()
         try:
             value = self.invoker(delivery, task)
@@ -149,13 +153,28 @@ class DeliveryRunner:
         result = None if task.options.ignore_result else self._success(delivery, value)
         self._settling(delivery)
         listening = bool(implementations("taskq_task_succeeded"))
+        flow = flow_of(message) if message.headers else None  # plain tasks: one truth test
+        then = None
+        if flow is not None:
+            if result is not None and result.status == "FAILURE":
+                return self._unsendable(delivery, task, flow, result)
+            then = on_success(flow, delivery, tuples_to_lists(value), self.app.clock.now())
         if self._settler is None:
             ttl = self._ttl(task)
-            acked = self._patiently(
-                delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
-            )
+            if then is not None:
+                follow_up = then
+                acked = self._patiently(
+                    delivery,
+                    lambda: self.broker.ack_and_continue(
+                        delivery, follow_up, result=result, result_ttl=ttl
+                    ),
+                )
+            else:
+                acked = self._patiently(
+                    delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
+                )
         else:
-            done = Succeeded(delivery, result, self._ttl(task), value, runtime)
+            done = Succeeded(delivery, result, self._ttl(task), value, runtime, then)
             if not listening:
                 self._settler.submit(done)
                 return PENDING
@@ -166,6 +185,39 @@ class DeliveryRunner:
         if listening:
             notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
         return "acked"
+
+    def _unsendable(
+        self,
+        delivery: Delivery,
+        task: Task[..., Any],
+        flow: dict[str, Any],
+        result: TaskResult,
+    ) -> str:
+        """Bury a workflow step whose value is not JSON: the workflow fails here.
+
+        Nothing can carry such a value on, so the step goes to DEAD and its error callbacks run.
+        """
+        reason = result.error_message or "result is not JSON"
+        then = on_failure(flow, delivery, reason, self.app.clock.now())
+        ttl = self._ttl(task)
+        if not self._patiently(
+            delivery,
+            lambda: self.broker.dead_and_continue(
+                delivery, then, reason=reason, result=result, result_ttl=ttl
+            ),
+        ):
+            log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
+            return "lost"
+        notify("taskq_task_dead", message=delivery.message, reason=reason)
+        return "dead"
+
+    def _report(self, delivery: Delivery, task: Task[..., Any], status: RunState) -> None:
+        """Report STARTED or RETRY for ``AsyncResult.status``; informational, never raises."""
+        state = TaskState(id=delivery.id, status=status, updated_at=time.time())
+        try:
+            self.broker.set_task_state(state, ttl=self._ttl(task))
+        except Exception as exc:  # the task's outcome does not depend on this report
+            log.warning("could not report %s for %s: %s", status, delivery.id, exc)
 
     def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:
         """Take a rate-limit grant, or postpone the message until one could exist."""
@@ -239,6 +291,8 @@ class DeliveryRunner:
             max_retries,
             delay,
         )
+        if not task.options.ignore_result:
+            self._report(delivery, task, "RETRY")
         notify("taskq_task_retried", delivery=delivery, error=error, delay=delay)
         return "retried"
 
@@ -262,10 +316,20 @@ class DeliveryRunner:
             )
         self._settling(delivery)
         ttl = self._ttl(task)
-        if not self._patiently(
-            delivery,
-            lambda: self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl),
-        ):
+        flow = flow_of(delivery.message)
+        if flow is not None:
+            then = on_failure(flow, delivery, reason.split("\n")[0], self.app.clock.now())
+
+            def bury() -> bool:
+                return self.broker.dead_and_continue(
+                    delivery, then, reason=reason, result=result, result_ttl=ttl
+                )
+        else:
+
+            def bury() -> bool:
+                return self.broker.dead(delivery, reason=reason, result=result, result_ttl=ttl)
+
+        if not self._patiently(delivery, bury):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
             return "lost"
         log.error(

@@ -13,6 +13,7 @@ import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskq_core.context import run_in_context
 from taskq_core.plugins import implementations, plugin_manager
 from taskq_core.worker.aio import EventLoopThread
 from taskq_core.worker.limits import ThreadWatchdog, raise_in_thread
@@ -87,6 +88,5 @@ def execute(delivery: Delivery, task: Task[..., Any]) -> Any:
     manager = plugin_manager()
     impls = implementations("taskq_task_execute")
     if len(impls) == 1 and impls[0].plugin_name == BUILTIN_EXECUTE and not manager.traced:
-        message = delivery.message
-        return task.run(*message.args, **message.kwargs)
+        return run_in_context(delivery, task)
     return manager.hook.taskq_task_execute(delivery=delivery, task=task)

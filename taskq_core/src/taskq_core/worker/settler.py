@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from taskq_core.broker import BaseBroker
+    from taskq_core.canvas.effects import Continuation
     from taskq_core.schemas import Delivery, TaskResult
 
 log = logging.getLogger("taskq.worker")
@@ -59,6 +60,8 @@ class Succeeded:
     result_ttl: float
     value: object
     runtime: float
+    #: The follow-up of a workflow step, written in the same atomic step as its ack.
+    continuation: Continuation | None = None
     #: Set by :meth:`Settler.ack` for a caller that waits for the answer.
     answered: threading.Event | None = None
     #: The answer: ``True`` acked, ``False`` lease lost, ``None`` the broker failed.
@@ -147,6 +150,9 @@ class Settler:
         deliveries = [done.delivery for done in batch]
 
         def ack_many() -> list[bool]:
+            flows = [i for i, done in enumerate(batch) if done.continuation is not None]
+            if flows:
+                return self._ack_with_flows(batch, flows)
             if any(done.result is not None for done in batch):
                 return self._broker.ack_many(
                     deliveries,
@@ -194,3 +200,26 @@ class Settler:
             outcomes.append((done.delivery, outcome))
         if outcomes:
             self._settled(outcomes)
+
+    def _ack_with_flows(self, batch: list[Succeeded], flows: list[int]) -> list[bool]:
+        """Workflow steps with ``ack_and_continue_many``, the others with ``ack_many``."""
+        steps = [batch[i] for i in flows]
+        continued = self._broker.ack_and_continue_many(
+            [done.delivery for done in steps],
+            [done.continuation for done in steps if done.continuation is not None],
+            results=[done.result for done in steps],
+            result_ttl=[done.result_ttl for done in steps],
+        )
+        acked = [False] * len(batch)
+        for index, flag in zip(flows, continued, strict=True):
+            acked[index] = flag
+        plain = [i for i in range(len(batch)) if batch[i].continuation is None]
+        if plain:
+            flags = self._broker.ack_many(
+                [batch[i].delivery for i in plain],
+                results=[batch[i].result for i in plain],
+                result_ttl=[batch[i].result_ttl for i in plain],
+            )
+            for index, flag in zip(plain, flags, strict=True):
+                acked[index] = flag
+        return acked

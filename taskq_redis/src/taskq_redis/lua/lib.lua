@@ -40,6 +40,9 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       `#until` (the latest lease deadline of its tombstones)
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
+  Q:chord:<cb>  HASH  a chord's join record, one per chord whose callback (id <cb>) is in this
+                      queue: `#size`, `#cb` callback payload, `#n` members joined, `#failed`,
+                      `m:<index>` -> member result JSON (see flow.lua); gone once it fired
   Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
                       minute = floor(now / 60) and kind is ok (acked), fail (dead), retry,
                       expired or revoked; plus `#minute`, the newest minute counted (see
@@ -47,7 +50,8 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:terminate:<worker> LIST ids revoke.lua asks `worker` to terminate, popped by that worker's
                       BLPOP; expires TERMINATE_TTL seconds after the last request
 
-Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua):
+Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua; flow.lua
+names several, see its header):
   <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
   <prefix>:{rl:<name>}:log ZSET grant member -> grant time, for the sliding-window limiter
 
@@ -208,7 +212,8 @@ end
 
 -- Release unique key `key` when `id` still holds it (after its TTL another message may).
 local function release_unique(unique, unique_until, key, id)
-  if key and redis.call('HGET', unique, key) == id then
+  -- flow.lua passes no unique keys: workflow messages are sent by start_flow, never with one.
+  if key and unique and redis.call('HGET', unique, key) == id then
     redis.call('HDEL', unique, key)
     redis.call('ZREM', unique_until, key)
   end

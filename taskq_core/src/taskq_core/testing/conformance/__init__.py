@@ -46,6 +46,7 @@ from taskq_core.testing.conformance.reuse import ReusedIdTests
 from taskq_core.testing.conformance.scheduled import ScheduleTests
 from taskq_core.testing.conformance.unique import UniqueKeyTests
 from taskq_core.testing.conformance.workers import WorkerTests
+from taskq_core.testing.conformance.workflows import TaskStateTests, WorkflowTests
 
 
 class BrokerConformance(
@@ -75,6 +76,8 @@ class BrokerConformance(
     MessageInfoTests,
     ConcurrencyTests,
     AsyncProducerTests,
+    WorkflowTests,
+    TaskStateTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
 
@@ -111,6 +114,8 @@ __all__ = [
     "ReusedIdTests",
     "RevokeTests",
     "ScheduleTests",
+    "TaskStateTests",
     "UniqueKeyTests",
     "WorkerTests",
+    "WorkflowTests",
 ]
