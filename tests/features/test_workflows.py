@@ -5,6 +5,7 @@ Each runs on memory and on a real redis-server (``broker_kind`` of the feature f
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,23 @@ def test_group_results_come_in_call_order(
     assert handle.successful()
     assert not handle.failed()
     assert handle.completed_count() == 50
+
+
+def test_group_results_can_be_awaited_in_call_order(
+    app: Taskq, tasks: dict[str, Any], make_worker: Callable[..., Worker]
+) -> None:
+    # Given a group sent from synchronous code and a worker running it
+    add = tasks["add"]
+    make_worker(app, concurrency=4)
+    handle = group(add.s(i, 1) for i in range(20)).delay()
+
+    # When a coroutine awaits the group, then it gets every value, in call order
+    async def wait() -> list[Any]:
+        values = await handle.aget(timeout=WAIT_TIMEOUT)
+        await app.aclose()
+        return values
+
+    assert asyncio.run(wait()) == [i + 1 for i in range(20)]
 
 
 def test_chord_runs_its_callback_once_with_results_in_order(
