@@ -7,8 +7,8 @@ READY ones, serves the dashboard with uvicorn in this process and requests each 
 request reaching the app to the last byte of the response), so HTTP parsing on the client side
 is not in it; the target is under 300 ms per page.
 
-    /work/venv/bin/python bench/dashboard.py                   # 1,000,000 + 10,000, 20 requests
-    /work/venv/bin/python bench/dashboard.py --queued 100000 --repeats 5
+    .venv/bin/python bench/dashboard.py                   # 1,000,000 + 10,000, 20 requests
+    .venv/bin/python bench/dashboard.py --queued 100000 --repeats 5
 
 Counts are O(1) per queue (LLEN/ZCARD), the DEAD page reads one page of ``DEAD_PAGE_SIZE`` with
 ZREVRANGE, and task lookup is a MULTI of O(1) reads per queue, so the size of the queue should

@@ -2,8 +2,8 @@
 
 Run with the project's virtualenv::
 
-    /work/venv/bin/python bench/profile_worker.py --n 20000 --config "pool=threads,c=8,prefetch=8"
-    /work/venv/bin/python bench/profile_worker.py --producer     # profile delay() instead
+    .venv/bin/python bench/profile_worker.py --n 20000 --config "pool=threads,c=8,prefetch=8"
+    .venv/bin/python bench/profile_worker.py --producer     # profile delay() instead
 
 It starts its own redis-server, queues N tasks with ``delay_many``, starts the worker exactly as
 ``bench/run.py`` does (``taskq worker`` in its own process) under ``py-spy record`` (sampling,

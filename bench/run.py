@@ -2,10 +2,10 @@
 
 Run with the project's virtualenv, from anywhere::
 
-    /work/venv/bin/python bench/run.py                 # N=20000, 3 repeats, every library
-    /work/venv/bin/python bench/run.py --quick         # smoke run: N=2000, 1 repeat, few probes
-    /work/venv/bin/python bench/run.py --only taskq,huey --n 5000
-    /work/venv/bin/python bench/run.py --only taskq --taskq-configs "default;pool=solo,prefetch=64"
+    .venv/bin/python bench/run.py                 # N=20000, 3 repeats, every library
+    .venv/bin/python bench/run.py --quick         # smoke run: N=2000, 1 repeat, few probes
+    .venv/bin/python bench/run.py --only taskq,huey --n 5000
+    .venv/bin/python bench/run.py --only taskq --taskq-configs "default;pool=solo,prefetch=64"
 
 The peers live in ``bench/.peers-venv`` (``--setup-peers`` creates it from
 ``requirements-peers.txt``). Every step runs in its own process (``bench/peers/scenario.py``);

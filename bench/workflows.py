@@ -10,8 +10,8 @@ medians are compared (the goal is a chord under 1.5x the plain tasks' time). A t
 round, plain tasks of a ``track_started=True`` task, measures what reporting STARTED costs
 (one more write per task), which is why it is off by default.
 
-    /work/venv/bin/python bench/workflows.py              # N=10000, 3 rounds each
-    /work/venv/bin/python bench/workflows.py --n 2000 --repeats 1
+    .venv/bin/python bench/workflows.py              # N=10000, 3 rounds each
+    .venv/bin/python bench/workflows.py --n 2000 --repeats 1
 """
 
 from __future__ import annotations

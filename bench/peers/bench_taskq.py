@@ -1,4 +1,4 @@
-"""taskq on taskq-redis, run with the project's virtualenv (``/work/venv``).
+"""taskq on taskq-redis, run with the project's virtualenv (the one ``bench/run.py`` runs in).
 
 Worker configs are names: ``default`` runs ``taskq worker`` without any tuning flag; otherwise
 comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency) and
