@@ -387,7 +387,8 @@ class Task(Generic[P, R, T]):
             raise SignatureMismatch(
                 f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
             )
-        result: AsyncResult[T] = self.s(*(args or ()), **(kwargs or {})).set(**options).apply_async()
+        signature = self.s(*(args or ()), **(kwargs or {})).set(**options)
+        result: AsyncResult[T] = signature.apply_async()
         return result
 
     def delay_many(
