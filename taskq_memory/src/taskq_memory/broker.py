@@ -349,6 +349,20 @@ class MemoryBroker(BaseBroker):
                 for held, outcome in zip(deliveries, outcomes, strict=True)
             ]
 
+    def _take_acked(self, queue: MemoryQueue, record: Record) -> None:
+        """A held record leaves acked: counted in the history, its room given back (lock held)."""
+        now = self.now()
+        queue.ack(record, now)
+        queue.history.count("succeeded", now)
+        self._made_room(queue)
+
+    def _take_dead(self, queue: MemoryQueue, record: Record, reason: str) -> None:
+        """A held record goes to DEAD: counted in the history, its room given back (lock held)."""
+        now = self.now()
+        queue.to_dead(record, reason=reason, now=now)
+        queue.history.count("failed", now)
+        self._made_room(queue)
+
     def _ack(self, delivery: Delivery, result: TaskResult | None, ttl: float) -> bool:
         """Fenced ack; a delivery that already acked its message answers ``True`` again."""
         queue, record = self._held_after_storing(delivery, result, ttl)
@@ -356,9 +370,7 @@ class MemoryBroker(BaseBroker):
             return queue.acked_before(
                 delivery.id, worker_id=delivery.worker_id, token=delivery.token
             )
-        queue.ack(record, self.now())
-        queue.history.count("succeeded", self.now())
-        self._made_room(queue)
+        self._take_acked(queue, record)
         return True
 
     def ack_and_continue(
@@ -401,9 +413,7 @@ class MemoryBroker(BaseBroker):
             return queue.acked_before(
                 delivery.id, worker_id=delivery.worker_id, token=delivery.token
             )
-        queue.ack(record, self.now())
-        queue.history.count("succeeded", self.now())
-        self._made_room(queue)
+        self._take_acked(queue, record)
         self._continue(continuation, result_ttl)
         if continuation.join is not None:
             callback = self._chords.join(continuation.join)
@@ -426,9 +436,7 @@ class MemoryBroker(BaseBroker):
             queue, record = self._held_after_storing(delivery, result, result_ttl)
             if record is None:
                 return False
-            queue.to_dead(record, reason=reason, now=self.now())
-            queue.history.count("failed", self.now())
-            self._made_room(queue)
+            self._take_dead(queue, record, reason)
             self._continue(continuation, result_ttl)
             join = continuation.join
             if join is not None and self._chords.fail(join):
@@ -502,9 +510,7 @@ class MemoryBroker(BaseBroker):
             queue, record = self._held_after_storing(delivery, result, result_ttl)
             if record is None:
                 return False
-            queue.to_dead(record, reason=reason, now=self.now())
-            queue.history.count("failed", self.now())
-            self._made_room(queue)
+            self._take_dead(queue, record, reason)
             return True
 
     def pause(self, queue: str) -> bool:
