@@ -382,11 +382,7 @@ class Task(Generic[P, R, T]):
         ):
             if value is not None:
                 options[name] = value
-        problem = self.call_check.problem(args or (), kwargs or {})
-        if problem is not None:
-            raise SignatureMismatch(
-                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
-            )
+        self.check_call(args, kwargs)
         signature = self.s(*(args or ()), **(kwargs or {})).set(**options)
         result: AsyncResult[T] = signature.apply_async()
         return result
@@ -497,6 +493,18 @@ class Task(Generic[P, R, T]):
             )
         return messages
 
+    def check_call(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> None:
+        """Refuse a call that does not fit the function's signature, before anything is sent.
+
+        Raises:
+            SignatureMismatch: the arguments do not fit (also a ``TypeError``).
+        """
+        problem = self.call_check.problem(args or (), kwargs or {})
+        if problem is not None:
+            raise SignatureMismatch(
+                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
+            )
+
     def build_message(
         self,
         args: Sequence[Any] | None,
@@ -517,11 +525,7 @@ class Task(Generic[P, R, T]):
             raise ConfigurationError(
                 f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
             )
-        problem = self.call_check.problem(args or (), kwargs or {})
-        if problem is not None:
-            raise SignatureMismatch(
-                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
-            )
+        self.check_call(args, kwargs)
         chosen_priority = self.priority if priority is None else priority
         if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
             raise ConfigurationError(
