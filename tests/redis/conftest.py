@@ -53,17 +53,12 @@ class FakeRedis(fakeredis.FakeRedis):
     (tests/redis/test_results.py).
     """
 
-    def blmove(
-        self,
-        first_list: Any,
-        second_list: Any,
-        timeout: Any,
-        src: str = "LEFT",
-        dest: str = "RIGHT",
-    ) -> Any:
-        if first_list == second_list and (src, dest) == ("RIGHT", "RIGHT"):
-            return self.brpoplpush(first_list, second_list, timeout)
-        return super().blmove(first_list, second_list, timeout, src, dest)
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        if str(args[0]).upper() == "BLMOVE" and len(args) == 6:
+            _, first, second, src, dest, timeout = args
+            if first == second and (src, dest) == ("RIGHT", "RIGHT"):
+                return super().execute_command("BRPOPLPUSH", first, second, timeout, **options)
+        return super().execute_command(*args, **options)
 
 
 class FakeAsyncRedis(fakeredis.aioredis.FakeRedis):
@@ -222,30 +217,29 @@ class BlockSignal:
         self.blmoves = 0
 
 
+def signal_blocking(signal: BlockSignal, args: tuple[Any, ...]) -> None:
+    """Record a blocking command (BZPOPMIN, BLMOVE) about to be sent."""
+    name = str(args[0]).upper()
+    if name == "BLMOVE":
+        signal.blmoves += 1
+    if name in ("BZPOPMIN", "BLMOVE"):
+        signal.blocked.set()
+
+
 class SignallingFakeRedis(FakeRedis):
     signal: BlockSignal
 
-    def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
-        self.signal.blocked.set()
-        return super().bzpopmin(keys, timeout)
-
-    def blmove(self, *args: Any, **kwargs: Any) -> Any:
-        self.signal.blmoves += 1
-        self.signal.blocked.set()
-        return super().blmove(*args, **kwargs)
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        signal_blocking(self.signal, args)
+        return super().execute_command(*args, **options)
 
 
 class SignallingRedis(redis.Redis):
     signal: BlockSignal
 
-    def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
-        self.signal.blocked.set()
-        return super().bzpopmin(keys, timeout)
-
-    def blmove(self, *args: Any, **kwargs: Any) -> Any:
-        self.signal.blmoves += 1
-        self.signal.blocked.set()
-        return super().blmove(*args, **kwargs)
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        signal_blocking(self.signal, args)
+        return super().execute_command(*args, **options)
 
 
 @pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])

@@ -17,16 +17,15 @@ from taskq_redis.store import BATCH
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from redis.client import Pipeline
-
     from taskq_core.schemas import DeadLetter
     from taskq_redis.keys import QueueKeys
+    from taskq_redis.runner import Command
     from taskq_redis.store import Store
 
 
 def queues(store: Store) -> list[str]:
     """Every queue that ever received a message, sorted."""
-    members: Iterable[bytes | str] = store.client.smembers(queues_key(store.prefix))
+    members: Iterable[bytes | str] = store.redis.run(("SMEMBERS", queues_key(store.prefix)))
     return sorted(text(name) for name in members)
 
 
@@ -37,21 +36,22 @@ COUNT_REPLIES = 14
 def counts(store: Store, queue: str) -> QueueCounts:
     """One pipeline: LLENs and ZCARDs of the states, and the expired and revoked totals."""
     keys = store.keys(queue)
-    return counts_from(queue, store.pipelined(lambda pipe: read_counts(pipe, keys)))
+    return counts_from(queue, store.redis.batch(read_counts(keys)))
 
 
-def read_counts(pipe: Pipeline, keys: QueueKeys) -> None:
-    """Add the reads of a queue's counts to ``pipe`` (:data:`COUNT_REPLIES` replies).
+def read_counts(keys: QueueKeys) -> list[Command]:
+    """The reads of a queue's counts (:data:`COUNT_REPLIES` replies).
 
     LLEN of the ten READY lists, ZCARD of SCHEDULED, PROCESSING and DEAD, and the expired and
     revoked totals of the history hash.
     """
-    for ready in keys.ready:
-        pipe.llen(ready)
-    pipe.zcard(keys.scheduled)
-    pipe.zcard(keys.processing)
-    pipe.zcard(keys.dead)
-    pipe.hmget(keys.history, ["#expired", "#revoked"])
+    return [
+        *(("LLEN", ready) for ready in keys.ready),
+        ("ZCARD", keys.scheduled),
+        ("ZCARD", keys.processing),
+        ("ZCARD", keys.dead),
+        ("HMGET", keys.history, "#expired", "#revoked"),
+    ]
 
 
 def counts_from(queue: str, replies: Sequence[Any]) -> QueueCounts:
@@ -70,7 +70,7 @@ def counts_from(queue: str, replies: Sequence[Any]) -> QueueCounts:
 
 def next_eta(store: Store, queue: str) -> float | None:
     """The lowest score of the queue's SCHEDULED sorted set: its earliest ETA."""
-    first: list[Any] = store.client.zrange(store.keys(queue).scheduled, 0, 0, withscores=True)
+    first: list[Any] = store.redis.run(("ZRANGE", store.keys(queue).scheduled, 0, 0, "WITHSCORES"))
     return float(first[0][1]) if first else None
 
 
@@ -79,17 +79,15 @@ def list_dead(store: Store, queue: str, *, offset: int, limit: int) -> list[Dead
     if limit <= 0 or offset < 0:
         return []
     keys = store.keys(queue)
-    found: Iterable[Any] = store.client.zrevrange(keys.dead, offset, offset + limit - 1)
+    found: Iterable[Any] = store.redis.run(("ZREVRANGE", keys.dead, offset, offset + limit - 1))
     ids = [text(item) for item in found]
     if not ids:
         return []
 
-    def fill(pipe: Pipeline) -> None:
-        pipe.hmget(keys.payloads, ids)
-        for message_id in ids:
-            pipe.hmget(keys.state, [f"{message_id}:{c}" for c in DEAD_LETTER_FIELDS])
-
-    payloads, *fields = store.pipelined(fill)
+    reads: list[Command] = [("HMGET", keys.payloads, *ids)]
+    for message_id in ids:
+        reads.append(("HMGET", keys.state, *(f"{message_id}:{c}" for c in DEAD_LETTER_FIELDS)))
+    payloads, *fields = store.redis.batch(reads)
     return [
         dead_letter(keys, message_id, payload, state)
         for message_id, payload, state in zip(ids, payloads, fields, strict=True)
@@ -104,12 +102,14 @@ def requeue_dead(store: Store, queue: str, ids: Sequence[str] | None) -> int:
     moved = 0
     if ids is None:
         while True:
-            back, taken = store.run("requeue_dead", script_keys, [BATCH])
+            back, taken = store.redis.call("requeue_dead", script_keys, [BATCH])
             moved += int(back)
             if int(taken) == 0:
                 return moved
     for start in range(0, len(ids), BATCH):
-        back, _ = store.run("requeue_dead", script_keys, [BATCH, *ids[start : start + BATCH]])
+        back, _ = store.redis.call(
+            "requeue_dead", script_keys, [BATCH, *ids[start : start + BATCH]]
+        )
         moved += int(back)
     return moved
 
@@ -130,7 +130,7 @@ def purge_dead(store: Store, queue: str) -> int:
 def _drain(store: Store, script: str, keys: list[str]) -> int:
     total = 0
     while True:
-        deleted = int(store.run(script, keys, [BATCH]))
+        deleted = int(store.redis.call(script, keys, [BATCH]))
         total += deleted
         if deleted == 0:
             return total

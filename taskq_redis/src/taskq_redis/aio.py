@@ -20,14 +20,12 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError, ResponseError
-
 from taskq_core.aio import AsyncProducer
 from taskq_redis import results
 from taskq_redis.connection import areports_lost_connection
 from taskq_redis.keys import result_key
 from taskq_redis.producing import WritePlan
-from taskq_redis.scripts import script_body
+from taskq_redis.runner import SCRIPT_RELOADS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Sequence
@@ -35,7 +33,8 @@ if TYPE_CHECKING:
     import redis.asyncio
 
     from taskq_core.schemas import Message, TaskResult
-    from taskq_redis.store import Call, Store
+    from taskq_redis.runner import Command
+    from taskq_redis.store import Store
 
 
 class RedisAsyncProducer(AsyncProducer):
@@ -112,7 +111,7 @@ class RedisAsyncProducer(AsyncProducer):
         if not messages:
             return []
         plan = WritePlan(self._store, [(message, eta) for message in messages], replace_result)
-        return plan.outcome(await self._stream(list(plan.calls()), plan.lead))
+        return plan.outcome(await self._batch(list(plan.commands())))
 
     @areports_lost_connection
     async def aget_result(
@@ -171,26 +170,29 @@ class RedisAsyncProducer(AsyncProducer):
             await client.lrem(key, 0, element)  # type: ignore[arg-type]  # bytes work too
         return found
 
-    async def _stream(self, calls: list[Call], lead: tuple[Any, ...] | None) -> list[Any]:
-        """Run ``lead`` and the script calls in one pipeline; error replies in place.
+    async def _batch(self, commands: list[Command]) -> list[Any]:
+        """Run ``commands`` in one pipeline; error replies in place.
 
-        A call that met ``NOSCRIPT`` did not run: it runs again once its script is loaded.
+        ``NOSCRIPT`` is read by the runner's script registry: the calls that met it did not
+        run, and run again, in their order, once their scripts are loaded.
         """
         client = await self._client()
-        pipe = client.pipeline(transaction=False)
-        if lead is not None:
-            pipe.execute_command(*lead)
-        sha = self._store.scripts.sha
-        for name, keys, args in calls:
-            pipe.evalsha(sha(name), len(keys), *keys, *args)
-        replies = list(await pipe.execute(raise_on_error=False))
-        first = 0 if lead is None else 1
-        for at, reply in enumerate(replies[first:], start=first):
-            if isinstance(reply, NoScriptError):
-                name, keys, args = calls[at - first]
-                await client.script_load(script_body(name))
-                try:
-                    replies[at] = await client.evalsha(sha(name), len(keys), *keys, *args)
-                except ResponseError as exc:
-                    replies[at] = exc
+        scripts = self._store.redis.scripts
+        replies = await self._pipeline(client, commands)
+        for _ in range(SCRIPT_RELOADS):
+            missing = scripts.missing(commands, replies)
+            if not missing:
+                break
+            again = [commands[at] for at in missing]
+            for body in scripts.bodies(again):
+                await client.script_load(body)
+            for at, reply in zip(missing, await self._pipeline(client, again), strict=True):
+                replies[at] = reply
         return replies
+
+    @staticmethod
+    async def _pipeline(client: redis.asyncio.Redis, commands: list[Command]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute(raise_on_error=False))

@@ -115,7 +115,7 @@ class RedisBroker(BaseBroker):
         self.prefix = check_prefix(prefix or url_prefix or DEFAULT_PREFIX)
         self.client = client
         self._store = Store(client, self.prefix, clock)
-        self._waiter = MarkerWaiter(client, block_limit(client, max_block), self._store.scripts)
+        self._waiter = MarkerWaiter(self._store.redis, block_limit(client, max_block))
         self._idle: IdleReserves = {}
         self._connected = False
 
@@ -502,7 +502,7 @@ class RedisBroker(BaseBroker):
         With a test clock the result also expires when that clock passes ``now + ttl``.
         ``ttl <= 0`` stores nothing (and deletes an earlier result).
         """
-        results.store_call(self._store, result, ttl)
+        results.put(self._store, result, ttl)
 
     @reports_lost_connection
     def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:

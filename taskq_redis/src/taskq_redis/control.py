@@ -63,7 +63,7 @@ def end(store: Store, delivery: Delivery, status: EndStatus, ttl: float) -> bool
         results.store_args(store, result, ttl),
         end_call(store, keys, fence(delivery), status.lower()),
     ]
-    return bool(store.run_all(calls)[-1])
+    return bool(store.redis.calls(calls)[-1])
 
 
 def end_flagged(
@@ -77,7 +77,7 @@ def end_flagged(
         calls.append(results.store_args(store, result, ttl))
         triple: list[str | int] = [item.id, item.token, worker_id]
         calls.append(end_call(store, keys, triple, item.why))
-    store.run_all(calls)
+    store.redis.calls(calls)
 
 
 def revoke(store: Store, queue: str, message_id: str, terminate: bool, ttl: float) -> RevokeOutcome:
@@ -86,9 +86,9 @@ def revoke(store: Store, queue: str, message_id: str, terminate: bool, ttl: floa
     for _ in range(REVOKE_TRIES):
         owner = ""
         if terminate:
-            owner = text(store.client.hget(keys.state, f"{message_id}:w"))
+            owner = text(store.redis.run(("HGET", keys.state, f"{message_id}:w")))
         reply = text(
-            store.run(
+            store.redis.call(
                 "revoke",
                 [
                     keys.processing,
@@ -106,7 +106,7 @@ def revoke(store: Store, queue: str, message_id: str, terminate: bool, ttl: floa
             continue
         if reply == "revoked":
             result = TaskResult(id=message_id, status="REVOKED", finished_at=time.time())
-            results.store_call(store, result, ttl)
+            results.put(store, result, ttl)
         return cast("RevokeOutcome", reply)
     return "running"
 
@@ -127,10 +127,10 @@ def wait_terminations(
         if remaining <= 0:
             return []
         # (BLPOP's 0 would mean "forever")
-        popped = store.client.blpop(lists, timeout=max(0.01, min(remaining, max_block)))
+        popped = store.redis.run(("BLPOP", *lists, repr(max(0.01, min(remaining, max_block)))))
         if popped is not None:
             found.append(text(popped[1]))
     for name in lists:
-        more = store.client.lpop(name, 1000)
+        more = store.redis.run(("LPOP", name, 1000))
         found += [text(item) for item in more or ()]
     return found

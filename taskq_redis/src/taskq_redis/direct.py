@@ -65,12 +65,12 @@ class DirectCommands:
     def __call__(self, *args: Any) -> Any:
         """Send one command and read its reply (raises what redis-py raises)."""
         if not self.enabled:
-            return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+            return self._client.execute_command(*args, **command_options(args))  # type: ignore[no-untyped-call]
         conn = self._take()
         clean = False
         try:
             reply = conn.retry.call_with_retry(
-                lambda: _send_and_read(conn, args), lambda _error: conn.disconnect()
+                lambda: self._send_and_read(conn, args), lambda _error: conn.disconnect()
             )
             clean = True
             return reply
@@ -84,7 +84,8 @@ class DirectCommands:
         """Send each command as soon as it is built, then read every reply: one round trip.
 
         Redis runs the first commands while the later ones are still being built (the client's
-        work overlaps the server's, unlike a pipeline that is built before it is sent). Error
+        work overlaps the server's, unlike a pipeline that is built before it is sent); a list
+        or tuple of commands, built already, goes out in one write. Error
         replies are returned in place, not raised. After a connection error, everything sent
         so far is sent again on a fresh connection (the retry policy's), so use it only for
         commands that may run twice (sends are idempotent by id).
@@ -94,16 +95,21 @@ class DirectCommands:
         if not self.enabled:
             pipe = self._client.pipeline(transaction=False)
             for args in source:
-                pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+                pipe.execute_command(*args, **command_options(args))  # type: ignore[no-untyped-call]
             return list(pipe.execute(raise_on_error=False))
 
         def attempt() -> list[Any]:
+            if isinstance(commands, list | tuple):
+                # Built already: one write for all of them (one system call).
+                sent[:] = commands
+                conn.send_packed_command(conn.pack_commands(sent))
+                return [self._read_reply(conn, args) for args in sent]
             for args in sent:
                 conn.send_command(*args)
             for args in source:
                 sent.append(args)
                 conn.send_command(*args)
-            return [_read_reply(conn) for _ in sent]
+            return [self._read_reply(conn, args) for args in sent]
 
         conn = self._take()
         clean = False
@@ -135,15 +141,32 @@ class DirectCommands:
             assert self._pool is not None
             self._pool.release(conn)
 
+    def _send_and_read(self, conn: Connection, args: Sequence[Any]) -> Any:
+        conn.send_command(*args)
+        return self._read(conn, args)
 
-def _send_and_read(conn: Connection, args: tuple[Any, ...]) -> Any:
-    conn.send_command(*args)
-    return conn.read_response()
+    def _read_reply(self, conn: Connection, args: Sequence[Any]) -> Any:
+        """The next reply; an error reply is returned, not raised (the connection stays in step)."""
+        try:
+            return self._read(conn, args)
+        except ResponseError as exc:
+            return exc
+
+    def _read(self, conn: Connection, args: Sequence[Any]) -> Any:
+        """The reply to ``args``, read as redis-py's ``execute_command`` would read it.
+
+        A script's reply is Redis' own (redis-py has no reply callback for EVALSHA); other
+        commands go through the client's reply callbacks (``TIME`` as a pair of ints, say).
+        """
+        if args[0] == "EVALSHA":
+            return conn.read_response()
+        return self._client.parse_response(conn, args[0], **command_options(args))  # type: ignore[no-untyped-call]
 
 
-def _read_reply(conn: Connection) -> Any:
-    """The next reply; an error reply is returned, not raised (the connection stays in step)."""
-    try:
-        return conn.read_response()
-    except ResponseError as exc:
-        return exc
+def command_options(args: Sequence[Any]) -> dict[str, Any]:
+    """The redis-py options reading the reply of ``args`` needs (``WITHSCORES``: pairs)."""
+    if args[0] != "EVALSHA" and any(
+        isinstance(arg, str) and arg.upper() == "WITHSCORES" for arg in args[1:]
+    ):
+        return {"withscores": True}
+    return {}

@@ -135,7 +135,7 @@ def settle(
     """store_result.lua (when there is an ``outcome``), then flow.lua; one round trip."""
     calls = [] if outcome is None else [results.store_args(store, *outcome)]
     calls.append(flow_call(store, mode, [(held, continuation, reason, ttl)]))
-    return bool(store.run_all(calls)[-1][0])
+    return bool(store.redis.calls(calls)[-1][0])
 
 
 def settle_many(
@@ -161,7 +161,7 @@ def settle_many(
             steps.append((held, continuations[index], "", ttl))
         calls.append(flow_call(store, "ack", steps))
     acked = [False] * len(deliveries)
-    for (_, batch), flags in zip(groups, store.run_all(calls)[stored:], strict=True):
+    for (_, batch), flags in zip(groups, store.redis.calls(calls)[stored:], strict=True):
         for (index, _), flag in zip(batch, flags, strict=True):
             acked[index] = bool(flag)
     return acked
@@ -184,7 +184,7 @@ def start(store: Store, continuation: Continuation) -> None:
     """
     call = flow_call(store, "start", [(None, continuation, "", 0.0)])
     try:
-        store.run(*call)
+        store.redis.call(*call)
     except ResponseError as exc:
         if (full := broker_full(exc, "the workflow")) is None:
             raise

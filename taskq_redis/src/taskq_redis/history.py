@@ -25,8 +25,6 @@ from taskq_redis.limits import PAUSED_FIELD
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from redis.client import Pipeline
-
     from taskq_core.schemas import Message
     from taskq_redis.store import Store
 
@@ -48,14 +46,10 @@ def queue_stats(store: Store, queue: str, minutes: int) -> QueueStats:
     minutes_window(0.0, minutes)  # check the argument before any I/O
     keys = store.keys(queue)
 
-    def fill(pipe: Pipeline) -> None:
-        read_counts(pipe, keys)
-        pipe.hgetall(keys.history)
-        pipe.hexists(keys.meta, PAUSED_FIELD)
-        if store.clock is None:
-            pipe.time()
-
-    replies = store.pipelined(fill)
+    reads = [*read_counts(keys), ("HGETALL", keys.history), ("HEXISTS", keys.meta, PAUSED_FIELD)]
+    if store.clock is None:
+        reads.append(("TIME",))
+    replies = store.redis.batch(reads)
     fields, paused = replies[COUNT_REPLIES], replies[COUNT_REPLIES + 1]
     now = store.clock.now() if store.clock is not None else _seconds(replies[COUNT_REPLIES + 2])
     counts = counts_from(queue, replies)
@@ -84,13 +78,15 @@ def window(fields: Mapping[Any, Any], now: float, minutes: int) -> list[MinuteCo
 def message_info(store: Store, queue: str, message_id: str) -> MessageInfo | None:
     """One MULTI of reads: the payload, the state fields and the three sorted-set scores."""
     keys = store.keys(queue)
-    pipe = store.client.pipeline(transaction=True)
-    pipe.hget(keys.payloads, message_id)
-    pipe.hmget(keys.state, [f"{message_id}:{c}" for c in _INFO_FIELDS])
-    pipe.zscore(keys.scheduled, message_id)
-    pipe.zscore(keys.processing, message_id)
-    pipe.zscore(keys.dead, message_id)
-    payload, fields, eta, deadline, dead_seq = pipe.execute()
+    payload, fields, eta, deadline, dead_seq = store.redis.transaction(
+        [
+            ("HGET", keys.payloads, message_id),
+            ("HMGET", keys.state, *(f"{message_id}:{c}" for c in _INFO_FIELDS)),
+            ("ZSCORE", keys.scheduled, message_id),
+            ("ZSCORE", keys.processing, message_id),
+            ("ZSCORE", keys.dead, message_id),
+        ]
+    )
     if payload is None:
         return None
     deliveries, retries, lost, owner, last_error, reason, died_at = (text(f) for f in fields)

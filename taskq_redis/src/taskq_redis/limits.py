@@ -34,7 +34,7 @@ def set_queue_limit(store: Store, queue: str, max_in_flight: int | None) -> None
     ):
         raise ValueError(f"max_in_flight must be an integer >= 1 or None, got {max_in_flight!r}")
     keys = store.keys(queue)
-    store.run(
+    store.redis.call(
         "set_queue_limit",
         [keys.meta, keys.processing, keys.marker, *keys.ready],
         ["" if max_in_flight is None else max_in_flight],
@@ -43,14 +43,14 @@ def set_queue_limit(store: Store, queue: str, max_in_flight: int | None) -> None
 
 def pause(store: Store, queue: str) -> bool:
     """pause.lua: set the pause flag; ``False`` when it was set already."""
-    return bool(store.run("pause", [store.keys(queue).meta], []))
+    return bool(store.redis.call("pause", [store.keys(queue).meta], []))
 
 
 def resume(store: Store, queue: str) -> bool:
     """resume.lua: clear the pause flag and wake blocked reserves; ``False`` if it was clear."""
     keys = store.keys(queue)
     return bool(
-        store.run(
+        store.redis.call(
             "resume", [keys.meta, keys.processing, keys.scheduled, keys.marker, *keys.ready], []
         )
     )
@@ -58,7 +58,7 @@ def resume(store: Store, queue: str) -> bool:
 
 def paused(store: Store, queue: str) -> bool:
     """Whether the pause flag is set (one HEXISTS)."""
-    return bool(store.client.hexists(store.keys(queue).meta, PAUSED_FIELD))
+    return bool(store.redis.run(("HEXISTS", store.keys(queue).meta, PAUSED_FIELD)))
 
 
 def acquire_rate_limit(store: Store, name: str, *, limit: int, period: float) -> float:
@@ -73,7 +73,7 @@ def acquire_rate_limit(store: Store, name: str, *, limit: int, period: float) ->
         raise ValueError(f"limit must be an integer >= 1, got {limit!r}")
     if not period > 0:
         raise ValueError(f"period must be a positive number of seconds, got {period!r}")
-    reply = store.run(
+    reply = store.redis.call(
         "rate_limit",
         [rate_limit_key(store.prefix, name)],
         [store.now_arg(), limit, repr(float(period)), uuid.uuid4().hex],

@@ -37,13 +37,15 @@ def claim_tick(store: Store, message: Message, schedule: str, tick: float) -> bo
     )
     moment = time.monotonic()
     if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
-        return bool(store.run(*call))
-    reply = store.stream(iter([call]), lead=("SADD", queues_key(store.prefix), message.queue))
+        return bool(store.redis.call(*call))
+    _, reply = store.redis.batch(
+        [("SADD", queues_key(store.prefix), message.queue), store.redis.script(*call)]
+    )
     store.announced[message.queue] = moment
-    return bool(reply[0])
+    return bool(reply)
 
 
 def last_tick(store: Store, queue: str, schedule: str) -> float | None:
     """The latest claimed tick of ``schedule`` in ``queue`` (one HGET)."""
-    value = store.client.hget(store.keys(queue).periodic, schedule)
+    value = store.redis.run(("HGET", store.keys(queue).periodic, schedule))
     return None if value is None else float(value)

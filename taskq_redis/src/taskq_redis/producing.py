@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from taskq_core.schemas import Message
     from taskq_core.unique import UniqueClaim
+    from taskq_redis.runner import Command
     from taskq_redis.store import Call, Store
 
 #: Seconds between two SADDs of the same queue name from one broker instance.
@@ -58,7 +59,9 @@ def write(
             # The steady state of one send: one bare EVALSHA.
             now = store.now_arg()
             try:
-                return [bool(store.run(*_send_one(store, now, message, eta, replace_result)))]
+                return [
+                    bool(store.redis.call(*_send_one(store, now, message, eta, replace_result)))
+                ]
             except ResponseError as exc:
                 if (full := broker_full(exc, "the send")) is None:
                     raise
@@ -66,7 +69,7 @@ def write(
     plan = WritePlan(store, batch, replace_result)
     # Each call goes out as soon as it is built: Redis writes the first chunk while the next
     # one is encoded (sends are idempotent by id, so a retried stream is harmless).
-    return plan.outcome(store.stream(plan.calls(), lead=plan.lead, raise_on_error=False))
+    return plan.outcome(store.redis.batch(plan.commands(), raise_on_error=False))
 
 
 class WritePlan:
@@ -98,6 +101,14 @@ class WritePlan:
         self._stale = _unannounced(store, groups)
         #: The plain command that leads the round trip (an SADD), if any.
         self.lead = ("SADD", queues_key(store.prefix), *self._stale) if self._stale else None
+
+    def commands(self) -> Iterator[Command]:
+        """The round trip's commands: the lead, then each script call as it is built."""
+        if self.lead is not None:
+            yield self.lead
+        script = self._store.redis.scripts.command
+        for call in self.calls():
+            yield script(*call)
 
     def calls(self) -> Iterator[Call]:
         """The script calls, built one at a time (a payload is encoded as its call is made)."""
@@ -222,13 +233,12 @@ def write_unique(
     fresh = moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) >= ANNOUNCE_INTERVAL
     try:
         if fresh:
-            replies = store.stream(
-                iter([call]), lead=("SADD", queues_key(store.prefix), message.queue)
+            _, reply = store.redis.batch(
+                [("SADD", queues_key(store.prefix), message.queue), store.redis.script(*call)]
             )
             store.announced[message.queue] = moment
-            reply = replies[-1]
         else:
-            reply = store.run(*call)
+            reply = store.redis.call(*call)
     except ResponseError as exc:
         if (full := broker_full(exc, "the send")) is None:
             raise
@@ -273,7 +283,7 @@ def promote(store: Store, queue: str, limit: int) -> int:
     while moved < limit:
         step = min(BATCH, limit - moved)
         count = int(
-            store.run(
+            store.redis.call(
                 "promote",
                 [keys.scheduled, keys.state, keys.marker, *keys.ready],
                 [store.now_arg(), step],

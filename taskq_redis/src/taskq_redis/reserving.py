@@ -22,14 +22,12 @@ from taskq_redis.codec import (
     unrunnable_items,
 )
 from taskq_redis.control import end_flagged
-from taskq_redis.settling import ack_call, bury
+from taskq_redis.settling import ack_args, bury
 from taskq_redis.store import BATCH
 from taskq_redis.waiting import MarkerWaiter, Wake
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from redis.client import Pipeline
 
     from taskq_core.schemas import Delivery
     from taskq_redis.keys import QueueKeys
@@ -108,20 +106,6 @@ def _went_idle(idle: IdleReserves, worker_id: str, names: tuple[str, ...], hint:
     idle[worker_id] = (now, names, now + hint)
 
 
-def reserve_call(
-    store: Store,
-    keys: QueueKeys,
-    worker_id: str,
-    lease: float,
-    limit: int,
-    now: str,
-    *,
-    client: Pipeline | None = None,
-) -> Any:
-    """reserve.lua on one queue (queued on ``client`` when it is a pipeline)."""
-    return store.scripts(*reserve_args(store, keys, worker_id, lease, limit, now), client=client)
-
-
 def reserve_args(
     store: Store, keys: QueueKeys, worker_id: str, lease: float, limit: int, now: str | None = None
 ) -> Call:
@@ -169,7 +153,7 @@ def reserve_now(
         found: list[Delivery] = []
         while len(found) < limit:
             step = min(BATCH, limit - len(found))
-            reply = reserve_call(store, keys, worker_id, lease, step, store.now_arg())
+            reply = store.redis.call(*reserve_args(store, keys, worker_id, lease, step))
             found += deliveries_of(store, keys, worker_id, reply)
             wait_hint = min(wait_hint, eta_hint(reply))
             if reserved_count(reply) < step:
@@ -196,13 +180,10 @@ def ack_and_reserve(
     worker_id = finished.worker_id
     now = store.now_arg()
 
-    def fill(pipe: Pipeline) -> None:
-        if outcome is not None:
-            results.store_call(store, *outcome, client=pipe)
-        ack_call(store, finished, client=pipe)
-        reserve_call(store, queues[0], worker_id, lease, min(limit, BATCH), now, client=pipe)
-
-    *_, acked, reply = store.pipelined(fill)
+    calls = [] if outcome is None else [results.store_args(store, *outcome)]
+    calls.append(ack_args(store, finished))
+    calls.append(reserve_args(store, queues[0], worker_id, lease, min(limit, BATCH), now))
+    *_, acked, reply = store.redis.calls(calls)
     found = deliveries_of(store, queues[0], worker_id, reply)
     if not found:
         rest = queues if reserved_count(reply) else queues[1:]

@@ -35,20 +35,16 @@ from taskq_redis.keys import result_key
 from taskq_redis.waiting import MIN_BLOCK_SECONDS
 
 if TYPE_CHECKING:
-    from redis.client import Pipeline
-
     from taskq_redis.store import Call, Store
 
 
-def store_call(
-    store: Store, result: TaskResult, ttl: float, *, client: Pipeline | None = None
-) -> object:
-    """store_result.lua for ``result`` (queued on ``client`` when it is a pipeline)."""
-    return store.scripts(*store_args(store, result, ttl), client=client)
+def put(store: Store, result: TaskResult, ttl: float) -> None:
+    """store_result.lua for ``result``; one round trip."""
+    store.redis.call(*store_args(store, result, ttl))
 
 
 def store_args(store: Store, result: TaskResult, ttl: float) -> Call:
-    """The store_result.lua call for ``result``, to run with ``Store.run_all``."""
+    """The store_result.lua call for ``result``."""
     return (
         "store_result",
         [result_key(store.prefix, result.id)],
@@ -66,13 +62,12 @@ def get(
     """
     key = result_key(store.prefix, message_id)
     give_up = None if timeout is None else time.monotonic() + max(0.0, timeout)
-    found = _current(store, key, store.client.lindex(key, 0))
+    found = _current(store, key, store.redis.run(("LINDEX", key, 0)))
     while found is None:
         block = block_for(give_up, time.monotonic(), max_block)
         if block is None:
             return None
-        # (redis-py annotates the timeout as int; Redis 6+ takes decimal seconds)
-        rotated = store.client.blmove(key, key, block, "RIGHT", "RIGHT")  # type: ignore[arg-type]
+        rotated = store.redis.run(("BLMOVE", key, key, "RIGHT", "RIGHT", repr(block)))
         found = _current(store, key, rotated)
     return found
 
@@ -90,7 +85,7 @@ def block_for(give_up: float | None, now: float, max_block: float) -> float | No
 
 def forget(store: Store, message_id: str) -> None:
     """Delete the result of ``message_id``; waiters keep waiting for a new one."""
-    store.client.delete(result_key(store.prefix, message_id))
+    store.redis.run(("DEL", result_key(store.prefix, message_id)))
 
 
 def undecodable(message_id: str, error: MessageDecodeError, now: float) -> TaskResult:
@@ -115,7 +110,7 @@ def _current(store: Store, key: str, element: bytes | str | None) -> TaskResult 
     """
     found, expired = decode(store, key, element)
     if expired:
-        store.client.lrem(key, 0, element)  # type: ignore[arg-type]  # bytes work too
+        store.redis.run(("LREM", key, 0, element))
     return found
 
 
@@ -147,12 +142,12 @@ def set_state(store: Store, state: TaskState, ttl: float) -> None:
     """``SET key state PX ttl``: one atomic command on one key; ``ttl <= 0`` keeps nothing."""
     key = state_key(store.prefix, state.id)
     if ttl <= 0:
-        store.client.delete(key)
+        store.redis.run(("DEL", key))
         return
-    store.client.set(key, state.to_json(), px=max(1, math.ceil(ttl * 1000)))
+    store.redis.run(("SET", key, state.to_json(), "PX", max(1, math.ceil(ttl * 1000))))
 
 
 def get_state(store: Store, message_id: str) -> TaskState | None:
     """The state of ``message_id``, or ``None`` (never set, or expired)."""
-    raw = store.client.get(state_key(store.prefix, message_id))
+    raw = store.redis.run(("GET", state_key(store.prefix, message_id)))
     return None if raw is None else TaskState.from_json(raw)

@@ -1,30 +1,24 @@
-"""The Lua scripts, loaded from package data and registered once per client.
+"""The Lua scripts, loaded from package data, and the registry that names them.
 
 Each transition is one file in ``lua/``; ``lib.lua`` (shared helpers) is prepended to every
-script so each stays a single EVAL body. A script called on its own goes through redis-py's
-``register_script``: EVALSHA with a transparent reload on ``NOSCRIPT`` (the script cache is
-emptied by a restart, a failover or ``SCRIPT FLUSH``). A script queued on a pipeline is a bare
-EVALSHA: redis-py's own pipeline support would send ``SCRIPT EXISTS`` before every pipeline, a
-second round trip on the hot path (ack with result, ack-and-reserve, heartbeats), so
-``Store.pipelined`` reloads and re-sends the calls that met ``NOSCRIPT`` instead.
+script so each stays a single EVAL body. Every script runs as a bare EVALSHA; Redis forgets its
+script cache on a restart, a failover or ``SCRIPT FLUSH``, and the runner (``runner.py``) and
+the asyncio producer (``aio.py``) then load the scripts that met ``NOSCRIPT`` and send exactly
+those calls again (:meth:`ScriptRegistry.missing`), so every call runs once and a warm cache
+costs one round trip, with no ``SCRIPT EXISTS`` in front.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
-from taskq_redis.direct import DirectCommands
-
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-
-    import redis
-    from redis.client import Pipeline
-    from redis.commands.core import Script
 
 #: Every transition script shipped in ``lua/``, one per state change.
 SCRIPT_NAMES = (
@@ -72,41 +66,40 @@ def script_body(name: str) -> str:
     return f"{lua_source(_LIBRARY)}\n{lua_source(name)}"
 
 
-class Scripts:
-    """The registered scripts of one client, called by name."""
+class ScriptRegistry:
+    """Every script by name: its SHA1 digest, its body, and the EVALSHA command that runs it.
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        #: Single commands (and streams of them) on connections kept aside (``direct.py``).
-        self.direct = DirectCommands(client)
-        self._scripts: dict[str, Script] = {
-            name: client.register_script(script_body(name)) for name in SCRIPT_NAMES
-        }
-        self._by_sha = {script.sha: script for script in self._scripts.values()}
+    Independent of any client, so the sync runner and the asyncio producer share one registry
+    and one reading of ``NOSCRIPT`` (:meth:`missing`).
+    """
 
-    def __call__(
-        self,
-        name: str,
-        keys: Sequence[str],
-        args: Sequence[str | int | float],
-        *,
-        client: Pipeline | None = None,
-    ) -> Any:
-        """Run script ``name``, or queue it on ``client``, a pipeline of ``Store.pipelined``."""
-        script = self._scripts[name]
-        if client is not None:
-            return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-        try:
-            return self.direct("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            self._client.script_load(script.script)
-            return self.direct("EVALSHA", script.sha, len(keys), *keys, *args)
+    def __init__(self) -> None:
+        self._sha = {name: _digest(script_body(name)) for name in SCRIPT_NAMES}
+        self._body = {sha: script_body(name) for name, sha in self._sha.items()}
 
     def sha(self, name: str) -> str:
         """The SHA1 digest script ``name`` is called by."""
-        return str(self._scripts[name].sha)
+        return self._sha[name]
 
-    def load(self, shas: Iterable[str]) -> None:
-        """SCRIPT LOAD the scripts with these SHA1 digests (after a ``NOSCRIPT``)."""
-        for sha in dict.fromkeys(shas):
-            self._client.script_load(self._by_sha[sha].script)
+    def command(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[Any, ...]:
+        """The EVALSHA command of one call of script ``name``."""
+        return ("EVALSHA", self._sha[name], len(keys), *keys, *args)
+
+    def missing(self, commands: Sequence[Sequence[Any]], replies: Sequence[Any]) -> list[int]:
+        """Positions of the script calls among ``commands`` whose reply is ``NOSCRIPT``.
+
+        Such a call did not run: once its script is loaded it can be sent again as it is.
+        """
+        return [
+            at
+            for at, reply in enumerate(replies)
+            if isinstance(reply, NoScriptError) and commands[at][0] == "EVALSHA"
+        ]
+
+    def bodies(self, commands: Iterable[Sequence[Any]]) -> list[str]:
+        """The bodies to SCRIPT LOAD for these EVALSHA commands, each once."""
+        return [self._body[str(sha)] for sha in dict.fromkeys(cmd[1] for cmd in commands)]
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha1(body.encode("utf-8"), usedforsecurity=False).hexdigest()

@@ -20,8 +20,6 @@ from taskq_redis.store import BATCH
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from redis.client import Pipeline
-
     from taskq_core.schemas import Delivery, TaskResult
     from taskq_redis.keys import QueueKeys
     from taskq_redis.store import Call, Store
@@ -33,11 +31,6 @@ Outcome = tuple["TaskResult", float]
 def fence(held: Delivery) -> list[str | int]:
     """The id/token/worker triple every fenced script checks."""
     return [held.id, held.token, held.worker_id]
-
-
-def ack_call(store: Store, held: Delivery, *, client: Pipeline) -> Any:
-    """Queue ack.lua for ``held`` on ``client``."""
-    return store.scripts(*ack_args(store, held), client=client)
 
 
 def ack_args(store: Store, held: Delivery) -> Call:
@@ -67,7 +60,7 @@ def ack(store: Store, held: Delivery, outcome: Outcome | None) -> bool:
     """ack.lua, behind store_result.lua when there is an ``outcome``; one round trip."""
     calls = [] if outcome is None else [results.store_args(store, *outcome)]
     calls.append(ack_args(store, held))
-    return bool(store.run_all(calls)[-1])
+    return bool(store.redis.calls(calls)[-1])
 
 
 def ack_many(
@@ -87,7 +80,7 @@ def ack_many(
     acked = [False] * len(deliveries)
     if not calls:
         return acked
-    for (_, batch), flags in zip(groups, store.run_all(calls)[stored:], strict=True):
+    for (_, batch), flags in zip(groups, store.redis.calls(calls)[stored:], strict=True):
         for (index, _), flag in zip(batch, flags, strict=True):
             acked[index] = bool(flag)
     return acked
@@ -122,7 +115,7 @@ def bury(
             [store.now_arg(), *triple, reason],
         )
     )
-    return bool(store.run_all(calls)[-1])
+    return bool(store.redis.calls(calls)[-1])
 
 
 def send_back(store: Store, script: str, held: Delivery, extra: Sequence[str]) -> bool:
@@ -134,7 +127,7 @@ def send_back(store: Store, script: str, held: Delivery, extra: Sequence[str]) -
     script_keys = [keys.processing, keys.state, keys.scheduled, keys.marker, keys.meta, *keys.ready]
     if script == "retry":
         script_keys.append(keys.history)
-    return bool(store.run(script, script_keys, [store.now_arg(), *fence(held), *extra]))
+    return bool(store.redis.call(script, script_keys, [store.now_arg(), *fence(held), *extra]))
 
 
 def extend_lease(store: Store, deliveries: Sequence[Delivery], lease: float) -> list[bool]:
@@ -142,15 +135,14 @@ def extend_lease(store: Store, deliveries: Sequence[Delivery], lease: float) -> 
     groups = list(by_queue(deliveries))
     now = store.now_arg()
 
-    def fill(pipe: Pipeline) -> None:
-        for queue, batch in groups:
-            keys = store.keys(queue)
-            args: list[str | int] = [now, repr(float(lease))]
-            args += [part for _, held in batch for part in fence(held)]
-            store.scripts("extend_lease", [keys.processing, keys.state], args, client=pipe)
-
+    calls: list[Call] = []
+    for queue, batch in groups:
+        keys = store.keys(queue)
+        args: list[Any] = [now, repr(float(lease))]
+        args += [part for _, held in batch for part in fence(held)]
+        calls.append(("extend_lease", [keys.processing, keys.state], args))
     held = [False] * len(deliveries)
-    for (_, batch), flags in zip(groups, store.pipelined(fill), strict=True):
+    for (_, batch), flags in zip(groups, store.redis.calls(calls), strict=True):
         for (index, _), flag in zip(batch, flags, strict=True):
             held[index] = bool(flag)
     return held
@@ -160,17 +152,12 @@ def release(store: Store, deliveries: Sequence[Delivery]) -> int:
     """release.lua per queue, all in one pipelined round trip; returns how many moved."""
     groups = list(by_queue(deliveries))
 
-    def fill(pipe: Pipeline) -> None:
-        for queue, batch in groups:
-            keys = store.keys(queue)
-            store.scripts(
-                "release",
-                [keys.processing, keys.state, keys.marker, *keys.ready],
-                [part for _, held in batch for part in fence(held)],
-                client=pipe,
-            )
-
-    return sum(int(count) for count in store.pipelined(fill))
+    calls: list[Call] = []
+    for queue, batch in groups:
+        keys = store.keys(queue)
+        triples: list[Any] = [part for _, held in batch for part in fence(held)]
+        calls.append(("release", [keys.processing, keys.state, keys.marker, *keys.ready], triples))
+    return sum(int(count) for count in store.redis.calls(calls)) if calls else 0
 
 
 def recover_expired(store: Store, queue: str, limit: int) -> RecoveryReport:
@@ -185,7 +172,9 @@ def recover_expired(store: Store, queue: str, limit: int) -> RecoveryReport:
     buried: list[str] = []
     while len(requeued) + len(buried) < limit:
         step = min(BATCH, limit - len(requeued) - len(buried))
-        back, dead = store.run("recover_expired", script_keys, [store.now_arg(), step, default_max])
+        back, dead = store.redis.call(
+            "recover_expired", script_keys, [store.now_arg(), step, default_max]
+        )
         requeued += [text(item) for item in back]
         buried += [text(item) for item in dead]
         if len(back) + len(dead) < step:

@@ -21,14 +21,13 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from taskq_redis.keys import QueueKeys
-    from taskq_redis.scripts import Scripts
+    from taskq_redis.runner import Command, Runner
     from taskq_redis.store import Call
 
 log = logging.getLogger("taskq.redis")
@@ -56,13 +55,9 @@ class MarkerWaiter:
         max_block: Longest single BZPOPMIN, in seconds.
     """
 
-    def __init__(self, client: redis.Redis, max_block: float, scripts: Scripts) -> None:
-        self._client = client
-        self._scripts = scripts
+    def __init__(self, runner: Runner, max_block: float) -> None:
+        self._runner = runner
         self.max_block = max_block
-        #: Whether a script call can ride behind the BZPOPMIN (a plain ``redis.Redis``; other
-        #: clients, fakeredis among them, may not block inside a pipeline).
-        self.pipelines = type(client) is redis.Redis
         self._lock = threading.Lock()
         self._generation = 0
         self._waiting: dict[str, str] = {}
@@ -90,15 +85,14 @@ class MarkerWaiter:
     ) -> tuple[Wake, Any]:
         """:meth:`wait`, then the script call ``then`` in the same round trip.
 
-        ``then`` is pipelined behind the BZPOPMIN on the same connection (when
-        :attr:`pipelines` is true): Redis runs it the moment the BZPOPMIN returns, so a woken
-        reserve needs no second round trip (nor a second wake-up of the worker).
+        ``then`` rides behind the BZPOPMIN (``Runner.block_then``): Redis runs it the moment
+        the BZPOPMIN returns, so a woken reserve needs no second round trip (nor a second
+        wake-up of the worker).
 
         Returns:
             How the wait ended (``INTERRUPTED`` when ``interrupt()`` was called since
             ``generation`` was read, ``MARKER`` when a marker woke it, ``TIMEOUT`` when it ran
-            its course) and the reply of ``then`` (``None`` when it did not run, or met
-            ``NOSCRIPT``: it is loaded again for the next time).
+            its course) and the reply of ``then`` (``None`` when there was none).
         """
         token = uuid.uuid4().hex
         wake = queues[0].wake(token)
@@ -110,10 +104,11 @@ class MarkerWaiter:
         try:
             timeout = max(MIN_BLOCK_SECONDS, min(seconds, self.max_block))
             markers = [*(keys.marker for keys in queues), wake]
-            if then is None or not self.pipelines:
-                popped = self._client.bzpopmin(markers, timeout=timeout)
+            block = ("BZPOPMIN", *markers, repr(timeout))
+            if then is None:
+                popped = self._runner.run(block)
             else:
-                popped, reply = self._pipelined(markers, timeout, then)
+                popped, reply = self._runner.block_then(block, self._runner.script(*then))
         finally:
             with self._lock:
                 self._waiting.pop(token, None)
@@ -121,25 +116,6 @@ class MarkerWaiter:
         if interrupted:
             return Wake.INTERRUPTED, reply
         return (Wake.TIMEOUT if popped is None else Wake.MARKER), reply
-
-    def _pipelined(self, markers: list[str], timeout: float, then: Call) -> tuple[Any, Any]:
-        name, keys, args = then
-        # Both commands in one write on a connection kept aside (``direct.py``): no pipeline
-        # object to build and tear down on the wake-up path.
-        popped, reply = self._scripts.direct.stream(
-            [
-                ("BZPOPMIN", *markers, repr(timeout)),
-                ("EVALSHA", self._scripts.sha(name), len(keys), *keys, *args),
-            ]
-        )
-        if isinstance(popped, Exception):
-            raise popped
-        if isinstance(reply, NoScriptError):
-            self._scripts.load([self._scripts.sha(name)])
-            return popped, None
-        if isinstance(reply, Exception):
-            raise reply
-        return popped, reply
 
     def interrupt(self) -> None:
         """Wake every wait blocked in this process and make running reserves return."""
@@ -149,10 +125,9 @@ class MarkerWaiter:
         if not wakes:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
+            commands: list[Command] = []
             for wake in wakes:
-                pipe.zadd(wake, {"interrupt": 0})
-                pipe.expire(wake, WAKE_KEY_TTL_SECONDS)
-            pipe.execute()
+                commands += [("ZADD", wake, 0, "interrupt"), ("EXPIRE", wake, WAKE_KEY_TTL_SECONDS)]
+            self._runner.batch(commands)
         except RedisError as exc:  # the blocked call will fail on the same broken link
             log.warning("could not wake blocked reserves: %s", exc)

@@ -17,8 +17,6 @@ from taskq_redis.producing import ANNOUNCE_INTERVAL
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
-    from redis.client import Pipeline
-
     from taskq_core.schemas import WorkerInfo
     from taskq_redis.store import Call, Store
 
@@ -43,15 +41,10 @@ def send_heartbeat(store: Store, worker: WorkerInfo) -> None:
     moment = time.monotonic()
     last = store.announced_workers.get(worker.worker_id, -ANNOUNCE_INTERVAL)
     if moment - last < ANNOUNCE_INTERVAL:
-        store.run_all(calls)
+        store.redis.calls(calls)
         return
-
-    def fill(pipe: Pipeline) -> None:
-        pipe.sadd(worker_queues_key(store.prefix), *worker.queues)
-        for name, keys, args in calls:
-            store.scripts(name, keys, args, client=pipe)
-
-    store.pipelined(fill)
+    announce = ("SADD", worker_queues_key(store.prefix), *worker.queues)
+    store.redis.batch([announce, *(store.redis.script(*call) for call in calls)])
     store.announced_workers[worker.worker_id] = moment
 
 
@@ -61,27 +54,21 @@ def forget(store: Store, worker: WorkerInfo) -> None:
     if not worker.queues:
         return
 
-    def fill(pipe: Pipeline) -> None:
-        for queue in worker.queues:
-            keys = store.keys(queue)
-            store.scripts(
-                "forget_worker",
-                [keys.workers, keys.worker_info, keys.worker_since],
-                [worker.worker_id],
-                client=pipe,
-            )
-
-    store.pipelined(fill)
+    calls: list[Call] = []
+    for queue in worker.queues:
+        keys = store.keys(queue)
+        names = [keys.workers, keys.worker_info, keys.worker_since]
+        calls.append(("forget_worker", names, [worker.worker_id]))
+    store.redis.calls(calls)
 
 
 def known_worker_queues(store: Store) -> list[str]:
     """Queues that received a message or a heartbeat, sorted."""
-
-    def fill(pipe: Pipeline) -> None:  # two SMEMBERS, not SUNION: the sets may sit in two slots
-        pipe.smembers(queues_key(store.prefix))
-        pipe.smembers(worker_queues_key(store.prefix))
-
-    return sorted({text(member) for members in store.pipelined(fill) for member in members})
+    # Two SMEMBERS, not SUNION: the sets may sit in two slots.
+    both = store.redis.batch(
+        [("SMEMBERS", queues_key(store.prefix)), ("SMEMBERS", worker_queues_key(store.prefix))]
+    )
+    return sorted({text(member) for members in both for member in members})
 
 
 def list_alive(store: Store, *, within: float, queue: str | None) -> list[WorkerInfo]:
@@ -95,18 +82,15 @@ def list_alive(store: Store, *, within: float, queue: str | None) -> list[Worker
     cutoff = repr(store.now() - within)
     keys = [store.keys(name) for name in queues]
 
-    def fresh(pipe: Pipeline) -> None:
-        for queue_keys in keys:
-            pipe.zrangebyscore(queue_keys.workers, cutoff, "+inf", withscores=True)
-
-    seen = store.pipelined(fresh)
-
-    def infos(pipe: Pipeline) -> None:
-        for queue_keys, members in zip(keys, seen, strict=True):
-            if members:
-                pipe.hmget(queue_keys.worker_info, [member for member, _ in members])
-
-    replies = iter(store.pipelined(infos))
+    seen = store.redis.batch(
+        [("ZRANGEBYSCORE", k.workers, cutoff, "+inf", "WITHSCORES") for k in keys]
+    )
+    infos = [
+        ("HMGET", queue_keys.worker_info, *(member for member, _ in members))
+        for queue_keys, members in zip(keys, seen, strict=True)
+        if members
+    ]
+    replies = iter(store.redis.batch(infos) if infos else [])
     alive: dict[str, WorkerInfo] = {}
     for members in seen:
         if not members:
@@ -132,7 +116,7 @@ def expire_dead(store: Store, queue: str, *, within: float, reaper: str | None) 
     offset = 0
     silent: list[str] = []
     while True:
-        reply = store.run(
+        reply = store.redis.call(
             "expire_workers",
             [keys.workers, keys.worker_info, keys.processing, keys.state, keys.worker_since],
             [store.now_arg(), repr(float(within)), offset, BATCH, reaper or "", *silent],
