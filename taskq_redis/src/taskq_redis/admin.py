@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskq_core.schemas import QueueCounts
 from taskq_redis.codec import DEAD_LETTER_FIELDS, dead_letter, text
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
 
@@ -134,3 +135,42 @@ def _drain(store: Store, script: str, keys: list[str]) -> int:
         total += deleted
         if deleted == 0:
             return total
+
+
+class AdminOperations:
+    """Operator actions of :class:`~taskq_redis.broker.RedisBroker` (this module's functions).
+
+    A part of the broker: it runs on the broker's store (``_store``).
+    """
+
+    _store: Store
+
+    @reports_lost_connection
+    def next_eta(self, queue: str) -> float | None:
+        """The earliest ETA among ``queue``'s SCHEDULED messages (the lowest score)."""
+        return next_eta(self._store, queue)
+
+    @reports_lost_connection
+    def queues(self) -> list[str]:
+        """Every queue that ever received a message, sorted."""
+        return queues(self._store)
+
+    @reports_lost_connection
+    def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
+        """DEAD messages, most recent first, with their reasons."""
+        return list_dead(self._store, queue, offset=offset, limit=limit)
+
+    @reports_lost_connection
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        """Move DEAD messages (all, or ``ids``) back to READY with fresh counters."""
+        return requeue_dead(self._store, queue, ids)
+
+    @reports_lost_connection
+    def purge(self, queue: str) -> int:
+        """Delete READY and SCHEDULED messages in bounded script calls; returns how many."""
+        return purge(self._store, queue)
+
+    @reports_lost_connection
+    def purge_dead(self, queue: str) -> int:
+        """Delete DEAD messages in bounded script calls; returns how many."""
+        return purge_dead(self._store, queue)

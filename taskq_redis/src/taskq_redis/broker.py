@@ -1,10 +1,12 @@
 """``RedisBroker``: the taskq storage contract on Redis, one Lua script per state change.
 
-This module is the contract's front: lifecycle, producing and reserving here, each method
-otherwise a short call into the module with one job: ``settling.py`` (ack, retry, postpone,
-dead, leases, release, recovery), ``results.py``, ``limits.py`` (queue cap, rate limiters),
-``workers.py`` (liveness) and ``admin.py`` (monitoring and operator actions). Scripts live in
-``lua/`` and their headers are the specification.
+This module is the contract's front: lifecycle, producing, reserving and acking. The other
+operations are mixed in from the module with their job: ``settling.py`` (retry, postpone,
+dead, leases, release, recovery), ``flowing.py`` (workflow steps), ``control.py`` (revoke,
+expiry, terminations), ``limits.py`` (queue cap, pause, rate limiters), ``results.py``,
+``workers.py`` (liveness), ``history.py`` (counts and history) and ``admin.py`` (operator
+actions). Every one of them talks to Redis through the store's runner (``runner.py``); scripts
+live in ``lua/`` and their headers are the specification.
 """
 
 from __future__ import annotations
@@ -15,23 +17,12 @@ from taskq_core.broker import (
     DEFAULT_RESULT_TTL,
     BaseBroker,
     Capabilities,
-    RevokeOutcome,
     as_queue_list,
     outcomes_of,
 )
 from taskq_core.errors import ConfigurationError
-from taskq_redis import (
-    admin,
-    control,
-    flowing,
-    history,
-    limits,
-    periodic,
-    producing,
-    results,
-    settling,
-    workers,
-)
+from taskq_redis import periodic, producing, settling
+from taskq_redis.admin import AdminOperations
 from taskq_redis.aio import RedisAsyncProducer
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
@@ -43,10 +34,17 @@ from taskq_redis.connection import (
     ping_once,
     reports_lost_connection,
 )
+from taskq_redis.control import ControlOperations
+from taskq_redis.flowing import FlowOperations
+from taskq_redis.history import MonitoringOperations
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
+from taskq_redis.limits import LimitOperations
 from taskq_redis.reserving import IdleReserves, ack_and_reserve, reserve_blocking
+from taskq_redis.results import ResultOperations
+from taskq_redis.settling import SettlingOperations
 from taskq_redis.store import Store
 from taskq_redis.waiting import MarkerWaiter
+from taskq_redis.workers import WorkerOperations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -54,26 +52,26 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-    from taskq_core.canvas.effects import Continuation
     from taskq_core.clock import Clock
-    from taskq_core.progress import TaskState
     from taskq_core.schemas import (
-        DeadLetter,
         Delivery,
-        EndStatus,
         Message,
-        MessageInfo,
-        MinuteCounts,
-        QueueCounts,
-        QueueStats,
-        RecoveryReport,
         TaskResult,
-        WorkerInfo,
     )
     from taskq_core.unique import UniqueClaim
 
 
-class RedisBroker(BaseBroker):
+class RedisBroker(
+    SettlingOperations,
+    FlowOperations,
+    ControlOperations,
+    LimitOperations,
+    ResultOperations,
+    WorkerOperations,
+    MonitoringOperations,
+    AdminOperations,
+    BaseBroker,
+):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
 
     Args:
@@ -235,11 +233,6 @@ class RedisBroker(BaseBroker):
         return producing.promote(self._store, queue, limit)
 
     @reports_lost_connection
-    def next_eta(self, queue: str) -> float | None:
-        """The earliest ETA among ``queue``'s SCHEDULED messages (the lowest score)."""
-        return admin.next_eta(self._store, queue)
-
-    @reports_lost_connection
     def claim_tick(self, message: Message, *, schedule: str, tick: float) -> bool:
         """Claim ``tick`` of ``schedule`` and send ``message`` to READY: one script, one step.
 
@@ -328,281 +321,6 @@ class RedisBroker(BaseBroker):
         """
         outcomes = outcomes_of(deliveries, results, result_ttl)
         return settling.ack_many(self._store, deliveries, outcomes)
-
-    @reports_lost_connection
-    def ack_and_continue(
-        self,
-        delivery: Delivery,
-        continuation: Continuation,
-        *,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> bool:
-        """Store ``result``, then ack and continue in one flow.lua call; one round trip."""
-        outcome = None if result is None else (result, result_ttl)
-        return flowing.settle(self._store, "ack", delivery, continuation, outcome, ttl=result_ttl)
-
-    @reports_lost_connection
-    def ack_and_continue_many(
-        self,
-        deliveries: Sequence[Delivery],
-        continuations: Sequence[Continuation],
-        *,
-        results: Sequence[TaskResult | None] | None = None,
-        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
-    ) -> list[bool]:
-        """The store_result calls, then one flow.lua per delivery, in one round trip."""
-        outcomes = outcomes_of(deliveries, results, result_ttl)
-        return flowing.settle_many(self._store, deliveries, continuations, outcomes)
-
-    @reports_lost_connection
-    def dead_and_continue(
-        self,
-        delivery: Delivery,
-        continuation: Continuation,
-        *,
-        reason: str,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> bool:
-        """Store ``result``, then bury and continue in one flow.lua call; one round trip."""
-        outcome = None if result is None else (result, result_ttl)
-        return flowing.settle(
-            self._store, "dead", delivery, continuation, outcome, reason=reason, ttl=result_ttl
-        )
-
-    @reports_lost_connection
-    def start_flow(self, continuation: Continuation) -> None:
-        """Create the chords and send the first messages in one flow.lua call."""
-        flowing.start(self._store, continuation)
-
-    @reports_lost_connection
-    def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
-        """Count a retry and send the message to READY, or to SCHEDULED ``delay`` s from now."""
-        return settling.send_back(self._store, "retry", delivery, [repr(float(delay)), error or ""])
-
-    @reports_lost_connection
-    def postpone(self, delivery: Delivery, *, delay: float) -> bool:
-        """Put the message back (READY, or SCHEDULED ``delay`` s from now), counting nothing."""
-        return settling.send_back(self._store, "postpone", delivery, [repr(float(delay))])
-
-    @reports_lost_connection
-    def dead(
-        self,
-        delivery: Delivery,
-        *,
-        reason: str,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> bool:
-        """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`.
-
-        ``result`` (a FAILURE) is stored first in the same round trip, fenced out or not.
-        """
-        keys = self._store.keys(delivery.queue)
-        outcome = None if result is None else (result, result_ttl)
-        return settling.bury(self._store, keys, settling.fence(delivery), reason, outcome)
-
-    @reports_lost_connection
-    def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
-        """Renew every lease still held, in one pipelined round trip (one script per queue).
-
-        ``lease=0`` expires them now, handing the messages to the next ``recover_expired``.
-        """
-        if lease < 0:
-            raise ValueError(f"lease must not be negative, got {lease!r}")
-        return settling.extend_lease(self._store, deliveries, lease)
-
-    @reports_lost_connection
-    def release(self, deliveries: Sequence[Delivery]) -> int:
-        """Give held deliveries back to the front of READY, uncounted; returns how many."""
-        return settling.release(self._store, deliveries)
-
-    @reports_lost_connection
-    def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
-        """Hand back expired leases (front of READY, or DEAD at max_deliveries), bounded.
-
-        Each script call recovers at most 1000 and keeps their order at the front of READY;
-        a larger recovery puts later slices ahead of earlier ones.
-        """
-        return settling.recover_expired(self._store, queue, limit)
-
-    # -- control: revoke and expiry (control.py) --------------------------------------------------
-
-    @reports_lost_connection
-    def revoke(
-        self,
-        queue: str,
-        message_id: str,
-        *,
-        terminate: bool = False,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> RevokeOutcome:
-        """revoke.lua (after an HGET of the owner with ``terminate``); REVOKED stored if removed."""
-        return control.revoke(self._store, queue, message_id, terminate, result_ttl)
-
-    @reports_lost_connection
-    def end(
-        self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL
-    ) -> bool:
-        """store_result and end.lua in one round trip; fenced like :meth:`ack`."""
-        return control.end(self._store, delivery, status, result_ttl)
-
-    @reports_lost_connection
-    def wait_terminations(
-        self, worker_id: str, queues: Sequence[str], *, timeout: float
-    ) -> list[str]:
-        """BLPOP on the worker's termination list of each queue, chunked by ``max_block``."""
-        names = as_queue_list(queues)
-        return control.wait_terminations(
-            self._store, worker_id, names, timeout, self._waiter.max_block
-        )
-
-    # -- limits (limits.py) ----------------------------------------------------------------------
-
-    @reports_lost_connection
-    def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
-        """Cap PROCESSING of ``queue`` across all workers (``None`` removes the cap).
-
-        Kept in the queue's ``meta`` hash and read by every reserve; raising or removing the
-        cap wakes reserves blocked on the old one.
-        """
-        limits.set_queue_limit(self._store, queue, max_in_flight)
-
-    @reports_lost_connection
-    def pause(self, queue: str) -> bool:
-        """Set the queue's pause flag in ``meta``; reserve.lua hands out nothing while it is set."""
-        return limits.pause(self._store, queue)
-
-    @reports_lost_connection
-    def resume(self, queue: str) -> bool:
-        """Clear the pause flag and wake blocked reserves through the queue's marker."""
-        return limits.resume(self._store, queue)
-
-    @reports_lost_connection
-    def paused(self, queue: str) -> bool:
-        """Whether the queue's pause flag is set (one HEXISTS)."""
-        return limits.paused(self._store, queue)
-
-    @reports_lost_connection
-    def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
-        """One grant of the shared limiter ``key`` (``0.0``), or the seconds until one is possible.
-
-        A sliding-window log in one script on the limiter's own key, timed by the server's
-        clock (or the test clock).
-        """
-        return limits.acquire_rate_limit(self._store, key, limit=limit, period=period)
-
-    # -- results (results.py) --------------------------------------------------------------------
-
-    @reports_lost_connection
-    def store_result(self, result: TaskResult, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
-        """Keep ``result`` for ``ttl`` seconds of the server's real time; wakes every waiter.
-
-        With a test clock the result also expires when that clock passes ``now + ttl``.
-        ``ttl <= 0`` stores nothing (and deletes an earlier result).
-        """
-        results.put(self._store, result, ttl)
-
-    @reports_lost_connection
-    def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:
-        """The result of ``message_id``, waiting up to ``timeout`` s (``None``: forever).
-
-        LINDEX, then BLMOVE rotations of the result list in chunks of at most ``max_block``:
-        any number of waiters, no polling (see ``results.py``).
-        """
-        return results.get(
-            self._store, message_id, timeout=timeout, max_block=self._waiter.max_block
-        )
-
-    @reports_lost_connection
-    def forget_result(self, message_id: str) -> None:
-        """Delete the result of ``message_id``, if any."""
-        results.forget(self._store, message_id)
-
-    @reports_lost_connection
-    def set_task_state(self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
-        """One ``SET`` with a TTL on ``<prefix>:task_state:{<id>}``; the latest write wins."""
-        results.set_state(self._store, state, ttl)
-
-    @reports_lost_connection
-    def get_task_state(self, message_id: str) -> TaskState | None:
-        """One ``GET`` of the task's state key."""
-        return results.get_state(self._store, message_id)
-
-    # -- workers (workers.py) --------------------------------------------------------------------
-
-    @reports_lost_connection
-    def send_heartbeat(self, worker: WorkerInfo) -> None:
-        """Record that ``worker`` is alive now (server time) in each of its queues."""
-        workers.send_heartbeat(self._store, worker)
-
-    @reports_lost_connection
-    def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
-        """Workers heard from within ``within`` seconds, each once, ``last_seen`` filled in."""
-        return workers.list_alive(self._store, within=within, queue=queue)
-
-    @reports_lost_connection
-    def forget_worker(self, worker: WorkerInfo) -> None:
-        """Drop ``worker``'s liveness records (clean shutdown)."""
-        workers.forget(self._store, worker)
-
-    @reports_lost_connection
-    def expire_dead_workers(
-        self, queue: str, *, within: float, reaper: str | None = None
-    ) -> list[str]:
-        """Remove workers silent for more than ``within`` s; their leases expire now.
-
-        With a ``reaper``, only once it has itself heartbeated without a gap for ``within``.
-        """
-        return workers.expire_dead(self._store, queue, within=within, reaper=reaper)
-
-    # -- monitoring and admin (admin.py) ---------------------------------------------------------
-
-    @reports_lost_connection
-    def queues(self) -> list[str]:
-        """Every queue that ever received a message, sorted."""
-        return admin.queues(self._store)
-
-    @reports_lost_connection
-    def counts(self, queue: str) -> QueueCounts:
-        """Messages per state, from one pipeline of LLEN/ZCARD."""
-        return admin.counts(self._store, queue)
-
-    @reports_lost_connection
-    def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
-        """Outcomes per minute from the queue's bounded history hash; one round trip."""
-        return history.history(self._store, queue, minutes)
-
-    @reports_lost_connection
-    def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
-        """Counts, history and the pause flag in one pipelined round trip."""
-        return history.queue_stats(self._store, queue, minutes)
-
-    @reports_lost_connection
-    def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
-        """What ``queue`` holds about ``message_id``: one MULTI of reads on its hash tag."""
-        return history.message_info(self._store, queue, message_id)
-
-    @reports_lost_connection
-    def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
-        """DEAD messages, most recent first, with their reasons."""
-        return admin.list_dead(self._store, queue, offset=offset, limit=limit)
-
-    @reports_lost_connection
-    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        """Move DEAD messages (all, or ``ids``) back to READY with fresh counters."""
-        return admin.requeue_dead(self._store, queue, ids)
-
-    @reports_lost_connection
-    def purge(self, queue: str) -> int:
-        """Delete READY and SCHEDULED messages in bounded script calls; returns how many."""
-        return admin.purge(self._store, queue)
-
-    @reports_lost_connection
-    def purge_dead(self, queue: str) -> int:
-        """Delete DEAD messages in bounded script calls; returns how many."""
-        return admin.purge_dead(self._store, queue)
 
 
 def _check_reserve_args(lease: float, limit: int) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
-from taskq_core.broker import RevokeOutcome
+from taskq_core.broker import DEFAULT_RESULT_TTL, RevokeOutcome, as_queue_list
 from taskq_core.schemas import TaskResult
 from taskq_redis import results
 from taskq_redis.codec import text
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.settling import fence
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from taskq_redis.codec import Unrunnable
     from taskq_redis.keys import QueueKeys
     from taskq_redis.store import Call, Store
+    from taskq_redis.waiting import MarkerWaiter
 
 #: How often ``revoke`` reads the owner again when the message moved to another worker
 #: between its read and its script (each try needs a hand-over in between to fail).
@@ -134,3 +136,40 @@ def wait_terminations(
         more = store.redis.run(("LPOP", name, 1000))
         found += [text(item) for item in more or ()]
     return found
+
+
+class ControlOperations:
+    """Revokes, ends and terminations of :class:`~taskq_redis.broker.RedisBroker`.
+
+    A part of the broker: it runs on the broker's store (``_store``) and waiter (``_waiter``).
+    """
+
+    _store: Store
+    _waiter: MarkerWaiter
+
+    @reports_lost_connection
+    def revoke(
+        self,
+        queue: str,
+        message_id: str,
+        *,
+        terminate: bool = False,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> RevokeOutcome:
+        """revoke.lua (after an HGET of the owner with ``terminate``); REVOKED stored if removed."""
+        return revoke(self._store, queue, message_id, terminate, result_ttl)
+
+    @reports_lost_connection
+    def end(
+        self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL
+    ) -> bool:
+        """store_result and end.lua in one round trip; fenced like :meth:`ack`."""
+        return end(self._store, delivery, status, result_ttl)
+
+    @reports_lost_connection
+    def wait_terminations(
+        self, worker_id: str, queues: Sequence[str], *, timeout: float
+    ) -> list[str]:
+        """BLPOP on the worker's termination list of each queue, chunked by ``max_block``."""
+        names = as_queue_list(queues)
+        return wait_terminations(self._store, worker_id, names, timeout, self._waiter.max_block)

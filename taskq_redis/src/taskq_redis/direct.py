@@ -43,15 +43,23 @@ class DirectCommands:
     """Runs one command at a time per connection, skipping the pool's per-command work.
 
     Args:
-        client: The client whose pool lends the connections.
+        client: The client whose pool lends the connections; it also reads the replies of
+            commands other than scripts (``parse_response``, its reply callbacks).
         keep: Most idle connections kept aside.
+        pool: The pool to borrow from instead of the client's (any object with
+            ``get_connection()`` and ``release()``; the unit tests' doubles); it enables the
+            transport whatever the client is.
     """
 
-    def __init__(self, client: redis.Redis, keep: int = KEEP_CONNECTIONS) -> None:
+    def __init__(self, client: Any, keep: int = KEEP_CONNECTIONS, *, pool: Any = None) -> None:
         self._client = client
         self._keep = keep
         self._idle: list[Connection] = []
         self._pid = os.getpid()
+        if pool is not None:
+            self._pool = pool
+            self.enabled = True
+            return
         pool = getattr(client, "connection_pool", None)
         self._pool = pool
         self.enabled = (
@@ -65,7 +73,7 @@ class DirectCommands:
     def __call__(self, *args: Any) -> Any:
         """Send one command and read its reply (raises what redis-py raises)."""
         if not self.enabled:
-            return self._client.execute_command(*args, **command_options(args))  # type: ignore[no-untyped-call]
+            return self._client.execute_command(*args, **command_options(args))
         conn = self._take()
         clean = False
         try:
@@ -95,7 +103,7 @@ class DirectCommands:
         if not self.enabled:
             pipe = self._client.pipeline(transaction=False)
             for args in source:
-                pipe.execute_command(*args, **command_options(args))  # type: ignore[no-untyped-call]
+                pipe.execute_command(*args, **command_options(args))
             return list(pipe.execute(raise_on_error=False))
 
         def attempt() -> list[Any]:
@@ -160,7 +168,7 @@ class DirectCommands:
         """
         if args[0] == "EVALSHA":
             return conn.read_response()
-        return self._client.parse_response(conn, args[0], **command_options(args))  # type: ignore[no-untyped-call]
+        return self._client.parse_response(conn, args[0], **command_options(args))
 
 
 def command_options(args: Sequence[Any]) -> dict[str, Any]:

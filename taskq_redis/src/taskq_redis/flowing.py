@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from taskq_core.broker import DEFAULT_RESULT_TTL
+from taskq_core.broker import DEFAULT_RESULT_TTL, outcomes_of
 from taskq_redis import results
-from taskq_redis.connection import broker_full
+from taskq_redis.connection import broker_full, reports_lost_connection
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.settling import by_queue, fence
 
@@ -189,3 +189,59 @@ def start(store: Store, continuation: Continuation) -> None:
         if (full := broker_full(exc, "the workflow")) is None:
             raise
         raise full from exc
+
+
+class FlowOperations:
+    """Workflow steps of :class:`~taskq_redis.broker.RedisBroker` (this module's functions).
+
+    A part of the broker: it runs on the broker's store (``_store``).
+    """
+
+    _store: Store
+
+    @reports_lost_connection
+    def ack_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result``, then ack and continue in one flow.lua call; one round trip."""
+        outcome = None if result is None else (result, result_ttl)
+        return settle(self._store, "ack", delivery, continuation, outcome, ttl=result_ttl)
+
+    @reports_lost_connection
+    def ack_and_continue_many(
+        self,
+        deliveries: Sequence[Delivery],
+        continuations: Sequence[Continuation],
+        *,
+        results: Sequence[TaskResult | None] | None = None,
+        result_ttl: float | Sequence[float] = DEFAULT_RESULT_TTL,
+    ) -> list[bool]:
+        """The store_result calls, then one flow.lua per delivery, in one round trip."""
+        outcomes = outcomes_of(deliveries, results, result_ttl)
+        return settle_many(self._store, deliveries, continuations, outcomes)
+
+    @reports_lost_connection
+    def dead_and_continue(
+        self,
+        delivery: Delivery,
+        continuation: Continuation,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Store ``result``, then bury and continue in one flow.lua call; one round trip."""
+        outcome = None if result is None else (result, result_ttl)
+        return settle(
+            self._store, "dead", delivery, continuation, outcome, reason=reason, ttl=result_ttl
+        )
+
+    @reports_lost_connection
+    def start_flow(self, continuation: Continuation) -> None:
+        """Create the chords and send the first messages in one flow.lua call."""
+        start(self._store, continuation)

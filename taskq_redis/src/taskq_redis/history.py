@@ -15,11 +15,13 @@ from taskq_core.schemas import (
     MessageInfo,
     MessageState,
     MinuteCounts,
+    QueueCounts,
     QueueStats,
     minutes_window,
 )
-from taskq_redis.admin import COUNT_REPLIES, counts_from, read_counts
+from taskq_redis.admin import COUNT_REPLIES, counts, counts_from, read_counts
 from taskq_redis.codec import decode_message, optional_float, text
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.limits import PAUSED_FIELD
 
 if TYPE_CHECKING:
@@ -123,3 +125,32 @@ def message_info(store: Store, queue: str, message_id: str) -> MessageInfo | Non
 def _seconds(reply: Any) -> float:
     seconds, microseconds = reply
     return int(seconds) + int(microseconds) / 1_000_000
+
+
+class MonitoringOperations:
+    """Monitoring reads of :class:`~taskq_redis.broker.RedisBroker` (this module's functions).
+
+    A part of the broker: it runs on the broker's store (``_store``).
+    """
+
+    _store: Store
+
+    @reports_lost_connection
+    def counts(self, queue: str) -> QueueCounts:
+        """Messages per state, from one pipeline of LLEN/ZCARD."""
+        return counts(self._store, queue)
+
+    @reports_lost_connection
+    def history(self, queue: str, *, minutes: int = 60) -> list[MinuteCounts]:
+        """Outcomes per minute from the queue's bounded history hash; one round trip."""
+        return history(self._store, queue, minutes)
+
+    @reports_lost_connection
+    def queue_stats(self, queue: str, *, minutes: int = 60) -> QueueStats:
+        """Counts, history and the pause flag in one pipelined round trip."""
+        return queue_stats(self._store, queue, minutes)
+
+    @reports_lost_connection
+    def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
+        """What ``queue`` holds about ``message_id``: one MULTI of reads on its hash tag."""
+        return message_info(self._store, queue, message_id)

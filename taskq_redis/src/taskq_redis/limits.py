@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from taskq_redis.codec import text
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.keys import rate_limit_key
 
 if TYPE_CHECKING:
@@ -79,3 +80,45 @@ def acquire_rate_limit(store: Store, name: str, *, limit: int, period: float) ->
         [store.now_arg(), limit, repr(float(period)), uuid.uuid4().hex],
     )
     return float(text(reply))
+
+
+class LimitOperations:
+    """Caps, pauses and rate limits of :class:`~taskq_redis.broker.RedisBroker`.
+
+    A part of the broker: it runs on the broker's store (``_store``).
+    """
+
+    _store: Store
+
+    @reports_lost_connection
+    def set_queue_limit(self, queue: str, *, max_in_flight: int | None) -> None:
+        """Cap PROCESSING of ``queue`` across all workers (``None`` removes the cap).
+
+        Kept in the queue's ``meta`` hash and read by every reserve; raising or removing the
+        cap wakes reserves blocked on the old one.
+        """
+        set_queue_limit(self._store, queue, max_in_flight)
+
+    @reports_lost_connection
+    def pause(self, queue: str) -> bool:
+        """Set the queue's pause flag in ``meta``; reserve.lua hands out nothing while it is set."""
+        return pause(self._store, queue)
+
+    @reports_lost_connection
+    def resume(self, queue: str) -> bool:
+        """Clear the pause flag and wake blocked reserves through the queue's marker."""
+        return resume(self._store, queue)
+
+    @reports_lost_connection
+    def paused(self, queue: str) -> bool:
+        """Whether the queue's pause flag is set (one HEXISTS)."""
+        return paused(self._store, queue)
+
+    @reports_lost_connection
+    def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
+        """One grant of the shared limiter ``key`` (``0.0``), or the seconds until one is possible.
+
+        A sliding-window log in one script on the limiter's own key, timed by the server's
+        clock (or the test clock).
+        """
+        return acquire_rate_limit(self._store, key, limit=limit, period=period)

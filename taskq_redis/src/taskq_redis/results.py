@@ -27,15 +27,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.errors import MessageDecodeError
 from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult
 from taskq_redis.codec import text
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.keys import result_key
 from taskq_redis.waiting import MIN_BLOCK_SECONDS
 
 if TYPE_CHECKING:
     from taskq_redis.store import Call, Store
+    from taskq_redis.waiting import MarkerWaiter
 
 
 def put(store: Store, result: TaskResult, ttl: float) -> None:
@@ -151,3 +154,46 @@ def get_state(store: Store, message_id: str) -> TaskState | None:
     """The state of ``message_id``, or ``None`` (never set, or expired)."""
     raw = store.redis.run(("GET", state_key(store.prefix, message_id)))
     return None if raw is None else TaskState.from_json(raw)
+
+
+class ResultOperations:
+    """Results of :class:`~taskq_redis.broker.RedisBroker` (this module's functions).
+
+    A part of the broker: it runs on the broker's store (``_store``) and waiter (``_waiter``).
+    """
+
+    _store: Store
+    _waiter: MarkerWaiter
+
+    @reports_lost_connection
+    def store_result(self, result: TaskResult, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """Keep ``result`` for ``ttl`` seconds of the server's real time; wakes every waiter.
+
+        With a test clock the result also expires when that clock passes ``now + ttl``.
+        ``ttl <= 0`` stores nothing (and deletes an earlier result).
+        """
+        put(self._store, result, ttl)
+
+    @reports_lost_connection
+    def get_result(self, message_id: str, *, timeout: float | None = 0.0) -> TaskResult | None:
+        """The result of ``message_id``, waiting up to ``timeout`` s (``None``: forever).
+
+        LINDEX, then BLMOVE rotations of the result list in chunks of at most ``max_block``:
+        any number of waiters, no polling (see ``py``).
+        """
+        return get(self._store, message_id, timeout=timeout, max_block=self._waiter.max_block)
+
+    @reports_lost_connection
+    def forget_result(self, message_id: str) -> None:
+        """Delete the result of ``message_id``, if any."""
+        forget(self._store, message_id)
+
+    @reports_lost_connection
+    def set_task_state(self, state: TaskState, *, ttl: float = DEFAULT_RESULT_TTL) -> None:
+        """One ``SET`` with a TTL on ``<prefix>:task_state:{<id>}``; the latest write wins."""
+        set_state(self._store, state, ttl)
+
+    @reports_lost_connection
+    def get_task_state(self, message_id: str) -> TaskState | None:
+        """One ``GET`` of the task's state key."""
+        return get_state(self._store, message_id)

@@ -51,12 +51,15 @@ class Runner:
         client: A ``redis.Redis`` or ``redis.cluster.RedisCluster`` (thread-safe: each thread
             borrows its own connection).
         fast: Whether the direct transport may serve the commands (when the client allows).
+        direct: The direct transport to use (built from ``client`` when not given).
     """
 
-    def __init__(self, client: Any, *, fast: bool = True) -> None:
+    def __init__(
+        self, client: Any, *, fast: bool = True, direct: DirectCommands | None = None
+    ) -> None:
         self.client = client
         self.scripts = ScriptRegistry()
-        self._direct = DirectCommands(client)
+        self._direct = direct or DirectCommands(client)
         self._direct.enabled = self._direct.enabled and fast
         #: Whether a blocking command and a command behind it can share one write (a plain
         #: ``redis.Redis``; fakeredis and cluster clients may not block inside a pipeline).

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.schemas import Message, RecoveryReport
 from taskq_redis import results
 from taskq_redis.codec import text
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:
@@ -190,3 +192,63 @@ def by_queue(deliveries: Sequence[Delivery]) -> Iterator[tuple[str, list[tuple[i
     for queue, batch in groups.items():
         for start in range(0, len(batch), BATCH):
             yield queue, batch[start : start + BATCH]
+
+
+class SettlingOperations:
+    """Settlements and leases of :class:`~taskq_redis.broker.RedisBroker` (this module's functions).
+
+    A part of the broker: it runs on the broker's store (``_store``).
+    """
+
+    _store: Store
+
+    @reports_lost_connection
+    def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
+        """Count a retry and send the message to READY, or to SCHEDULED ``delay`` s from now."""
+        return send_back(self._store, "retry", delivery, [repr(float(delay)), error or ""])
+
+    @reports_lost_connection
+    def postpone(self, delivery: Delivery, *, delay: float) -> bool:
+        """Put the message back (READY, or SCHEDULED ``delay`` s from now), counting nothing."""
+        return send_back(self._store, "postpone", delivery, [repr(float(delay))])
+
+    @reports_lost_connection
+    def dead(
+        self,
+        delivery: Delivery,
+        *,
+        reason: str,
+        result: TaskResult | None = None,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> bool:
+        """Move the delivery's message to DEAD with ``reason``; fenced like :meth:`ack`.
+
+        ``result`` (a FAILURE) is stored first in the same round trip, fenced out or not.
+        """
+        keys = self._store.keys(delivery.queue)
+        outcome = None if result is None else (result, result_ttl)
+        return bury(self._store, keys, fence(delivery), reason, outcome)
+
+    @reports_lost_connection
+    def extend_lease(self, deliveries: Sequence[Delivery], *, lease: float) -> list[bool]:
+        """Renew every lease still held, in one pipelined round trip (one script per queue).
+
+        ``lease=0`` expires them now, handing the messages to the next ``recover_expired``.
+        """
+        if lease < 0:
+            raise ValueError(f"lease must not be negative, got {lease!r}")
+        return extend_lease(self._store, deliveries, lease)
+
+    @reports_lost_connection
+    def release(self, deliveries: Sequence[Delivery]) -> int:
+        """Give held deliveries back to the front of READY, uncounted; returns how many."""
+        return release(self._store, deliveries)
+
+    @reports_lost_connection
+    def recover_expired(self, queue: str, *, limit: int = 1000) -> RecoveryReport:
+        """Hand back expired leases (front of READY, or DEAD at max_deliveries), bounded.
+
+        Each script call recovers at most 1000 and keeps their order at the front of READY;
+        a larger recovery puts later slices ahead of earlier ones.
+        """
+        return recover_expired(self._store, queue, limit)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from taskq_core.broker import heartbeat_gap
 from taskq_redis.codec import text, worker_info
+from taskq_redis.connection import reports_lost_connection
 from taskq_redis.keys import queues_key, worker_queues_key
 from taskq_redis.producing import ANNOUNCE_INTERVAL
 from taskq_redis.store import BATCH
@@ -126,3 +127,37 @@ def expire_dead(store: Store, queue: str, *, within: float, reaper: str | None) 
         if offset < 0:
             return workers
         silent = workers
+
+
+class WorkerOperations:
+    """Worker liveness of :class:`~taskq_redis.broker.RedisBroker` (this module's functions).
+
+    A part of the broker: it runs on the broker's store (``_store``).
+    """
+
+    _store: Store
+
+    @reports_lost_connection
+    def send_heartbeat(self, worker: WorkerInfo) -> None:
+        """Record that ``worker`` is alive now (server time) in each of its queues."""
+        send_heartbeat(self._store, worker)
+
+    @reports_lost_connection
+    def list_alive_workers(self, *, within: float, queue: str | None = None) -> list[WorkerInfo]:
+        """Workers heard from within ``within`` seconds, each once, ``last_seen`` filled in."""
+        return list_alive(self._store, within=within, queue=queue)
+
+    @reports_lost_connection
+    def forget_worker(self, worker: WorkerInfo) -> None:
+        """Drop ``worker``'s liveness records (clean shutdown)."""
+        forget(self._store, worker)
+
+    @reports_lost_connection
+    def expire_dead_workers(
+        self, queue: str, *, within: float, reaper: str | None = None
+    ) -> list[str]:
+        """Remove workers silent for more than ``within`` s; their leases expire now.
+
+        With a ``reaper``, only once it has itself heartbeated without a gap for ``within``.
+        """
+        return expire_dead(self._store, queue, within=within, reaper=reaper)
