@@ -24,7 +24,7 @@ from taskq_core.aio import AsyncProducer
 from taskq_redis import results
 from taskq_redis.connection import areports_lost_connection
 from taskq_redis.keys import result_key
-from taskq_redis.producing import WritePlan
+from taskq_redis.producing import WritePlan, stale_result_keys, stale_result_reads
 from taskq_redis.runner import SCRIPT_RELOADS
 
 if TYPE_CHECKING:
@@ -110,6 +110,13 @@ class RedisAsyncProducer(AsyncProducer):
         """Write every message with send_many.lua per queue and 1000 messages; one round trip."""
         if not messages:
             return []
+        if replace_result and self._store.redis.cluster:
+            client = await self._client()
+            reads = stale_result_reads(self._store, messages)
+            held = await self._pipeline(client, reads)
+            for key in stale_result_keys(self._store, messages, held):
+                await client.delete(key)
+            replace_result = False
         plan = WritePlan(self._store, [(message, eta) for message in messages], replace_result)
         return plan.outcome(await self._batch(list(plan.commands())))
 

@@ -116,6 +116,9 @@ class RedisBroker(
         self._waiter = MarkerWaiter(self._store.redis, block_limit(client, max_block))
         self._idle: IdleReserves = {}
         self._connected = False
+        if self._store.redis.cluster:
+            # flow.lua names keys of several queues and results: one slot it is not.
+            self.capabilities = Capabilities(cross_process=True, workflows=False)  # type: ignore[misc]
 
     @classmethod
     def from_url(cls, url: str, **options: object) -> Self:

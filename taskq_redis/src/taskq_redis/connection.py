@@ -23,6 +23,12 @@ from taskq_core.clock import Clock
 from taskq_core.errors import BrokerFullError, BrokerUnavailable, ConfigurationError, TaskqError
 from taskq_core.urls import redact_url
 from taskq_redis.codec import text
+from taskq_redis.servers import (
+    CLUSTER_SCHEMES,
+    SENTINEL_SCHEMES,
+    cluster_client,
+    sentinel_client,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskq.redis")
 
-SCHEMES = ("redis", "rediss", "unix")
+SCHEMES = ("redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
 #: Longest single ``BZPOPMIN`` of an idle worker, in seconds: short enough that a half-open
 #: connection is noticed (BullMQ caps its block at 10 s for that reason), long enough that an
@@ -148,6 +154,11 @@ def client_from_url(url: str) -> tuple[redis.Redis, str | None]:
     ``rediss://`` turns TLS on, ``unix://`` uses a socket path; user, password, database and
     socket options come from the URL as redis-py understands them.
     """
+    scheme = url.partition("://")[0].lower()
+    if scheme in CLUSTER_SCHEMES:
+        return cluster_client(url, _defaults(), command_retry())
+    if scheme in SENTINEL_SCHEMES:
+        return sentinel_client(url, _defaults(), command_retry())
     redis_url, prefix, defaults = client_settings(url)
     try:
         client = redis.Redis.from_url(redis_url, retry=command_retry(), **defaults)
@@ -164,9 +175,14 @@ def async_client_from_url(url: str) -> redis.asyncio.Redis:
     import redis.asyncio
     import redis.asyncio.retry
 
-    redis_url, _, defaults = client_settings(url)
     backoff = ExponentialWithJitterBackoff(cap=BACKOFF_CAP_SECONDS, base=BACKOFF_BASE_SECONDS)
     retry = redis.asyncio.retry.Retry(backoff, COMMAND_RETRIES, supported_errors=_RETRIED_ERRORS)
+    scheme = url.partition("://")[0].lower()
+    if scheme in CLUSTER_SCHEMES:
+        return cluster_client(url, _defaults(), retry, asyncio=True)[0]  # type: ignore[no-any-return]
+    if scheme in SENTINEL_SCHEMES:
+        return sentinel_client(url, _defaults(), retry, asyncio=True)[0]  # type: ignore[no-any-return]
+    redis_url, _, defaults = client_settings(url)
     try:
         return redis.asyncio.Redis.from_url(redis_url, retry=retry, **defaults)
     except (ValueError, TypeError) as exc:
@@ -180,17 +196,22 @@ def client_settings(url: str) -> tuple[str, str | None, dict[str, Any]]:
         ConfigurationError: the URL is wrong (see :func:`split_url`).
     """
     redis_url, prefix = split_url(url)
-    defaults: dict[str, Any] = {
+    defaults = _defaults()
+    if _checks_certificates(redis_url):
+        # redis-py before 6.0 skips the hostname check unless asked; the URL may still say no.
+        defaults["ssl_check_hostname"] = True
+    return redis_url, prefix, defaults
+
+
+def _defaults() -> dict[str, Any]:
+    """Socket and retry settings of every client built from a URL."""
+    return {
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT_SECONDS,
         "socket_connect_timeout": 5.0,
         "socket_keepalive": True,
         "health_check_interval": 30,
         "retry_on_error": list(_RETRIED_ERRORS),
     }
-    if _checks_certificates(redis_url):
-        # redis-py before 6.0 skips the hostname check unless asked; the URL may still say no.
-        defaults["ssl_check_hostname"] = True
-    return redis_url, prefix, defaults
 
 
 def _checks_certificates(redis_url: str) -> bool:
@@ -226,17 +247,32 @@ def broker_options(options: dict[str, object]) -> tuple[str | None, Clock | None
     return prefix, clock, float(max_block)
 
 
-def block_limit(client: redis.Redis, max_block: float) -> float:
+def _connection_kwargs(client: Any) -> Mapping[str, Any]:
+    """The connection settings of ``client`` (a cluster client keeps them on its nodes manager)."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        return pool.connection_kwargs  # type: ignore[no-any-return]
+    manager = getattr(client, "nodes_manager", None)
+    return getattr(manager, "connection_kwargs", {}) if manager is not None else {}
+
+
+def block_limit(client: Any, max_block: float) -> float:
     """``max_block``, shortened when the client's socket timeout would cut the wait off."""
-    socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    socket_timeout = _connection_kwargs(client).get("socket_timeout")
     if socket_timeout is None:
         return max_block
     return max(0.1, min(max_block, float(socket_timeout) - 1.0))
 
 
-def describe(client: redis.Redis | redis.asyncio.Redis) -> str:
-    """Where ``client`` connects: ``host:port`` or the unix socket path."""
-    kwargs: Mapping[str, Any] = client.connection_pool.connection_kwargs
+def describe(client: Any) -> str:
+    """Where ``client`` connects: ``host:port``, the unix socket path, or the servers' list."""
+    where = getattr(client, "taskq_where", None)
+    if where is not None:
+        return str(where)
+    if isinstance(client, redis.RedisCluster):
+        nodes = client.get_primaries() or client.nodes_manager.startup_nodes.values()  # type: ignore[no-untyped-call]
+        return "cluster " + ",".join(sorted(node.name for node in nodes))
+    kwargs = _connection_kwargs(client)
     if kwargs.get("path"):
         return str(kwargs["path"])
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
@@ -253,7 +289,16 @@ def ping_once(client: redis.Redis) -> None:
     Raises:
         BrokerUnavailable: connection refused, DNS, auth or TLS failure, or a timeout.
     """
-    pool = client.connection_pool
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or type(pool) is not redis.ConnectionPool:
+        # A cluster or a Sentinel-managed primary: its own client finds the server.
+        try:
+            client.ping()
+        except RedisError as exc:
+            raise BrokerUnavailable(
+                f"cannot reach Redis at {describe(client)}: {_one_line(exc)}"
+            ) from None
+        return
     settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
     try:
         connection = pool.connection_class(**settings)
@@ -294,7 +339,8 @@ def check_server(client: redis.Redis) -> None:
     except ResponseError as exc:
         log.debug("Redis at %s refused INFO (%s); skipping the version check", where, exc)
     else:
-        version = str(info.get("redis_version", ""))
+        versions = [str(part.get("redis_version", "")) for part in _per_node(info)]
+        version = min(versions, key=lambda v: _version(v) if v else (99,))
         if version and _version(version) < MIN_REDIS_VERSION:
             raise ConfigurationError(
                 f"Redis at {where} is version {version}; taskq needs 6.2 or newer"
@@ -304,7 +350,7 @@ def check_server(client: redis.Redis) -> None:
     except ResponseError as exc:
         log.debug("Redis at %s refused CONFIG GET (%s); skipping the eviction check", where, exc)
         return
-    policy = next((text(value) for value in reply.values()), "")
+    policy = next((text(value) for part in _per_node(reply) for value in part.values()), "")
     if policy and policy != "noeviction":
         log.warning(
             "Redis at %s has maxmemory-policy %s: under memory pressure it may silently delete "
@@ -312,6 +358,14 @@ def check_server(client: redis.Redis) -> None:
             where,
             policy,
         )
+
+
+def _per_node(reply: Mapping[Any, Any]) -> list[Mapping[Any, Any]]:
+    """A reply of every node of a cluster (a dict per node), or the one reply of one server."""
+    parts = list(reply.values())
+    if parts and all(isinstance(part, dict) for part in parts):
+        return parts
+    return [reply]
 
 
 def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
@@ -360,7 +414,7 @@ def taskq_error(exc: RedisError, client: Any) -> TaskqError | None:
     out-of-memory reply ``BrokerFullError``; other error replies stay as they are.
     """
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        where = describe(client) if hasattr(client, "connection_pool") else "?"
+        where = describe(client) if client is not None else "?"
         return BrokerUnavailable(f"lost Redis at {where}: {_one_line(exc)}")
     return broker_full(exc, "the command")
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
+from redis.crc import key_slot
+
 from taskq_core.broker import DEFAULT_RESULT_TTL, RevokeOutcome, as_queue_list
 from taskq_core.schemas import TaskResult
 from taskq_redis import results
@@ -119,9 +121,15 @@ def wait_terminations(
     """BLPOP on ``worker_id``'s termination lists, then take what else they hold (LPOP).
 
     Waits in chunks of at most ``max_block`` so a dead connection is noticed; ``timeout <= 0``
-    only takes what is there.
+    only takes what is there. On a cluster the BLPOP names the lists of the first queue's slot
+    only (one command, one slot); requests in other slots are taken with LPOP when a chunk
+    ends, so they wait at most ``max_block``.
     """
     lists = [store.keys(queue).terminate(worker_id) for queue in queues]
+    blocking = lists
+    if store.redis.cluster:
+        slot = key_slot(lists[0].encode()) if lists else 0
+        blocking = [name for name in lists if key_slot(name.encode()) == slot]
     give_up = time.monotonic() + max(0.0, timeout)
     found: list[str] = []
     while timeout > 0 and not found:
@@ -129,9 +137,11 @@ def wait_terminations(
         if remaining <= 0:
             return []
         # (BLPOP's 0 would mean "forever")
-        popped = store.redis.run(("BLPOP", *lists, repr(max(0.01, min(remaining, max_block)))))
+        popped = store.redis.run(("BLPOP", *blocking, repr(max(0.01, min(remaining, max_block)))))
         if popped is not None:
             found.append(text(popped[1]))
+        if len(blocking) < len(lists):
+            break  # the other slots' lists are read below, once per chunk
     for name in lists:
         more = store.redis.run(("LPOP", name, 1000))
         found += [text(item) for item in more or ()]

@@ -1,4 +1,4 @@
-"""Entry point of taskq-redis: serves ``redis://``, ``rediss://`` and ``unix://`` URLs.
+"""Entry point of taskq-redis: serves the Redis URL schemes (plain, TLS, unix, Cluster, Sentinel).
 
 Imported when taskq first looks up a backend, so it imports nothing heavy: redis-py and the
 broker load only when a Redis URL is actually used.
@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
     from taskq_core.hookspecs import RegisterBackend
 
-SCHEMES = ("redis", "rediss", "unix")
+SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
 
 
 def broker_from_url(url: str, **options: object) -> BaseBroker:

@@ -52,6 +52,9 @@ def write(
     """
     if not batch:
         return []
+    if replace_result and store.redis.cluster:
+        forget_stale_results(store, [message for message, _ in batch])
+        replace_result = False
     if len(batch) == 1:
         message, eta = batch[0]
         moment = time.monotonic()
@@ -70,6 +73,42 @@ def write(
     # Each call goes out as soon as it is built: Redis writes the first chunk while the next
     # one is encoded (sends are idempotent by id, so a retried stream is harmless).
     return plan.outcome(store.redis.batch(plan.commands(), raise_on_error=False))
+
+
+def stale_result_reads(store: Store, messages: Sequence[Message]) -> list[Command]:
+    """HMGET of each queue's payloads for these ids (one command per queue: one slot each)."""
+    by_queue: dict[str, list[str]] = defaultdict(list)
+    for message in messages:
+        by_queue[message.queue].append(message.id)
+    return [("HMGET", store.keys(queue).payloads, *ids) for queue, ids in by_queue.items()]
+
+
+def stale_result_keys(
+    store: Store, messages: Sequence[Message], replies: Sequence[Any]
+) -> list[str]:
+    """Result keys of the ids no queue holds, from the replies of :func:`stale_result_reads`."""
+    by_queue: dict[str, list[str]] = defaultdict(list)
+    for message in messages:
+        by_queue[message.queue].append(message.id)
+    return [
+        result_key(store.prefix, message_id)
+        for ids, held in zip(by_queue.values(), replies, strict=True)
+        for message_id, payload in zip(ids, held, strict=True)
+        if payload is None
+    ]
+
+
+def forget_stale_results(store: Store, messages: Sequence[Message]) -> None:
+    """``replace_result`` on a cluster: delete the results of ids no queue holds, then send.
+
+    The result key is in its own slot, so the send cannot delete it in the same script. The
+    ids still held keep their results, as the script would have it; an id sent again by
+    someone else between the read and the send is the one race this leaves.
+    """
+    replies = store.redis.batch(stale_result_reads(store, messages))
+    stale = stale_result_keys(store, messages, replies)
+    if stale:
+        store.redis.batch([("DEL", key) for key in stale])
 
 
 class WritePlan:
@@ -228,6 +267,9 @@ def write_unique(
     Raises:
         BrokerFullError: Redis is out of memory and nothing was written.
     """
+    if replace_result and store.redis.cluster:
+        forget_stale_results(store, [message])
+        replace_result = False
     call = _send_one(store, store.now_arg(), message, eta, replace_result, claim)
     moment = time.monotonic()
     fresh = moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) >= ANNOUNCE_INTERVAL

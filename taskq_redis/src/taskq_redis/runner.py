@@ -64,6 +64,8 @@ class Runner:
         #: Whether a blocking command and a command behind it can share one write (a plain
         #: ``redis.Redis``; fakeredis and cluster clients may not block inside a pipeline).
         self.blocks_in_batch = self._direct.enabled
+        #: Whether the client is a Redis Cluster client: one command names keys of one slot.
+        self.cluster = is_cluster(client)
 
     @property
     def fast(self) -> bool:
@@ -153,7 +155,13 @@ class Runner:
         return popped, reply
 
     def transaction(self, commands: Sequence[Command]) -> list[Any]:
-        """Run ``commands`` in one MULTI/EXEC (reads that must see one moment of one slot)."""
+        """Run ``commands`` in one MULTI/EXEC (reads that must see one moment of one slot).
+
+        On a cluster they are a plain batch: redis-py 5.3 has no cluster transactions, so the
+        reads may straddle a write there.
+        """
+        if self.cluster:
+            return self.batch(commands)
         pipe = self.client.pipeline(transaction=True)
         for command in commands:
             pipe.execute_command(*command, **command_options(command))

@@ -21,12 +21,15 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from redis.crc import key_slot
 from redis.exceptions import RedisError
+
+from taskq_redis.codec import text
+from taskq_redis.keys import QueueKeys
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from taskq_redis.keys import QueueKeys
     from taskq_redis.runner import Command, Runner
     from taskq_redis.store import Call
 
@@ -60,7 +63,7 @@ class MarkerWaiter:
         self.max_block = max_block
         self._lock = threading.Lock()
         self._generation = 0
-        self._waiting: dict[str, str] = {}
+        self._waiting: dict[str, list[str]] = {}
 
     def generation(self) -> int:
         """Interruptions so far; a reserve remembers it and stops once it changes."""
@@ -95,20 +98,27 @@ class MarkerWaiter:
             its course) and the reply of ``then`` (``None`` when there was none).
         """
         token = uuid.uuid4().hex
-        wake = queues[0].wake(token)
+        groups = slot_groups(queues) if self._runner.cluster else [list(queues)]
+        wakes = [group[0].wake(token) for group in groups]
         with self._lock:
             if self._generation != generation:
                 return Wake.INTERRUPTED, None
-            self._waiting[token] = wake
+            self._waiting[token] = wakes
         reply = None
         try:
             timeout = max(MIN_BLOCK_SECONDS, min(seconds, self.max_block))
-            markers = [*(keys.marker for keys in queues), wake]
-            block = ("BZPOPMIN", *markers, repr(timeout))
-            if then is None:
-                popped = self._runner.run(block)
+            blocks = [
+                ("BZPOPMIN", *(keys.marker for keys in group), wake, repr(timeout))
+                for group, wake in zip(groups, wakes, strict=True)
+            ]
+            if len(blocks) > 1:
+                popped = self._wait_slots(blocks, wakes)
+                if then is not None:
+                    reply = self._runner.call(*then)
+            elif then is None:
+                popped = self._runner.run(blocks[0])
             else:
-                popped, reply = self._runner.block_then(block, self._runner.script(*then))
+                popped, reply = self._runner.block_then(blocks[0], self._runner.script(*then))
         finally:
             with self._lock:
                 self._waiting.pop(token, None)
@@ -117,11 +127,49 @@ class MarkerWaiter:
             return Wake.INTERRUPTED, reply
         return (Wake.TIMEOUT if popped is None else Wake.MARKER), reply
 
+    def _wait_slots(self, blocks: list[Command], wakes: list[str]) -> Any:
+        """Block on each slot's markers at once, one connection each; the first wakes the rest.
+
+        A cluster cannot block on keys of several slots in one command, so each slot group
+        gets its own BZPOPMIN (with its own wake key) on its own connection, in a thread; the
+        first to return writes ``done`` to the other groups' wake keys so they return too.
+
+        Returns:
+            A popped marker entry when a marker (or ``interrupt()``) woke a group, else ``None``.
+        """
+        replies: list[Any] = [None] * len(blocks)
+        errors: list[BaseException] = []
+        first = threading.Event()
+
+        def block(at: int) -> None:
+            try:
+                replies[at] = self._runner.run(blocks[at])
+            except BaseException as exc:
+                errors.append(exc)
+            first.set()
+
+        threads = [
+            threading.Thread(target=block, args=(at,), daemon=True) for at in range(len(blocks))
+        ]
+        for thread in threads:
+            thread.start()
+        first.wait()
+        done: list[Command] = []
+        for wake in wakes:
+            done += [("ZADD", wake, 0, "done"), ("EXPIRE", wake, WAKE_KEY_TTL_SECONDS)]
+        self._runner.batch(done)
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        woken = [entry for entry in replies if entry is not None and text(entry[1]) != "done"]
+        return woken[0] if woken else None
+
     def interrupt(self) -> None:
         """Wake every wait blocked in this process and make running reserves return."""
         with self._lock:
             self._generation += 1
-            wakes = list(self._waiting.values())
+            wakes = [wake for keys in self._waiting.values() for wake in keys]
         if not wakes:
             return
         try:
@@ -131,3 +179,11 @@ class MarkerWaiter:
             self._runner.batch(commands)
         except RedisError as exc:  # the blocked call will fail on the same broken link
             log.warning("could not wake blocked reserves: %s", exc)
+
+
+def slot_groups(queues: Sequence[QueueKeys]) -> list[list[QueueKeys]]:
+    """``queues`` grouped by the cluster slot of their hash tag, in their order."""
+    groups: dict[int, list[QueueKeys]] = {}
+    for keys in queues:
+        groups.setdefault(key_slot(keys.marker.encode()), []).append(keys)
+    return list(groups.values())
