@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,17 +116,17 @@ class RedisCluster:
         except subprocess.SubprocessError:
             return False
 
-    def _until(self, condition: object, what: str) -> None:
+    def _until(self, condition: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + FORM_SECONDS
         while time.monotonic() < deadline:
-            if condition():  # type: ignore[operator]
+            if condition():
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the Redis Cluster did not form: waited for {what}")
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> object:
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A 3-primary Redis Cluster on loopback for the whole session, torn down at its end."""
     cluster = RedisCluster(tmp_path_factory.mktemp("cluster"))
     try:
