@@ -107,7 +107,7 @@ class DirectCommands:
             return list(pipe.execute(raise_on_error=False))
 
         def attempt() -> list[Any]:
-            if isinstance(commands, list | tuple):
+            if type(commands) is list or type(commands) is tuple:
                 # Built already: one write for all of them (one system call).
                 sent[:] = commands
                 conn.send_packed_command(conn.pack_commands(sent))

@@ -83,6 +83,8 @@ class Runner:
     def calls(self, calls: Sequence[Call], *, raise_on_error: bool = True) -> list[Any]:
         """:meth:`batch` of script calls ``(name, keys, args)``."""
         script = self.scripts.command
+        if len(calls) == 1:
+            return self._one(script(*calls[0]), raise_on_error)
         return self.batch([script(*call) for call in calls], raise_on_error=raise_on_error)
 
     def run(self, command: Command) -> Any:
@@ -109,14 +111,9 @@ class Runner:
         Raises:
             redis.exceptions.ResponseError: the first error reply (with ``raise_on_error``).
         """
-        if isinstance(commands, list | tuple) and len(commands) == 1:
-            # One command: no stream to set up (the common ack and send).
-            try:
-                return [self.run(commands[0])]
-            except ResponseError as exc:
-                if raise_on_error:
-                    raise
-                return [exc]
+        built = type(commands) is list or type(commands) is tuple
+        if built and len(commands) == 1:  # type: ignore[arg-type]
+            return self._one(commands[0], raise_on_error)  # type: ignore[index]
         sent: list[Command] = []
 
         def recorded() -> Iterator[Command]:
@@ -124,7 +121,7 @@ class Runner:
                 sent.append(command)
                 yield command
 
-        if isinstance(commands, list | tuple):
+        if built:
             sent = list(commands)
             replies = self._direct.stream(sent)
         else:
@@ -135,6 +132,15 @@ class Runner:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    def _one(self, command: Command, raise_on_error: bool) -> list[Any]:
+        """A batch of one command: no stream to set up (the common ack and send)."""
+        try:
+            return [self.run(command)]
+        except ResponseError as exc:
+            if raise_on_error:
+                raise
+            return [exc]
 
     def block_then(self, block: Command, then: Command) -> tuple[Any, Any]:
         """Run the blocking command ``block``, then ``then`` the moment it returns.
