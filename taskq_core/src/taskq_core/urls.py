@@ -1,7 +1,7 @@
 """Broker URLs made safe to print: one function every error, log line and repr goes through.
 
 A URL's secrets are its user information (everything between ``://`` and the last ``@``) and a
-``password`` query option. Redaction works on the raw text rather than on ``urlsplit``'s parts,
+``password`` (or Sentinel's ``sentinel_password``) query option. Redaction works on the raw text rather than on ``urlsplit``'s parts,
 because the URLs that most need it are malformed ones: a password holding ``#``, ``/`` or ``?``
 makes ``urlsplit`` end the host early and put the rest of the password in the path, query or
 fragment, where a parsed redaction would miss it.
@@ -14,8 +14,9 @@ import re
 #: What a secret is replaced with.
 REDACTED = "***"
 
-#: A ``password`` query option (any case), up to the next option or the fragment.
-_PASSWORD_OPTION = re.compile(r"(?i)([?&;]password=)[^&;#]*")
+#: A ``password`` or ``sentinel_password`` query option (any case), up to the next option or
+#: the fragment.
+_PASSWORD_OPTION = re.compile(r"(?i)([?&;](?:sentinel_)?password=)[^&;#]*")
 
 
 def redact_url(url: str) -> str:

@@ -291,8 +291,12 @@ def ping_once(client: redis.Redis) -> None:
     """
     pool = getattr(client, "connection_pool", None)
     if pool is None or type(pool) is not redis.ConnectionPool:
-        # A cluster or a Sentinel-managed primary: its own client finds the server.
+        # A cluster or a Sentinel-managed primary: its own client finds the server (a Sentinel
+        # setup asks its Sentinels first, once each, so an unreachable one fails fast).
         try:
+            manager = getattr(pool, "sentinel_manager", None)
+            if manager is not None:
+                manager.discover_master(getattr(pool, "service_name", ""))
             client.ping()
         except RedisError as exc:
             raise BrokerUnavailable(

@@ -16,6 +16,9 @@ import importlib
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from taskq_core.errors import ConfigurationError
 from taskq_core.urls import redact_url
 
@@ -190,6 +193,8 @@ def sentinel_client(
     sentinel_kwargs: dict[str, Any] = {
         "socket_timeout": options.get("socket_timeout"),
         "socket_connect_timeout": options.get("socket_connect_timeout"),
+        # Each Sentinel is asked once per discovery: the next one is the retry.
+        "retry": Retry(NoBackoff(), 0),
     }
     for name in ("username", "password"):
         if f"sentinel_{name}" in servers.options:
