@@ -2,9 +2,9 @@
 
 A URL's secrets are its user information (everything between ``://`` and the last ``@``) and a
 ``password`` (or Sentinel's ``sentinel_password``) query option. Redaction works on the raw text
-rather than on ``urlsplit``'s parts, because the URLs that most need it are malformed ones: a password holding ``#``, ``/`` or ``?``
-makes ``urlsplit`` end the host early and put the rest of the password in the path, query or
-fragment, where a parsed redaction would miss it.
+rather than on ``urlsplit``'s parts, because the URLs that most need it are malformed ones: a
+password holding ``#``, ``/`` or ``?`` makes ``urlsplit`` end the host early and put the rest
+of the password in the path, query or fragment, where a parsed redaction would miss it.
 """
 
 from __future__ import annotations
