@@ -5,12 +5,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 
 from taskq_core.clock import Clock
 from taskq_core.schemas import Message
@@ -48,24 +50,20 @@ class TestRedisClusterBroker(BrokerConformance):
         """Known limit of the asyncio cluster client; the sync result waits pass above."""
 
 
-def queues_on_three_slots(prefix: str) -> list[str]:
-    """Three queue names whose keys hash to three different primaries of the test cluster."""
+def queues_on_three_slots(broker: RedisBroker) -> list[str]:
+    """Three queue names whose keys are held by three different primaries of the cluster."""
     from redis.crc import key_slot
 
     from taskq_redis.keys import queue_keys
 
-    names: list[str] = []
-    ranges = [(0, 5460), (5461, 10922), (10923, 16383)]  # redis-cli --cluster create's split
-    for low, high in ranges:
-        index = 0
-        while True:
-            name = f"q{index}"
-            slot = key_slot(queue_keys(prefix, name).marker.encode())
-            if low <= slot <= high and name not in names:
-                names.append(name)
-                break
-            index += 1
-    return names
+    by_node: dict[str, str] = {}
+    index = 0
+    while len(by_node) < 3:
+        name = f"q{index}"
+        slot = key_slot(queue_keys(broker.prefix, name).marker.encode())
+        by_node.setdefault(broker.client.nodes_manager.get_node_from_slot(slot).name, name)
+        index += 1
+    return list(by_node.values())
 
 
 @pytest.mark.redis
@@ -76,7 +74,7 @@ def test_a_worker_of_queues_on_three_primaries_is_woken_by_a_send_to_any(
     prefix = f"tq-test-{uuid.uuid4().hex[:8]}"
     broker = RedisBroker.from_url(redis_cluster.url, prefix=prefix, max_block=60.0)
     producer = RedisBroker.from_url(redis_cluster.url, prefix=prefix)
-    queues = queues_on_three_slots(prefix)
+    queues = queues_on_three_slots(broker)
     try:
         for target in queues:
             # When a reserve over all three blocks, and a message arrives in one of them
@@ -114,7 +112,7 @@ def test_a_worker_killed_holding_messages_of_three_primaries_loses_none(
     # Given messages in three queues on three primaries
     prefix = f"tq-test-{uuid.uuid4().hex[:8]}"
     broker = RedisBroker.from_url(redis_cluster.url, prefix=prefix)
-    queues = queues_on_three_slots(prefix)
+    queues = queues_on_three_slots(broker)
     messages = [Message.build(task="t", queue=queues[n % 3]) for n in range(60)]
     sent = {message.id for message in messages}
     assert all(broker.send_batch(messages))
@@ -150,4 +148,79 @@ def test_a_worker_killed_holding_messages_of_three_primaries_loses_none(
             assert broker.ack(delivery)
             acked.add(delivery.id)
     assert acked == sent
+    broker.close()
+
+
+def migrate_slot(cluster: RedisCluster, slot: int, source: int, target: int) -> None:
+    """Move ``slot`` from the node on port ``source`` to the one on ``target``, keys included.
+
+    The steps ``redis-cli --cluster reshard`` takes: IMPORTING on the target, MIGRATING on the
+    source (clients now get ASK for keys already moved), MIGRATE of the slot's keys in batches
+    until none is left, then the slot assigned to the target on every node (MOVED from then on).
+    """
+    nodes = {port: redis.Redis(port=port, decode_responses=True) for port in cluster.ports}
+    ids = {port: str(client.execute_command("CLUSTER", "MYID")) for port, client in nodes.items()}
+    nodes[target].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+    nodes[source].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+    while keys := nodes[source].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        nodes[source].execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+    for port in (target, source, *(p for p in cluster.ports if p not in (source, target))):
+        nodes[port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+    for client in nodes.values():
+        client.close()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_queue_whose_slot_migrates_mid_run_loses_nothing(
+    redis_cluster: RedisCluster,  # noqa: F811
+) -> None:
+    from redis.crc import key_slot
+
+    from taskq_redis.keys import queue_keys
+
+    # Given a queue with messages, drained by a worker a few at a time
+    prefix = f"tq-test-{uuid.uuid4().hex[:8]}"
+    broker = RedisBroker.from_url(redis_cluster.url, prefix=prefix)
+    messages = [Message.build(task="t", queue="moving") for _ in range(300)]
+    assert all(broker.send_batch(messages))
+    sent = {message.id for message in messages}
+    slot = key_slot(queue_keys(prefix, "moving").marker.encode())
+    owner = broker.client.nodes_manager.get_node_from_slot(slot)
+    source = int(owner.port)
+    target = next(port for port in redis_cluster.ports if port != source)
+    acked: set[str] = set()
+    errors: list[BaseException] = []
+    quarter, migrated, done = threading.Event(), threading.Event(), threading.Event()
+
+    def drain() -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while acked != sent and time.monotonic() < deadline:
+            if len(acked) >= len(sent) // 4:
+                quarter.set()
+            if len(acked) >= len(sent) // 2:
+                migrated.wait(DRAIN_SECONDS)
+            try:
+                broker.recover_expired("moving")
+                for delivery in broker.reserve(
+                    ["moving"], worker_id="w", lease=30.0, limit=5, timeout=0.5
+                ):
+                    broker.ack(delivery)
+                    acked.add(delivery.id)
+            except Exception as exc:  # a redirection error the worker logs and retries
+                errors.append(exc)
+        done.set()
+
+    worker = threading.Thread(target=drain, daemon=True)
+    worker.start()
+    assert quarter.wait(DRAIN_SECONDS), "the drain never got a quarter of the way"
+    # When the queue's slot moves to another primary while the worker runs
+    migrate_slot(redis_cluster, slot, source, target)
+    migrated.set()
+    # Then every message is acked, the queue is empty on its new node, and the broker's
+    # client follows the slot there
+    assert done.wait(DRAIN_SECONDS), "the drain did not finish"
+    assert acked == sent, f"{len(sent - acked)} never acked; errors: {errors[:3]}"
+    assert broker.counts("moving").processing == 0
+    assert int(broker.client.nodes_manager.get_node_from_slot(slot).port) == target
     broker.close()
