@@ -23,7 +23,8 @@ import pytest
 FORM_SECONDS = 60.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free loopback port whose cluster bus port (port + 10000) is free too."""
     # A cluster node also listens on port + 10000 (its bus): pick ports whose bus port is free.
     while True:
         with socket.socket() as probe:
@@ -39,10 +40,11 @@ def _free_port() -> int:
         return port
 
 
-def _binary(name: str) -> str:
+def server_binary(name: str) -> str:
+    """The path of ``name`` (redis-server, redis-cli); skip without it, but fail under CI."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed; the Redis Cluster tests start their own cluster"
+        message = f"{name} is not installed; the Cluster and Sentinel tests start their own servers"
         if os.environ.get("CI"):
             pytest.fail(f"{message} (CI is set, so this is an error)")
         pytest.skip(message)
@@ -65,7 +67,7 @@ class RedisCluster:
     def cli(self, port: int, *args: str, timeout: float = 30.0) -> str:
         """Run ``redis-cli -p port args...`` and return its output."""
         done = subprocess.run(
-            [_binary("redis-cli"), "-p", str(port), *args],
+            [server_binary("redis-cli"), "-p", str(port), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -74,9 +76,9 @@ class RedisCluster:
         return done.stdout
 
     def start(self, count: int = 3) -> None:
-        server = _binary("redis-server")
+        server = server_binary("redis-server")
         for _ in range(count):
-            port = _free_port()
+            port = free_port()
             node_dir = self.directory / str(port)
             node_dir.mkdir()
             self.ports.append(port)

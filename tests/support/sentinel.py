@@ -7,9 +7,6 @@ primary's first INFO and a ``SENTINEL FAILOVER`` can promote it. Only ``redis-se
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -18,26 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from .cluster import free_port, server_binary
+
 #: Service name the Sentinel monitors.
 SERVICE = "taskq-primary"
 #: Seconds the setup (or a failover) may take.
 SETTLE_SECONDS = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed; the Sentinel tests start their own servers"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI is set, so this is an error)")
-        pytest.skip(message)
-    return path
 
 
 @dataclass
@@ -58,7 +41,7 @@ class SentinelSetup:
     def cli(self, port: int, *args: str) -> str:
         """Run ``redis-cli -p port args...`` and return its output."""
         done = subprocess.run(
-            [_binary("redis-cli"), "-p", str(port), *args],
+            [server_binary("redis-cli"), "-p", str(port), *args],
             capture_output=True,
             text=True,
             timeout=30,
@@ -89,7 +72,7 @@ class SentinelSetup:
         self.processes.append(
             subprocess.Popen(
                 [
-                    _binary("redis-server"),
+                    server_binary("redis-server"),
                     *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(node)),
                     *("--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"),
                     *("--logfile", "redis.log"),
@@ -101,7 +84,7 @@ class SentinelSetup:
         )
 
     def start(self) -> None:
-        self.primary, self.replica, self.sentinel = _free_port(), _free_port(), _free_port()
+        self.primary, self.replica, self.sentinel = free_port(), free_port(), free_port()
         self._server(self.primary)
         self.until(lambda: "PONG" in self.cli(self.primary, "ping"), "the primary")
         self._server(self.replica, "--replicaof", "127.0.0.1", str(self.primary))
@@ -118,7 +101,7 @@ class SentinelSetup:
         )
         self.processes.append(
             subprocess.Popen(
-                [_binary("redis-server"), str(config), "--sentinel"],
+                [server_binary("redis-server"), str(config), "--sentinel"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -26,6 +26,7 @@ from taskq_redis.codec import text
 from taskq_redis.servers import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
+    URL_OPTIONS,
     cluster_client,
     sentinel_client,
 )
@@ -56,28 +57,6 @@ BACKOFF_CAP_SECONDS = 2.0
 
 #: Oldest Redis with everything the scripts use (LPOP count, ZADD GT/LT).
 MIN_REDIS_VERSION = (6, 2)
-
-#: Query options a URL may carry besides ``prefix``; anything else is a typo worth an error.
-URL_OPTIONS = frozenset(
-    {
-        "db",
-        "prefix",
-        "username",
-        "password",
-        "socket_timeout",
-        "socket_connect_timeout",
-        "socket_keepalive",
-        "health_check_interval",
-        "max_connections",
-        "client_name",
-        "protocol",
-        "ssl_cert_reqs",
-        "ssl_ca_certs",
-        "ssl_certfile",
-        "ssl_keyfile",
-        "ssl_check_hostname",
-    }
-)
 
 #: How to write a password that holds URL delimiters.
 _ESCAPE_HINT = (

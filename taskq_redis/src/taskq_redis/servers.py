@@ -27,6 +27,28 @@ CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 #: Schemes of a Sentinel-monitored primary, plain and TLS to the primary.
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 
+#: Query options a URL may carry besides ``prefix``; anything else is a typo worth an error.
+URL_OPTIONS = frozenset(
+    {
+        "db",
+        "prefix",
+        "username",
+        "password",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "health_check_interval",
+        "max_connections",
+        "client_name",
+        "protocol",
+        "ssl_cert_reqs",
+        "ssl_ca_certs",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_check_hostname",
+    }
+)
+
 #: Options only a Sentinel URL takes.
 SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password", "sentinel_ssl"})
 
@@ -143,11 +165,7 @@ def cluster_client(
 
     from taskq_core.errors import BrokerUnavailable
 
-    known = frozenset(
-        {*_COMMON_OPTIONS, "prefix", "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile"}
-        | {"ssl_keyfile", "ssl_check_hostname"}
-    )
-    servers = ServerList(url, known)
+    servers = ServerList(url, URL_OPTIONS - {"db"})
     if servers.path not in ([], ["0"]):
         raise _fail(url, "a cluster has only database 0; write redis+cluster://host:port/")
     prefix = servers.options.get("prefix")
@@ -177,11 +195,7 @@ def sentinel_client(
     """
     module: Any = importlib.import_module("redis.asyncio.sentinel" if asyncio else "redis.sentinel")
 
-    known = frozenset(
-        {*_COMMON_OPTIONS, "prefix", "db", "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile"}
-        | {"ssl_keyfile", "ssl_check_hostname", *SENTINEL_OPTIONS}
-    )
-    servers = ServerList(url, known)
+    servers = ServerList(url, URL_OPTIONS | SENTINEL_OPTIONS)
     if not servers.path or len(servers.path) > 2:
         raise _fail(url, "write redis+sentinel://host:26379[,host:26379]/service_name[/db]")
     service = servers.path[0]
@@ -210,17 +224,3 @@ def sentinel_client(
         return client, prefix
     client.taskq_where = f"service {service} via {','.join(f'{h}:{p}' for h, p in servers.hosts)}"
     return client, prefix
-
-
-#: Options both multi-server URLs take (as ``redis://`` does).
-_COMMON_OPTIONS = (
-    "username",
-    "password",
-    "socket_timeout",
-    "socket_connect_timeout",
-    "socket_keepalive",
-    "health_check_interval",
-    "max_connections",
-    "client_name",
-    "protocol",
-)
