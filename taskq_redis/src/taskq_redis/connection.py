@@ -27,6 +27,7 @@ from taskq_redis.servers import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
     URL_OPTIONS,
+    LazyCluster,
     cluster_client,
     sentinel_client,
 )
@@ -228,6 +229,8 @@ def broker_options(options: dict[str, object]) -> tuple[str | None, Clock | None
 
 def _connection_kwargs(client: Any) -> Mapping[str, Any]:
     """The connection settings of ``client`` (a cluster client keeps them on its nodes manager)."""
+    if isinstance(client, LazyCluster):
+        return client.connection_kwargs
     pool = getattr(client, "connection_pool", None)
     if pool is not None:
         return pool.connection_kwargs  # type: ignore[no-any-return]

@@ -60,7 +60,7 @@ class DirectCommands:
             self._pool = pool
             self.enabled = True
             return
-        pool = getattr(client, "connection_pool", None)
+        pool = getattr(client, "connection_pool", None) if type(client) is redis.Redis else None
         self._pool = pool
         self.enabled = (
             type(client) is redis.Redis

@@ -29,6 +29,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from taskq_redis.direct import DirectCommands, command_options
 from taskq_redis.scripts import ScriptRegistry
+from taskq_redis.servers import LazyCluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -192,4 +193,4 @@ class Runner:
 
 def is_cluster(client: Any) -> bool:
     """Whether ``client`` is a Redis Cluster client."""
-    return isinstance(client, redis.RedisCluster)
+    return isinstance(client, redis.RedisCluster | LazyCluster)

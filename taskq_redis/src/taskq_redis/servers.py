@@ -13,6 +13,8 @@ Sentinels' own TLS is ``?sentinel_ssl=true``). The user and password are the dat
 from __future__ import annotations
 
 import importlib
+import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -152,12 +154,12 @@ def cluster_client(
 ) -> tuple[Any, str | None]:
     """A ``RedisCluster`` for a ``redis+cluster://`` URL, and the prefix it asks for.
 
-    redis-py's sync client contacts a seed node here to learn the slot map; the asyncio one
-    (``asyncio=True``) on its first command.
+    Both clients contact a seed node on first use, not here (the sync one through
+    :class:`LazyCluster`), so a broker can be built while the cluster is down and a worker can
+    wait for it as for a single server.
 
     Raises:
         ConfigurationError: the URL is wrong (one line).
-        BrokerUnavailable: no seed node answered.
     """
     module: Any = importlib.import_module("redis.asyncio.cluster" if asyncio else "redis.cluster")
     cluster_node, redis_cluster = module.ClusterNode, module.RedisCluster
@@ -171,15 +173,60 @@ def cluster_client(
     prefix = servers.options.get("prefix")
     options = connection_options(servers, defaults)
     nodes = [cluster_node(host, port) for host, port in servers.hosts]
-    try:
-        client = redis_cluster(startup_nodes=nodes, retry=retry, **options)
-    except (RedisClusterException, RedisError) as exc:
-        where = ",".join(f"{host}:{port}" for host, port in servers.hosts)
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BrokerUnavailable(f"cannot reach the Redis Cluster at {where}: {line}") from None
-    except (TypeError, ValueError) as exc:
-        raise _fail(url, str(exc)) from None
-    return client, prefix
+    where = ",".join(f"{host}:{port}" for host, port in servers.hosts)
+
+    def build() -> Any:
+        try:
+            return redis_cluster(startup_nodes=nodes, retry=retry, **options)
+        except (RedisClusterException, RedisError) as exc:
+            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BrokerUnavailable(f"cannot reach the Redis Cluster at {where}: {line}") from None
+        except (TypeError, ValueError) as exc:
+            raise _fail(url, str(exc)) from None
+
+    if asyncio:
+        return build(), prefix
+    return LazyCluster(build, where, options), prefix
+
+
+class LazyCluster:
+    """A sync ``RedisCluster`` built on first use; every attribute is the built client's.
+
+    redis-py's sync cluster client asks a seed node for the slot map when it is created. Built
+    lazily, a broker (and the app holding it) can be created while the cluster is down; the
+    first call then raises ``BrokerUnavailable``, which a starting worker retries.
+
+    Args:
+        build: Creates the client (raises ``BrokerUnavailable`` when no seed node answers).
+        where: The seed nodes, for messages.
+        options: The connection settings of the client.
+    """
+
+    def __init__(self, build: Callable[[], Any], where: str, options: dict[str, Any]) -> None:
+        self._build = build
+        #: The connection settings the client is built with (socket timeout, TLS ...).
+        self.connection_kwargs = options
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.taskq_where = f"cluster {where}"
+
+    def built(self) -> Any:
+        """The client, created now if it was not yet."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._build()
+                client = self._client
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.built(), name)
+
+    def close(self) -> None:
+        """Close the client's connections, if it was ever built."""
+        if self._client is not None:
+            self._client.close()
 
 
 def sentinel_client(
