@@ -164,8 +164,9 @@ def migrate_slot(cluster: RedisCluster, slot: int, source: int, target: int) -> 
     nodes[source].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
     while keys := nodes[source].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
         nodes[source].execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
-    for port in (target, source, *(p for p in cluster.ports if p not in (source, target))):
+    for port in (target, source):
         nodes[port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+    # (the other nodes learn the new owner through the cluster bus)
     for client in nodes.values():
         client.close()
 
@@ -188,7 +189,8 @@ def test_a_queue_whose_slot_migrates_mid_run_loses_nothing(
     slot = key_slot(queue_keys(prefix, "moving").marker.encode())
     owner = broker.client.nodes_manager.get_node_from_slot(slot)
     source = int(owner.port)
-    target = next(port for port in redis_cluster.ports if port != source)
+    primaries = [int(node.port) for node in broker.client.get_primaries()]
+    target = next(port for port in primaries if port != source)
     acked: set[str] = set()
     errors: list[BaseException] = []
     quarter, migrated, done = threading.Event(), threading.Event(), threading.Event()
@@ -223,4 +225,64 @@ def test_a_queue_whose_slot_migrates_mid_run_loses_nothing(
     assert acked == sent, f"{len(sent - acked)} never acked; errors: {errors[:3]}"
     assert broker.counts("moving").processing == 0
     assert int(broker.client.nodes_manager.get_node_from_slot(slot).port) == target
+    broker.close()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_primary_failover_mid_run_completes_every_accepted_task(
+    redis_cluster: RedisCluster,  # noqa: F811
+) -> None:
+    from redis.crc import key_slot
+
+    from taskq_redis.keys import queue_keys
+
+    # Given tasks accepted in a queue, replicated to its primary's replica
+    prefix = f"tq-test-{uuid.uuid4().hex[:8]}"
+    broker = RedisBroker.from_url(redis_cluster.url, prefix=prefix)
+    messages = [Message.build(task="t", queue="failing") for _ in range(200)]
+    assert all(broker.send_batch(messages))
+    sent = {message.id for message in messages}
+    slot = key_slot(queue_keys(prefix, "failing").marker.encode())
+    primary = int(broker.client.nodes_manager.get_node_from_slot(slot).port)
+    replica = redis_cluster.replica_of(primary)
+    with redis.Redis(port=primary) as direct:
+        assert direct.execute_command("WAIT", 1, 10_000) == 1
+    # And a worker draining them: a quarter before the failover, a quarter during it, the rest
+    # after it
+    acked: set[str] = set()
+    errors: list[BaseException] = []
+    quarter, failing_over, failed_over, done = (threading.Event() for _ in range(4))
+
+    def drain() -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while acked != sent and time.monotonic() < deadline:
+            if len(acked) >= len(sent) // 4:
+                quarter.set()
+                failing_over.wait(DRAIN_SECONDS)
+            if len(acked) >= len(sent) // 2:
+                failed_over.wait(DRAIN_SECONDS)
+            try:
+                broker.recover_expired("failing")
+                for delivery in broker.reserve(
+                    ["failing"], worker_id="w", lease=2.0, limit=5, timeout=0.5
+                ):
+                    broker.ack(delivery)  # False when the failover lost the lease: runs again
+                    acked.add(delivery.id)
+            except Exception as exc:  # a failover error, which a worker logs and retries
+                errors.append(exc)
+        done.set()
+
+    worker = threading.Thread(target=drain, daemon=True)
+    worker.start()
+    assert quarter.wait(DRAIN_SECONDS), "the drain never got a quarter of the way"
+    # When the replica takes over from its primary (CLUSTER FAILOVER) mid-run
+    failing_over.set()
+    redis_cluster.failover(replica)
+    failed_over.set()
+    # Then every accepted task completes, and the client sends to the new primary
+    assert done.wait(DRAIN_SECONDS), "the drain did not finish"
+    assert acked == sent, f"{len(sent - acked)} never completed; errors: {errors[:3]}"
+    assert broker.counts("failing").processing == 0
+    assert int(broker.client.nodes_manager.get_node_from_slot(slot).port) == replica
     broker.close()

@@ -1,9 +1,10 @@
 """A real 3-primary Redis Cluster on loopback, for the Cluster tests (one per test session).
 
-Three ``redis-server --cluster-enabled yes`` processes on free ports, joined by
-``redis-cli --cluster create ... --cluster-yes``; ready once every node reports
-``cluster_state:ok``. Only ``redis-server`` and ``redis-cli`` on PATH are needed; without them
-the tests skip locally and fail in CI.
+Six ``redis-server --cluster-enabled yes`` processes on free ports, joined by
+``redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`` (three primaries, each
+with one replica, so a test can fail a primary over); ready once every node reports
+``cluster_state:ok`` and every replica is in sync. Only ``redis-server`` and ``redis-cli`` on
+PATH are needed; without them the tests skip locally and fail in CI.
 """
 
 from __future__ import annotations
@@ -59,6 +60,26 @@ class RedisCluster:
     ports: list[int] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
+    def replica_of(self, primary: int) -> int:
+        """The port of a replica of the primary on port ``primary``."""
+        for port in self.ports:
+            info = self.cli(port, "info", "replication")
+            if f"master_port:{primary}" in info:
+                return port
+        raise LookupError(f"no replica of the primary on port {primary}")
+
+    def failover(self, replica: int) -> None:
+        """``CLUSTER FAILOVER`` on ``replica``; returns once it is a primary and all is ok."""
+        assert "OK" in self.cli(replica, "cluster", "failover")
+        self._until(
+            lambda: "role:master" in self.cli(replica, "info", "replication"),
+            f"node {replica} to be promoted",
+        )
+        self._until(
+            lambda: all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports),
+            "every node to report cluster_state:ok after the failover",
+        )
+
     @property
     def url(self) -> str:
         """The ``redis+cluster://`` URL naming every node as a seed."""
@@ -75,7 +96,7 @@ class RedisCluster:
         )
         return done.stdout
 
-    def start(self, count: int = 3) -> None:
+    def start(self, count: int = 6) -> None:
         server = server_binary("redis-server")
         for _ in range(count):
             port = free_port()
@@ -98,12 +119,23 @@ class RedisCluster:
         for port in self.ports:
             self._until(lambda port=port: self._answers(port), f"node {port} to answer PING")
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
-        self.cli(self.ports[0], "--cluster", "create", *nodes, "--cluster-yes", timeout=60.0)
+        self.cli(
+            self.ports[0],
+            *("--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"),
+            timeout=60.0,
+        )
         for port in self.ports:
             self._until(
                 lambda port=port: "cluster_state:ok" in self.cli(port, "cluster", "info"),
                 f"node {port} to report cluster_state:ok",
             )
+            self._until(
+                lambda port=port: self._in_sync(port), f"node {port}'s replication to be up"
+            )
+
+    def _in_sync(self, port: int) -> bool:
+        info = self.cli(port, "info", "replication")
+        return "role:master" in info or "master_link_status:up" in info
 
     def stop(self) -> None:
         for process in self.processes:
