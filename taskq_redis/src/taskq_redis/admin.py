@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskq_core.schemas import QueueCounts
 from taskq_redis.codec import DEAD_LETTER_FIELDS, dead_letter, text
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.keys import queues_key
 from taskq_redis.store import BATCH
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskq_core.aio import AsyncProducer
 from taskq_redis import results
-from taskq_redis.connection import areports_lost_connection
+from taskq_redis.failures import areports_lost_connection
 from taskq_redis.keys import result_key
 from taskq_redis.producing import WritePlan, stale_result_keys, stale_result_reads
 from taskq_redis.runner import SCRIPT_RELOADS

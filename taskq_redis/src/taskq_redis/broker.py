@@ -32,9 +32,9 @@ from taskq_redis.connection import (
     check_server,
     client_from_url,
     ping_once,
-    reports_lost_connection,
 )
 from taskq_redis.control import ControlOperations
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.flowing import FlowOperations
 from taskq_redis.history import MonitoringOperations
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix

@@ -9,31 +9,30 @@ for a dead connection.
 
 from __future__ import annotations
 
-import functools
 import logging
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import BusyLoadingError, OutOfMemoryError, RedisError, ResponseError
+from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 from redis.retry import Retry
 
 from taskq_core.clock import Clock
-from taskq_core.errors import BrokerFullError, BrokerUnavailable, ConfigurationError, TaskqError
+from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_core.urls import redact_url
 from taskq_redis.codec import text
+from taskq_redis.failures import connection_kwargs, describe, one_line
 from taskq_redis.servers import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
     URL_OPTIONS,
-    LazyCluster,
     cluster_client,
     sentinel_client,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Mapping
 
     import redis.asyncio
 
@@ -66,9 +65,6 @@ _ESCAPE_HINT = (
 )
 
 _RETRIED_ERRORS = (redis.ConnectionError, redis.TimeoutError, BusyLoadingError)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def command_retry() -> Retry:
@@ -227,42 +223,12 @@ def broker_options(options: dict[str, object]) -> tuple[str | None, Clock | None
     return prefix, clock, float(max_block)
 
 
-def _connection_kwargs(client: Any) -> Mapping[str, Any]:
-    """The connection settings of ``client`` (a cluster client keeps them on its nodes manager)."""
-    if isinstance(client, LazyCluster):
-        return client.connection_kwargs
-    pool = getattr(client, "connection_pool", None)
-    if pool is not None:
-        return pool.connection_kwargs  # type: ignore[no-any-return]
-    manager = getattr(client, "nodes_manager", None)
-    return getattr(manager, "connection_kwargs", {}) if manager is not None else {}
-
-
 def block_limit(client: Any, max_block: float) -> float:
     """``max_block``, shortened when the client's socket timeout would cut the wait off."""
-    socket_timeout = _connection_kwargs(client).get("socket_timeout")
+    socket_timeout = connection_kwargs(client).get("socket_timeout")
     if socket_timeout is None:
         return max_block
     return max(0.1, min(max_block, float(socket_timeout) - 1.0))
-
-
-def describe(client: Any) -> str:
-    """Where ``client`` connects: ``host:port``, the unix socket path, or the servers' list."""
-    where = getattr(client, "taskq_where", None)
-    if where is not None:
-        return str(where)
-    if isinstance(client, redis.RedisCluster):
-        nodes = client.get_primaries() or client.nodes_manager.startup_nodes.values()  # type: ignore[no-untyped-call]
-        return "cluster " + ",".join(sorted(node.name for node in nodes))
-    kwargs = _connection_kwargs(client)
-    if kwargs.get("path"):
-        return str(kwargs["path"])
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def ping_once(client: redis.Redis) -> None:
@@ -282,7 +248,7 @@ def ping_once(client: redis.Redis) -> None:
             client.ping()
         except RedisError as exc:
             raise BrokerUnavailable(
-                f"cannot reach Redis at {describe(client)}: {_one_line(exc)}"
+                f"cannot reach Redis at {describe(client)}: {one_line(exc)}"
             ) from None
         return
     settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
@@ -302,7 +268,7 @@ def ping_once(client: redis.Redis) -> None:
             connection.disconnect()
     except RedisError as exc:
         raise BrokerUnavailable(
-            f"cannot reach Redis at {describe(client)}: {_one_line(exc)}"
+            f"cannot reach Redis at {describe(client)}: {one_line(exc)}"
         ) from None
 
 
@@ -352,69 +318,3 @@ def _per_node(reply: Mapping[Any, Any]) -> list[Mapping[Any, Any]]:
     if parts and all(isinstance(part, dict) for part in parts):
         return parts
     return [reply]
-
-
-def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn a connection failure that outlived the retries into one ``BrokerUnavailable`` line.
-
-    For methods of an object with a ``client`` attribute (the broker). Redis' out-of-memory
-    reply becomes one ``BrokerFullError`` line. redis-py's own error stays chained for
-    debugging; the CLI prints only the line.
-    """
-
-    @functools.wraps(method)
-    def translated(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, ResponseError) as exc:
-            error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
-            if error is None:
-                raise
-            raise error from exc
-
-    return translated
-
-
-def areports_lost_connection(
-    method: Callable[P, Coroutine[Any, Any, R]],
-) -> Callable[P, Coroutine[Any, Any, R]]:
-    """:func:`reports_lost_connection` for coroutine methods (the asyncio producer)."""
-
-    @functools.wraps(method)
-    async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, ResponseError) as exc:
-            error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
-            if error is None:
-                raise
-            raise error from exc
-
-    return translated
-
-
-def taskq_error(exc: RedisError, client: Any) -> TaskqError | None:
-    """The one-line taskq error for a redis-py error; ``None`` when it is not translated.
-
-    A lost connection becomes ``BrokerUnavailable`` naming where ``client`` connects, Redis'
-    out-of-memory reply ``BrokerFullError``; other error replies stay as they are.
-    """
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        where = describe(client) if client is not None else "?"
-        return BrokerUnavailable(f"lost Redis at {where}: {_one_line(exc)}")
-    return broker_full(exc, "the command")
-
-
-def broker_full(exc: Exception, refused: str) -> BrokerFullError | None:
-    """A :class:`BrokerFullError` for Redis' out-of-memory reply ``exc``; ``None`` for others.
-
-    Args:
-        exc: An error reply.
-        refused: What Redis refused, for the message ("the send").
-    """
-    if not isinstance(exc, OutOfMemoryError) and not str(exc).startswith("OOM "):
-        return None
-    return BrokerFullError(
-        f"Redis is out of memory (used memory > maxmemory) and refused {refused}; nothing of it "
-        "was written: let workers drain the queues, purge some, or raise maxmemory"
-    )

@@ -23,7 +23,7 @@ from taskq_core.broker import DEFAULT_RESULT_TTL, RevokeOutcome, as_queue_list
 from taskq_core.schemas import TaskResult
 from taskq_redis import results
 from taskq_redis.codec import text
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.settling import fence
 
 if TYPE_CHECKING:

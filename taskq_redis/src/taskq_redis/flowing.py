@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 
 from taskq_core.broker import DEFAULT_RESULT_TTL, outcomes_of
 from taskq_redis import results
-from taskq_redis.connection import broker_full, reports_lost_connection
+from taskq_redis.failures import broker_full, reports_lost_connection
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.settling import by_queue, fence
 

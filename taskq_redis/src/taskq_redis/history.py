@@ -21,7 +21,7 @@ from taskq_core.schemas import (
 )
 from taskq_redis.admin import COUNT_REPLIES, counts, counts_from, read_counts
 from taskq_redis.codec import decode_message, optional_float, text
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.limits import PAUSED_FIELD
 
 if TYPE_CHECKING:

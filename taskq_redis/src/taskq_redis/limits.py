@@ -14,7 +14,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from taskq_redis.codec import text
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.keys import rate_limit_key
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send
 from taskq_redis.codec import expires_arg, text
-from taskq_redis.connection import broker_full
+from taskq_redis.failures import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
 

@@ -32,7 +32,7 @@ from taskq_core.errors import MessageDecodeError
 from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult
 from taskq_redis.codec import text
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.keys import result_key
 from taskq_redis.waiting import MIN_BLOCK_SECONDS
 

@@ -16,7 +16,7 @@ from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.schemas import Message, RecoveryReport
 from taskq_redis import results
 from taskq_redis.codec import text
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.store import BATCH
 
 if TYPE_CHECKING:

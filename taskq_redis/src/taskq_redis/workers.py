@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from taskq_core.broker import heartbeat_gap
 from taskq_redis.codec import text, worker_info
-from taskq_redis.connection import reports_lost_connection
+from taskq_redis.failures import reports_lost_connection
 from taskq_redis.keys import queues_key, worker_queues_key
 from taskq_redis.producing import ANNOUNCE_INTERVAL
 from taskq_redis.store import BATCH
