@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from taskq_core.testing import BrokerConformance, BrokerFactory
 from taskq_redis import RedisBroker
 
 from ..support.cluster import RedisCluster, redis_cluster  # noqa: F401 - the session fixture
+from ..support.drain import drain_across
 
 #: Longest a woken wait may take to return (a guard against hangs, not a timing assertion).
 WAKE_GUARD_SECONDS = 30.0
@@ -151,6 +151,22 @@ def test_a_worker_killed_holding_messages_of_three_primaries_loses_none(
     broker.close()
 
 
+def filled_queue(
+    cluster: RedisCluster, queue: str, count: int
+) -> tuple[RedisBroker, set[str], int, int]:
+    """A broker with ``count`` messages sent to ``queue``; their ids, its slot, its primary."""
+    from redis.crc import key_slot
+
+    from taskq_redis.keys import queue_keys
+
+    broker = RedisBroker.from_url(cluster.url, prefix=f"tq-test-{uuid.uuid4().hex[:8]}")
+    messages = [Message.build(task="t", queue=queue) for _ in range(count)]
+    assert all(broker.send_batch(messages))
+    slot = key_slot(queue_keys(broker.prefix, queue).marker.encode())
+    primary = int(broker.client.nodes_manager.get_node_from_slot(slot).port)
+    return broker, {message.id for message in messages}, slot, primary
+
+
 def migrate_slot(cluster: RedisCluster, slot: int, source: int, target: int) -> None:
     """Move ``slot`` from the node on port ``source`` to the one on ``target``, keys included.
 
@@ -176,53 +192,17 @@ def migrate_slot(cluster: RedisCluster, slot: int, source: int, target: int) -> 
 def test_a_queue_whose_slot_migrates_mid_run_loses_nothing(
     redis_cluster: RedisCluster,  # noqa: F811
 ) -> None:
-    from redis.crc import key_slot
-
-    from taskq_redis.keys import queue_keys
-
-    # Given a queue with messages, drained by a worker a few at a time
-    prefix = f"tq-test-{uuid.uuid4().hex[:8]}"
-    broker = RedisBroker.from_url(redis_cluster.url, prefix=prefix)
-    messages = [Message.build(task="t", queue="moving") for _ in range(300)]
-    assert all(broker.send_batch(messages))
-    sent = {message.id for message in messages}
-    slot = key_slot(queue_keys(prefix, "moving").marker.encode())
-    owner = broker.client.nodes_manager.get_node_from_slot(slot)
-    source = int(owner.port)
+    # Given a queue with messages
+    broker, sent, slot, source = filled_queue(redis_cluster, "moving", 300)
     primaries = [int(node.port) for node in broker.client.get_primaries()]
     target = next(port for port in primaries if port != source)
-    acked: set[str] = set()
-    errors: list[BaseException] = []
-    quarter, migrated, done = threading.Event(), threading.Event(), threading.Event()
-
-    def drain() -> None:
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while acked != sent and time.monotonic() < deadline:
-            if len(acked) >= len(sent) // 4:
-                quarter.set()
-            if len(acked) >= len(sent) // 2:
-                migrated.wait(DRAIN_SECONDS)
-            try:
-                broker.recover_expired("moving")
-                for delivery in broker.reserve(
-                    ["moving"], worker_id="w", lease=30.0, limit=5, timeout=0.5
-                ):
-                    broker.ack(delivery)
-                    acked.add(delivery.id)
-            except Exception as exc:  # a redirection error the worker logs and retries
-                errors.append(exc)
-        done.set()
-
-    worker = threading.Thread(target=drain, daemon=True)
-    worker.start()
-    assert quarter.wait(DRAIN_SECONDS), "the drain never got a quarter of the way"
-    # When the queue's slot moves to another primary while the worker runs
-    migrate_slot(redis_cluster, slot, source, target)
-    migrated.set()
+    # When the queue's slot moves to another primary while a worker drains it
+    drain = drain_across(
+        broker, "moving", sent, lambda: migrate_slot(redis_cluster, slot, source, target)
+    )
     # Then every message is acked, the queue is empty on its new node, and the broker's
     # client follows the slot there
-    assert done.wait(DRAIN_SECONDS), "the drain did not finish"
-    assert acked == sent, f"{len(sent - acked)} never acked; errors: {errors[:3]}"
+    assert drain.acked == sent, drain.missing(sent)
     assert broker.counts("moving").processing == 0
     assert int(broker.client.nodes_manager.get_node_from_slot(slot).port) == target
     broker.close()
@@ -233,56 +213,16 @@ def test_a_queue_whose_slot_migrates_mid_run_loses_nothing(
 def test_a_primary_failover_mid_run_completes_every_accepted_task(
     redis_cluster: RedisCluster,  # noqa: F811
 ) -> None:
-    from redis.crc import key_slot
-
-    from taskq_redis.keys import queue_keys
-
     # Given tasks accepted in a queue, replicated to its primary's replica
-    prefix = f"tq-test-{uuid.uuid4().hex[:8]}"
-    broker = RedisBroker.from_url(redis_cluster.url, prefix=prefix)
-    messages = [Message.build(task="t", queue="failing") for _ in range(200)]
-    assert all(broker.send_batch(messages))
-    sent = {message.id for message in messages}
-    slot = key_slot(queue_keys(prefix, "failing").marker.encode())
-    primary = int(broker.client.nodes_manager.get_node_from_slot(slot).port)
+    broker, sent, slot, primary = filled_queue(redis_cluster, "failing", 200)
     replica = redis_cluster.replica_of(primary)
     with redis.Redis(port=primary) as direct:
         assert direct.execute_command("WAIT", 1, 10_000) == 1
-    # And a worker draining them: a quarter before the failover, a quarter during it, the rest
-    # after it
-    acked: set[str] = set()
-    errors: list[BaseException] = []
-    quarter, failing_over, failed_over, done = (threading.Event() for _ in range(4))
-
-    def drain() -> None:
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while acked != sent and time.monotonic() < deadline:
-            if len(acked) >= len(sent) // 4:
-                quarter.set()
-                failing_over.wait(DRAIN_SECONDS)
-            if len(acked) >= len(sent) // 2:
-                failed_over.wait(DRAIN_SECONDS)
-            try:
-                broker.recover_expired("failing")
-                for delivery in broker.reserve(
-                    ["failing"], worker_id="w", lease=2.0, limit=5, timeout=0.5
-                ):
-                    broker.ack(delivery)  # False when the failover lost the lease: runs again
-                    acked.add(delivery.id)
-            except Exception as exc:  # a failover error, which a worker logs and retries
-                errors.append(exc)
-        done.set()
-
-    worker = threading.Thread(target=drain, daemon=True)
-    worker.start()
-    assert quarter.wait(DRAIN_SECONDS), "the drain never got a quarter of the way"
-    # When the replica takes over from its primary (CLUSTER FAILOVER) mid-run
-    failing_over.set()
-    redis_cluster.failover(replica)
-    failed_over.set()
+    # When the replica takes over from its primary (CLUSTER FAILOVER) while a worker drains
+    # the queue (a quarter of the tasks before, a quarter during, the rest after)
+    drain = drain_across(broker, "failing", sent, lambda: redis_cluster.failover(replica))
     # Then every accepted task completes, and the client sends to the new primary
-    assert done.wait(DRAIN_SECONDS), "the drain did not finish"
-    assert acked == sent, f"{len(sent - acked)} never completed; errors: {errors[:3]}"
+    assert drain.acked == sent, drain.missing(sent)
     assert broker.counts("failing").processing == 0
     assert int(broker.client.nodes_manager.get_node_from_slot(slot).port) == replica
     broker.close()
