@@ -29,6 +29,7 @@ from taskq_core.broker import (
     as_queue_list,
     outcomes_of,
 )
+from taskq_core.chords import ChordDetail, ChordIndex
 from taskq_core.clock import Clock
 from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import (
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from taskq_core.canvas.effects import Continuation
+    from taskq_core.chords import OpenChords
     from taskq_core.progress import TaskState
     from taskq_core.schemas import EndStatus
     from taskq_core.unique import UniqueClaim
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
 _DEFAULT_MAX_DELIVERIES: int = Message.model_fields["max_deliveries"].default
 
 
-class MemoryBroker(BaseBroker):
+class MemoryBroker(BaseBroker, ChordIndex):
     """A broker whose queues live in this process's memory; nothing survives the process.
 
     Args:
@@ -439,7 +441,7 @@ class MemoryBroker(BaseBroker):
             self._take_dead(queue, record, reason)
             self._continue(continuation, result_ttl)
             join = continuation.join
-            if join is not None and self._chords.fail(join):
+            if join is not None and self._chords.fail(join, self.now()):
                 for failure in join.failures:
                     self._store_result(failure, result_ttl)
                 for message in join.errbacks:
@@ -456,7 +458,7 @@ class MemoryBroker(BaseBroker):
     def _continue(self, continuation: Continuation, ttl: float) -> None:
         """Chords, sends and results of ``continuation`` (the caller holds the lock)."""
         for spec in continuation.chords:
-            callback = self._chords.create(spec)
+            callback = self._chords.create(spec, self.now())
             if callback is not None:
                 self._add(callback.queue, Record.of(callback), None, True)
         for message, eta in continuation.sends:
@@ -710,6 +712,22 @@ class MemoryBroker(BaseBroker):
         with self._lock:
             state = self._queues.get(queue)
             return state.info(message_id) if state is not None else None
+
+    def list_open_chords(self, queue: str, *, limit: int = 100) -> OpenChords:
+        """The newest waiting and failed chords of ``queue`` (see :class:`ChordIndex`)."""
+        with self._lock:
+            return self._chords.listing(queue, limit, self.now())
+
+    def chord_info(
+        self, queue: str, chord_id: str, *, offset: int = 0, limit: int = 100
+    ) -> ChordDetail | None:
+        """The open chord ``chord_id`` with members ``offset`` .. ``offset + limit - 1``."""
+        with self._lock:
+            record = self._chords.get(queue, chord_id)
+            if record is None:
+                return None
+            window = range(max(0, offset), min(record.size, max(0, offset) + max(0, limit)))
+            return ChordDetail(chord=record.view(), members=[record.member(i) for i in window])
 
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
         """DEAD messages, most recent first; ``message`` is ``None`` when undecodable."""

@@ -19,9 +19,11 @@ from taskq_core.broker import (
     as_queue_list,
     outcomes_of,
 )
+from taskq_core.chords import ChordIndex
 from taskq_core.errors import ConfigurationError
 from taskq_redis import (
     admin,
+    chord_index,
     control,
     flowing,
     history,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     import redis.asyncio
 
     from taskq_core.canvas.effects import Continuation
+    from taskq_core.chords import ChordDetail, OpenChords
     from taskq_core.clock import Clock
     from taskq_core.progress import TaskState
     from taskq_core.schemas import (
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
     from taskq_core.unique import UniqueClaim
 
 
-class RedisBroker(BaseBroker):
+class RedisBroker(BaseBroker, ChordIndex):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
 
     Args:
@@ -583,6 +586,18 @@ class RedisBroker(BaseBroker):
     def message_info(self, queue: str, message_id: str) -> MessageInfo | None:
         """What ``queue`` holds about ``message_id``: one MULTI of reads on its hash tag."""
         return history.message_info(self._store, queue, message_id)
+
+    @reports_lost_connection
+    def list_open_chords(self, queue: str, *, limit: int = 100) -> OpenChords:
+        """The newest waiting and failed chords of ``queue``: one chords.lua call."""
+        return chord_index.list_open_chords(self._store, queue, limit=limit)
+
+    @reports_lost_connection
+    def chord_info(
+        self, queue: str, chord_id: str, *, offset: int = 0, limit: int = 100
+    ) -> ChordDetail | None:
+        """The open chord ``chord_id`` with a window of its members: one chords.lua call."""
+        return chord_index.chord_info(self._store, queue, chord_id, offset=offset, limit=limit)
 
     @reports_lost_connection
     def list_dead(self, queue: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:

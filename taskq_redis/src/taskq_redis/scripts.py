@@ -55,6 +55,7 @@ SCRIPT_NAMES = (
     "revoke",
     "end",
     "flow",
+    "chords",
 )
 
 _LIBRARY = "lib"

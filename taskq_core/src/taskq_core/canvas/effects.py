@@ -32,10 +32,13 @@ class ChordSpec:
         callback: The callback message. When its first argument is :data:`CHORD_RESULTS`,
             the join replaces it with the JSON list of member results in member order.
         size: How many distinct members complete the chord. 0 sends the callback at once.
+        members: The members' message ids in call order (the last step of a chain member),
+            kept with the join record for monitoring; empty when unknown.
     """
 
     callback: Message
     size: int
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
