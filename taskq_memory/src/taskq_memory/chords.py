@@ -60,8 +60,9 @@ class ChordRecord:
         member_id = self.members[index] if index < len(self.members) else ""
         if index in self.values:
             return ChordMember(index=index, id=member_id, status="done")
-        status = "failed" if member_id and member_id == self.failed_by else "waiting"
-        return ChordMember(index=index, id=member_id, status=status)
+        if member_id and member_id == self.failed_by:
+            return ChordMember(index=index, id=member_id, status="failed")
+        return ChordMember(index=index, id=member_id, status="waiting")
 
 
 class ChordRecords:

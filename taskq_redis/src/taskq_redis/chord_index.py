@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from taskq_core.chords import ChordDetail, ChordMember, ChordView, OpenChords
+from taskq_core.chords import ChordDetail, ChordMember, ChordView, MemberStatus, OpenChords
 from taskq_core.errors import MessageDecodeError
 from taskq_core.schemas import Message
 from taskq_redis.codec import optional_float, text
@@ -57,6 +57,7 @@ def chord_info(
     for position, flag in enumerate(text(reply[_ROW + 1])):
         index = offset + position
         member_id = ids[index] if index < len(ids) else ""
+        status: MemberStatus
         if flag == "1":
             status = "done"
         elif member_id and member_id == view.failed_by:

@@ -26,6 +26,7 @@ from taskq_core.testing.conformance.base import (
 )
 from taskq_core.testing.conformance.blocking import BlockingTests
 from taskq_core.testing.conformance.capacity import QueueLimitTests
+from taskq_core.testing.conformance.chord_index import ChordIndexTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
 from taskq_core.testing.conformance.control import ExpiryTests, RevokeTests
 from taskq_core.testing.conformance.dead import DeadTests
@@ -77,6 +78,7 @@ class BrokerConformance(
     ConcurrencyTests,
     AsyncProducerTests,
     WorkflowTests,
+    ChordIndexTests,
     TaskStateTests,
 ):
     """Every conformance test; subclass it and override the ``make_broker`` fixture."""
@@ -92,6 +94,7 @@ __all__ = [
     "BlockingTests",
     "BrokerConformance",
     "BrokerFactory",
+    "ChordIndexTests",
     "ConcurrencyTests",
     "ConformanceBase",
     "DeadTests",
