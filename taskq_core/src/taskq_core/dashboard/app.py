@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from taskq_core.dashboard import charts
+from taskq_core.dashboard.workflows import WorkflowPages
 from taskq_core.dashboard.security import (
     CSRF_FIELD,
     AuthMiddleware,
@@ -74,6 +75,7 @@ def create_app(
     templates.env.globals["csrf_field"] = CSRF_FIELD
     templates.env.globals["refresh_seconds"] = REFRESH_SECONDS
     pages = _Pages(broker, templates, periodic)
+    workflows = WorkflowPages(broker, pages.render)
     routes = [
         Route("/", pages.overview),
         Route("/fragments/queues", pages.queues_fragment),
@@ -85,6 +87,9 @@ def create_app(
         Route("/queues/{queue}/dead/purge", pages.purge, methods=["POST"]),
         Route("/metrics", pages.metrics),
         Route("/periodic", pages.periodic),
+        Route("/workflows", workflows.workflows),
+        Route("/fragments/workflows", workflows.workflows_fragment),
+        Route("/queues/{queue}/chords/{chord_id}", workflows.chord),
         Mount("/static", StaticFiles(directory=str(package.joinpath("static"))), name="static"),
     ]
     middleware = [Middleware(AuthMiddleware, credentials=credentials or Credentials())]
