@@ -24,7 +24,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from taskq_core.dashboard import charts
-from taskq_core.dashboard.workflows import WorkflowPages
 from taskq_core.dashboard.security import (
     CSRF_FIELD,
     AuthMiddleware,
@@ -33,6 +32,7 @@ from taskq_core.dashboard.security import (
     csrf_token,
     remember_csrf,
 )
+from taskq_core.dashboard.workflows import WorkflowPages
 from taskq_core.errors import ConfigurationError
 from taskq_core.monitoring.prometheus import CONTENT_TYPE, queue_registry, render
 from taskq_core.periodic.schedule import fires
