@@ -14,7 +14,12 @@ import pytest
 
 from taskq_core.canvas import chord
 from taskq_core.chords import FAILED_KEPT, INDEX_RETENTION, ChordIndex
-from taskq_core.testing.conformance.base import ConformanceBase, reserve_one
+from taskq_core.testing.conformance.base import (
+    OTHER_WORKER,
+    ConformanceBase,
+    lose_lease,
+    reserve_one,
+)
 from taskq_core.testing.conformance.workflows import Flow
 
 if TYPE_CHECKING:
@@ -100,6 +105,21 @@ class ChordIndexTests(ConformanceBase):
         assert result.get(timeout=0) == 7
         listing = index.list_open_chords(flow.queue)
         assert (listing.waiting, listing.failed) == ([], [])
+
+    def test_member_redelivered_after_its_worker_died_completes_the_chord_once(
+        self, flow: Flow, clock: FakeClock
+    ) -> None:
+        index = self.index(flow)
+        result = chord([flow.add.s(1, 1)], flow.tsum.s()).delay()
+        first = reserve_one(flow.broker, flow.queue)
+        lose_lease(flow.broker, clock, first)  # its worker died mid-run
+        again = reserve_one(flow.broker, flow.queue, worker_id=OTHER_WORKER)
+        assert not flow.success(first, 2)  # fenced out: the chord is unchanged
+        assert [v.done for v in index.list_open_chords(flow.queue).waiting] == [0]
+        assert flow.success(again, 2)
+        listing = index.list_open_chords(flow.queue)
+        assert (listing.waiting_total, listing.failed) == (0, [])
+        assert index.chord_info(flow.queue, result.id) is None
 
     def test_listing_is_bounded_newest_first_and_counts_every_waiting_chord(
         self, flow: Flow, clock: FakeClock
