@@ -42,7 +42,12 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       rotated in (see remember_acked)
   Q:chord:<cb>  HASH  a chord's join record, one per chord whose callback (id <cb>) is in this
                       queue: `#size`, `#cb` callback payload, `#n` members joined, `#failed`,
-                      `m:<index>` -> member result JSON (see flow.lua); gone once it fired
+                      `#t` created, `#ids` member ids (JSON list), `m:<index>` -> member result
+                      JSON (see flow.lua); gone once it fired
+  Q:chords      ZSET  callback id -> created, for each chord waiting for members (flow.lua;
+                      read by chords.lua); entries older than CHORD_INDEX_RETENTION are trimmed
+  Q:chords_failed ZSET callback id -> failed at, for chords a dead member failed; the newest
+                      CHORD_FAILED_KEPT are kept
   Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
                       minute = floor(now / 60) and kind is ok (acked), fail (dead), retry,
                       expired or revoked; plus `#minute`, the newest minute counted (see
