@@ -2,9 +2,10 @@
 
 Every page is built from the broker contract (``queues``, ``queue_stats``, ``list_alive_workers``,
 ``message_info``, ``get_result``, ``list_dead``), so it works on every backend and needs no
-worker events. The overview's live part is an HTML fragment htmx fetches every
-``REFRESH_SECONDS``: one ``queues`` call plus one ``queue_stats`` call (one round trip on Redis)
-per queue.
+worker events; the Workflows page (``workflows.py``) also needs the optional
+:class:`~taskq_core.chords.ChordIndex` and says so when the broker lacks it. The overview's
+live part is an HTML fragment htmx fetches every ``REFRESH_SECONDS``: one ``queues`` call plus
+one ``queue_stats`` call (one round trip on Redis) per queue.
 """
 
 from __future__ import annotations
