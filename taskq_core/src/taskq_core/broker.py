@@ -321,25 +321,6 @@ class BaseBroker(abc.ABC):
         Should the process die in between, its lease runs out, and the next reserve ends it.
         """
 
-    def ack_and_reserve(
-        self,
-        finished: Delivery,
-        queues: Sequence[str],
-        *,
-        lease: float,
-        limit: int = 1,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> tuple[bool, list[Delivery]]:
-        """Ack ``finished`` and reserve the next batch without blocking; one round trip if possible.
-
-        Same effects as :meth:`ack` followed by ``reserve(timeout=0)`` for the same worker; the
-        two need not be atomic together. Backends override it to save a round trip.
-        """
-        acked = self.ack(finished, result=result, result_ttl=result_ttl)
-        found = self.reserve(queues, worker_id=finished.worker_id, lease=lease, limit=limit)
-        return acked, found
-
     @abc.abstractmethod
     def ack(
         self,

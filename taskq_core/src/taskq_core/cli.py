@@ -20,11 +20,11 @@ from rich.console import Console
 from rich.table import Table
 
 from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
-from taskq_core.backends import connect, installed_schemes
+from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
 from taskq_core.control import revoke as revoke_task
 from taskq_core.dead_letters import dead_detail, find_dead, most_recent_dead
-from taskq_core.errors import TaskqError
+from taskq_core.errors import TaskqError, UnknownBackend
 from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
 from taskq_core.periodic.schedule import fires
 from taskq_core.schemas import check_queue_name
@@ -564,9 +564,12 @@ def demo(broker: str, count: int) -> None:
 
     logging.basicConfig(level=logging.CRITICAL)
     with one_line_errors():
-        if broker.lower().startswith("memory:") and "memory" not in installed_schemes():
+        try:
+            run_demo(broker, tasks=count)
+        except UnknownBackend:
+            if not broker.lower().startswith("memory:"):
+                raise
             raise click.ClickException(
                 "the demo runs on memory://, whose backend is not installed: "
                 "pip install taskq-memory, or run it on Redis: taskq demo --broker redis://HOST/0"
-            )
-        run_demo(broker, tasks=count)
+            ) from None

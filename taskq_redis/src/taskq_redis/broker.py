@@ -44,7 +44,7 @@ from taskq_redis.connection import (
     reports_lost_connection,
 )
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
-from taskq_redis.reserving import IdleReserves, ack_and_reserve, reserve_blocking
+from taskq_redis.reserving import IdleReserves, reserve_blocking
 from taskq_redis.store import Store
 from taskq_redis.waiting import MarkerWaiter
 
@@ -276,27 +276,6 @@ class RedisBroker(BaseBroker):
         return reserve_blocking(
             self._store, self._waiter, self._idle, keys, worker_id, lease, limit, timeout
         )
-
-    @reports_lost_connection
-    def ack_and_reserve(
-        self,
-        finished: Delivery,
-        queues: Sequence[str],
-        *,
-        lease: float,
-        limit: int = 1,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> tuple[bool, list[Delivery]]:
-        """Store the result, ack ``finished`` and reserve the next batch in one round trip.
-
-        store_result, ack and the first queue's reserve are pipelined: each atomic on its own,
-        and nothing needs them atomic together. Never blocks; a busy worker's hot path.
-        """
-        _check_reserve_args(lease, limit)
-        keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
-        outcome = None if result is None else (result, result_ttl)
-        return ack_and_reserve(self._store, finished, keys, lease, limit, outcome)
 
     @reports_lost_connection
     def ack(

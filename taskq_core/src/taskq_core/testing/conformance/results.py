@@ -22,7 +22,6 @@ from taskq_core.testing.conformance.base import (
     lose_lease,
     require_injector,
     reserve_one,
-    reserved_ids,
 )
 from taskq_core.testing.conformance.dead import CORRUPT_PAYLOAD
 
@@ -267,38 +266,3 @@ class ResultTests(ConformanceBase):
         assert result is not None
         assert (result.id, result.status) == ("corrupt-1", "FAILURE")
         assert (result.error_type, result.error_message) == ("MessageDecodeError", letter.reason)
-
-    def test_ack_and_reserve_acks_stores_the_result_and_reserves_the_next(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
-    ) -> None:
-        """The combined call has the effects of ``ack`` followed by a non-blocking ``reserve``."""
-        # Given a held message and another one waiting
-        first, second = make_message(), make_message()
-        broker.send_batch([first, second])
-        held = reserve_one(broker, queue_name)
-        result = success(first, clock)
-        # When the worker acks the first with its result and asks for the next
-        acked, batch = broker.ack_and_reserve(held, [queue_name], lease=LEASE, result=result)
-        # Then the first is gone with its result stored, and the second is held by the same worker
-        assert acked is True
-        assert broker.get_result(first.id) == result
-        assert reserved_ids(batch) == [second.id]
-        assert batch[0].worker_id == held.worker_id
-        assert broker.counts(queue_name).processing == 1
-
-    def test_ack_and_reserve_with_a_lost_lease_still_reserves(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
-    ) -> None:
-        """A refused ack does not stop the worker from getting its next batch."""
-        # Given a worker whose lease was lost, and another message waiting
-        lost_message, waiting = make_message(), make_message()
-        broker.send(lost_message)
-        stale = reserve_one(broker, queue_name, worker_id=WORKER)
-        lose_lease(broker, clock, stale)
-        reserve_one(broker, queue_name, worker_id=OTHER_WORKER)
-        broker.send(waiting)
-        # When the stale worker acks and asks for more
-        acked, batch = broker.ack_and_reserve(stale, [queue_name], lease=LEASE)
-        # Then the ack is refused and the waiting message is handed out all the same
-        assert acked is False
-        assert reserved_ids(batch) == [waiting.id]
