@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import fnmatch
 import math
@@ -18,6 +17,7 @@ from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.bulk import BULK_CHUNK as BULK_CHUNK  # re-exported: the bulk chunk size
 from taskq_core.bulk import send_in_chunks
+from taskq_core.capabilities import AsyncProducing, QueueControl
 from taskq_core.clock import SYSTEM_CLOCK, Clock
 from taskq_core.control import expires_at, revoke
 from taskq_core.errors import ConfigurationError
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections import Counter
 
     from taskq_core.aio import AsyncProducer
-    from taskq_core.broker import RevokeOutcome
+    from taskq_core.capabilities import RevokeOutcome
     from taskq_core.schemas import Message
     from taskq_core.settings import ConfigSource
 
@@ -164,12 +164,14 @@ class Taskq:
         """The broker's asyncio producer (``taskq_core.aio``); builds no sync connection.
 
         Raises:
-            ConfigurationError: the backend has no asyncio producer API.
+            MissingCapability: the backend has no asyncio producer.
         """
         if self._broker is None:
             with self._broker_lock:
-                return self._built_broker().async_producer()
-        return self._broker.async_producer()
+                broker = self._built_broker()
+        else:
+            broker = self._broker
+        return AsyncProducing.require(broker, "adelay() and aget()").async_producer()
 
     @property
     def clock(self) -> Clock:
@@ -199,9 +201,9 @@ class Taskq:
 
         The shutdown step of an asyncio app (a FastAPI lifespan, say).
         """
-        if self._broker is not None and self._broker_url is not None:
-            with contextlib.suppress(ConfigurationError):  # a backend without asyncio producers
-                await self._broker.async_producer().aclose()
+        broker = self._broker
+        if self._broker_url is not None and isinstance(broker, AsyncProducing):
+            await broker.async_producer().aclose()
         self.close()
 
     # -- tasks -----------------------------------------------------------------------------------
@@ -430,12 +432,13 @@ class Taskq:
         return accepted
 
     def pause_queue(self, name: str) -> bool:
-        """Stop workers taking messages of queue ``name`` (see :meth:`BaseBroker.pause`)."""
-        return self.broker.pause(require_queue_name(name))
+        """Stop workers taking messages of queue ``name`` (see ``QueueControl.pause``)."""
+        return QueueControl.require(self.broker, "pausing a queue").pause(require_queue_name(name))
 
     def resume_queue(self, name: str) -> bool:
-        """Let workers take messages of queue ``name`` again (see :meth:`BaseBroker.resume`)."""
-        return self.broker.resume(require_queue_name(name))
+        """Let workers take messages of queue ``name`` again (see ``QueueControl.resume``)."""
+        queues = QueueControl.require(self.broker, "resuming a queue")
+        return queues.resume(require_queue_name(name))
 
     def run_until_idle(
         self, *, queues: str | Sequence[str] | None = None, max_tasks: int = 10_000

@@ -22,6 +22,7 @@ from rich.table import Table
 from taskq_core.app import BROKER_URL_ENV, Taskq, import_app
 from taskq_core.backends import connect
 from taskq_core.broker import BaseBroker
+from taskq_core.capabilities import QueueControl, WorkerRegistry
 from taskq_core.control import revoke as revoke_task
 from taskq_core.dead_letters import dead_detail, find_dead, most_recent_dead
 from taskq_core.errors import TaskqError, UnknownBackend
@@ -257,7 +258,7 @@ def worker(
         # The broker's class, without connecting: the worker waits for an unreachable broker.
         url = app.reveal_broker_url()
         backend = app.broker if url is None else connect(url)
-        if not backend.capabilities.cross_process:
+        if not backend.cross_process:
             click.echo(
                 f"note: {type(backend).__name__} is in-process; only producers in this "
                 "process reach it (use redis:// to share work between processes)",
@@ -281,8 +282,12 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
     with one_line_errors():
         backend = resolve_broker(broker, app_spec)
         counts = [backend.counts(queue) for queue in backend.queues()]
-        paused = {c.queue for c in counts if backend.paused(c.queue)}
-        workers = backend.list_alive_workers(within=STATUS_ALIVE_WITHIN)
+        paused = set()
+        if isinstance(backend, QueueControl):
+            paused = {c.queue for c in counts if backend.paused(c.queue)}
+        workers = []
+        if isinstance(backend, WorkerRegistry):
+            workers = backend.list_alive_workers(within=STATUS_ALIVE_WITHIN)
         now = backend.now()
     if as_json:
         click.echo(
@@ -309,7 +314,8 @@ def queue() -> None:
 def queue_pause(broker: str | None, app_spec: str | None, name: str) -> None:
     """Stop every worker taking messages of queue NAME (producers can still send)."""
     with one_line_errors():
-        changed = resolve_broker(broker, app_spec).pause(name)
+        queues = QueueControl.require(resolve_broker(broker, app_spec), "taskq queue pause")
+        changed = queues.pause(name)
     click.echo(f"paused queue {name!r}" if changed else f"queue {name!r} was already paused")
 
 
@@ -319,7 +325,8 @@ def queue_pause(broker: str | None, app_spec: str | None, name: str) -> None:
 def queue_resume(broker: str | None, app_spec: str | None, name: str) -> None:
     """Let workers take messages of queue NAME again; waiting workers start at once."""
     with one_line_errors():
-        changed = resolve_broker(broker, app_spec).resume(name)
+        queues = QueueControl.require(resolve_broker(broker, app_spec), "taskq queue resume")
+        changed = queues.resume(name)
     click.echo(f"resumed queue {name!r}" if changed else f"queue {name!r} was not paused")
 
 
@@ -546,7 +553,7 @@ def dashboard(
             _rebind(app, broker)
         backend = app.broker if app is not None else resolve_broker(broker, None)
         periodic = None if app is None else list(app.periodic_schedules.values())
-        if not backend.capabilities.cross_process:
+        if not backend.cross_process:
             click.echo(
                 f"note: {type(backend).__name__} is in-process; the dashboard shows only what "
                 "this process sends to it",

@@ -15,6 +15,7 @@ from typing_extensions import TypeVar
 
 from taskq_core import aio
 from taskq_core.arguments import CallCheck, too_big
+from taskq_core.capabilities import ResultStore
 from taskq_core.context import ETA_HEADER, Request, lineage, running
 from taskq_core.control import expires_at
 from taskq_core.errors import ConfigurationError, Retry, SerializationError, SignatureMismatch
@@ -188,7 +189,9 @@ class Task(Generic[P, R, T]):
             meta=tuples_to_lists(meta),
             updated_at=self.app.clock.now(),
         )
-        self.app.broker.set_task_state(state, ttl=self.options.result_ttl or self.app.result_ttl)
+        broker = self.app.broker
+        if isinstance(broker, ResultStore):
+            broker.set_task_state(state, ttl=self.options.result_ttl or self.app.result_ttl)
 
     def retry(self, *, countdown: float | None = None, reason: str = "retry requested") -> None:
         """Ask for a retry of the running call (Celery's ``self.retry``): raises :class:`Retry`.

@@ -21,13 +21,19 @@ import time
 from typing import TYPE_CHECKING, Self
 from urllib.parse import SplitResult, urlsplit
 
-from taskq_core.broker import (
-    DEFAULT_RESULT_TTL,
-    BaseBroker,
-    Capabilities,
+from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, as_queue_list, outcomes_of
+from taskq_core.capabilities import (
+    AsyncProducing,
+    Inspection,
+    PeriodicTicks,
+    QueueControl,
+    RateLimiter,
+    ResultStore,
+    Revocation,
     RevokeOutcome,
-    as_queue_list,
-    outcomes_of,
+    UniqueSends,
+    WorkerRegistry,
+    Workflows,
 )
 from taskq_core.clock import Clock
 from taskq_core.errors import ConfigurationError
@@ -50,7 +56,7 @@ from taskq_memory.history import MinuteCounters
 from taskq_memory.liveness import Heartbeats
 from taskq_memory.queue import MemoryQueue, Record, State
 from taskq_memory.rate_limits import GrantLogs
-from taskq_memory.results import ResultStore
+from taskq_memory.results import ResultRecords
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -64,7 +70,19 @@ if TYPE_CHECKING:
 _DEFAULT_MAX_DELIVERIES: int = Message.model_fields["max_deliveries"].default
 
 
-class MemoryBroker(BaseBroker):
+class MemoryBroker(
+    BaseBroker,
+    ResultStore,
+    RateLimiter,
+    WorkerRegistry,
+    Revocation,
+    QueueControl,
+    Inspection,
+    UniqueSends,
+    PeriodicTicks,
+    Workflows,
+    AsyncProducing,
+):
     """A broker whose queues live in this process's memory; nothing survives the process.
 
     Args:
@@ -78,7 +96,7 @@ class MemoryBroker(BaseBroker):
     """
 
     scheme = "memory"
-    capabilities = Capabilities(cross_process=False, workflows=True)
+    cross_process = False
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -86,7 +104,7 @@ class MemoryBroker(BaseBroker):
         self._work_may_be_ready = threading.Condition(self._lock)
         self._queues: dict[str, MemoryQueue] = {}
         self._heartbeats = Heartbeats()
-        self._results = ResultStore(self._lock)
+        self._results = ResultRecords(self._lock)
         self._async_producer = MemoryAsyncProducer(self, self._results, self._lock)
         self._grants = GrantLogs()
         self._chords = ChordRecords()

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.broker import (
-    DEFAULT_RESULT_TTL,
-    BaseBroker,
-    Capabilities,
+from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, as_queue_list, outcomes_of
+from taskq_core.capabilities import (
+    AsyncProducing,
+    Inspection,
+    PeriodicTicks,
+    QueueControl,
+    RateLimiter,
+    ResultStore,
+    Revocation,
     RevokeOutcome,
-    as_queue_list,
-    outcomes_of,
+    UniqueSends,
+    WorkerRegistry,
+    Workflows,
 )
 from taskq_core.errors import ConfigurationError
 from taskq_redis import (
@@ -73,7 +79,19 @@ if TYPE_CHECKING:
     from taskq_core.unique import UniqueClaim
 
 
-class RedisBroker(BaseBroker):
+class RedisBroker(
+    BaseBroker,
+    ResultStore,
+    RateLimiter,
+    WorkerRegistry,
+    Revocation,
+    QueueControl,
+    Inspection,
+    UniqueSends,
+    PeriodicTicks,
+    Workflows,
+    AsyncProducing,
+):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
 
     Args:
@@ -90,7 +108,6 @@ class RedisBroker(BaseBroker):
     """
 
     scheme: ClassVar[str] = "redis"
-    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True, workflows=True)
 
     def __init__(
         self,
