@@ -7,15 +7,13 @@ A message id is, at every moment, in exactly one of four states per queue, or go
 * PROCESSING: reserved by one worker under a lease that expires at a deadline.
 * DEAD: kept with a reason until an operator requeues or purges it.
 
-``BaseBroker`` is those states, every move between them and the reads that count them; that is
-all a worker needs to run tasks. Everything beside the queue (a result store, a rate limiter,
-the worker registry, revocation, pause and caps, inspection, unique sends, periodic ticks,
-workflows, the asyncio producer) is an optional capability in :mod:`taskq_core.capabilities`:
-a backend opts in by also subclassing that capability's class.
+``BaseBroker`` is those states, every move between them and the reads that count them: all a
+worker needs to run tasks. Everything beside the queue (results, rate limits, ...) is an optional
+capability in :mod:`taskq_core.capabilities`, which a backend opts in to by subclassing it.
 
-``BaseBroker`` is a pure storage SPI: it fires no hooks and holds no retry policy. The app and the
-worker decide *what* should happen (retry after 4 s, bury with this reason); the broker makes each
-decision one atomic state change. Every method is thread-safe.
+It is a pure storage SPI: it fires no hooks and holds no retry policy. The app and the worker
+decide *what* should happen (retry in 4 s, bury with this reason); the broker makes each decision
+one atomic, thread-safe state change.
 
 Fencing: ``reserve`` increments the message's delivery count and hands it out as
 ``Delivery.token``. The count only ever grows (``release`` and ``requeue_dead`` do not roll it
@@ -26,13 +24,11 @@ a worker that stalled past its lease cannot touch a message that has since been 
 worker. A lease is *lost* when the reaper has taken the message back (or it was handed out again);
 a lease past its deadline that no reaper has recovered yet still works.
 
-Lost replies: when a connection drops after the broker applied a call, a retried ``send`` or
-``ack`` answers ``False`` although the first attempt succeeded. Callers treat ``False`` after a
-connection error as "maybe done", which at-least-once delivery tolerates.
+Lost replies: a ``send`` retried after a connection drop answers ``False`` although the first
+attempt wrote (an ``ack`` repeated by the same delivery answers ``True``). Callers treat ``False``
+after a connection error as "maybe done", which at-least-once delivery tolerates.
 
-Results: ``ack``, ``dead`` and ``end`` hand a :class:`~taskq_core.schemas.TaskResult` (or an end
-status) to the broker in the same call; a broker that is a
-:class:`~taskq_core.capabilities.ResultStore` keeps it, any other drops it.
+Results: ``ack``, ``dead`` and ``end`` take a result along; a ``ResultStore`` keeps it.
 
 Time: float seconds since the epoch. ``clock=None`` lets the backend use its own authority (the
 Redis server's ``TIME``, so worker clock skew cannot break leases); tests pass a
@@ -70,16 +66,12 @@ class BaseBroker(abc.ABC):
 
     #: Primary URL scheme, for messages and ``taskq status``.
     scheme: ClassVar[str] = ""
-    #: Whether several processes (and machines) can share the queues. ``False`` for the
-    #: in-memory backend: the CLI's ``taskq worker`` says that only producers in its own process
-    #: can reach it. (The processes pool works with it: its children only run tasks; the parent
-    #: does every broker call.)
+    #: Whether several processes (and machines) can share the queues. ``False`` (the in-memory
+    #: backend): ``taskq worker`` says that only producers in its own process reach it.
     cross_process: ClassVar[bool] = True
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self.clock = clock
-
-    # -- lifecycle --------------------------------------------------------------------------
 
     @classmethod
     @abc.abstractmethod
