@@ -23,7 +23,8 @@ from taskq_core.retry import (
     DEFAULT_RETRY_DELAY,
     RetryPolicy,
 )
-from taskq_core.task import ExecutionOptions, Task, TaskDecorator
+from taskq_core.task import Task
+from taskq_core.task_options import ExecutionOptions, TaskDecorator
 from taskq_core.unique import UniqueUntil, check_unique_options
 
 if TYPE_CHECKING:
