@@ -11,20 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker, as_queue_list, outcomes_of
-from taskq_core.capabilities import (
-    AsyncProducing,
-    Inspection,
-    PeriodicTicks,
-    QueueControl,
-    RateLimiter,
-    ResultStore,
-    Revocation,
-    RevokeOutcome,
-    UniqueSends,
-    WorkerRegistry,
-    Workflows,
-)
+from taskq_core.broker import DEFAULT_RESULT_TTL, as_queue_list, outcomes_of
+from taskq_core.capabilities import FullBroker, RevokeOutcome
 from taskq_core.errors import ConfigurationError
 from taskq_redis import (
     admin,
@@ -79,19 +67,7 @@ if TYPE_CHECKING:
     from taskq_core.unique import UniqueClaim
 
 
-class RedisBroker(
-    BaseBroker,
-    ResultStore,
-    RateLimiter,
-    WorkerRegistry,
-    Revocation,
-    QueueControl,
-    Inspection,
-    UniqueSends,
-    PeriodicTicks,
-    Workflows,
-    AsyncProducing,
-):
+class RedisBroker(FullBroker):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
 
     Args:

@@ -6,7 +6,8 @@ the queue that an option, an app call, the CLI or the dashboard opts into. A bac
 ``BaseBroker`` and, for each capability it offers, that capability's class; the conformance suite
 runs the themed test classes of exactly those, and the feature's entry point checks for it with
 ``Capability.require``, e.g. ``ResultStore.require(broker, "result.get()")``; code
-that can do without one asks ``isinstance(broker, WorkerRegistry)``.
+that can do without one asks ``isinstance(broker, WorkerRegistry)``. :class:`FullBroker` is the
+core with every capability, the base of taskq's own backends.
 
 Each capability, its methods, and what needs it:
 
@@ -28,6 +29,7 @@ Each capability, its methods, and what needs it:
 
 from __future__ import annotations
 
+from taskq_core.broker import BaseBroker
 from taskq_core.capabilities.base import Capability
 from taskq_core.capabilities.control import QueueControl, Revocation, RevokeOutcome
 from taskq_core.capabilities.inspection import Inspection
@@ -37,8 +39,9 @@ from taskq_core.capabilities.rate_limits import RateLimiter
 from taskq_core.capabilities.results import ResultStore
 from taskq_core.capabilities.workflows import Workflows
 
-#: Every capability, in the order the docs list them.
-ALL_CAPABILITIES: tuple[type[Capability], ...] = (
+
+class FullBroker(
+    BaseBroker,
     ResultStore,
     RateLimiter,
     WorkerRegistry,
@@ -49,12 +52,20 @@ ALL_CAPABILITIES: tuple[type[Capability], ...] = (
     PeriodicTicks,
     Workflows,
     AsyncProducing,
+):
+    """The core contract and every capability: the base of a backend that offers them all."""
+
+
+#: Every capability, in the order the docs list them.
+ALL_CAPABILITIES: tuple[type[Capability], ...] = tuple(
+    base for base in FullBroker.__bases__ if issubclass(base, Capability)
 )
 
 __all__ = [
     "ALL_CAPABILITIES",
     "AsyncProducing",
     "Capability",
+    "FullBroker",
     "Inspection",
     "PeriodicTicks",
     "QueueControl",

@@ -25,34 +25,11 @@ from taskq_core.schemas import Delivery, TaskResult
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
-    from taskq_core.capabilities import (
-        AsyncProducing,
-        Capability,
-        Inspection,
-        PeriodicTicks,
-        QueueControl,
-        RateLimiter,
-        ResultStore,
-        Revocation,
-        UniqueSends,
-        Workflows,
-    )
+    from taskq_core.capabilities import Capability, FullBroker, ResultStore
     from taskq_core.clock import Clock, FakeClock
 
-    class Broker(
-        BaseBroker,
-        ResultStore,
-        RateLimiter,
-        WorkerRegistry,
-        Revocation,
-        QueueControl,
-        Inspection,
-        UniqueSends,
-        PeriodicTicks,
-        Workflows,
-        AsyncProducing,
-    ):
-        """The static type of ``broker`` in a class that ``requires`` capabilities."""
+    #: The static type of ``broker`` in a class that ``requires`` capabilities.
+    Broker = FullBroker
 
     #: The type of a themed class's ``requires``.
     Requires = tuple[type[Capability], ...]
