@@ -1,6 +1,6 @@
 """Revoke and expiry on the producer's side: which queue to revoke in, and when a call expires.
 
-The broker does the work (``BaseBroker.revoke``, and ``reserve`` ending expired messages); this
+The broker does the work (``Revocation.revoke``, and ``reserve`` ending expired messages); this
 module turns what a caller has (an id with or without its queue, ``expires=`` as seconds, a
 ``timedelta`` or a ``datetime``) into those calls. See docs/control.md.
 """

@@ -47,7 +47,7 @@ def revoke(
         click.echo(f"{message_id}: {REVOKE_OUTCOMES[key]}")
 
 
-#: What ``taskq revoke`` prints for each outcome of ``BaseBroker.revoke``.
+#: What ``taskq revoke`` prints for each outcome of ``Revocation.revoke``.
 REVOKE_OUTCOMES = {
     "revoked": "revoked; it will not run (result REVOKED)",
     "running": "running; it is left to finish, and will not run again",

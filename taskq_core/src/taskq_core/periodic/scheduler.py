@@ -2,7 +2,7 @@
 
 Every worker runs one (``Worker(scheduler=True)``, the default; ``taskq worker --no-scheduler``
 opts out). Schedulers do not talk to each other: each computes the same ticks (see
-``schedule.py``) and hands each due tick to :meth:`~taskq_core.broker.BaseBroker.claim_tick`,
+``schedule.py``) and hands each due tick to ``PeriodicTicks.claim_tick``,
 which claims it and sends its message in one atomic step, and only for a tick later than every
 tick claimed before. However many schedulers run, each tick is sent once; a scheduler killed at
 any moment loses nothing, since a claimed tick's message is already in READY.

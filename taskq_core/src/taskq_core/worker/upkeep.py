@@ -139,7 +139,7 @@ def reap(
 
     ``reaper`` is this worker's id: the broker declares others dead only once this worker has
     watched their whole silence with its own unbroken heartbeats, so a broker outage, which
-    silences everyone, is not taken for deaths (``BaseBroker.expire_dead_workers``).
+    silences everyone, is not taken for deaths (``WorkerRegistry.expire_dead_workers``).
     Messages buried at ``max_deliveries`` get a FAILURE result, so waiters do not hang.
     """
     # A worker consuming several queues is registered in each, so each queue reports it: one

@@ -103,7 +103,7 @@ class Worker:
         worker_timeout: Seconds of silence after which a worker counts as dead and its leases are
             expired at once; default four heartbeats. This worker's reaper judges only a
             silence it watched while heartbeating without a gap itself, so a broker outage is
-            not taken for deaths (``BaseBroker.expire_dead_workers``).
+            not taken for deaths (``WorkerRegistry.expire_dead_workers``).
         shutdown_grace: Seconds running tasks get to finish after the first stop signal.
         block_timeout: Longest single blocking reserve, in seconds.
         app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
