@@ -87,7 +87,8 @@ def test_a_worker_runs_tasks_on_the_minimal_backend(clock: FakeClock) -> None:
         ("revoke", lambda app, task: app.revoke("some-id")),
         ("pausing a queue", lambda app, task: app.pause_queue("default")),
         ("adelay() and aget()", lambda app, task: app.async_producer()),
-        ("chain, group and chord", lambda app, task: (task.s() | task.s()).delay()),
+        ("a chain, group, chord or link=", lambda app, task: (task.s() | task.s()).delay()),
+        ("a chain, group, chord or link=", lambda app, task: task.apply_async(link=task.s())),
     ],
 )
 def test_a_feature_without_its_capability_is_one_clear_error(

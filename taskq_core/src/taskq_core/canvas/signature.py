@@ -87,7 +87,7 @@ class Canvas:
         shape = self._with(args or (), kwargs or {}, options)
         app = shape.app
         node, handle = freeze(shape)
-        workflows = Workflows.require(app.broker, "chain, group and chord")
+        workflows = Workflows.require(app.broker, "a chain, group, chord or link=")
         workflows.start_flow(plan(node, NO_PARENT, app.clock.now(), lineage()))
         return handle
 
