@@ -121,7 +121,7 @@ def send_unique_message(
 
     if implementations("taskq_before_send"):
         plugin_manager().hook.taskq_before_send(message=message)
-    unique = UniqueSends.require(app.broker, f"unique= of task {message.task!r}")
+    unique = UniqueSends.require(app.broker, f"a unique send of task {message.task!r}")
     holder = unique.send_unique(message, claim, eta=eta, replace_result=replace_result)
     if holder == message.id and implementations("taskq_after_send"):
         notify("taskq_after_send", message=message, eta=eta)

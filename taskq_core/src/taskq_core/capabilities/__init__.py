@@ -20,7 +20,7 @@ Each capability, its methods, and what needs it:
 * :class:`QueueControl`: ``pause``, ``resume``, ``paused``, ``set_queue_limit``; ``pause()``,
   ``queue_limits``.
 * :class:`Inspection`: ``history``, ``queue_stats``, ``message_info``; the dashboard.
-* :class:`UniqueSends`: ``send_unique``; ``unique=``.
+* :class:`UniqueSends`: ``send_unique``; ``unique_for=``, ``unique_key=``.
 * :class:`PeriodicTicks`: ``claim_tick``, ``last_tick``; periodic schedules.
 * :class:`Workflows`: ``ack_and_continue``, ``dead_and_continue``, ``start_flow``; chains,
   groups, chords, links.

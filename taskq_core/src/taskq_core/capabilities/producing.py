@@ -1,6 +1,6 @@
 """Ways to produce beyond ``send``: unique keys, periodic ticks and the asyncio producer.
 
-``unique=`` on a task needs :class:`UniqueSends`, periodic schedules need
+``unique_for=`` and ``unique_key=`` need :class:`UniqueSends`, periodic schedules need
 :class:`PeriodicTicks`, ``adelay`` and ``aget`` need :class:`AsyncProducing`.
 """
 
