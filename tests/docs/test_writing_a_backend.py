@@ -112,6 +112,14 @@ def test_a_feature_without_its_capability_is_one_clear_error(
     assert "the tiny backend (TinyBroker) has none" in message
 
 
+def test_the_dashboard_refuses_a_backend_without_inspection(clock: FakeClock) -> None:
+    pytest.importorskip("starlette")
+    from taskq_core.dashboard.app import create_app
+
+    with pytest.raises(MissingCapability, match=r"^the dashboard needs a backend with inspection"):
+        create_app(tiny_broker(clock))
+
+
 def test_adelay_without_an_asyncio_producer_writes_nothing(clock: FakeClock) -> None:
     # Given an app on the minimal backend, which has no asyncio producer
     app = Taskq(tiny_broker(clock))
