@@ -21,7 +21,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from taskq_core import ConfigurationError
-from taskq_core.cli import flag_names, main
+from taskq_core.cli import main
+from taskq_core.cli.run_worker import flag_names
 from taskq_core.worker import Worker
 
 if TYPE_CHECKING:
@@ -341,7 +342,7 @@ class StartedWorkers(list[Worker]):
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> StartedWorkers:
     workers = StartedWorkers()
-    monkeypatch.setattr("taskq_core.cli.Worker", workers.worker_class())
+    monkeypatch.setattr("taskq_core.cli.run_worker.Worker", workers.worker_class())
     return workers
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from taskq_core.chords import FAILED_KEPT, INDEX_RETENTION
+from taskq_core.capabilities.chord_index import FAILED_KEPT, INDEX_RETENTION
 from taskq_redis.scripts import lua_source
 
 

@@ -4,9 +4,10 @@ A record is created with its callback and size; members join by index, once each
 distinct member sends the callback with every value in index order, and the record is dropped.
 The broker calls these under its lock, in the same step as the member's ack or burial.
 
-Each record is also in its callback queue's index (:mod:`taskq_core.chords`): ``waiting``
-from creation until it completes or fails, ``failed`` (the newest
-:data:`~taskq_core.chords.FAILED_KEPT`) from its first failure until it completes.
+Each record is also in its callback queue's index
+(:mod:`taskq_core.capabilities.chord_index`): ``waiting`` from creation until it completes or
+fails, ``failed`` (the newest :data:`~taskq_core.capabilities.chord_index.FAILED_KEPT`) from its
+first failure until it completes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from taskq_core.canvas.effects import CHORD_RESULTS
-from taskq_core.chords import (
+from taskq_core.capabilities.chord_index import (
     FAILED_KEPT,
     INDEX_RETENTION,
     ChordMember,

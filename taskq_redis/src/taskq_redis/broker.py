@@ -11,15 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.broker import (
-    DEFAULT_RESULT_TTL,
-    BaseBroker,
-    Capabilities,
-    RevokeOutcome,
-    as_queue_list,
-    outcomes_of,
-)
-from taskq_core.chords import ChordIndex
+from taskq_core.broker import DEFAULT_RESULT_TTL, as_queue_list, outcomes_of
+from taskq_core.capabilities import FullBroker, RevokeOutcome
 from taskq_core.errors import ConfigurationError
 from taskq_redis import (
     admin,
@@ -46,7 +39,7 @@ from taskq_redis.connection import (
     reports_lost_connection,
 )
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
-from taskq_redis.reserving import IdleReserves, ack_and_reserve, reserve_blocking
+from taskq_redis.reserving import IdleReserves, reserve_blocking
 from taskq_redis.store import Store
 from taskq_redis.waiting import MarkerWaiter
 
@@ -57,7 +50,7 @@ if TYPE_CHECKING:
     import redis.asyncio
 
     from taskq_core.canvas.effects import Continuation
-    from taskq_core.chords import ChordDetail, OpenChords
+    from taskq_core.capabilities.chord_index import ChordDetail, OpenChords
     from taskq_core.clock import Clock
     from taskq_core.progress import TaskState
     from taskq_core.schemas import (
@@ -76,7 +69,7 @@ if TYPE_CHECKING:
     from taskq_core.unique import UniqueClaim
 
 
-class RedisBroker(BaseBroker, ChordIndex):
+class RedisBroker(FullBroker):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
 
     Args:
@@ -93,7 +86,6 @@ class RedisBroker(BaseBroker, ChordIndex):
     """
 
     scheme: ClassVar[str] = "redis"
-    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True, workflows=True)
 
     def __init__(
         self,
@@ -279,27 +271,6 @@ class RedisBroker(BaseBroker, ChordIndex):
         return reserve_blocking(
             self._store, self._waiter, self._idle, keys, worker_id, lease, limit, timeout
         )
-
-    @reports_lost_connection
-    def ack_and_reserve(
-        self,
-        finished: Delivery,
-        queues: Sequence[str],
-        *,
-        lease: float,
-        limit: int = 1,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> tuple[bool, list[Delivery]]:
-        """Store the result, ack ``finished`` and reserve the next batch in one round trip.
-
-        store_result, ack and the first queue's reserve are pipelined: each atomic on its own,
-        and nothing needs them atomic together. Never blocks; a busy worker's hot path.
-        """
-        _check_reserve_args(lease, limit)
-        keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
-        outcome = None if result is None else (result, result_ttl)
-        return ack_and_reserve(self._store, finished, keys, lease, limit, outcome)
 
     @reports_lost_connection
     def ack(

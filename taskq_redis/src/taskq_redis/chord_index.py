@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from taskq_core.chords import ChordDetail, ChordMember, ChordView, MemberStatus, OpenChords
+from taskq_core.capabilities.chord_index import (
+    ChordDetail,
+    ChordMember,
+    ChordView,
+    MemberStatus,
+    OpenChords,
+)
 from taskq_core.errors import MessageDecodeError
 from taskq_core.schemas import Message
 from taskq_redis.codec import optional_float, text

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
-from taskq_core.broker import RevokeOutcome
+from taskq_core.capabilities.control import RevokeOutcome
 from taskq_core.schemas import TaskResult
 from taskq_redis import results
 from taskq_redis.codec import text

@@ -1,6 +1,6 @@
 """The Workflows page: each queue's open chords, read from the broker's chord index.
 
-A broker that offers :class:`~taskq_core.chords.ChordIndex` keeps, per queue, the chords whose
+A broker that offers :class:`~taskq_core.capabilities.ChordIndex` keeps, per queue, the chords whose
 join record is open; a refresh of the page costs one ``queues`` call plus one
 ``list_open_chords`` call per queue (one round trip on Redis), each bounded to
 ``CHORDS_PER_QUEUE`` chords, so many open chords do not slow it down. Groups and chains have
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
-from taskq_core.chords import ChordIndex
+from taskq_core.capabilities import ChordIndex, ResultStore
 from taskq_core.schemas import check_queue_name
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from taskq_core.broker import BaseBroker
-    from taskq_core.chords import ChordDetail, OpenChords
+    from taskq_core.capabilities.chord_index import ChordDetail, OpenChords
 
 #: Waiting (and failed) chords listed per queue, newest first.
 CHORDS_PER_QUEUE = 50
@@ -89,7 +89,11 @@ class WorkflowPages:
             queue=queue,
             chord_id=chord_id,
             detail=detail,
-            result=self.broker.get_result(chord_id, timeout=0),
+            result=(
+                self.broker.get_result(chord_id, timeout=0)
+                if isinstance(self.broker, ResultStore)
+                else None
+            ),
             page=page,
             pages=pages,
         )

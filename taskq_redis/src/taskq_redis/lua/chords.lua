@@ -28,7 +28,7 @@ RETURNS
 local waiting, failed = KEYS[1], KEYS[2]
 local now = clock(ARGV[1])
 local mode = ARGV[2]
--- taskq_core.chords.INDEX_RETENTION, as in flow.lua.
+-- taskq_core.capabilities.chord_index.INDEX_RETENTION, as in flow.lua.
 local CHORD_INDEX_RETENTION = 604800
 local records = string.sub(waiting, 1, -#':chords' - 1) .. ':chord:'
 

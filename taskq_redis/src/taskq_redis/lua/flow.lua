@@ -66,7 +66,7 @@ local mode = ARGV[1]
 local now = clock(ARGV[2])
 local RESULTS_PLACEHOLDER = '"__taskq_chord_results__"'
 -- Seconds an open chord stays in Q:chords, and failed chords kept in Q:chords_failed
--- (taskq_core.chords.INDEX_RETENTION and FAILED_KEPT).
+-- (taskq_core.capabilities.chord_index.INDEX_RETENTION and FAILED_KEPT).
 local CHORD_INDEX_RETENTION = 604800
 local CHORD_FAILED_KEPT = 100
 

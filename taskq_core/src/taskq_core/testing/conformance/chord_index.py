@@ -1,4 +1,4 @@
-"""The open-chord index (:class:`~taskq_core.chords.ChordIndex`), an optional capability.
+"""The open-chord index (:class:`~taskq_core.capabilities.ChordIndex`), an optional capability.
 
 A chord is listed under its callback's queue from the step that creates it; it leaves the
 waiting list in the same step as the member ack that sends its callback, and moves to the
@@ -8,12 +8,13 @@ does not offer the capability.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
 from taskq_core.canvas import chord
-from taskq_core.chords import FAILED_KEPT, INDEX_RETENTION, ChordIndex
+from taskq_core.capabilities import ResultStore, Workflows
+from taskq_core.capabilities.chord_index import FAILED_KEPT, INDEX_RETENTION, ChordIndex
 from taskq_core.testing.conformance.base import (
     OTHER_WORKER,
     ConformanceBase,
@@ -23,17 +24,17 @@ from taskq_core.testing.conformance.base import (
 from taskq_core.testing.conformance.workflows import Flow
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
 
 
 class ChordIndexTests(ConformanceBase):
     """``list_open_chords`` and ``chord_info``."""
 
+    requires: ClassVar[Requires] = (ChordIndex, Workflows, ResultStore)
+
     @pytest.fixture
-    def flow(self, broker: BaseBroker, queue_name: str) -> Flow:
-        if not isinstance(broker, ChordIndex):
-            pytest.skip(f"{type(broker).__name__} does not offer ChordIndex (optional)")
+    def flow(self, broker: Broker, queue_name: str) -> Flow:
         return Flow(broker, queue_name)
 
     @staticmethod

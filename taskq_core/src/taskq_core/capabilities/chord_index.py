@@ -11,10 +11,12 @@ A backend offers it by also deriving from :class:`ChordIndex`; callers check wit
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from taskq_core.capabilities.base import Capability
 
 #: Seconds an open chord stays in its queue's index. A chord whose members were purged or
 #: revoked can never complete; its entry leaves the index after this long instead of forever.
@@ -103,8 +105,10 @@ class ChordDetail(BaseModel):
     members: list[ChordMember]
 
 
-class ChordIndex(ABC):
+class ChordIndex(Capability):
     """The optional capability: list a queue's open chords, and look one up."""
+
+    offers = "an index of open chords"
 
     @abstractmethod
     def list_open_chords(self, queue: str, *, limit: int = 100) -> OpenChords:
