@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import WorkerProcess
+from ..support.processes import WorkerProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -21,7 +21,8 @@ import pytest
 from taskq_core import Taskq, Worker
 from taskq_core.worker.startup import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, retry_delay
 
-from .harness import RedisServer, free_port, redis_server_binary, wait_until
+from ..support.redis_server import RedisServer, free_port, redis_server_binary
+from ..support.waiting import wait_until
 
 HERE = Path(__file__).parent
 #: The error a loading Redis answers every command with (RESP simple error).
@@ -133,8 +134,7 @@ class LoadingRedis:
 
 
 def start_redis_on(port: int, directory: Path) -> RedisServer:
-    server = RedisServer(redis_server_binary(), directory, aof=False)
-    server.port = port
+    server = RedisServer(redis_server_binary(), directory, port=port)
     server.start()
     return server
 

@@ -14,7 +14,7 @@ import pytest
 
 from taskq_core import Taskq
 
-from .conftest import wait_until
+from ..support.waiting import wait_until
 
 #: Messages in the busy queue; more than any single reserve of a one-slot worker takes.
 BACKLOG = 100

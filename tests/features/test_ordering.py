@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from taskq_core import Taskq
 
-from .conftest import wait_until
+from ..support.waiting import wait_until
 
 if TYPE_CHECKING:
     from taskq_core import BaseBroker
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 
 class RunOrder:

@@ -14,13 +14,13 @@ import pytest
 from taskq_core import TaskError, Worker
 from taskq_memory import MemoryBroker
 
+from ..support.waiting import WAIT_TIMEOUT
 from . import pool_app
-from .conftest import WAIT_TIMEOUT
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from taskq_core import ConfigurationError, Taskq, Worker
 from taskq_core.worker.options import parse_memory_kib
 from taskq_memory import MemoryBroker
 
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 from . import pool_app
-from .conftest import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -25,14 +25,13 @@ from taskq_core import Taskq
 from taskq_memory import MemoryBroker
 from taskq_redis import RedisBroker
 
-from ..crash.harness import WorkerProcess
-from ..crash.harness import wait_until as wait_with_report
-from .conftest import WAIT_TIMEOUT, wait_until
+from ..support.processes import WorkerProcess
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from taskq_core import FakeClock
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 FLEET_WORKER = Path(__file__).with_name("fleet_worker.py")
 #: The limit ``fleet_worker.py`` puts on ``features.limited``: starts per second.
@@ -74,7 +73,7 @@ class Fleet:
                     start_new_session=True,
                 )
             self.workers.append(WorkerProcess(name, process, log_path))
-        wait_with_report(
+        wait_until(
             lambda: self.redis.scard(f"{self.base}:ready") == len(self.workers),
             what=f"{len(self.workers)} workers are consuming",
             describe=self.describe,
@@ -135,7 +134,7 @@ def test_four_worker_processes_together_start_at_most_the_limit_in_any_second(
         """A stub: the workers have the real task."""
 
     limited.delay_many([(n,) for n in range(SENT)])
-    wait_with_report(
+    wait_until(
         lambda: len(fleet.records("acked")) == SENT,
         what=f"all {SENT} calls ran and were acked",
         timeout=120,
