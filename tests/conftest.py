@@ -9,6 +9,10 @@
 - ``events``: the lifecycle hooks this test's in-process workers called.
 - ``wait_until`` / ``wait_for`` as fixtures, for tests that take them as arguments; modules
   import them from ``tests/support/waiting.py``.
+
+Opt-in per folder, imported into that folder's conftest because other folders give the names
+another meaning: ``broker`` / ``app`` on a fake clock (``tests/support/memory.py``) and the test
+kit's ``taskq_broker_url`` on both backends (``tests/support/kit.py``).
 """
 
 from __future__ import annotations

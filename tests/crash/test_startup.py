@@ -73,7 +73,9 @@ class Command:
                 raise AssertionError(f"worker exited ({self.process.returncode}):\n{self.output}")
             return False
 
-        wait_until(printed, what=f"{text!r} printed {times}x", describe=lambda: self.output)
+        wait_until(
+            printed, what=f"{text!r} printed {times}x", describe=lambda: self.output, poll=0.05
+        )
 
     def exit_code(self, timeout: float = 30.0) -> int:
         code = self.process.wait(timeout)

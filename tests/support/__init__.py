@@ -5,5 +5,8 @@
   kills and restarts on its own.
 - :mod:`.recording`: a plugin recording the lifecycle hooks a test's workers call.
 - :mod:`.workers`: in-process workers started for a test and stopped after it.
-- :mod:`.processes`: a subprocess and its log file, for tests that run workers as processes.
+- :mod:`.processes`: a worker subprocess and its log file; ``in_rootdir`` for children that
+  import test modules.
+- :mod:`.memory`: ``broker`` and ``app`` on a memory broker whose time the test moves.
+- :mod:`.kit`: the test kit's ``taskq_broker_url`` on memory and on the real server.
 """

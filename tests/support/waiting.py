@@ -16,7 +16,7 @@ import pytest
 #: Longest wait for any condition, in seconds; reached only when something is broken.
 WAIT_TIMEOUT = 30.0
 #: Pause between two looks at a polled condition, in seconds.
-POLL = 0.005
+POLL = 0.01
 
 T = TypeVar("T")
 
