@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -86,27 +84,19 @@ class Crash:
         for option, value in settings.items():
             if value is not None:
                 argv += ["--" + option.replace("_", "-"), str(value)]
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={
-                    **os.environ,
-                    "PYTHONUNBUFFERED": "1",
-                    "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1",
-                    "TASKQ_CRASH_URL": self.server.url,
-                    "TASKQ_CRASH_PREFIX": self.prefix,
-                    "TASKQ_CRASH_QUEUE": self.queue,
-                    "TASKQ_CRASH_NAME": name,
-                    "TASKQ_CRASH_RECORD_ACKS": "1" if record_acks else "0",
-                },
-                cwd=WORKER_APP.parent,  # on sys.path, for the process pool's children too
-                start_new_session=True,
-            )
-        worker = WorkerProcess(name, process, log_path)
+        worker = WorkerProcess.start(
+            name,
+            argv,
+            self.log_dir,
+            env={
+                "TASKQ_CRASH_URL": self.server.url,
+                "TASKQ_CRASH_PREFIX": self.prefix,
+                "TASKQ_CRASH_QUEUE": self.queue,
+                "TASKQ_CRASH_NAME": name,
+                "TASKQ_CRASH_RECORD_ACKS": "1" if record_acks else "0",
+            },
+            cwd=WORKER_APP.parent,  # on sys.path, for the process pool's children too
+        )
         self.workers.append(worker)
         if wait_ready:
             self.wait_until(lambda: self.is_ready(worker), what=f"{name} is consuming")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -61,21 +60,7 @@ class Fleet:
             name = f"{self.prefix}-w{len(self.workers) + 1}"
             argv = [sys.executable, str(FLEET_WORKER), "--url", self.url, "--prefix", self.prefix]
             argv += ["--queue", self.queue, "--name", name]
-            log_path = self.log_dir / f"{name}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={
-                        **os.environ,
-                        "PYTHONUNBUFFERED": "1",
-                        "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1",
-                    },
-                    start_new_session=True,
-                )
-            self.workers.append(WorkerProcess(name, process, log_path))
+            self.workers.append(WorkerProcess.start(name, argv, self.log_dir))
         wait_until(
             lambda: self.redis.scard(f"{self.base}:ready") == len(self.workers),
             what=f"{len(self.workers)} workers are consuming",

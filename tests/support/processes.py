@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,38 @@ class WorkerProcess:
         self.name = name
         self.process = process
         self.log_path = log_path
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        argv: Sequence[str],
+        log_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        plugin_autoload: bool = False,
+    ) -> WorkerProcess:
+        """Start ``argv`` in a session of its own, its output in ``<log_dir>/<name>.log``.
+
+        The child inherits this environment plus ``env``, writes unbuffered, and loads no
+        entry-point plugins unless ``plugin_autoload``.
+        """
+        extra = {"PYTHONUNBUFFERED": "1", **(env or {})}
+        if not plugin_autoload:
+            extra["TASKQ_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        log_path = log_dir / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **extra},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        return cls(name, process, log_path)
 
     def __repr__(self) -> str:
         return f"<WorkerProcess {self.name} pid={self.pid} rc={self.process.poll()}>"
@@ -55,3 +89,12 @@ def in_rootdir(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     root: Path = request.config.rootpath
     monkeypatch.chdir(root)
     return root
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process with this id exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -74,3 +74,19 @@ def events() -> Iterator[TaskEvents]:
     plugin_manager().register(plugin)
     yield plugin
     plugin_manager().unregister(plugin)
+
+
+class Labels:
+    """Labels in the order tasks added them (tasks run on several threads)."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, label: str) -> None:
+        with self._lock:
+            self.labels.append(label)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.labels)
