@@ -145,7 +145,9 @@ class BlockSignal:
         self.blmoves = 0
 
 
-class SignallingFakeRedis(FakeRedis):
+class AnnouncesBlocking:
+    """Mixed into a Redis client class: tell ``signal`` before each BZPOPMIN and BLMOVE."""
+
     signal: BlockSignal
 
     def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
@@ -158,17 +160,12 @@ class SignallingFakeRedis(FakeRedis):
         return super().blmove(*args, **kwargs)
 
 
-class SignallingRedis(redis.Redis):
-    signal: BlockSignal
+class SignallingFakeRedis(AnnouncesBlocking, FakeRedis):
+    """fakeredis announcing its blocking waits."""
 
-    def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
-        self.signal.blocked.set()
-        return super().bzpopmin(keys, timeout)
 
-    def blmove(self, *args: Any, **kwargs: Any) -> Any:
-        self.signal.blmoves += 1
-        self.signal.blocked.set()
-        return super().blmove(*args, **kwargs)
+class SignallingRedis(AnnouncesBlocking, redis.Redis):
+    """redis-py announcing its blocking waits."""
 
 
 @pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])
