@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,20 +24,22 @@ from taskq_core import Taskq
 from taskq_memory import MemoryBroker
 from taskq_redis import RedisBroker
 
-from ..crash.harness import WorkerProcess
-from ..crash.harness import wait_until as wait_with_report
-from .conftest import WAIT_TIMEOUT, wait_until
+from ..support.processes import WorkerProcess
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from taskq_core import FakeClock
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 FLEET_WORKER = Path(__file__).with_name("fleet_worker.py")
 #: The limit ``fleet_worker.py`` puts on ``features.limited``: starts per second.
 LIMIT_PER_SECOND = 20
 #: Messages sent to the fleet: ten seconds' worth at the limit.
 SENT = 200
+#: Pause between two looks at the fleet's records: each look reads and decodes them all, CPU
+#: the measured workers share.
+REDIS_POLL = 0.05
 
 
 class Fleet:
@@ -59,25 +60,12 @@ class Fleet:
             name = f"{self.prefix}-w{len(self.workers) + 1}"
             argv = [sys.executable, str(FLEET_WORKER), "--url", self.url, "--prefix", self.prefix]
             argv += ["--queue", self.queue, "--name", name]
-            log_path = self.log_dir / f"{name}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={
-                        **os.environ,
-                        "PYTHONUNBUFFERED": "1",
-                        "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1",
-                    },
-                    start_new_session=True,
-                )
-            self.workers.append(WorkerProcess(name, process, log_path))
-        wait_with_report(
+            self.workers.append(WorkerProcess.start(name, argv, self.log_dir))
+        wait_until(
             lambda: self.redis.scard(f"{self.base}:ready") == len(self.workers),
             what=f"{len(self.workers)} workers are consuming",
             describe=self.describe,
+            poll=REDIS_POLL,
         )
 
     def records(self, kind: str) -> list[dict]:
@@ -135,11 +123,12 @@ def test_four_worker_processes_together_start_at_most_the_limit_in_any_second(
         """A stub: the workers have the real task."""
 
     limited.delay_many([(n,) for n in range(SENT)])
-    wait_with_report(
+    wait_until(
         lambda: len(fleet.records("acked")) == SENT,
         what=f"all {SENT} calls ran and were acked",
         timeout=120,
         describe=fleet.describe,
+        poll=REDIS_POLL,
     )
     producer.broker.close()
 

@@ -1,5 +1,5 @@
 """Memory-backend internals: URL parsing, registration, blocking and waking, the raw back door,
-and the choices contract v2 leaves to the backend.
+and the choices the broker contract leaves to the backend.
 
 Shared semantics live in the conformance suite (test_conformance_memory.py); these tests cover
 what only this backend has.
@@ -222,7 +222,7 @@ def other_queue(queue_name: str) -> str:
     return f"{queue_name}-b"
 
 
-# -- contract v2: choices the contract leaves to the backend ---------------------------------------
+# -- choices the broker contract leaves to the backend ---------------------------------------------
 
 
 def test_postpone_without_delay_goes_to_the_back_of_its_priority_level(
