@@ -120,25 +120,27 @@ def main() -> None:
     libs = [lib.strip() for lib in args.only.split(",") if lib.strip()]
     if any(lib != "taskq" for lib in libs) and not run.PEERS_PYTHON.exists():
         sys.exit(f"{run.PEERS_VENV} is missing: run run.py --setup-peers once")
-    with tempfile.TemporaryDirectory(prefix="taskq-sends-") as tmp:
-        with run.redis_server(Path(tmp)) as (url, _server):
-            client = redis.Redis.from_url(url)
-            note = run.machine_note(url)
-            print(f"# {note}; N={args.n}, rounds={args.rounds}", file=sys.stderr, flush=True)
-            bulk_libs = {
-                lib for lib in libs if run.run_step(lib, url, "info").get("bulk_api") is not None
-            }
-            rounds = interleaved(
-                libs,
-                url,
-                client,
-                n=args.n,
-                rounds=args.rounds,
-                run_step=run.run_step,
-                bulk_libs=bulk_libs,
-                log=lambda msg: print(msg, file=sys.stderr, flush=True),
-            )
-            client.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="taskq-sends-") as tmp,
+        run.redis_server(Path(tmp)) as (url, _server),
+    ):
+        client = redis.Redis.from_url(url)
+        note = run.machine_note(url)
+        print(f"# {note}; N={args.n}, rounds={args.rounds}", file=sys.stderr, flush=True)
+        bulk_libs = {
+            lib for lib in libs if run.run_step(lib, url, "info").get("bulk_api") is not None
+        }
+        rounds = interleaved(
+            libs,
+            url,
+            client,
+            n=args.n,
+            rounds=args.rounds,
+            run_step=run.run_step,
+            bulk_libs=bulk_libs,
+            log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        )
+        client.close()
     print(f"Machine: {note}. N={args.n}, {args.rounds} interleaved rounds.\n")
     print(report(rounds, args.n))
 
