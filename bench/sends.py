@@ -10,7 +10,8 @@ its connection, then N calls (or one bulk call of N) are timed. What this adds i
 the libraries take turns within each round (the order rotates from round to round), so every
 pair of numbers compared was measured minutes apart at most, not a library block apart, and
 each round gives one ratio taskq / peer. The report is the median of those paired ratios with
-the worst and best round, and each library's producer CPU per call. `run.py` runs the same
+the worst and best round, and each library's producer and Redis CPU per call (medians; CPU
+moves much less with the machine's load than wall time does). `run.py` runs the same
 rounds before its per-library blocks and takes its enqueue and bulk columns from them.
 """
 
@@ -51,13 +52,21 @@ def interleaved(
                     out[lib][step].append({"na": True})
                     continue
                 client.flushall()
+                before = _redis_cpu(client)
                 result = run_step(lib, url, step, "--n", str(n))
+                if result.get("rate"):  # Redis CPU over the step (its process start included)
+                    result["redis_cpu_s"] = _redis_cpu(client) - before
                 out[lib][step].append(result)
                 rate = result.get("rate")
                 shown = f"{rate:,.0f}/s" if rate else result.get("error", "n/a")[:120]
                 log(f"  round {round_index + 1}/{rounds} {lib:<8} {step:<4} {shown}")
     client.flushall()
     return out
+
+
+def _redis_cpu(client) -> float:
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def paired_ratios(
@@ -82,19 +91,20 @@ def paired_ratios(
 def report(rounds: dict[str, dict[str, list[dict]]], n: int) -> str:
     """Markdown: each library's median rate, its spread and CPU per call; the paired ratios."""
     lines = [
-        "| library | step | median /s | min-max /s | producer CPU µs/call (median) |",
-        "|---|---|---|---|---|",
+        "| library | step | median /s | min-max /s | producer CPU µs/call | Redis CPU µs/call |",
+        "|---|---|---|---|---|---|",
     ]
     for lib, steps in rounds.items():
         for step, results in steps.items():
             rates = [r["rate"] for r in results if r.get("rate")]
             cpus = [r["cpu_s"] / n * 1e6 for r in results if r.get("cpu_s")]
+            redis_cpus = [r["redis_cpu_s"] / n * 1e6 for r in results if "redis_cpu_s" in r]
             if not rates:
                 continue
             lines.append(
                 f"| {lib} | {step} | {statistics.median(rates):,.0f} | "
-                f"{min(rates):,.0f}-{max(rates):,.0f} | "
-                f"{statistics.median(cpus):.1f} |"
+                f"{min(rates):,.0f}-{max(rates):,.0f} | {statistics.median(cpus):.1f} | "
+                f"{statistics.median(redis_cpus):.1f} |"
             )
     lines.append("")
     for step in ("send", "bulk"):
