@@ -152,11 +152,11 @@ def test_direct_build_equals_validated_build_over_many_shapes(
                 seen.append(real(fields))
                 return seen[-1]
 
-            patched.setattr("taskq_core.task.construct", spy)
+            patched.setattr("taskq_core.building.construct", spy)
             made = outcome(lambda: echo.build_message(args, kwargs, **options))  # noqa: B023
         direct_builds += bool(constructed)
         with monkeypatch.context() as patched:
-            patched.setattr("taskq_core.task.plain_shared", lambda fields: False)
+            patched.setattr("taskq_core.building.plain_shared", lambda fields: False)
             validated = outcome(lambda: echo.build_message(args, kwargs, **options))  # noqa: B023
         if isinstance(made, Message) and isinstance(validated, Message):
             same(made, validated, fresh_ids=not given_id)
@@ -185,7 +185,7 @@ def test_bulk_build_equals_one_validated_build_per_call(
     ]
     ids = [new_message_id() for _ in plain_calls]
     messages = echo.build_messages(plain_calls, queue="other", priority=4, task_ids=ids)
-    monkeypatch.setattr("taskq_core.task.plain_shared", lambda fields: False)
+    monkeypatch.setattr("taskq_core.building.plain_shared", lambda fields: False)
     for message, call, ident in zip(messages, plain_calls, ids, strict=True):
         args, kwargs = ((), call) if isinstance(call, dict) else (call, {})
         validated = echo.build_message(args, kwargs, queue="other", priority=4, task_id=ident)
@@ -199,7 +199,7 @@ def test_bulk_messages_own_their_headers(
     echo: Task[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As inside a running task: every message sent names it as parent.
-    monkeypatch.setattr("taskq_core.task.lineage", lambda: {"taskq-parent-id": "p1"})
+    monkeypatch.setattr("taskq_core.building.lineage", lambda: {"taskq-parent-id": "p1"})
     first, second = echo.build_messages([(1,), (2,)], queue=None, priority=None, task_ids=None)
     assert first.headers == second.headers == {"taskq-parent-id": "p1"}
     assert first.headers is not second.headers

@@ -1,4 +1,8 @@
-"""Building a ``Message`` from a producer's call, without pydantic when the inputs are plain.
+"""Building the ``Message`` of a task's call: checks, fields, and pydantic only when needed.
+
+A call is checked (arguments a list or tuple, the function's signature, priority, queue name),
+turned into fields (tuples as lists, the task's defaults, lineage headers, expiry) and into a
+``Message`` whose encoded size is checked against the app's limit, all before anything is sent.
 
 ``Message.build`` validates every field with pydantic: 3 µs for a one-argument message, 10 µs
 with a few keyword arguments and a list. Most calls hold only values whose exact types already
@@ -6,22 +10,163 @@ are what validation returns (``str``, ``int``, ``bool``, ``None``, finite ``floa
 ``list``/``dict`` of them with ``str`` keys), a queue name that passed
 :func:`~taskq_core.schemas.check_queue_name`, and the other fields in their declared types and
 ranges. For those, validation could only hand back equal values, so :func:`construct` writes
-them into the model directly (``Task.build_message`` asks :func:`plain_shared` and
-:func:`plain_call` first); anything else (a subclass, a tuple inside a value, a
-non-finite float, a name never checked, an id out of bounds) goes through ``Message.build``,
-which validates it and raises the same errors. Both paths give equal messages with equal
+them into the model directly; anything else (a subclass, a tuple inside a value, a non-finite
+float, a name never checked, an id out of bounds) goes through ``Message.build``, which
+validates it and raises the same errors. Both paths give equal messages with equal
 ``model_fields_set``: ``tests/core/test_building.py`` compares them over many argument shapes.
-
-A bulk send checks the fields its messages share once (:func:`plain_shared`), then only each
-call's arguments (:func:`plain_arguments`) and times.
+A bulk send builds and checks the fields its messages share once, then each call's own.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from taskq_core.schemas import MAX_PRIORITY, MIN_PRIORITY, Message, check_queue_name, new_message_id
+from taskq_core.arguments import too_big
+from taskq_core.context import lineage
+from taskq_core.errors import ConfigurationError, SerializationError
+from taskq_core.schemas import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Message,
+    check_queue_name,
+    new_message_id,
+    require_queue_name,
+    tuples_to_lists,
+)
+
+if TYPE_CHECKING:
+    from taskq_core.task import Task
+
+
+def build_message(
+    task: Task[..., Any],
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    *,
+    queue: str | None = None,
+    priority: int | None = None,
+    task_id: str | None = None,
+    max_retries: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    expires: float | None = None,
+) -> Message:
+    """The checked ``Message`` of one call of ``task`` (see ``Task.build_message``)."""
+    call_args, call_kwargs = _checked_call(task, args, kwargs)
+    shared = _shared_fields(task, queue, priority, max_retries, headers)
+    return _finish(task, shared, call_args, call_kwargs, task_id, expires, plain_shared(shared))
+
+
+def build_messages(
+    task: Task[..., Any],
+    calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+    *,
+    queue: str | None,
+    priority: int | None,
+    task_ids: Sequence[str] | None,
+) -> list[Message]:
+    """The checked ``Message`` of every call of a bulk send (see ``Task.build_messages``)."""
+    messages: list[Message] = []
+    ids = iter(()) if task_ids is None else iter(task_ids)
+    shared: dict[str, Any] | None = None
+    plain = False
+    for call in calls:
+        named = type(call) is not tuple and isinstance(call, Mapping)
+        args, kwargs = _checked_call(
+            task,
+            None if named else call,  # type: ignore[arg-type]
+            call if named else None,  # type: ignore[arg-type]
+        )
+        if shared is None:
+            shared = _shared_fields(task, queue, priority, None, None)
+            plain = plain_shared(shared)
+        task_id = None if task_ids is None else next(ids, None)
+        messages.append(_finish(task, shared, args, kwargs, task_id, None, plain))
+    if task_ids is not None and len(task_ids) != len(messages):
+        raise ConfigurationError(
+            f"task_ids must have one id per call: {len(task_ids)} ids for {len(messages)} calls"
+        )
+    return messages
+
+
+def _checked_call(
+    task: Task[..., Any], args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A call's arguments as the message holds them (tuples as lists), once they fit."""
+    if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
+        raise ConfigurationError(
+            f"args of {task.name!r} must be a list or tuple, not {type(args).__name__}"
+        )
+    task.check_call(args, kwargs)
+    return (
+        tuple([tuples_to_lists(arg) for arg in args]) if args else (),
+        tuples_to_lists(dict(kwargs)) if kwargs else {},
+    )
+
+
+def _shared_fields(
+    task: Task[..., Any],
+    queue: str | None,
+    priority: int | None,
+    max_retries: int | None,
+    headers: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The message fields that do not depend on the call's arguments or time."""
+    chosen_priority = task.priority if priority is None else priority
+    if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
+        raise ConfigurationError(
+            f"priority must be {MIN_PRIORITY}-{MAX_PRIORITY}, got {chosen_priority}"
+        )
+    fields: dict[str, Any] = {
+        "task": task.name,
+        "queue": require_queue_name(queue) if queue else task.app.route(task),
+        "priority": chosen_priority,
+        "max_deliveries": task.max_deliveries,
+    }
+    if max_retries is not None:
+        fields["max_retries"] = max_retries
+    parents = lineage()
+    if headers or parents:
+        fields["headers"] = {**parents, **(headers or {})}
+    return fields
+
+
+def _finish(
+    task: Task[..., Any],
+    shared: dict[str, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    task_id: str | None,
+    expires: float | None,
+    plain: bool,
+) -> Message:
+    """The message of one call; ``plain``: ``shared`` passed :func:`plain_shared`.
+
+    Raises:
+        SerializationError: an argument is not JSON, or the message is over the app's
+            ``max_message_bytes``.
+    """
+    app = task.app
+    fields = {**shared, "args": args, "kwargs": kwargs, "created_at": app.clock.now()}
+    if "headers" in shared:  # each message owns its headers (a hook may add to them)
+        fields["headers"] = dict(shared["headers"])
+    if task_id is not None:
+        fields["id"] = task_id
+    if expires is None and task.options.expires is not None:
+        expires = fields["created_at"] + task.options.expires
+    if expires is not None:
+        fields["expires"] = expires
+    message = construct(fields) if plain and plain_call(fields) else Message.build(**fields)
+    size = too_big(message, app.max_message_bytes)
+    if size is not None:
+        raise SerializationError(
+            f"cannot enqueue task {task.name!r}: the message is {size} bytes, over the limit "
+            f"of {app.max_message_bytes} (Taskq(max_message_bytes=...)); pass large "
+            "data by reference (a path, a key, a URL) instead"
+        )
+    return message
+
 
 #: Exact scalar types a JSON value keeps through validation (``float`` needs finiteness too).
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
@@ -29,12 +174,12 @@ _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 #: Fields a producer gives (``schema_version`` is always the default).
 _GIVEN_FIELDS = frozenset(Message.model_fields) - {"schema_version"}
 
-#: Fields each call of a bulk send has of its own; the rest are shared.
-PER_CALL = frozenset({"id", "args", "kwargs", "created_at", "expires"})
-
 
 def plain_shared(fields: dict[str, Any]) -> bool:
-    """Whether the fields other than :data:`PER_CALL` are exactly what validation returns."""
+    """Whether the fields every message of a send shares are exactly what validation returns.
+
+    That is all but ``id``, ``args``, ``kwargs``, ``created_at`` and ``expires``.
+    """
     if not fields.keys() <= _GIVEN_FIELDS:
         return False
     task = fields.get("task")
@@ -59,7 +204,7 @@ def plain_shared(fields: dict[str, Any]) -> bool:
 
 
 def plain_call(fields: dict[str, Any]) -> bool:
-    """Whether the :data:`PER_CALL` fields are exactly what validation returns."""
+    """Whether ``id``, ``args``, ``kwargs``, ``created_at`` and ``expires`` are plain."""
     if "id" in fields:
         ident = fields["id"]
         if type(ident) is not str or not 0 < len(ident) <= 200:

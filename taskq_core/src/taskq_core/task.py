@@ -13,17 +13,14 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, overload
 from pydantic import JsonValue
 from typing_extensions import TypeVar
 
-from taskq_core import aio
-from taskq_core.arguments import CallCheck, too_big
-from taskq_core.building import construct, plain_call, plain_shared
-from taskq_core.context import ETA_HEADER, Request, lineage, running
+from taskq_core import aio, building
+from taskq_core.arguments import CallCheck
+from taskq_core.context import ETA_HEADER, Request, running
 from taskq_core.control import expires_at
-from taskq_core.errors import ConfigurationError, Retry, SerializationError, SignatureMismatch
+from taskq_core.errors import ConfigurationError, Retry, SignatureMismatch
 from taskq_core.progress import TaskState
 from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
-    MAX_PRIORITY,
-    MIN_PRIORITY,
     Message,
     require_queue_name,
     tuples_to_lists,
@@ -473,30 +470,10 @@ class Task(Generic[P, R, T]):
         priority: int | None,
         task_ids: Sequence[str] | None,
     ) -> list[Message]:
-        """Validate every call of a bulk send into a ``Message`` before any is written.
-
-        The fields the messages share are built and checked once, then each call's arguments.
-        """
-        messages: list[Message] = []
-        ids = iter(()) if task_ids is None else iter(task_ids)
-        shared: dict[str, Any] | None = None
-        plain = False
-        for call in calls:
-            named = type(call) is not tuple and isinstance(call, Mapping)
-            args, kwargs = self._checked_call(
-                None if named else call,  # type: ignore[arg-type]
-                call if named else None,  # type: ignore[arg-type]
-            )
-            if shared is None:
-                shared = self._shared_fields(queue, priority, None, None)
-                plain = plain_shared(shared)
-            task_id = None if task_ids is None else next(ids, None)
-            messages.append(self._finish(shared, args, kwargs, task_id, None, plain=plain))
-        if task_ids is not None and len(task_ids) != len(messages):
-            raise ConfigurationError(
-                f"task_ids must have one id per call: {len(task_ids)} ids for {len(messages)} calls"
-            )
-        return messages
+        """Validate every call of a bulk send into a ``Message`` before any is written."""
+        return building.build_messages(
+            self, calls, queue=queue, priority=priority, task_ids=task_ids
+        )
 
     def check_call(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> None:
         """Refuse a call that does not fit the function's signature, before anything is sent.
@@ -526,86 +503,17 @@ class Task(Generic[P, R, T]):
 
         ``expires`` is the epoch second the call expires at; ``None`` takes the task's.
         """
-        call_args, call_kwargs = self._checked_call(args, kwargs)
-        shared = self._shared_fields(queue, priority, max_retries, headers)
-        return self._finish(
-            shared, call_args, call_kwargs, task_id, expires, plain=plain_shared(shared)
+        return building.build_message(
+            self,
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            task_id=task_id,
+            max_retries=max_retries,
+            headers=headers,
+            expires=expires,
         )
-
-    def _checked_call(
-        self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """A call's arguments as the message holds them (tuples as lists), once they fit."""
-        if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
-            raise ConfigurationError(
-                f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
-            )
-        self.check_call(args, kwargs)
-        return (
-            tuple([tuples_to_lists(arg) for arg in args]) if args else (),
-            tuples_to_lists(dict(kwargs)) if kwargs else {},
-        )
-
-    def _shared_fields(
-        self,
-        queue: str | None,
-        priority: int | None,
-        max_retries: int | None,
-        headers: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        """The message fields that do not depend on the call's arguments or time."""
-        chosen_priority = self.priority if priority is None else priority
-        if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
-            raise ConfigurationError(
-                f"priority must be {MIN_PRIORITY}-{MAX_PRIORITY}, got {chosen_priority}"
-            )
-        fields: dict[str, Any] = {
-            "task": self.name,
-            "queue": require_queue_name(queue) if queue else self.app.route(self),
-            "priority": chosen_priority,
-            "max_deliveries": self.max_deliveries,
-        }
-        if max_retries is not None:
-            fields["max_retries"] = max_retries
-        parents = lineage()
-        if headers or parents:
-            fields["headers"] = {**parents, **(headers or {})}
-        return fields
-
-    def _finish(
-        self,
-        shared: dict[str, Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        task_id: str | None,
-        expires: float | None,
-        *,
-        plain: bool,
-    ) -> Message:
-        """The message of one call; ``plain``: ``shared`` passed :func:`plain_shared`.
-
-        Raises:
-            SerializationError: an argument is not JSON, or the message is over the app's
-                ``max_message_bytes``.
-        """
-        fields = {**shared, "args": args, "kwargs": kwargs, "created_at": self.app.clock.now()}
-        if "headers" in shared:  # each message owns its headers (a hook may add to them)
-            fields["headers"] = dict(shared["headers"])
-        if task_id is not None:
-            fields["id"] = task_id
-        if expires is None and self.options.expires is not None:
-            expires = fields["created_at"] + self.options.expires
-        if expires is not None:
-            fields["expires"] = expires
-        message = construct(fields) if plain and plain_call(fields) else Message.build(**fields)
-        size = too_big(message, self.app.max_message_bytes)
-        if size is not None:
-            raise SerializationError(
-                f"cannot enqueue task {self.name!r}: the message is {size} bytes, over the limit "
-                f"of {self.app.max_message_bytes} (Taskq(max_message_bytes=...)); pass large "
-                "data by reference (a path, a key, a URL) instead"
-            )
-        return message
 
     def describe_signature(self) -> str:
         """``add(x, y=1)``: the function's name and parameters (no annotations), for errors."""
