@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from sends import interleaved, report
 
 BENCH = Path(__file__).resolve().parent
 PEERS_DIR = BENCH / "peers"
@@ -753,12 +754,27 @@ def main() -> None:
                 print(msg, file=sys.stderr, flush=True)
 
             log(f"# {note}; N={opts.n}, repeats={opts.repeats}")
-            results = []
-            for lib in libs:
-                info = run_step(lib, url, "info")
+            infos = {lib: run_step(lib, url, "info") for lib in libs}
+            for lib, info in infos.items():
                 if "error" in info:
                     log(f"{lib}: cannot load: {info['error']}")
-                    continue
+            loaded = [lib for lib in libs if "error" not in infos[lib]]
+            # Enqueue and bulk: the libraries take turns, one round per repeat (sends.py), so
+            # every pair compared was measured at about the same moment of a shared machine.
+            log("enqueue and bulk, interleaved")
+            rounds = interleaved(
+                loaded,
+                url,
+                client,
+                n=opts.n,
+                rounds=opts.repeats,
+                run_step=run_step,
+                bulk_libs={lib for lib in loaded if infos[lib]["bulk_api"]},
+                log=log,
+            )
+            results = []
+            for lib in loaded:
+                info = infos[lib]
                 configs = (
                     [c.strip() for c in args.taskq_configs.split(";") if c.strip()]
                     if lib == "taskq"
@@ -767,17 +783,29 @@ def main() -> None:
                 res = LibResult(lib, info, configs)
                 for repeat in range(opts.repeats):
                     log(f"{lib} {info['version']} repeat {repeat + 1}/{opts.repeats}")
-                    res.runs.append(one_repeat(res, url, client, opts, log))
+                    run = one_repeat(res, url, client, opts, log)
+                    # The block's own send step stays for memory and commands (send_block).
+                    run["send_block"], run["send"] = run["send"], rounds[lib]["send"][repeat]
+                    if info["bulk_api"]:
+                        run["bulk_block"], run["bulk"] = run["bulk"], rounds[lib]["bulk"][repeat]
+                    res.runs.append(run)
                 results.append(res)
             client.close()
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     header = f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s)."
     print_report(results, [header])
+    print()
+    print("Enqueue and bulk, paired rounds (sends.py):")
+    print(report(rounds, opts.n))
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"machine": header, "results": [r.__dict__ for r in results]},
+                {
+                    "machine": header,
+                    "results": [r.__dict__ for r in results],
+                    "send_rounds": rounds,
+                },
                 indent=1,
                 default=str,
             )

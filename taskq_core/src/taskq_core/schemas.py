@@ -12,7 +12,6 @@ import re
 import time
 from typing import Annotated, Any, Literal
 
-import uuid6
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +23,7 @@ from pydantic import (
 
 from taskq_core.arguments import non_json
 from taskq_core.errors import ConfigurationError, MessageDecodeError, SerializationError
+from taskq_core.ids import new_message_id as new_message_id  # callers import it from here
 
 # The broker's reports live in their own module; every model is imported from here.
 from taskq_core.reports import HISTORY_MINUTES as HISTORY_MINUTES
@@ -46,15 +46,6 @@ SCHEMA_VERSION = 1
 
 #: Message fields ``to_json`` leaves out when they are empty.
 _EMPTY_SKIPPED = {"kwargs", "headers", "max_retries", "expires"}
-
-
-def new_message_id() -> str:
-    """Return a fresh UUIDv7 string: time-ordered, so ids sort by creation time.
-
-    ``uuid6.uuid7()`` keeps ids strictly increasing within the process, even within one
-    millisecond, so messages sent in a loop keep their order when ids are compared.
-    """
-    return str(uuid6.uuid7())
 
 
 def check_queue_name(name: str) -> str:

@@ -1,9 +1,10 @@
 --[[
 lib.lua: helpers shared by every taskq script.
 
-scripts.py prepends this file to each script before registering it, so every script is still
-one self-contained EVAL body. The helpers touch only keys their caller passes in (all of them
-declared in the caller's KEYS); nothing here runs on its own.
+scripts.py prepends the helpers each script uses (and those they use) to it before registering
+it, so every script is still one self-contained EVAL body. Each top-level definition below is
+one helper, with the comment lines right above it. The helpers touch only keys their caller
+passes in (all of them declared in the caller's KEYS); nothing here runs on its own.
 
 Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue>}`):
   Q:ready:<p>   LIST  ids waiting to run at priority p (0..9, larger first); RPUSH back, LPOP front
