@@ -50,13 +50,19 @@ FAST_TIMINGS = {
     "block_timeout": 2.0,
     "shutdown_grace": 5.0,
 }
+#: Environment variable naming the server binary to start instead of ``redis-server``.
+REDIS_SERVER_ENV = "TASKQ_TEST_REDIS_SERVER"
 #: Lines of each worker's log shown when a test fails.
 LOG_TAIL_LINES = 60
 
 
 def redis_server_binary() -> str:
-    """The ``redis-server`` to start; skip without one, but fail under CI."""
-    path = shutil.which("redis-server")
+    """The ``redis-server`` to start; skip without one, but fail under CI.
+
+    ``$TASKQ_TEST_REDIS_SERVER`` names another server binary (Valkey's ``valkey-server``, an
+    older Redis): CI runs a crash subset on each server it tests.
+    """
+    path = os.environ.get(REDIS_SERVER_ENV) or shutil.which("redis-server")
     if path is None:
         message = "redis-server is not installed; the crash tests start their own"
         if os.environ.get("CI"):
