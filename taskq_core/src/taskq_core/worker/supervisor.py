@@ -38,9 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from taskq_core.worker.banner import BANNER_LOGGER
 from taskq_core.worker.lifeline import Lifeline
 
 log = logging.getLogger("taskq.worker.supervisor")
+banner = logging.getLogger(BANNER_LOGGER)
 
 #: Signals that stop the supervisor and its processes.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -105,7 +107,7 @@ class Supervisor:
         """Supervise until stopped; the exit status: 0 when every process stopped cleanly."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         try:
-            log.warning("supervising %d worker processes", len(self._slots))
+            banner.info("taskq supervisor: %d worker processes", len(self._slots))
             for slot in self._slots:
                 self._start(slot)
             return self._loop()
