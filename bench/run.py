@@ -712,6 +712,15 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=2.0, help="pause between latency probes")
     parser.add_argument("--roundtrip-samples", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write every raw number here")
+    parser.add_argument(
+        "--multi-process",
+        action="store_true",
+        help="run only the multi-process comparison: 1, 2 and 4 worker processes per library "
+        "(taskq worker --processes N; see bench/multiprocess.py)",
+    )
+    parser.add_argument(
+        "--process-counts", default="1,2,4", help="processes per command in --multi-process"
+    )
     parser.add_argument("--setup-peers", action="store_true", help="create bench/.peers-venv")
     parser.add_argument(
         "--from-json",
@@ -754,6 +763,11 @@ def main() -> None:
                 print(msg, file=sys.stderr, flush=True)
 
             log(f"# {note}; N={opts.n}, repeats={opts.repeats}")
+            if args.multi_process:
+                counts = tuple(int(c) for c in args.process_counts.split(","))
+                print(f"Machine: {note}. N={opts.n}, medians of {opts.repeats} run(s).\n")
+                print(multi_process_run(libs, url, client, opts, counts, log))
+                return
             infos = {lib: run_step(lib, url, "info") for lib in libs}
             for lib, info in infos.items():
                 if "error" in info:
@@ -810,6 +824,32 @@ def main() -> None:
                 default=str,
             )
         )
+
+
+def multi_process_run(
+    libs: list[str], url: str, client: redis.Redis, opts: Options, counts: tuple[int, ...], log
+) -> str:
+    """``--multi-process``: the libraries that have a multi-process command, at each count."""
+    import multiprocess
+
+    bulk = {}
+    for lib in [lib for lib in libs if lib in multiprocess.SETTINGS]:
+        info = run_step(lib, url, "info")
+        if "error" in info:
+            log(f"{lib}: cannot load: {info['error']}")
+            continue
+        bulk[lib] = "bulk" if info["bulk_api"] else "send"
+
+    def refill_for(lib: str):
+        return lambda: run_step(lib, url, bulk[lib], "--n", str(opts.n))
+
+    def start_worker(lib: str, url: str, config: str, **env: str) -> WorkerProcess:
+        return WorkerProcess(lib, url, config, opts.logdir, **env)
+
+    results = multiprocess.run(
+        list(bulk), url, client, opts.n, opts.repeats, counts, refill_for, start_worker, log
+    )
+    return multiprocess.report(results, counts)
 
 
 def find_errors(node) -> list[str]:

@@ -40,9 +40,17 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+#: Environment variable naming the server binary to start instead of ``redis-server``.
+REDIS_SERVER_ENV = "TASKQ_TEST_REDIS_SERVER"
+
+
 def redis_server_binary() -> str:
-    """The ``redis-server`` on ``PATH``; skip without one, but fail under CI."""
-    path = shutil.which("redis-server")
+    """The server binary to start; skip without one, but fail under CI.
+
+    ``$TASKQ_TEST_REDIS_SERVER`` names another binary than the ``redis-server`` on ``PATH``
+    (Valkey's server, an older Redis): CI runs a crash subset on each server it tests.
+    """
+    path = os.environ.get(REDIS_SERVER_ENV) or shutil.which("redis-server")
     if path is None:
         missing("redis-server is not installed (apt-get install redis-server)")
         raise AssertionError("unreachable")

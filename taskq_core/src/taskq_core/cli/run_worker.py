@@ -19,6 +19,7 @@ from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.banner import BANNER_LOGGER
 from taskq_core.worker.options import WORKER_ENV_PREFIX, recycling_options, show_envvars
 from taskq_core.worker.queues import QUEUE_ORDERS
+from taskq_core.worker.supervisor_child import supervise
 
 #: Heartbeat interval of ``taskq worker`` when the lease is long enough for it, in seconds.
 DEFAULT_HEARTBEAT_SECONDS = 5.0
@@ -90,6 +91,14 @@ def flag_names(ctx: click.Context) -> Iterator[None]:
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--pool", type=click.Choice(POOLS), default="threads", show_default=True)
 @click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Whole worker processes (each with its own -c slots) under one supervisor that "
+    "restarts a dead one: all cores from one command. Not --pool processes (task bodies "
+    "in child processes of one worker).",
+)
+@click.option(
     "--prefetch",
     type=click.IntRange(min=0),
     help="Reserved ahead of free slots (default: adaptive, ~0.1 s of work, at most 4 x -c).",
@@ -138,6 +147,7 @@ def worker(
     queue_order: str,
     concurrency: int,
     pool: str,
+    processes: int,
     prefetch: int | None,
     name: str | None,
     visibility_timeout: float,
@@ -190,5 +200,7 @@ def worker(
                 "process reach it (use redis:// to share work between processes)",
                 err=True,
             )
+        if processes > 1:
+            raise SystemExit(supervise(click.get_current_context(), processes))
         with monitored.serving(consumer):
             consumer.run()
