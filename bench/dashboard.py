@@ -2,7 +2,8 @@
 
 Not a test: it prints numbers and asserts none. It starts its own redis-server (from PATH, no
 persistence, free loopback port), fills one queue with ``--dead`` DEAD messages and ``--queued``
-READY ones, serves the dashboard with uvicorn in this process and requests each page
+READY ones, opens ``--chords`` chords of two members and one of ``--big-chord`` members (their
+members are READY too), serves the dashboard with uvicorn in this process and requests each page
 ``--repeats`` times over loopback HTTP. Server time is measured around the ASGI call (from the
 request reaching the app to the last byte of the response), so HTTP parsing on the client side
 is not in it; the target is under 300 ms per page.
@@ -12,7 +13,9 @@ is not in it; the target is under 300 ms per page.
 
 Counts are O(1) per queue (LLEN/ZCARD), the DEAD page reads one page of ``DEAD_PAGE_SIZE`` with
 ZREVRANGE, and task lookup is a MULTI of O(1) reads per queue, so the size of the queue should
-not show in any number.
+not show in any number. The Workflows page reads a bounded page of each queue's chord index
+(``CHORDS_PER_QUEUE``), and a chord's view one page of members, so neither should the number
+of open chords nor the size of a chord.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING
 import redis
 import uvicorn
 
+from taskq_core import Taskq, chord
 from taskq_core.dashboard import create_app
 from taskq_core.schemas import Message, WorkerInfo
 from taskq_redis import RedisBroker
@@ -125,10 +129,29 @@ def fill(broker: RedisBroker, queued: int, dead: int) -> str:
     return first_dead
 
 
+def open_chords(broker: RedisBroker, chords: int, big: int) -> str:
+    """``chords`` open chords of two members, then one of ``big`` members; its id."""
+    app = Taskq(broker, default_queue=QUEUE)
+
+    @app.task(name="bench.part")
+    def part(i: int) -> int:
+        return i
+
+    @app.task(name="bench.total")
+    def total(parts: list[int]) -> int:
+        return sum(parts)
+
+    for i in range(chords):
+        chord([part.s(i), part.s(i + 1)], total.s()).delay()
+    return chord([part.s(i) for i in range(big)], total.s()).delay().id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--queued", type=int, default=1_000_000)
     parser.add_argument("--dead", type=int, default=10_000)
+    parser.add_argument("--chords", type=int, default=10_000)
+    parser.add_argument("--big-chord", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="taskq-dash-bench-")
@@ -138,6 +161,7 @@ def main() -> None:
         broker.connect()
         began = time.perf_counter()
         dead_id = fill(broker, args.queued, args.dead)
+        chord_id = open_chords(broker, args.chords, args.big_chord)
         counts = broker.counts(QUEUE)
         print(f"  filled in {time.perf_counter() - began:.1f} s: {counts}", file=sys.stderr)
         timer = ServerTimer(create_app(broker))
@@ -157,6 +181,9 @@ def main() -> None:
             f"/queues/{QUEUE}/dead",
             f"/queues/{QUEUE}/dead?page={last_page}",
             f"/tasks?id={dead_id}",
+            "/workflows",
+            "/fragments/workflows",
+            f"/queues/{QUEUE}/chords/{chord_id}",
         ]
         for path in pages:
             for _ in range(args.repeats):
@@ -169,7 +196,8 @@ def main() -> None:
         proc.wait(30)
         shutil.rmtree(workdir, ignore_errors=True)
     print(
-        f"\n{counts.ready:,} READY and {counts.dead:,} DEAD in one queue; "
+        f"\n{counts.ready:,} READY and {counts.dead:,} DEAD in one queue, "
+        f"{args.chords + 1:,} open chords (one of {args.big_chord:,} members); "
         f"{args.repeats} requests per page; server time in ms\n"
     )
     print("| page | median | p95 | max |")
@@ -177,7 +205,7 @@ def main() -> None:
     for path in pages:
         samples = sorted(t * 1000 for t in timer.times[path])
         p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
-        shown = path.replace(dead_id, "<dead id>")
+        shown = path.replace(dead_id, "<dead id>").replace(chord_id, "<chord id>")
         print(f"| `{shown}` | {statistics.median(samples):.1f} | {p95:.1f} | {samples[-1]:.1f} |")
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from sends import interleaved, report
 
 BENCH = Path(__file__).resolve().parent
 PEERS_DIR = BENCH / "peers"
@@ -711,6 +712,15 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=2.0, help="pause between latency probes")
     parser.add_argument("--roundtrip-samples", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write every raw number here")
+    parser.add_argument(
+        "--multi-process",
+        action="store_true",
+        help="run only the multi-process comparison: 1, 2 and 4 worker processes per library "
+        "(taskq worker --processes N; see bench/multiprocess.py)",
+    )
+    parser.add_argument(
+        "--process-counts", default="1,2,4", help="processes per command in --multi-process"
+    )
     parser.add_argument("--setup-peers", action="store_true", help="create bench/.peers-venv")
     parser.add_argument(
         "--from-json",
@@ -753,12 +763,32 @@ def main() -> None:
                 print(msg, file=sys.stderr, flush=True)
 
             log(f"# {note}; N={opts.n}, repeats={opts.repeats}")
-            results = []
-            for lib in libs:
-                info = run_step(lib, url, "info")
+            if args.multi_process:
+                counts = tuple(int(c) for c in args.process_counts.split(","))
+                print(f"Machine: {note}. N={opts.n}, medians of {opts.repeats} run(s).\n")
+                print(multi_process_run(libs, url, client, opts, counts, log))
+                return
+            infos = {lib: run_step(lib, url, "info") for lib in libs}
+            for lib, info in infos.items():
                 if "error" in info:
                     log(f"{lib}: cannot load: {info['error']}")
-                    continue
+            loaded = [lib for lib in libs if "error" not in infos[lib]]
+            # Enqueue and bulk: the libraries take turns, one round per repeat (sends.py), so
+            # every pair compared was measured at about the same moment of a shared machine.
+            log("enqueue and bulk, interleaved")
+            rounds = interleaved(
+                loaded,
+                url,
+                client,
+                n=opts.n,
+                rounds=opts.repeats,
+                run_step=run_step,
+                bulk_libs={lib for lib in loaded if infos[lib]["bulk_api"]},
+                log=log,
+            )
+            results = []
+            for lib in loaded:
+                info = infos[lib]
                 configs = (
                     [c.strip() for c in args.taskq_configs.split(";") if c.strip()]
                     if lib == "taskq"
@@ -767,21 +797,59 @@ def main() -> None:
                 res = LibResult(lib, info, configs)
                 for repeat in range(opts.repeats):
                     log(f"{lib} {info['version']} repeat {repeat + 1}/{opts.repeats}")
-                    res.runs.append(one_repeat(res, url, client, opts, log))
+                    run = one_repeat(res, url, client, opts, log)
+                    # The block's own send step stays for memory and commands (send_block).
+                    run["send_block"], run["send"] = run["send"], rounds[lib]["send"][repeat]
+                    if info["bulk_api"]:
+                        run["bulk_block"], run["bulk"] = run["bulk"], rounds[lib]["bulk"][repeat]
+                    res.runs.append(run)
                 results.append(res)
             client.close()
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     header = f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s)."
     print_report(results, [header])
+    print()
+    print("Enqueue and bulk, paired rounds (sends.py):")
+    print(report(rounds, opts.n))
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"machine": header, "results": [r.__dict__ for r in results]},
+                {
+                    "machine": header,
+                    "results": [r.__dict__ for r in results],
+                    "send_rounds": rounds,
+                },
                 indent=1,
                 default=str,
             )
         )
+
+
+def multi_process_run(
+    libs: list[str], url: str, client: redis.Redis, opts: Options, counts: tuple[int, ...], log
+) -> str:
+    """``--multi-process``: the libraries that have a multi-process command, at each count."""
+    import multiprocess
+
+    bulk = {}
+    for lib in [lib for lib in libs if lib in multiprocess.SETTINGS]:
+        info = run_step(lib, url, "info")
+        if "error" in info:
+            log(f"{lib}: cannot load: {info['error']}")
+            continue
+        bulk[lib] = "bulk" if info["bulk_api"] else "send"
+
+    def refill_for(lib: str):
+        return lambda: run_step(lib, url, bulk[lib], "--n", str(opts.n))
+
+    def start_worker(lib: str, url: str, config: str, **env: str) -> WorkerProcess:
+        return WorkerProcess(lib, url, config, opts.logdir, **env)
+
+    results = multiprocess.run(
+        list(bulk), url, client, opts.n, opts.repeats, counts, refill_for, start_worker, log
+    )
+    return multiprocess.report(results, counts)
 
 
 def find_errors(node) -> list[str]:

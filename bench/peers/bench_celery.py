@@ -57,6 +57,16 @@ class Producer:
 
 
 def run_worker(config: str) -> None:
+    if config.startswith("processes="):  # the multi-process run: the prefork pool, -c N
+        processes = config.partition("=")[2]
+        app.worker_main(
+            [
+                *("worker", "--pool=prefork", f"--concurrency={processes}"),
+                *("--prefetch-multiplier=4", "--loglevel=WARNING", "--without-gossip"),
+                *("--without-mingle", "--without-heartbeat"),
+            ]
+        )
+        return
     assert config == "threads8"
     app.worker_main(
         [

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import sys
 import threading
 
 import common
@@ -57,6 +60,11 @@ class Producer:
 
 
 def run_worker(config: str) -> None:
+    if config.startswith("processes="):  # the multi-process run: dramatiq --processes N
+        exe = shutil.which("dramatiq", path=os.path.dirname(sys.executable))
+        assert exe is not None
+        processes = config.partition("=")[2]
+        os.execv(exe, [exe, "bench_dramatiq", "--processes", processes, "--threads", "8"])
     assert config == "threads8"
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -48,6 +48,10 @@ class Producer:
 
 
 def run_worker(config: str) -> None:
-    assert config == "threads8"
     logging.basicConfig(level=logging.WARNING)
+    if config.startswith("processes="):  # the multi-process run: consumer -k process -w N
+        processes = int(config.partition("=")[2])
+        huey.create_consumer(workers=processes, worker_type="process").run()
+        return
+    assert config == "threads8"
     huey.create_consumer(workers=8, worker_type="thread").run()

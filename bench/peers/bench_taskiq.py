@@ -63,8 +63,10 @@ class Producer:
 
 
 def run_worker(config: str) -> None:
-    assert config == "async100"
+    # "processes=N" is the multi-process run: taskiq worker --workers N
+    workers = config.partition("=")[2] if config.startswith("processes=") else "1"
+    assert config == "async100" or config.startswith("processes=")
     exe = shutil.which("taskiq", path=os.path.dirname(sys.executable))
     assert exe is not None
-    argv = [exe, "worker", "bench_taskiq:broker", "--workers", "1", "--max-async-tasks", "100"]
+    argv = [exe, "worker", "bench_taskiq:broker", "--workers", workers, "--max-async-tasks", "100"]
     os.execv(exe, [*argv, "--log-level", "WARNING"])

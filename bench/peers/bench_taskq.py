@@ -1,8 +1,9 @@
 """taskq on taskq-redis, run with the project's virtualenv (the one ``bench/run.py`` runs in).
 
 Worker configs are names: ``default`` runs ``taskq worker`` without any tuning flag; otherwise
-comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency) and
-``prefetch``, e.g. ``pool=threads,c=4,prefetch=32``.
+comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency),
+``prefetch`` and ``processes`` (worker processes under one supervisor), e.g.
+``pool=threads,c=4,prefetch=32`` or ``processes=4``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,12 @@ def worker_flags(config: str) -> list[str]:
     """CLI flags for a config name (see the module docstring)."""
     if config == "default":
         return []
-    names = {"pool": "--pool", "c": "--concurrency", "prefetch": "--prefetch"}
+    names = {
+        "pool": "--pool",
+        "c": "--concurrency",
+        "prefetch": "--prefetch",
+        "processes": "--processes",
+    }
     flags = []
     for item in config.split(","):
         key, _, value = item.partition("=")

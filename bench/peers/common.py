@@ -10,6 +10,8 @@ standard library. Configuration comes from environment variables set by ``bench/
 * ``BENCH_DRAIN_N``: when set, the worker counts no-op executions and reports once, after the
   N-th one ended: first start, last end and the worker's CPU time between them.
 * ``BENCH_RESULTS``: ``1`` when the worker/producer should enable the library's result backend.
+* ``BENCH_PROGRESS_EVERY``: when set to K (the multi-process run), each process reports its own
+  count of executions at its first one and every K-th one after: pid, count, time, CPU time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RESULTS = os.environ.get("BENCH_RESULTS") == "1"
 DRAIN_N = int(os.environ.get("BENCH_DRAIN_N") or 0)
+PROGRESS_EVERY = int(os.environ.get("BENCH_PROGRESS_EVERY") or 0)
 _addr = os.environ.get("BENCH_REPORT_ADDR", "")
 REPORT_ADDR = (_addr.rpartition(":")[0], int(_addr.rpartition(":")[2])) if _addr else None
 
@@ -56,6 +59,9 @@ def task_body(sent_ns: int) -> None:
     if sent_ns:
         report({"latency_ns": now - sent_ns})
         return
+    if PROGRESS_EVERY:
+        progress(now)
+        return
     if not DRAIN_N:
         return
     if next(_started) == 0:
@@ -73,6 +79,17 @@ def task_body(sent_ns: int) -> None:
                 "threads": threading.active_count(),
             }
         )
+
+
+def progress(now: int) -> None:
+    """Count one execution in this process; report at the first and every PROGRESS_EVERY-th.
+
+    The multi-process run sums the reports of all processes into one timeline (``bench/
+    multiprocess.py``); a process of a pool counts only its own executions.
+    """
+    done = next(_ended)
+    if done % PROGRESS_EVERY == 0:
+        report({"pid": os.getpid(), "done": done, "t_ns": now, "cpu_ns": time.process_time_ns()})
 
 
 class Receiver:

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -21,8 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from taskq_core import ConfigurationError
-from taskq_core.cli import flag_names, main
+from taskq_core.cli import main
+from taskq_core.cli.run_worker import flag_names
 from taskq_core.worker import Worker
+
+from ..support.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -341,7 +343,7 @@ class StartedWorkers(list[Worker]):
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> StartedWorkers:
     workers = StartedWorkers()
-    monkeypatch.setattr("taskq_core.cli.Worker", workers.worker_class())
+    monkeypatch.setattr("taskq_core.cli.run_worker.Worker", workers.worker_class())
     return workers
 
 
@@ -502,12 +504,13 @@ def test_worker_logs_its_banner_always_and_task_lines_at_info(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def ran() -> bool:
+        assert worker.poll() is None, "the worker exited before running the task"
+        return (tmp_path / "ran").exists()
+
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "ran").exists():
-            assert worker.poll() is None, "the worker exited before running the task"
-            assert time.monotonic() < deadline, "the task never ran"
-            time.sleep(0.05)
+        wait_until(ran, what="the task ran")
     finally:
         worker.terminate()
         _, stderr = worker.communicate(timeout=30)

@@ -51,7 +51,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[Worker]:
         def run(self) -> None:
             workers.append(self)
 
-    monkeypatch.setattr("taskq_core.cli.Worker", Started)
+    monkeypatch.setattr("taskq_core.cli.run_worker.Worker", Started)
     return workers
 
 

@@ -1,30 +1,17 @@
-"""Fixtures of the core tests: an app on an in-memory broker whose time the test moves."""
+"""Fixtures of the core tests: an app on an in-memory broker whose time the test moves
+(``tests/support/memory.py``), and plugins registered for one test."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 
-from taskq_core import Taskq
 from taskq_core.plugins import plugin_manager
-from taskq_memory import MemoryBroker
 
-if TYPE_CHECKING:
-    from taskq_core import FakeClock
+from ..support.memory import app, broker
 
-
-@pytest.fixture
-def broker(clock: FakeClock) -> MemoryBroker:
-    """An empty in-memory broker reading time from the test's fake clock."""
-    return MemoryBroker(clock=clock)
-
-
-@pytest.fixture
-def app(broker: MemoryBroker) -> Taskq:
-    """An app with no tasks yet, on ``broker``."""
-    return Taskq(broker)
+__all__ = ["app", "broker", "use_plugin"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from taskq_core import ConfigurationError, Taskq
-from taskq_core.app import default_task_name
+from taskq_core.registry import default_task_name
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -167,28 +167,6 @@ def test_send_hooks_fire_around_async_sends(use_plugin, add: Task[..., int], bro
     assert len(reserve_all(broker)) == 3
 
 
-class SyncOnlyBroker(MemoryBroker):
-    """A backend that keeps the sync contract only (the capability's default)."""
-
-    def async_producer(self):  # type: ignore[override]
-        return super(MemoryBroker, self).async_producer()
-
-
-def test_a_backend_without_an_asyncio_producer_says_so_in_one_line(app: Taskq):
-    # Given an app on a backend without the asyncio capability
-    app.use_broker(SyncOnlyBroker())
-
-    @app.task(name="tests.noop")
-    def noop() -> None:
-        return None
-
-    # When a task is sent from a coroutine, then the error names the backend and what to do
-    with pytest.raises(ConfigurationError, match=r"memory backend has no asyncio producer API"):
-        asyncio.run(noop.adelay())
-    # And nothing was written
-    assert app.broker.queues() == []
-
-
 @pytest.mark.parametrize("call", ["adelay", "adelay_many"])
 def test_async_sends_of_a_unique_task_are_refused_not_sent_without_the_claim(
     app: Taskq, broker: MemoryBroker, call: str

@@ -1,10 +1,9 @@
 """Harness of the crash tests: real worker processes against a redis-server this suite starts.
 
 The crash tests kill things for real (SIGKILL and SIGSTOP workers, SIGKILL and restart Redis,
-flush its script cache), so they never share a server they did not start: a session-wide
-``redis-server`` on a free loopback port serves most tests, and a test that restarts the server
-or measures its command counts gets one of its own. Without the ``redis-server`` binary the tests
-skip locally and fail when ``CI`` is set.
+flush its script cache), so they never share a server they did not start: the session's
+``private_redis_server`` serves most tests, and a test that restarts the server or measures its
+command counts gets one of its own (both from ``tests/support/redis_server.py``).
 
 Each test gets a :class:`Crash` with its own key prefix (``crash-<random>``) and queue, starts
 workers (``worker_app.py`` as subprocesses) through it, watches what they record under
@@ -16,29 +15,26 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import pytest
 import redis
 
 from taskq_core.schemas import Message, new_message_id
 from taskq_redis import RedisBroker
 from taskq_redis.keys import queue_keys
 
+from ..support.processes import WorkerProcess
+from ..support.redis_server import RedisServer
+from ..support.waiting import wait_until
 from .invariants import take_snapshot, violations
 
 WORKER_APP = Path(__file__).with_name("worker_app.py")
 #: Longest wait for any condition, in seconds; generous, since a miss is a failure anyway.
 DEADLINE = 30.0
-#: Pause between two looks at a condition, in seconds.
+#: Pause between two looks at a condition, in seconds (each look is a round trip to Redis).
 POLL = 0.05
 #: Short timings so leases are lost and found within seconds: a 2 s lease renewed every 0.5 s,
 #: reaper and schedule poll every 0.5 s, dead-worker detection after 4 missed heartbeats (2 s).
@@ -50,166 +46,6 @@ FAST_TIMINGS = {
     "block_timeout": 2.0,
     "shutdown_grace": 5.0,
 }
-#: Lines of each worker's log shown when a test fails.
-LOG_TAIL_LINES = 60
-
-
-def redis_server_binary() -> str:
-    """The ``redis-server`` to start; skip without one, but fail under CI."""
-    path = shutil.which("redis-server")
-    if path is None:
-        message = "redis-server is not installed; the crash tests start their own"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI is set, so this is an error)")
-        pytest.skip(message)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition, *, what, timeout=DEADLINE, describe=None):
-    """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline.
-
-    ``describe()`` adds the state of the world to the failure message.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            details = f"\n{describe()}" if describe is not None else ""
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting until {what}{details}")
-        time.sleep(POLL)
-
-
-class RedisServer:
-    """One ``redis-server`` process on a free loopback port, with its files in ``directory``.
-
-    With ``aof=True`` every write is fsynced to the append-only file before it is acknowledged
-    (``appendfsync always``), so a SIGKILL of the server loses nothing it acknowledged and a
-    restart test is deterministic.
-    """
-
-    def __init__(self, binary: str, directory: Path, *, aof: bool) -> None:
-        self.binary = binary
-        self.directory = directory
-        self.aof = aof
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(
-            host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=10
-        )
-
-    def start(self) -> None:
-        args = [
-            self.binary,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes" if self.aof else "no",
-            "--appendfsync", "always",
-            "--maxmemory-policy", "noeviction",
-            "--daemonize", "no",
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        client = self.client()
-        try:
-            wait_until(
-                lambda: self._answers(client),
-                what=f"redis-server on port {self.port} answers PING",
-                timeout=15,
-                describe=self.log_tail,
-            )
-        finally:
-            client.close()
-
-    def _answers(self, client: redis.Redis) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"redis-server exited at start:\n{self.log_tail()}")
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:  # refused, or BusyLoadingError while it reads the AOF
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, no shutdown work at all."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-        if self.process is not None:
-            self.process.wait(10)
-
-    def restart(self) -> None:
-        """Crash the server and start it again on the same port and directory."""
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def log_tail(self) -> str:
-        log = self.directory / "redis.log"
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-        return "redis.log:\n" + "\n".join(lines[-20:])
-
-
-class WorkerProcess:
-    """A ``worker_app.py`` subprocess and its log file."""
-
-    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.name = name
-        self.process = process
-        self.log_path = log_path
-
-    def __repr__(self) -> str:
-        return f"<WorkerProcess {self.name} pid={self.pid} rc={self.process.poll()}>"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def kill(self) -> None:
-        """SIGKILL and reap: the worker gets no chance to release or unregister anything."""
-        if self.alive:
-            self.process.kill()
-        self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self) -> str:
-        lines = self.log().splitlines()
-        return f"--- {self!r} log (last {LOG_TAIL_LINES} lines)\n" + "\n".join(
-            lines[-LOG_TAIL_LINES:]
-        )
 
 
 class Crash:
@@ -248,27 +84,19 @@ class Crash:
         for option, value in settings.items():
             if value is not None:
                 argv += ["--" + option.replace("_", "-"), str(value)]
-        log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={
-                    **os.environ,
-                    "PYTHONUNBUFFERED": "1",
-                    "TASKQ_DISABLE_PLUGIN_AUTOLOAD": "1",
-                    "TASKQ_CRASH_URL": self.server.url,
-                    "TASKQ_CRASH_PREFIX": self.prefix,
-                    "TASKQ_CRASH_QUEUE": self.queue,
-                    "TASKQ_CRASH_NAME": name,
-                    "TASKQ_CRASH_RECORD_ACKS": "1" if record_acks else "0",
-                },
-                cwd=WORKER_APP.parent,  # on sys.path, for the process pool's children too
-                start_new_session=True,
-            )
-        worker = WorkerProcess(name, process, log_path)
+        worker = WorkerProcess.start(
+            name,
+            argv,
+            self.log_dir,
+            env={
+                "TASKQ_CRASH_URL": self.server.url,
+                "TASKQ_CRASH_PREFIX": self.prefix,
+                "TASKQ_CRASH_QUEUE": self.queue,
+                "TASKQ_CRASH_NAME": name,
+                "TASKQ_CRASH_RECORD_ACKS": "1" if record_acks else "0",
+            },
+            cwd=WORKER_APP.parent,  # on sys.path, for the process pool's children too
+        )
         self.workers.append(worker)
         if wait_ready:
             self.wait_until(lambda: self.is_ready(worker), what=f"{name} is consuming")
@@ -343,7 +171,7 @@ class Crash:
         return int(token or 0), worker or ""
 
     def wait_until(self, condition, *, what, timeout=DEADLINE):
-        return wait_until(condition, what=what, timeout=timeout, describe=self.describe)
+        return wait_until(condition, what=what, timeout=timeout, describe=self.describe, poll=POLL)
 
     def acked(self, ids) -> set[str]:
         """Which of ``ids`` are acked: recorded as acked, or gone after an ack was sent.

@@ -41,7 +41,8 @@ import pytest
 from taskq_core.worker.upkeep import TIMER_JITTER
 from taskq_redis.scripts import SCRIPT_NAMES, script_body
 
-from .harness import Crash, RedisServer, redis_server_binary
+from ..support.redis_server import RedisServer, redis_server_binary
+from .harness import Crash
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -117,7 +118,7 @@ def most_ticks(window: float, interval: float) -> int:
 def idle_commands(tmp_path_factory: pytest.TempPathFactory):
     """What one worker with the default timings sends in WINDOW idle seconds, in order."""
     directory = tmp_path_factory.mktemp("idle")
-    server = RedisServer(redis_server_binary(), directory, aof=False)
+    server = RedisServer(redis_server_binary(), directory)
     server.start()
     crash = Crash(server, "idle", directory)
     try:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import collections
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from .harness import WorkerProcess
+from ..support.processes import WorkerProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -34,24 +32,18 @@ def start_taskq_worker(crash, number: int) -> WorkerProcess:
     command = Path(sys.executable).with_name("taskq")
     argv = [str(command), "worker", f"{APP.stem}:app", "-c", "1", "--prefetch", "0"]
     argv += ["--visibility-timeout", "2", "--heartbeat-interval", "0.5", "--name", name]
-    log_path = crash.log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={
-                **os.environ,
-                "PYTHONUNBUFFERED": "1",
-                "TASKQ_CRASH_URL": crash.server.url,
-                "TASKQ_CRASH_PREFIX": crash.prefix,
-                "TASKQ_CRASH_QUEUE": crash.queue,
-            },
-            cwd=APP.parent,
-            start_new_session=True,
-        )
-    worker = WorkerProcess(name, process, log_path)
+    worker = WorkerProcess.start(
+        name,
+        argv,
+        crash.log_dir,
+        env={
+            "TASKQ_CRASH_URL": crash.server.url,
+            "TASKQ_CRASH_PREFIX": crash.prefix,
+            "TASKQ_CRASH_QUEUE": crash.queue,
+        },
+        cwd=APP.parent,
+        plugin_autoload=True,
+    )
     crash.workers.append(worker)  # killed and described by the crash fixture's teardown
     return worker
 

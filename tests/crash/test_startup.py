@@ -21,7 +21,8 @@ import pytest
 from taskq_core import Taskq, Worker
 from taskq_core.worker.startup import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, retry_delay
 
-from .harness import RedisServer, free_port, redis_server_binary, wait_until
+from ..support.redis_server import RedisServer, free_port, redis_server_binary
+from ..support.waiting import wait_until
 
 HERE = Path(__file__).parent
 #: The error a loading Redis answers every command with (RESP simple error).
@@ -72,7 +73,9 @@ class Command:
                 raise AssertionError(f"worker exited ({self.process.returncode}):\n{self.output}")
             return False
 
-        wait_until(printed, what=f"{text!r} printed {times}x", describe=lambda: self.output)
+        wait_until(
+            printed, what=f"{text!r} printed {times}x", describe=lambda: self.output, poll=0.05
+        )
 
     def exit_code(self, timeout: float = 30.0) -> int:
         code = self.process.wait(timeout)
@@ -133,8 +136,7 @@ class LoadingRedis:
 
 
 def start_redis_on(port: int, directory: Path) -> RedisServer:
-    server = RedisServer(redis_server_binary(), directory, aof=False)
-    server.port = port
+    server = RedisServer(redis_server_binary(), directory, port=port)
     server.start()
     return server
 

@@ -11,8 +11,6 @@ import json
 import random
 import signal
 
-import pytest
-
 from taskq_core import Taskq, chain, chord
 
 from .harness import DEADLINE
@@ -40,11 +38,6 @@ def _producer(crash) -> dict:
         raise AssertionError("runs in the workers")
 
     return {"double": double, "collect": collect, "step": step}
-
-
-@pytest.fixture
-def crash(crash_on, redis_server):
-    return crash_on(redis_server)
 
 
 def test_chord_callback_runs_once_with_every_result_when_workers_die(crash) -> None:

@@ -152,12 +152,6 @@ def build_broker(url: str, prefix: str, recorder: Recorder) -> Any:
                 recorder.record("ack_calls", id=delivery.id, token=delivery.token, ok=ok)
             return acked
 
-        def ack_and_reserve(self, finished: Any, *args: Any, **kwargs: Any) -> Any:
-            recorder.record("acking", id=finished.id, token=finished.token)
-            ok, found = super().ack_and_reserve(finished, *args, **kwargs)
-            recorder.record("ack_calls", id=finished.id, token=finished.token, ok=ok)
-            return ok, found
-
     return RecordingBroker.from_url(url, prefix=prefix)
 
 

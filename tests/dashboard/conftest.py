@@ -1,8 +1,8 @@
-"""Dashboard fixtures: a real uvicorn server on a free loopback port, a real redis-server,
-and headless Chromium driven by Selenium.
+"""Dashboard fixtures: a real uvicorn server on a free loopback port, a broker on the session's
+real redis-server (the root conftest's ``redis_url``), and headless Chromium driven by Selenium.
 
-Like the Redis fixtures, the servers and the browser skip locally when missing and fail when
-``CI`` is set, so a CI run can never pass by skipping the browser tests. Screenshots for
+Like the redis-server, the browser skips locally when missing and fails when ``CI`` is set, so
+a CI run can never pass by skipping the browser tests. Screenshots for
 ``docs/monitoring.md`` are written when ``TASKQ_DASHBOARD_SCREENSHOTS`` names a directory.
 """
 
@@ -13,14 +13,11 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -31,7 +28,9 @@ from taskq_core.dashboard import Credentials, create_app
 from taskq_core.periodic.schedule import Periodic
 from taskq_redis import RedisBroker
 
-REDIS_URL_ENV = "TASKQ_TEST_REDIS_URL"
+from ..support.redis_server import delete_prefix, missing
+from ..support.waiting import wait_until
+
 SCREENSHOTS_ENV = "TASKQ_DASHBOARD_SCREENSHOTS"
 #: Seconds a server may take to start or stop, and a page to show what a test waits for.
 STARTUP_TIMEOUT = 30.0
@@ -51,39 +50,13 @@ CHROMIUM_FLAGS = (
 )
 
 
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
-
-
-def missing(what: str) -> None:
-    """Skip locally, fail in CI: the browser tests must run there."""
-    if in_ci():
-        pytest.fail(f"{what}; CI must run the dashboard's browser tests", pytrace=False)
-    pytest.skip(what)
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    url = os.environ.get(REDIS_URL_ENV)
-    if not url:
-        missing(f"{REDIS_URL_ENV} not set")
-        raise AssertionError("unreachable")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        missing(f"Redis at {url} unreachable: {exc}")
-    return url
-
-
 @pytest.fixture
-def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
+def redis_broker(redis_url: str, prefix: str) -> Iterator[RedisBroker]:
     """A broker on the real server under a prefix of its own; its keys are deleted afterwards."""
-    prefix = f"tq-dash-{uuid.uuid4().hex[:12]}"
     broker = RedisBroker(redis_url, prefix=prefix)
     broker.connect()
     yield broker
-    for key in broker.client.scan_iter(match=f"{prefix}:*", count=1000):
-        broker.client.delete(key)
+    delete_prefix(broker.client, prefix)
     broker.close()
 
 
@@ -120,17 +93,22 @@ def serve_dashboard() -> Iterator[ServeDashboard]:
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         running.append((server, thread))
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            assert thread.is_alive(), "the dashboard server stopped while starting"
-            assert time.monotonic() < deadline, "the dashboard server did not start"
-            time.sleep(0.01)
+        wait_until(
+            lambda: _started(server, thread),
+            what="the dashboard server started",
+            timeout=STARTUP_TIMEOUT,
+        )
         return Dashboard(url=f"http://127.0.0.1:{port}", server=server)
 
     yield serve
     for server, thread in running:
         server.should_exit = True
         thread.join(STARTUP_TIMEOUT)
+
+
+def _started(server: uvicorn.Server, thread: threading.Thread) -> bool:
+    assert thread.is_alive(), "the dashboard server stopped while starting"
+    return bool(server.started)
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +118,8 @@ def chromium_paths() -> tuple[str, str]:
     driver = shutil.which("chromedriver")
     if browser is None or driver is None:
         missing(
-            "chromium and chromedriver not installed (apt-get install chromium chromium-driver)"
+            "chromium and chromedriver not installed (apt-get install chromium chromium-driver);"
+            " CI must run the dashboard's browser tests"
         )
         raise AssertionError("unreachable")
     return browser, driver

@@ -1,110 +1,33 @@
-"""Fixtures of the feature tests: apps and in-process workers on memory and on a real Redis.
+"""Fixtures of the feature tests: apps on memory and on a real Redis.
 
-The feature tests prove the issue's promises end to end, through ``Taskq``, ``Worker`` and
-``AsyncResult`` as a user calls them. Most run twice, on a :class:`MemoryBroker` and on a real
-``redis-server`` (``broker_kind`` is parametrized). The real server is ``TASKQ_TEST_REDIS_URL``
-when set, else one this suite starts with the crash tests' harness; without either the Redis
-variants skip locally and fail when ``CI`` is set. Each test uses its own key prefix and deletes
-only its own keys.
+The feature tests check each feature end to end, through ``Taskq``, ``Worker`` and
+``AsyncResult`` as a user calls them. Most run twice, on a :class:`MemoryBroker` and on the
+session's real ``redis-server`` (the ``backend`` fixture is parametrized; the server is the root
+conftest's ``redis_url``). Each test uses its own key prefix and deletes only its own keys.
+Workers come from the root conftest's ``make_worker``, hooks from its ``events``.
 
 Nothing here sleeps to synchronize: tests wait on events their tasks set, or poll a condition
-against a deadline (:func:`wait_until`) and fail loudly at the deadline.
+against a deadline (``tests/support/waiting.py``) and fail loudly at the deadline.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-import time
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 
-from taskq_core import Taskq, Worker, hookimpl
-from taskq_core.plugins import plugin_manager
+from taskq_core import Taskq
 from taskq_memory import MemoryBroker
 from taskq_redis import RedisBroker
 
-from ..crash.harness import RedisServer, redis_server_binary
+from ..support.redis_server import delete_prefix
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from taskq_core import BaseBroker, Delivery, Message
-
-REDIS_URL_ENV = "TASKQ_TEST_REDIS_URL"
-#: Longest wait for any condition, in seconds; reached only when something is broken.
-WAIT_TIMEOUT = 30.0
-#: Pause between two looks at a polled condition, in seconds.
-POLL = 0.002
-
-#: In-process worker timings: a quick reaper and schedule poll (a lost child or a postponed
-#: message comes back within a tenth of a second), short blocking reserves so ``stop()`` is
-#: quick, and leases far longer than any test task.
-FEATURE_WORKER: dict[str, Any] = {
-    "heartbeat_interval": 1.0,
-    "visibility_timeout": 10.0,
-    "schedule_poll_interval": 0.1,
-    "reaper_interval": 0.1,
-    "block_timeout": 0.1,
-    "shutdown_grace": 5.0,
-}
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = WAIT_TIMEOUT) -> None:
-    """Return once ``predicate()`` is true; fail the test if it is still false at the deadline."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s: {predicate}")
-        pause.wait(POLL)
-
-
-def wait_for(event: threading.Event, *, timeout: float = WAIT_TIMEOUT) -> None:
-    """Wait for ``event``; fail the test if it is not set in time."""
-    if not event.wait(timeout):
-        pytest.fail(f"event was not set within {timeout} s")
-
-
-# -- Redis -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server: ``$TASKQ_TEST_REDIS_URL``, else one started for this session.
-
-    Skips locally when neither is available; fails when ``CI`` is set.
-    """
-    url = os.environ.get(REDIS_URL_ENV)
-    if url:
-        try:
-            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-        except redis.RedisError as exc:
-            if in_ci():
-                raise
-            pytest.skip(f"Redis at {url} unreachable: {exc}")
-        yield url
-        return
-    server = RedisServer(redis_server_binary(), tmp_path_factory.mktemp("redis"), aof=False)
-    server.start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture
-def prefix() -> str:
-    """A key prefix (and Redis client name) no other test uses."""
-    return f"tq-feat-{uuid.uuid4().hex[:10]}"
+    from taskq_core import BaseBroker
 
 
 @pytest.fixture
@@ -112,8 +35,7 @@ def redis_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
     """A client of the real server; afterwards every key under this test's prefix is deleted."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.unlink(key)
+    delete_prefix(client, prefix)
     client.close()
 
 
@@ -185,71 +107,3 @@ def broker(backend: Backend) -> BaseBroker:
 def app(broker: BaseBroker) -> Taskq:
     """An app with no tasks yet, on ``broker``."""
     return Taskq(broker)
-
-
-@pytest.fixture
-def make_worker() -> Iterator[Callable[..., Worker]]:
-    """``make_worker(app, **options)``: start a worker (``FEATURE_WORKER`` timings unless
-    overridden); every worker started is stopped afterwards."""
-    started: list[Worker] = []
-
-    def make(app: Taskq, **options: Any) -> Worker:
-        worker = Worker(app, **{**FEATURE_WORKER, **options})
-        worker.start()
-        started.append(worker)
-        return worker
-
-    yield make
-    for worker in started:
-        worker.stop(timeout=5)
-
-
-# -- observing workers -----------------------------------------------------------------------------
-
-
-class TaskEvents:
-    """A plugin recording lifecycle hooks per message id, so tests can wait for and check them."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.started: Counter[str] = Counter()
-        self.succeeded: dict[str, Delivery] = {}
-        self.retried: dict[str, list[str]] = defaultdict(list)
-        self.dead: dict[str, str] = {}
-
-    @hookimpl
-    def taskq_task_started(self, delivery: Delivery) -> None:
-        with self.lock:
-            self.started[delivery.id] += 1
-
-    @hookimpl
-    def taskq_task_succeeded(self, delivery: Delivery, result: object, runtime: float) -> None:
-        with self.lock:
-            self.succeeded[delivery.id] = delivery
-
-    @hookimpl
-    def taskq_task_retried(self, delivery: Delivery, error: str, delay: float) -> None:
-        with self.lock:
-            self.retried[delivery.id].append(error)
-
-    @hookimpl
-    def taskq_task_dead(self, message: Message, reason: str) -> None:
-        with self.lock:
-            self.dead[message.id] = reason
-
-
-@pytest.fixture
-def events() -> Iterator[TaskEvents]:
-    """Lifecycle hooks seen during this test (registered on the process-wide plugin manager)."""
-    plugin = TaskEvents()
-    plugin_manager().register(plugin)
-    yield plugin
-    plugin_manager().unregister(plugin)
-
-
-@pytest.fixture
-def in_rootdir(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run from the repository root, where ``tests.features.*`` is importable by a child."""
-    root: Path = request.config.rootpath
-    monkeypatch.chdir(root)
-    return root

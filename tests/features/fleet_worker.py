@@ -6,6 +6,9 @@ test needs under ``<prefix>:test:`` in the same Redis:
 * ``ready``   (SET)  the worker's name once it is consuming (hook ``taskq_worker_started``);
 * ``starts``  (LIST) ``{"n", "t"}`` per execution of ``features.limited(n)``: ``t`` is
   ``time.time()`` taken first thing in the task body;
+* ``grants``  (LIST) ``{"asked", "answered"}`` per rate-limit grant: ``time.time()`` just before
+  the limiter's script was sent and just after its answer, so the server's grant time (its
+  ``TIME``, the same clock on this machine) lies between the two;
 * ``acked``   (LIST) ``{"id", "retries"}`` per successful ack (hook ``taskq_task_succeeded``).
 
 The task is limited to ``RATE`` across all workers and may not retry at all, so a postponement
@@ -52,6 +55,22 @@ class Recorder:
     def start(self, n: int, at: float) -> None:
         self.client.rpush(f"{self.base}:starts", json.dumps({"n": n, "t": at}))
 
+    def grant(self, asked: float, answered: float) -> None:
+        self.client.rpush(f"{self.base}:grants", json.dumps({"asked": asked, "answered": answered}))
+
+
+class GrantRecordingBroker(RedisBroker):
+    """A :class:`RedisBroker` that records when each rate-limit grant could have happened."""
+
+    recorder: Recorder
+
+    def acquire_rate_limit(self, key: str, *, limit: int, period: float) -> float:
+        asked = time.time()
+        wait = super().acquire_rate_limit(key, limit=limit, period=period)
+        if wait <= 0:
+            self.recorder.grant(asked, time.time())
+        return wait
+
 
 def build_app(broker: RedisBroker, queue: str, recorder: Recorder) -> Taskq:
     app = Taskq(broker, default_queue=queue)
@@ -88,7 +107,9 @@ def main() -> None:
     )
     recorder = Recorder(args.url, args.prefix, args.name)
     plugin_manager().register(recorder)
-    app = build_app(RedisBroker.from_url(args.url, prefix=args.prefix), args.queue, recorder)
+    broker = GrantRecordingBroker.from_url(args.url, prefix=args.prefix)
+    broker.recorder = recorder
+    app = build_app(broker, args.queue, recorder)
     Worker(
         app,
         name=args.name,

@@ -7,38 +7,22 @@ task at a time with its default prefetch, so one reserve takes at most a batch o
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 
 from taskq_core import Taskq
 
-from .conftest import wait_until
+from ..support.recording import Labels
+from ..support.waiting import wait_until
 
 #: Messages in the busy queue; more than any single reserve of a one-slot worker takes.
 BACKLOG = 100
 
 
-class Starts:
-    """Labels in the order their tasks started."""
-
-    def __init__(self) -> None:
-        self.labels: list[str] = []
-        self._lock = threading.Lock()
-
-    def add(self, label: str) -> None:
-        with self._lock:
-            self.labels.append(label)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self.labels)
-
-
-def backlog_then_one_email(app: Taskq) -> Starts:
+def backlog_then_one_email(app: Taskq) -> Labels:
     """``BACKLOG`` messages in ``default``, then one in ``emails``; no worker yet."""
-    starts = Starts()
+    starts = Labels()
 
     @app.task(name="features.busy")
     def busy(n: int) -> None:

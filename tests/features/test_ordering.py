@@ -6,38 +6,22 @@ time (solo pool), so the recorded order is the order the worker took the message
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from taskq_core import Taskq
 
-from .conftest import wait_until
+from ..support.recording import Labels
+from ..support.waiting import wait_until
 
 if TYPE_CHECKING:
     from taskq_core import BaseBroker
 
-    from .conftest import TaskEvents
-
-
-class RunOrder:
-    """Labels in the order tasks ran."""
-
-    def __init__(self) -> None:
-        self.labels: list[str] = []
-        self._lock = threading.Lock()
-
-    def add(self, label: str) -> None:
-        with self._lock:
-            self.labels.append(label)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self.labels)
+    from ..support.recording import TaskEvents
 
 
 def test_higher_priority_messages_run_first_and_fifo_within_a_level(app: Taskq, make_worker):
     # Given a backlog sent at mixed priorities, no worker running yet
-    order = RunOrder()
+    order = Labels()
 
     @app.task(name="features.step")
     def step(label: str) -> None:
@@ -87,7 +71,7 @@ def test_a_task_matching_a_route_goes_to_the_routed_queue_and_its_worker_runs_it
 
 def test_weighted_queues_interleave_a_backlog_by_weight(app: Taskq, make_worker):
     # Given a backlog of 12 messages in "high" and 4 in "low"
-    order = RunOrder()
+    order = Labels()
 
     @app.task(name="features.tagged")
     def tagged(label: str) -> None:

@@ -7,7 +7,7 @@ import threading
 from taskq_core import Taskq
 from taskq_core.broker import BaseBroker
 
-from .conftest import wait_until
+from ..support.waiting import wait_until
 
 CALLS = 3
 

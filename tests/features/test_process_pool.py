@@ -14,13 +14,14 @@ import pytest
 from taskq_core import TaskError, Worker
 from taskq_memory import MemoryBroker
 
+from ..support.processes import is_running
+from ..support.waiting import WAIT_TIMEOUT
 from . import pool_app
-from .conftest import WAIT_TIMEOUT
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 
 @pytest.fixture
@@ -28,14 +29,6 @@ def pool(in_rootdir: Path, make_worker) -> Worker:
     """A one-slot processes-pool worker of ``pool_app`` on a fresh memory broker."""
     pool_app.app.use_broker(MemoryBroker())
     return make_worker(pool_app.app, pool="processes", concurrency=1)
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_child_that_exits_is_replaced_and_its_task_redelivered_until_it_succeeds(

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..support.waiting import WAIT_TIMEOUT
 from . import broker_app
-from .conftest import WAIT_TIMEOUT
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -5,7 +5,6 @@ A one-slot pool runs tasks one after another; each reports the pid of the child 
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,22 +13,15 @@ from taskq_core import ConfigurationError, Taskq, Worker
 from taskq_core.worker.options import parse_memory_kib
 from taskq_memory import MemoryBroker
 
+from ..support.processes import is_running
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 from . import pool_app
-from .conftest import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 #: The memory limit of the test, in KiB: well above a fresh child (about 40 MiB).
 LIMIT_KIB = 128 * 1024
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

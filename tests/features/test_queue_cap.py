@@ -7,7 +7,7 @@ import threading
 from taskq_core import Taskq
 from taskq_core.broker import BaseBroker
 
-from .conftest import WAIT_TIMEOUT, wait_until
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 
 CAP = 2
 TASKS = 10

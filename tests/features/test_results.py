@@ -14,12 +14,13 @@ import pytest
 
 from taskq_core import ResultTimeout, TaskError
 
-from .conftest import WAIT_TIMEOUT, wait_until
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from taskq_core import AsyncResult, BaseBroker, Taskq
 
-    from .conftest import Backend, TaskEvents
+    from ..support.recording import TaskEvents
+    from .conftest import Backend
 
 
 class Waiter:

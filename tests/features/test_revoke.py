@@ -22,15 +22,15 @@ import pytest
 
 from taskq_core import TaskRevoked, Worker
 
+from ..support.waiting import wait_for, wait_until
 from . import pool_app
-from .conftest import wait_for, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from taskq_core import AsyncResult, BaseBroker, Taskq
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 #: Longest wait for the REVOKED result; the task would run 60 s if it were not stopped.
 STOPPED_WITHIN = 10.0

@@ -13,7 +13,7 @@ import pytest
 
 from taskq_core import Retry, SignatureMismatch, chain, current_task
 
-from .conftest import WAIT_TIMEOUT, wait_for, wait_until
+from ..support.waiting import WAIT_TIMEOUT, wait_for, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable

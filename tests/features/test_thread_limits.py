@@ -23,12 +23,12 @@ import pytest
 
 from taskq_core import SoftTimeLimitExceeded, TaskError
 
-from .conftest import WAIT_TIMEOUT, wait_for, wait_until
+from ..support.waiting import WAIT_TIMEOUT, wait_for, wait_until
 
 if TYPE_CHECKING:
     from taskq_core import BaseBroker, Taskq
 
-    from .conftest import TaskEvents
+    from ..support.recording import TaskEvents
 
 pytestmark = pytest.mark.parametrize("backend", ["memory"], indirect=True)
 

@@ -8,7 +8,7 @@ from taskq_core import Taskq
 from taskq_core.broker import BaseBroker
 from taskq_core.errors import ConfigurationError
 
-from .conftest import wait_until
+from ..support.waiting import wait_until
 
 
 def test_a_unique_task_sent_twice_returns_the_first_handle(app: Taskq, broker: BaseBroker):

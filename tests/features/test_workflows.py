@@ -14,7 +14,7 @@ import pytest
 
 from taskq_core import GroupResult, TaskError, chain, chord, group
 
-from .conftest import WAIT_TIMEOUT, wait_until
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable

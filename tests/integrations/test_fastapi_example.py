@@ -26,8 +26,8 @@ def client(taskq_app: Taskq) -> Iterator[TestClient]:
         yield client
 
 
-def test_an_endpoint_enqueues_and_answers_with_the_workers_result(client, taskq_app, start_worker):
-    start_worker(taskq_app)
+def test_an_endpoint_enqueues_and_answers_with_the_workers_result(client, taskq_app, make_worker):
+    make_worker(taskq_app, concurrency=2)
 
     response = client.post("/add", json={"a": 2, "b": 40})
 

@@ -58,8 +58,8 @@ def test_a_signup_without_email_enqueues_nothing(client, taskq_app):
     assert taskq_app.broker.counts(taskq_app.default_queue).ready == 0
 
 
-def test_a_real_worker_runs_it_too(client, taskq_app, start_worker):
+def test_a_real_worker_runs_it_too(client, taskq_app, make_worker):
     task_id = client.post("/signup", json={"email": "bob@example.com"}).get_json()["task"]
-    start_worker(taskq_app)
+    make_worker(taskq_app, concurrency=2)
 
     assert taskq_app.AsyncResult(task_id).get(timeout=30) == "welcome sent to bob@example.com"

@@ -1,5 +1,5 @@
 """Memory-backend internals: URL parsing, registration, blocking and waking, the raw back door,
-and the choices contract v2 leaves to the backend.
+and the choices the broker contract leaves to the backend.
 
 Shared semantics live in the conformance suite (test_conformance_memory.py); these tests cover
 what only this backend has.
@@ -15,13 +15,14 @@ import pytest
 
 from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL
+from taskq_core.capabilities import ALL_CAPABILITIES
 from taskq_core.clock import FakeClock
 from taskq_core.errors import ConfigurationError
 from taskq_core.schemas import Message, TaskResult
 from taskq_core.testing import BlockedGetResult, BlockedReserve
 from taskq_memory import MemoryBroker
 from taskq_memory import plugin as memory_plugin
-from taskq_memory.results import ResultStore
+from taskq_memory.results import ResultRecords
 
 WORKER = "worker-a"
 LEASE = 30.0
@@ -87,10 +88,11 @@ def test_connect_finds_the_memory_backend_through_the_entry_point() -> None:
     assert isinstance(broker, MemoryBroker)
 
 
-def test_capabilities_say_single_process() -> None:
-    # The CLI refuses a process pool on memory:// because of this flag
+def test_the_memory_backend_says_single_process_and_offers_every_capability() -> None:
+    # The CLI warns that only this process reaches memory:// because of this flag
     assert MemoryBroker.scheme == "memory"
-    assert MemoryBroker.capabilities.cross_process is False
+    assert MemoryBroker.cross_process is False
+    assert all(issubclass(MemoryBroker, capability) for capability in ALL_CAPABILITIES)
 
 
 def test_default_time_is_the_process_clock() -> None:
@@ -220,7 +222,7 @@ def other_queue(queue_name: str) -> str:
     return f"{queue_name}-b"
 
 
-# -- contract v2: choices the contract leaves to the backend ---------------------------------------
+# -- choices the broker contract leaves to the backend ---------------------------------------------
 
 
 def test_postpone_without_delay_goes_to_the_back_of_its_priority_level(
@@ -296,7 +298,7 @@ def test_a_waiter_is_not_fooled_by_another_id_being_stored(
 def test_expired_results_are_dropped_from_memory() -> None:
     # Given a store (used under its lock, as the broker does) holding 100 results expiring at t=10
     lock = threading.Lock()
-    store = ResultStore(lock)
+    store = ResultRecords(lock)
     with lock:
         for i in range(100):
             store.put(TaskResult(id=f"r{i}", status="SUCCESS"), expires_at=10.0, now=0.0)
@@ -310,7 +312,7 @@ def test_expired_results_are_dropped_from_memory() -> None:
 def test_a_replaced_result_keeps_its_new_expiry() -> None:
     # Given a result replaced by one that lives longer
     lock = threading.Lock()
-    store = ResultStore(lock)
+    store = ResultRecords(lock)
     with lock:
         store.put(TaskResult(id="r", status="SUCCESS", value=1), expires_at=10.0, now=0.0)
         store.put(TaskResult(id="r", status="SUCCESS", value=2), expires_at=30.0, now=5.0)

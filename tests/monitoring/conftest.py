@@ -1,30 +1,21 @@
-"""Fixtures of the monitoring tests: in-process workers, waiting, and scraping an HTTP port.
+"""Fixtures of the monitoring tests: worker timings, and scraping an HTTP port.
 
+Workers come from the root conftest's ``make_worker`` with :data:`MONITORED_WORKER` timings.
 Nothing here sleeps to synchronize: tests poll a condition against a deadline
-(:func:`wait_until`) and fail loudly at the deadline.
+(``tests/support/waiting.py``) and fail loudly at the deadline.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from taskq_core import Worker
-
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from taskq_core import Taskq
-
-#: Longest wait for any condition, in seconds; reached only when something is broken.
-WAIT_TIMEOUT = 30.0
+    pass
 
 #: In-process worker timings: quick timers, short blocking reserves so ``stop()`` is quick.
 MONITORED_WORKER: dict[str, Any] = {
@@ -38,25 +29,6 @@ MONITORED_WORKER: dict[str, Any] = {
 
 #: (metric sample name, sorted label items) -> value.
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def wait_until(
-    predicate: Callable[[], object],
-    *,
-    timeout: float = WAIT_TIMEOUT,
-    what: str | Callable[[], str] = "",
-) -> None:
-    """Return once ``predicate()`` is true; fail the test if it is still false at the deadline.
-
-    ``what`` names the condition in the failure; a callable is asked only then.
-    """
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            pytest.fail(f"not met within {timeout} s: {described or predicate}")
-        pause.wait(0.01)
 
 
 def get(url: str) -> tuple[int, str]:
@@ -86,24 +58,6 @@ def taskq_samples(samples: Samples, *names: str) -> Samples:
 
 
 @pytest.fixture
-def in_rootdir(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run from the repository root, where ``tests.monitoring.*`` is importable by a child."""
-    root: Path = request.config.rootpath
-    monkeypatch.chdir(root)
-    return root
-
-
-@pytest.fixture
-def make_worker() -> Iterator[Callable[..., Worker]]:
-    """``make_worker(app, **options)``: a started worker, stopped after the test."""
-    started: list[Worker] = []
-
-    def make(app: Taskq, **options: Any) -> Worker:
-        worker = Worker(app, **{**MONITORED_WORKER, **options})
-        worker.start()
-        started.append(worker)
-        return worker
-
-    yield make
-    for worker in started:
-        worker.stop(timeout=5)
+def worker_options() -> dict[str, Any]:
+    """:data:`MONITORED_WORKER` timings for every worker ``make_worker`` starts here."""
+    return MONITORED_WORKER

@@ -16,22 +16,12 @@ from taskq_core import BrokerUnavailable, Taskq, Worker
 from taskq_core.monitoring.health import HealthServer
 from taskq_memory import MemoryBroker
 
-from ..crash.harness import RedisServer, redis_server_binary
-from .conftest import get, wait_until
+from ..support.redis_server import RedisServer, StartRedisServer
+from ..support.waiting import wait_until
+from .conftest import get
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from taskq_core import WorkerInfo
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server only this test uses (it gets killed)."""
-    server = RedisServer(redis_server_binary(), tmp_path, aof=False)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -55,11 +45,12 @@ def probe(server: HealthServer) -> tuple[int, dict[str, object]]:
 
 
 def test_health_is_200_while_heartbeats_succeed_and_503_when_the_broker_is_gone(
-    redis_server: RedisServer,
+    start_redis_server: StartRedisServer,
     make_worker: Callable[..., Worker],
     health_of: Callable[[Worker], HealthServer],
 ):
     # Given a worker on a real redis-server, heartbeating every 0.2 s, with a health port
+    redis_server: RedisServer = start_redis_server()  # only this test's: it gets killed
     app = Taskq(redis_server.url)
     app.task(name="health.noop")(lambda: None)
     worker = make_worker(app)

@@ -15,7 +15,7 @@ from taskq_core import Taskq, Worker
 from taskq_core.monitoring.logs import configure, unconfigure
 from taskq_memory import MemoryBroker
 
-from .conftest import WAIT_TIMEOUT
+from ..support.waiting import WAIT_TIMEOUT
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from taskq_core.monitoring.tracing import disable_tracing, enable_tracing
 from taskq_core.plugins import plugin_manager
 from taskq_memory import MemoryBroker
 
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 from . import monitored_app
-from .conftest import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path

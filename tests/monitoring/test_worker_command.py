@@ -13,32 +13,29 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from taskq_core import TaskError
 
-from ..crash.harness import RedisServer, free_port, redis_server_binary
+from ..support.redis_server import StartRedisServer, free_port
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 from . import monitored_app
-from .conftest import WAIT_TIMEOUT, get, scrape, taskq_samples, wait_until
+from .conftest import get, scrape, taskq_samples
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+def broker_url(start_redis_server: StartRedisServer) -> str:
     """A redis-server of this test's own, with a key prefix of its own."""
-    server = RedisServer(redis_server_binary(), tmp_path, aof=False)
-    server.start()
-    yield f"{server.url}?prefix=mon-{uuid.uuid4().hex[:8]}"
-    server.stop()
+    return f"{start_redis_server().url}?prefix=mon-{uuid.uuid4().hex[:8]}"
 
 
 def test_worker_command_serves_health_and_metrics_and_logs_json_from_pool_children(
-    redis_url: str, tmp_path: Path, in_rootdir: Path
+    broker_url: str, tmp_path: Path, in_rootdir: Path
 ):
     # Given `taskq worker` with the processes pool and every monitoring option
     metrics_port, health_port = free_port(), free_port()
@@ -49,7 +46,7 @@ def test_worker_command_serves_health_and_metrics_and_logs_json_from_pool_childr
         "from taskq_core.cli import main; main()",
         "worker",
         "tests.monitoring.monitored_app:app",
-        "--broker", redis_url,
+        "--broker", broker_url,
         "--pool", "processes",
         "-c", "2",
         "--heartbeat-interval", "0.5",
@@ -70,7 +67,7 @@ def test_worker_command_serves_health_and_metrics_and_logs_json_from_pool_childr
         )
 
         # When tasks of known outcomes run in its children
-        monitored_app.app.use_broker(redis_url)
+        monitored_app.app.use_broker(broker_url)
         marker = uuid.uuid4().hex
         logged = monitored_app.log_line.delay(marker)
         assert logged.get(timeout=WAIT_TIMEOUT) == marker

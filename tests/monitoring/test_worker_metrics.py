@@ -19,8 +19,9 @@ from taskq_core.monitoring.health import HealthServer
 from taskq_core.monitoring.worker_metrics import MetricsServer
 from taskq_memory import MemoryBroker
 
+from ..support.waiting import wait_until
 from . import monitored_app
-from .conftest import Samples, scrape, taskq_samples, wait_until
+from .conftest import Samples, scrape, taskq_samples
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,17 +1,13 @@
-"""Redis test fixtures: an in-process fakeredis server, and a real server from the environment.
+"""Redis test fixtures: an in-process fakeredis server, and clients of the real server.
 
-Real-Redis tests read ``TASKQ_TEST_REDIS_URL``. Locally they skip when it is unset or the
-server is down; with ``CI`` set they fail instead, so a CI run can never pass by skipping them.
-Every test uses its own key prefix and deletes only keys under it: the server may be shared,
-so nothing here ever flushes a database.
+The real server is the root conftest's ``redis_url`` (``$TASKQ_TEST_REDIS_URL``, else one the
+session starts); tests that read server-wide stats use ``private_redis_url``, a server the
+session started itself (``tests/support/redis_server.py``). Every test uses its own key prefix
+and deletes only keys under it: the server may be shared, so nothing here flushes a database.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,26 +17,14 @@ import fakeredis
 import fakeredis.aioredis
 import pytest
 import redis
-from redis.backoff import ConstantBackoff
 from redis.client import Pipeline
-from redis.retry import Retry
 
 from taskq_core.broker import BaseBroker
 from taskq_core.clock import Clock
 from taskq_redis import RedisBroker
 from taskq_redis.keys import queue_keys, queues_key
 
-REDIS_URL_ENV = "TASKQ_TEST_REDIS_URL"
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
-
-
-@pytest.fixture
-def prefix() -> str:
-    """A key prefix no other test (or engineer) uses."""
-    return f"tq-test-{uuid.uuid4().hex[:12]}"
+from ..support.redis_server import delete_prefix, free_port
 
 
 class FakeRedis(fakeredis.FakeRedis):
@@ -98,23 +82,6 @@ def fake_client(fake_server: fakeredis.FakeServer) -> FakeRedis:
     return FakeRedis(server=fake_server)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """URL of a real redis-server: skip locally without one, fail in CI."""
-    url = os.environ.get(REDIS_URL_ENV)
-    if not url:
-        if in_ci():
-            raise RuntimeError(f"{REDIS_URL_ENV} must be set in CI: the real-Redis tests need it")
-        pytest.skip(f"{REDIS_URL_ENV} not set; real-Redis tests skipped")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if in_ci():
-            raise
-        pytest.skip(f"Redis at {url} unreachable: {exc}")
-    return url
-
-
 @pytest.fixture
 def real_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
     """A client of the real server; afterwards every key under this test's prefix is deleted."""
@@ -122,12 +89,6 @@ def real_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
     yield client
     delete_prefix(client, prefix)
     client.close()
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    """Delete this test's keys only (SCAN by pattern: a test helper, never in production)."""
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
 
 
 BrokerBuilder = Callable[[Clock | None], RedisBroker]
@@ -164,48 +125,10 @@ def write_raw_payload(broker: BaseBroker, queue: str, message_id: str, raw: str)
     pipe.execute()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port nothing listens on (free a moment ago)."""
     return free_port()
-
-
-@pytest.fixture(scope="session")
-def private_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of our own, for tests that read server-wide stats or stop the server.
-
-    Skips locally without the binary; fails in CI.
-    """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if in_ci():
-            raise RuntimeError("redis-server must be installed in CI")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    options = ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir)]
-    options += ["--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"]
-    process = subprocess.Popen(
-        [binary, *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    # Readiness through redis-py's own retry: up to ~10 s of reconnects, then the test errors.
-    waiting = redis.Redis.from_url(url, retry=Retry(ConstantBackoff(0.05), 200))
-    try:
-        waiting.ping()
-        yield url
-    finally:
-        waiting.close()
-        process.terminate()
-        process.wait(timeout=30)
 
 
 class BlockSignal:
@@ -226,20 +149,22 @@ def signal_blocking(signal: BlockSignal, args: tuple[Any, ...]) -> None:
         signal.blocked.set()
 
 
-class SignallingFakeRedis(FakeRedis):
+class AnnouncesBlocking:
+    """Mixed into a Redis client class: tell ``signal`` before each BZPOPMIN and BLMOVE."""
+
     signal: BlockSignal
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         signal_blocking(self.signal, args)
-        return super().execute_command(*args, **options)
+        return super().execute_command(*args, **options)  # type: ignore[misc]
 
 
-class SignallingRedis(redis.Redis):
-    signal: BlockSignal
+class SignallingFakeRedis(AnnouncesBlocking, FakeRedis):
+    """fakeredis announcing its blocking waits."""
 
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        signal_blocking(self.signal, args)
-        return super().execute_command(*args, **options)
+
+class SignallingRedis(AnnouncesBlocking, redis.Redis):
+    """redis-py announcing its blocking waits."""
 
 
 @pytest.fixture(params=["fakeredis", pytest.param("real", marks=pytest.mark.redis)])

@@ -117,30 +117,3 @@ def test_recovery_past_one_script_call(broker: RedisBroker) -> None:
     assert sorted(delivery.message.args[0] for delivery in again) == list(range(MANY))
     # (each slice of 1000 keeps its order at the front; later slices land ahead of earlier ones)
     assert [delivery.message.args[0] for delivery in again[:3]] == [1000, 1001, 1002]
-
-
-def test_ack_and_reserve_acks_and_takes_the_next_batch_in_one_round_trip(
-    broker: RedisBroker, pipeline_sizes: list[int]
-) -> None:
-    # Given a held delivery and more work behind it, scripts already loaded by an earlier ack
-    broker.send_batch(messages(4))
-    _, (first,) = broker.ack_and_reserve(
-        broker.reserve(["bulk"], worker_id="w", lease=10.0)[0], ["bulk"], lease=10.0
-    )
-    pipeline_sizes.clear()
-    # When it is acked together with the next reserve
-    acked, following = broker.ack_and_reserve(first, ["bulk"], lease=10.0, limit=2)
-    # Then one pipeline of two scripts did both
-    assert acked is True
-    assert [delivery.message.args for delivery in following] == [(2,), (3,)]
-    assert pipeline_sizes == [2]
-    assert broker.counts("bulk").processing == 2
-
-
-def test_ack_and_reserve_refuses_a_lost_lease_but_still_reserves(broker: RedisBroker) -> None:
-    broker.send_batch(messages(2))
-    first = broker.reserve(["bulk"], worker_id="w", lease=10.0)[0]
-    broker.release([first])
-    acked, following = broker.ack_and_reserve(first, ["bulk"], lease=10.0)
-    assert acked is False
-    assert [delivery.id for delivery in following] == [first.id]

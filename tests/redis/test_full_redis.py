@@ -16,7 +16,7 @@ from taskq_core import BrokerFullError, PartialSendError, Taskq
 from taskq_redis import RedisBroker
 from taskq_redis.keys import queue_keys
 
-from .conftest import delete_prefix
+from ..support.redis_server import delete_prefix
 
 pytestmark = pytest.mark.redis
 

@@ -1,5 +1,5 @@
 """Results on Redis: the key layout, the BLMOVE rotation every waiter is served by, chunked waits,
-and ack/dead/ack_and_reserve with a result in one round trip.
+and ack/dead with a result in one round trip.
 
 The conformance suite checks the promises (any number of waiters, TTL on the broker clock,
 fenced-out settlements keep the result); these tests check how Redis keeps them.
@@ -160,12 +160,6 @@ SETTLE_WITH_RESULT: dict[str, tuple[Settle, list[str]]] = {
     "dead": (
         lambda broker, held, result: broker.dead(held, reason="r", result=result),
         ["store_result", "dead"],
-    ),
-    "ack_and_reserve": (
-        lambda broker, held, result: broker.ack_and_reserve(
-            held, [held.queue], lease=30.0, result=result
-        ),
-        ["store_result", "ack", "reserve"],
     ),
 }
 

@@ -53,6 +53,26 @@ def test_every_script_compiles(name: str, fake_client: redis.Redis) -> None:
     assert fake_client.script_load(script_body(name))
 
 
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_each_script_defines_every_lib_helper_it_uses_before_using_it(name: str) -> None:
+    # A script carries only the lib.lua helpers it uses (Redis runs every definition on every
+    # call); a helper left out would be a nil global at run time, on the path that needs it.
+    lib = re.sub(r"--[^\n]*", "", re.sub(r"--\[\[.*?\]\]", "", lua_source("lib"), flags=re.S))
+    defined_in_lib = re.findall(r"^local (?:function )?([A-Za-z_]\w*)", lib, flags=re.M)
+    assert len(defined_in_lib) > 30
+    body = script_body(name)
+    stripped = re.sub(r"--[^\n]*", "", re.sub(r"--\[\[.*?\]\]", "", body, flags=re.S))
+    stripped = re.sub(r"'[^'\n]*'", "''", stripped)  # string contents are not names
+    for helper in defined_in_lib:
+        uses = [m.start() for m in re.finditer(rf"\b{helper}\b", stripped)]
+        if not uses:
+            continue
+        definition = re.search(rf"^local (?:function )?{helper}\b", stripped, flags=re.M)
+        assert definition is not None, f"{name}.lua uses {helper} without its definition"
+        assert definition.start() <= uses[0], f"{name}.lua uses {helper} before defining it"
+    assert len(body) < len(lua_source("lib")) + len(lua_source(name)), "lib.lua sent whole"
+
+
 def test_the_wheel_ships_every_lua_file(tmp_path: Path) -> None:
     # When the distribution is built as a wheel
     subprocess.run(

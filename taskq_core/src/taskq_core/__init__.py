@@ -9,7 +9,7 @@ import importlib.metadata
 
 from taskq_core.app import Taskq
 from taskq_core.backends import connect, register_backend
-from taskq_core.broker import BaseBroker, Capabilities
+from taskq_core.broker import BaseBroker
 from taskq_core.canvas import Signature, chain, chord, group
 from taskq_core.clock import SYSTEM_CLOCK, Clock, FakeClock, SystemClock
 from taskq_core.context import Request, current_task
@@ -18,6 +18,7 @@ from taskq_core.errors import (
     BrokerUnavailable,
     ConfigurationError,
     MessageDecodeError,
+    MissingCapability,
     PartialSendError,
     Reject,
     ResultTimeout,
@@ -56,7 +57,6 @@ __all__ = [
     "BaseBroker",
     "BrokerFullError",
     "BrokerUnavailable",
-    "Capabilities",
     "Clock",
     "ConfigurationError",
     "DeadLetter",
@@ -65,6 +65,7 @@ __all__ = [
     "GroupResult",
     "Message",
     "MessageDecodeError",
+    "MissingCapability",
     "PartialSendError",
     "QueueCounts",
     "RecoveryReport",

@@ -9,8 +9,8 @@ writes them with the same atomic steps as the sync broker (on Redis, the same Lu
 ``redis.asyncio`` client). No call blocks the loop, and none runs the sync client in a thread.
 
 A backend opts in by returning an :class:`AsyncProducer` from
-:meth:`~taskq_core.broker.BaseBroker.async_producer`; the default raises a one-line
-:class:`~taskq_core.errors.ConfigurationError`.
+``async_producer()``, the ``AsyncProducing`` capability; without it ``adelay`` raises a
+one-line :class:`~taskq_core.errors.MissingCapability`.
 """
 
 from __future__ import annotations

@@ -2,45 +2,36 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fnmatch
 import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from taskq_core.arguments import DEFAULT_MAX_MESSAGE_BYTES
 from taskq_core.backends import connect
 from taskq_core.broker import DEFAULT_RESULT_TTL, BaseBroker
 from taskq_core.bulk import BULK_CHUNK as BULK_CHUNK  # re-exported: the bulk chunk size
 from taskq_core.bulk import send_in_chunks
+from taskq_core.capabilities import AsyncProducing, QueueControl
 from taskq_core.clock import SYSTEM_CLOCK, Clock
-from taskq_core.control import expires_at, revoke
+from taskq_core.control import revoke
 from taskq_core.errors import ConfigurationError
-from taskq_core.periodic.schedule import Periodic, PeriodicOptions, schedule_decorator
+from taskq_core.periodic.schedule import Periodic
 from taskq_core.plugins import after_send, before_send, plugin_manager
-from taskq_core.ratelimit import RateLimit, parse_rate_limit
+from taskq_core.registry import TaskRegistry
 from taskq_core.result import AsyncResult
-from taskq_core.retry import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_RETRY_BACKOFF_MAX,
-    DEFAULT_RETRY_DELAY,
-    RetryPolicy,
-)
 from taskq_core.schemas import require_queue_name
-from taskq_core.task import ExecutionOptions, Task, TaskDecorator
-from taskq_core.unique import UniqueUntil, check_unique_options
+from taskq_core.task import Task
 from taskq_core.urls import redact_url
 
 if TYPE_CHECKING:
     from collections import Counter
 
     from taskq_core.aio import AsyncProducer
-    from taskq_core.broker import RevokeOutcome
+    from taskq_core.capabilities import RevokeOutcome
     from taskq_core.schemas import Message
     from taskq_core.settings import ConfigSource
 
@@ -49,11 +40,9 @@ R = TypeVar("R")
 
 #: Environment variable naming the broker URL when the app is given none.
 BROKER_URL_ENV = "TASKQ_BROKER_URL"
-#: Lost leases (worker crashes, timeouts) a message survives before it goes to DEAD.
-DEFAULT_MAX_DELIVERIES = 5
 
 
-class Taskq:
+class Taskq(TaskRegistry):
     """A taskq application.
 
     Args:
@@ -164,12 +153,14 @@ class Taskq:
         """The broker's asyncio producer (``taskq_core.aio``); builds no sync connection.
 
         Raises:
-            ConfigurationError: the backend has no asyncio producer API.
+            MissingCapability: the backend has no asyncio producer.
         """
         if self._broker is None:
             with self._broker_lock:
-                return self._built_broker().async_producer()
-        return self._broker.async_producer()
+                broker = self._built_broker()
+        else:
+            broker = self._broker
+        return AsyncProducing.require(broker, "adelay() and aget()").async_producer()
 
     @property
     def clock(self) -> Clock:
@@ -199,184 +190,10 @@ class Taskq:
 
         The shutdown step of an asyncio app (a FastAPI lifespan, say).
         """
-        if self._broker is not None and self._broker_url is not None:
-            with contextlib.suppress(ConfigurationError):  # a backend without asyncio producers
-                await self._broker.async_producer().aclose()
+        broker = self._broker
+        if self._broker_url is not None and isinstance(broker, AsyncProducing):
+            await broker.async_producer().aclose()
         self.close()
-
-    # -- tasks -----------------------------------------------------------------------------------
-
-    @overload
-    def task(
-        self, fn: Callable[P, Coroutine[Any, Any, R]]
-    ) -> Task[P, Coroutine[Any, Any, R], R]: ...
-
-    @overload
-    def task(self, fn: Callable[P, R]) -> Task[P, R, R]: ...
-
-    @overload
-    def task(
-        self,
-        *,
-        name: str | None = None,
-        queue: str | None = None,
-        priority: int = 0,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_retry_delay: float = DEFAULT_RETRY_DELAY,
-        retry_backoff: bool = True,
-        retry_backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX,
-        retry_jitter: bool = True,
-        retry_for: Sequence[type[BaseException]] = (Exception,),
-        no_retry_for: Sequence[type[BaseException]] = (),
-        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
-        rate_limit: str | RateLimit | None = None,
-        ignore_result: bool | None = None,
-        result_ttl: float | None = None,
-        unique_for: float | None = None,
-        unique_until: UniqueUntil = "done",
-        expires: float | dt.timedelta | None = None,
-        bind: bool = False,
-        track_started: bool = False,
-    ) -> TaskDecorator: ...
-
-    def task(
-        self,
-        fn: Callable[..., Any] | None = None,
-        *,
-        name: str | None = None,
-        queue: str | None = None,
-        priority: int = 0,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_retry_delay: float = DEFAULT_RETRY_DELAY,
-        retry_backoff: bool = True,
-        retry_backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX,
-        retry_jitter: bool = True,
-        retry_for: Sequence[type[BaseException]] = (Exception,),
-        no_retry_for: Sequence[type[BaseException]] = (),
-        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
-        rate_limit: str | RateLimit | None = None,
-        ignore_result: bool | None = None,
-        result_ttl: float | None = None,
-        unique_for: float | None = None,
-        unique_until: UniqueUntil = "done",
-        expires: float | dt.timedelta | None = None,
-        bind: bool = False,
-        track_started: bool = False,
-    ) -> Any:
-        """Register a function as a task: ``@app.task`` or ``@app.task(max_retries=5, ...)``.
-
-        Args:
-            fn: The function (when used without parentheses).
-            name: Name on the wire; defaults to ``module.qualname``. Producer and worker must agree.
-            queue: Queue for its messages; defaults to the app's routes, then ``default_queue``.
-            priority: Default priority 0-9, larger runs first.
-            max_retries: Retries after exceptions before the message goes to DEAD.
-            default_retry_delay: Base backoff delay in seconds.
-            retry_backoff: Exponential backoff (doubling) on each retry.
-            retry_backoff_max: Ceiling of one backoff delay in seconds.
-            retry_jitter: Full jitter: a uniform draw between 0 and the backoff delay.
-            retry_for: Exception types that are retried.
-            no_retry_for: Exception types that go straight to DEAD.
-            max_deliveries: Lost leases (the worker died mid-task) before the message goes to DEAD.
-            time_limit: Hard limit in seconds (``ExecutionOptions`` says what each pool can stop).
-            soft_time_limit: Seconds before ``SoftTimeLimitExceeded`` is raised inside the task.
-            rate_limit: ``"100/s"``, ``"20/m"``, ``"5/h"``: starts across all workers together.
-            ignore_result: Store no result (default: the app's ``ignore_results``).
-            result_ttl: Seconds the result is kept (default: the app's ``result_ttl``).
-            unique_for: Make each call unique for this many seconds: while a message with the
-                same task and arguments holds the key, a send returns its handle and writes
-                nothing (docs/control.md).
-            unique_until: ``"done"``: the key is also released when the task succeeds or
-                dies; ``"ttl"``: only when ``unique_for`` runs out.
-            expires: Seconds (or a ``timedelta``) from each send after which a call not yet
-                started is not run and ends EXPIRED (docs/control.md).
-            bind: Pass the task as the function's first argument (``self.request.id`` ...).
-            track_started: Report STARTED when a worker starts it (one more broker write).
-        """
-        check_unique_options(unique_for, unique_until)
-        policy = RetryPolicy(
-            max_retries=max_retries,
-            default_retry_delay=default_retry_delay,
-            retry_backoff=retry_backoff,
-            retry_backoff_max=retry_backoff_max,
-            retry_jitter=retry_jitter,
-            retry_for=tuple(retry_for),
-            no_retry_for=tuple(no_retry_for),
-        )
-        if not 0 <= priority <= 9:
-            raise ConfigurationError(f"priority must be 0-9, got {priority}")
-        if max_deliveries < 1:
-            raise ConfigurationError("max_deliveries must be >= 1")
-        for label, limit in (("time_limit", time_limit), ("soft_time_limit", soft_time_limit)):
-            if limit is not None and limit <= 0:
-                raise ConfigurationError(f"{label} must be > 0 seconds")
-        options = ExecutionOptions(
-            time_limit=time_limit,
-            soft_time_limit=soft_time_limit,
-            rate_limit=parse_rate_limit(rate_limit) if rate_limit is not None else None,
-            ignore_result=self.ignore_results if ignore_result is None else ignore_result,
-            result_ttl=result_ttl,
-            expires=expires_at(expires, 0.0),
-            bind=bind,
-            track_started=track_started,
-        )
-
-        def register(function: Callable[..., Any]) -> Task[..., Any]:
-            task_name = name or default_task_name(function)
-            if task_name in self.tasks and self.tasks[task_name].fn is not function:
-                raise ConfigurationError(f"task name {task_name!r} is registered twice")
-            task: Task[..., Any] = Task(
-                self,
-                function,
-                name=task_name,
-                queue=queue or self.default_queue,
-                priority=priority,
-                policy=policy,
-                max_deliveries=max_deliveries,
-                options=options,
-                unique=(unique_for, unique_until),
-            )
-            if queue is not None:
-                self._explicit_queue.add(task_name)
-            self.tasks[task_name] = task
-            return task
-
-        return register(fn) if fn is not None else register
-
-    def periodic(self, **options: Unpack[PeriodicOptions]) -> Callable[[Any], Task[..., Any]]:
-        """Send a task on a schedule: ``@app.periodic(every=30)`` above ``@app.task`` (or alone).
-
-        Above ``@app.task`` it schedules that task; on a plain function it registers the task
-        too. Every worker runs the scheduler, and each tick is sent once however many run.
-        Options (``cron``/``tz`` or ``every``, ``args``, ``kwargs``, ``queue``, ``priority``,
-        ``name``, ``catch_up``): :class:`~taskq_core.periodic.PeriodicOptions`, docs/periodic.md.
-
-        Raises:
-            ConfigurationError: a bad cron expression, timezone or option (one line), or a
-                second schedule with the same identity.
-        """
-        return schedule_decorator(self, options)
-
-    def route(self, task: Task[..., Any]) -> str:
-        """Queue a task's messages go to: its own ``queue=``, else the first matching route."""
-        if task.name in self._explicit_queue:
-            return task.queue
-        for pattern, queue in self.routes.items():
-            if fnmatch.fnmatchcase(task.name, pattern):
-                return queue
-        return task.queue
-
-    def queue_names(self) -> list[str]:
-        """Every queue this app's tasks and routes send to, default queue first."""
-        names = [self.default_queue]
-        for queue in [*self.routes.values(), *(self.route(t) for t in self.tasks.values())]:
-            if queue not in names:
-                names.append(queue)
-        return names
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -430,12 +247,13 @@ class Taskq:
         return accepted
 
     def pause_queue(self, name: str) -> bool:
-        """Stop workers taking messages of queue ``name`` (see :meth:`BaseBroker.pause`)."""
-        return self.broker.pause(require_queue_name(name))
+        """Stop workers taking messages of queue ``name`` (see ``QueueControl.pause``)."""
+        return QueueControl.require(self.broker, "pausing a queue").pause(require_queue_name(name))
 
     def resume_queue(self, name: str) -> bool:
-        """Let workers take messages of queue ``name`` again (see :meth:`BaseBroker.resume`)."""
-        return self.broker.resume(require_queue_name(name))
+        """Let workers take messages of queue ``name`` again (see ``QueueControl.resume``)."""
+        queues = QueueControl.require(self.broker, "resuming a queue")
+        return queues.resume(require_queue_name(name))
 
     def run_until_idle(
         self, *, queues: str | Sequence[str] | None = None, max_tasks: int = 10_000
@@ -463,23 +281,6 @@ class Taskq:
     ) -> AsyncResult[Any]:
         """Rebuild a handle from a message id."""
         return AsyncResult(id, app=self, queue=queue, duplicate=duplicate)
-
-
-def default_task_name(function: Callable[..., Any]) -> str:
-    """``module.qualname``, with the real module name even when it runs as ``__main__``.
-
-    A producer started as ``python tasks.py`` and a worker that imported ``tasks`` must agree on
-    the name, so ``__main__`` is replaced by the name it would have when imported.
-    """
-    module = function.__module__
-    if module == "__main__":
-        main = sys.modules.get("__main__")
-        spec = getattr(main, "__spec__", None)
-        if spec is not None and spec.name:
-            module = spec.name
-        elif main is not None and getattr(main, "__file__", None):
-            module = Path(str(main.__file__)).stem
-    return f"{module}.{function.__qualname__}"
 
 
 def import_app(spec: str) -> Taskq:

@@ -59,11 +59,6 @@ def _load() -> dict[str, BackendFactory]:
         return dict(_registry)
 
 
-def installed_schemes() -> list[str]:
-    """Schemes some installed backend serves, sorted."""
-    return sorted(_load())
-
-
 def connect(url: str, **options: object) -> BaseBroker:
     """Build the broker for ``url`` (not yet connected; call ``connect()`` to check it).
 

@@ -1,6 +1,6 @@
 """Revoke and expiry on the producer's side: which queue to revoke in, and when a call expires.
 
-The broker does the work (``BaseBroker.revoke``, and ``reserve`` ending expired messages); this
+The broker does the work (``Revocation.revoke``, and ``reserve`` ending expired messages); this
 module turns what a caller has (an id with or without its queue, ``expires=`` as seconds, a
 ``timedelta`` or a ``datetime``) into those calls. See docs/control.md.
 """
@@ -12,10 +12,12 @@ import math
 from typing import TYPE_CHECKING
 
 from taskq_core.broker import DEFAULT_RESULT_TTL
+from taskq_core.capabilities import Revocation
 from taskq_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker, RevokeOutcome
+    from taskq_core.broker import BaseBroker
+    from taskq_core.capabilities import RevokeOutcome
 
 #: What ``expires=`` accepts: seconds from the send, a duration, or an aware moment.
 Expires = float | dt.timedelta | dt.datetime
@@ -34,9 +36,10 @@ def revoke(
     Without a queue every queue the broker knows is asked in turn (one call each) until one
     holds the id: revocation is kept per queue, with the message it stops.
     """
+    revocation = Revocation.require(broker, "revoke")
     names = [queue] if queue is not None else broker.queues()
     for name in names:
-        outcome = broker.revoke(name, message_id, terminate=terminate, result_ttl=result_ttl)
+        outcome = revocation.revoke(name, message_id, terminate=terminate, result_ttl=result_ttl)
         if outcome != "absent":
             return outcome
     return "absent"

@@ -136,3 +136,11 @@ class TaskTerminated(BaseException):
 
 class ResultTimeout(TaskqError, TimeoutError):
     """``AsyncResult.get(timeout=...)`` saw no result in time; the task may still run."""
+
+
+class MissingCapability(ConfigurationError):
+    """A feature needs a capability the backend does not offer (see ``taskq_core.capabilities``).
+
+    Raised where the feature starts (a send, ``result.get()``, worker start), with one line
+    naming the feature, the capability and the backend.
+    """

@@ -1,6 +1,6 @@
 """Rate-limit specs: ``"100/s"``, ``"20/m"``, ``"5/h"``, ``"10/30s"``.
 
-The limit is enforced by the broker (``BaseBroker.acquire_rate_limit``), so it holds across every
+The limit is enforced by the broker (``RateLimiter.acquire_rate_limit``), so it holds across every
 worker together, measured on the broker's clock.
 """
 

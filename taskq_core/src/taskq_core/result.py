@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from taskq_core.capabilities import ResultStore
 from taskq_core.errors import ResultTimeout, TaskError, TaskExpired, TaskRevoked
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
-    from taskq_core.broker import RevokeOutcome
+    from taskq_core.broker import BaseBroker
+    from taskq_core.capabilities import RevokeOutcome
+    from taskq_core.progress import TaskState
     from taskq_core.schemas import TaskResult
 
 Status = Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"]
@@ -78,7 +81,8 @@ class AsyncResult(Generic[V]):
         return self.app
 
     def _fetch(self, timeout: float | None) -> TaskResult | None:
-        return self._bound_app().broker.get_result(self.id, timeout=timeout)
+        results = ResultStore.require(self._bound_app().broker, "result.get()")
+        return results.get_result(self.id, timeout=timeout)
 
     def get(self, timeout: float | None = None, *, propagate: bool = True) -> V:
         """Wait for the task's result and return its value.
@@ -140,7 +144,7 @@ class AsyncResult(Generic[V]):
         if stored is not None:
             return stored.status
         assert self.app is not None
-        state = self.app.broker.get_task_state(self.id)
+        state = task_state(self.app.broker, self.id)
         return "PENDING" if state is None else state.status
 
     @property
@@ -151,7 +155,7 @@ class AsyncResult(Generic[V]):
         """
         if self.app is None:
             raise TypeError("this AsyncResult has no app; build it with app.AsyncResult(id)")
-        state = self.app.broker.get_task_state(self.id)
+        state = task_state(self.app.broker, self.id)
         return None if state is None else state.progress
 
     def ready(self) -> bool:
@@ -178,7 +182,7 @@ class AsyncResult(Generic[V]):
     def forget(self) -> None:
         """Delete the stored result."""
         if self.app is not None:
-            self.app.broker.forget_result(self.id)
+            ResultStore.require(self.app.broker, "result.forget()").forget_result(self.id)
 
     async def aforget(self) -> None:
         """``forget()`` for asyncio."""
@@ -258,3 +262,8 @@ class GroupResult:
         """Delete every member's stored result."""
         for result in self.results:
             result.forget()
+
+
+def task_state(broker: BaseBroker, message_id: str) -> TaskState | None:
+    """The task state ``broker`` keeps for ``message_id``; ``None`` without a result store."""
+    return broker.get_task_state(message_id) if isinstance(broker, ResultStore) else None

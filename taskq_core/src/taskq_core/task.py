@@ -6,34 +6,30 @@ import datetime as dt
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec
 
-from pydantic import JsonValue
 from typing_extensions import TypeVar
 
 from taskq_core import aio
-from taskq_core.arguments import CallCheck, too_big
-from taskq_core.context import ETA_HEADER, Request, lineage, running
+from taskq_core.arguments import CallCheck
+from taskq_core.building import MessageBuilding
+from taskq_core.context import ETA_HEADER
 from taskq_core.control import expires_at
-from taskq_core.errors import ConfigurationError, Retry, SerializationError, SignatureMismatch
-from taskq_core.progress import TaskState
+from taskq_core.errors import ConfigurationError
 from taskq_core.result import AsyncResult
 from taskq_core.schemas import (
-    MAX_PRIORITY,
-    MIN_PRIORITY,
     Message,
     require_queue_name,
-    tuples_to_lists,
 )
+from taskq_core.task_options import ExecutionOptions
 from taskq_core.unique import claim_for, send_unique_message
+from taskq_core.while_running import WhileRunning
 
 if TYPE_CHECKING:
     from taskq_core.app import Taskq
     from taskq_core.canvas import Canvas, Signature
     from taskq_core.control import Expires
-    from taskq_core.ratelimit import RateLimit
     from taskq_core.retry import RetryPolicy
     from taskq_core.unique import UniqueUntil
 
@@ -46,48 +42,7 @@ T = TypeVar("T", default=R)
 log = logging.getLogger("taskq.producer")
 
 
-class TaskDecorator(Protocol):
-    """What ``@app.task(...)`` with options returns: the decorator, typed like ``@app.task``."""
-
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[Any, Any, R]]
-    ) -> Task[P, Coroutine[Any, Any, R], R]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, R]) -> Task[P, R, R]: ...
-
-
-@dataclass(frozen=True)
-class ExecutionOptions:
-    """How a worker runs a task, beyond retries.
-
-    Attributes:
-        time_limit: Hard limit in seconds; the task is stopped and goes to retry/DEAD with reason
-            "time limit" (processes: the child is killed; threads: an exception is raised in the
-            task's thread, which cannot interrupt a blocking C call; async: cancelled).
-        soft_time_limit: Seconds after which ``SoftTimeLimitExceeded`` is raised inside the task.
-        rate_limit: Starts allowed across all workers together, e.g. ``RateLimit(100, 1.0)``.
-        ignore_result: Do not store the return value.
-        result_ttl: Seconds the result is kept; ``None`` uses the app's default.
-        expires: Seconds from each send after which a call not yet started is not run and
-            ends EXPIRED; ``None``: calls never expire unless ``apply_async(expires=)`` says so.
-        bind: Pass the task itself as the function's first argument (``self.request``).
-        track_started: Report STARTED (``AsyncResult.status``) when a worker starts the task;
-            one more broker write per task, so off by default (see docs/workflows.md).
-    """
-
-    time_limit: float | None = None
-    soft_time_limit: float | None = None
-    rate_limit: RateLimit | None = None
-    ignore_result: bool = False
-    result_ttl: float | None = None
-    expires: float | None = None
-    bind: bool = False
-    track_started: bool = False
-
-
-class Task(Generic[P, R, T]):
+class Task(MessageBuilding, WhileRunning, Generic[P, R, T]):
     """A function registered with ``@app.task``.
 
     Calling the task runs the function here and now; ``delay``/``apply_async`` send it to a worker
@@ -158,44 +113,6 @@ class Task(Generic[P, R, T]):
         if self.options.bind:
             return self.fn(self, *args, **kwargs)  # type: ignore[arg-type]
         return self.fn(*args, **kwargs)
-
-    @property
-    def request(self) -> Request:
-        """The call this task is running in this context (``bind=True`` tasks read it).
-
-        Raises:
-            RuntimeError: the task is not running in this context.
-        """
-        now = running()
-        if now is None or now[0] is not self:
-            raise RuntimeError(f"{self.name}.request: the task is not running here")
-        return Request.of(now[1])
-
-    def set_progress(
-        self, current: int | float, total: int | float | None = None, meta: JsonValue = None
-    ) -> None:
-        """Report progress of the running call: ``AsyncResult.progress`` shows it (STARTED).
-
-        Raises:
-            RuntimeError: the task is not running in this context.
-        """
-        request = self.request
-        state = TaskState(
-            id=request.id,
-            status="STARTED",
-            current=current,
-            total=total,
-            meta=tuples_to_lists(meta),
-            updated_at=self.app.clock.now(),
-        )
-        self.app.broker.set_task_state(state, ttl=self.options.result_ttl or self.app.result_ttl)
-
-    def retry(self, *, countdown: float | None = None, reason: str = "retry requested") -> None:
-        """Ask for a retry of the running call (Celery's ``self.retry``): raises :class:`Retry`.
-
-        ``countdown`` seconds before the next attempt; ``None`` uses the retry policy.
-        """
-        raise Retry(countdown, reason)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature of this task: a call not sent yet.
@@ -463,112 +380,3 @@ class Task(Generic[P, R, T]):
             AsyncResult(m.id, app, m.queue, duplicate=not new)
             for m, new in zip(messages, written, strict=True)
         ]
-
-    def build_messages(
-        self,
-        calls: Iterable[Sequence[Any] | Mapping[str, Any]],
-        *,
-        queue: str | None,
-        priority: int | None,
-        task_ids: Sequence[str] | None,
-    ) -> list[Message]:
-        """Validate every call of a bulk send into a ``Message`` before any is written."""
-        build = self.build_message
-        messages = []
-        ids = iter(()) if task_ids is None else iter(task_ids)
-        for call in calls:
-            named = type(call) is not tuple and isinstance(call, Mapping)
-            messages.append(
-                build(
-                    None if named else call,  # type: ignore[arg-type]
-                    call if named else None,  # type: ignore[arg-type]
-                    queue=queue,
-                    priority=priority,
-                    task_id=None if task_ids is None else next(ids, None),
-                )
-            )
-        if task_ids is not None and len(task_ids) != len(messages):
-            raise ConfigurationError(
-                f"task_ids must have one id per call: {len(task_ids)} ids for {len(messages)} calls"
-            )
-        return messages
-
-    def check_call(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> None:
-        """Refuse a call that does not fit the function's signature, before anything is sent.
-
-        Raises:
-            SignatureMismatch: the arguments do not fit (also a ``TypeError``).
-        """
-        problem = self.call_check.problem(args or (), kwargs or {})
-        if problem is not None:
-            raise SignatureMismatch(
-                f"cannot send {self.name!r}: {problem} (it takes {self.describe_signature()})"
-            )
-
-    def build_message(
-        self,
-        args: Sequence[Any] | None,
-        kwargs: Mapping[str, Any] | None,
-        *,
-        queue: str | None = None,
-        priority: int | None = None,
-        task_id: str | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        expires: float | None = None,
-    ) -> Message:
-        """Validate one call into a ``Message`` (raises ``SerializationError`` on non-JSON).
-
-        ``expires`` is the epoch second the call expires at; ``None`` takes the task's.
-        """
-        if type(args) is not tuple and isinstance(args, str | bytes | Mapping):
-            raise ConfigurationError(
-                f"args of {self.name!r} must be a list or tuple, not {type(args).__name__}"
-            )
-        self.check_call(args, kwargs)
-        chosen_priority = self.priority if priority is None else priority
-        if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
-            raise ConfigurationError(
-                f"priority must be {MIN_PRIORITY}-{MAX_PRIORITY}, got {chosen_priority}"
-            )
-        fields: dict[str, Any] = {
-            "task": self.name,
-            "args": tuple([tuples_to_lists(arg) for arg in args]) if args else (),
-            "kwargs": tuples_to_lists(dict(kwargs)) if kwargs else {},
-            "queue": require_queue_name(queue) if queue else self.app.route(self),
-            "priority": chosen_priority,
-            "max_deliveries": self.max_deliveries,
-            "created_at": self.app.clock.now(),
-        }
-        if task_id is not None:
-            fields["id"] = task_id
-        if max_retries is not None:
-            fields["max_retries"] = max_retries
-        parents = lineage()
-        if headers or parents:
-            fields["headers"] = {**parents, **(headers or {})}
-        if expires is None and self.options.expires is not None:
-            expires = fields["created_at"] + self.options.expires
-        if expires is not None:
-            fields["expires"] = expires
-        message = Message.build(**fields)
-        size = too_big(message, self.app.max_message_bytes)
-        if size is not None:
-            raise SerializationError(
-                f"cannot enqueue task {self.name!r}: the message is {size} bytes, over the limit "
-                f"of {self.app.max_message_bytes} (Taskq(max_message_bytes=...)); pass large "
-                "data by reference (a path, a key, a URL) instead"
-            )
-        return message
-
-    def describe_signature(self) -> str:
-        """``add(x, y=1)``: the function's name and parameters (no annotations), for errors."""
-        signature = self.call_check.signature
-        if signature is None:
-            return f"{self.__name__}(...)"
-        empty = inspect.Parameter.empty
-        bare = signature.replace(
-            parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
-            return_annotation=empty,
-        )
-        return f"{self.__name__}{bare}"

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from taskq_core.capabilities import UniqueSends
 from taskq_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -120,7 +121,8 @@ def send_unique_message(
 
     if implementations("taskq_before_send"):
         plugin_manager().hook.taskq_before_send(message=message)
-    holder = app.broker.send_unique(message, claim, eta=eta, replace_result=replace_result)
+    unique = UniqueSends.require(app.broker, f"a unique send of task {message.task!r}")
+    holder = unique.send_unique(message, claim, eta=eta, replace_result=replace_result)
     if holder == message.id and implementations("taskq_after_send"):
         notify("taskq_after_send", message=message, eta=eta)
     return holder

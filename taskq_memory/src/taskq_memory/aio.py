@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 
     from taskq_core.schemas import Message, TaskResult
     from taskq_memory.broker import MemoryBroker
-    from taskq_memory.results import ResultStore
+    from taskq_memory.results import ResultRecords
 
 
 class MemoryAsyncProducer(AsyncProducer):
     """The asyncio producer of one :class:`~taskq_memory.broker.MemoryBroker`."""
 
-    def __init__(self, broker: MemoryBroker, results: ResultStore, lock: threading.Lock) -> None:
+    def __init__(self, broker: MemoryBroker, results: ResultRecords, lock: threading.Lock) -> None:
         self._broker = broker
         self._results = results
         self._lock = lock

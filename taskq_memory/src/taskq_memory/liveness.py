@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from taskq_core.broker import heartbeat_gap
+from taskq_core.capabilities.liveness import heartbeat_gap
 
 if TYPE_CHECKING:
     from taskq_core.schemas import WorkerInfo

@@ -1,6 +1,6 @@
 """Task results kept under their message ids until their time to live runs out, and their waiters.
 
-Like :class:`~taskq_memory.queue.MemoryQueue`, :class:`ResultStore` reads no clock: the broker
+Like :class:`~taskq_memory.queue.MemoryQueue`, :class:`ResultRecords` reads no clock: the broker
 calls it under its one lock and passes ``now``. Expiry is measured on the broker's clock (a
 :class:`~taskq_core.clock.FakeClock` in tests), so moving that clock past a result's time to live
 makes it disappear; waiting is measured in real time, as for a blocking ``reserve``.
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from taskq_core.schemas import TaskResult
 
 
-class ResultStore:
+class ResultRecords:
     """Results by message id, each with an expiry on the broker's clock.
 
     Args:

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from taskq_core.broker import (
-    DEFAULT_RESULT_TTL,
-    BaseBroker,
-    Capabilities,
-    as_queue_list,
-    outcomes_of,
-)
+from taskq_core.broker import DEFAULT_RESULT_TTL, as_queue_list, outcomes_of
+from taskq_core.capabilities import Capability, ChordIndex, FullBroker, Workflows
 from taskq_core.errors import ConfigurationError
 from taskq_redis import periodic, producing, settling
 from taskq_redis.admin import AdminOperations
 from taskq_redis.aio import RedisAsyncProducer
+from taskq_redis.chord_index import ChordIndexOperations
 from taskq_redis.connection import (
     MAX_BLOCK_SECONDS,
     async_client_from_url,
@@ -39,7 +35,7 @@ from taskq_redis.flowing import FlowOperations
 from taskq_redis.history import MonitoringOperations
 from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
 from taskq_redis.limits import LimitOperations
-from taskq_redis.reserving import IdleReserves, ack_and_reserve, reserve_blocking
+from taskq_redis.reserving import IdleReserves, reserve_blocking
 from taskq_redis.results import ResultOperations
 from taskq_redis.settling import SettlingOperations
 from taskq_redis.store import Store
@@ -69,8 +65,9 @@ class RedisBroker(
     ResultOperations,
     WorkerOperations,
     MonitoringOperations,
+    ChordIndexOperations,
     AdminOperations,
-    BaseBroker,
+    FullBroker,
 ):
     """Redis backend (Redis 6.2+ or Valkey); safe to share between threads.
 
@@ -88,7 +85,8 @@ class RedisBroker(
     """
 
     scheme: ClassVar[str] = "redis"
-    capabilities: ClassVar[Capabilities] = Capabilities(cross_process=True, workflows=True)
+    #: Capabilities the class implements that this broker's server cannot give (Cluster).
+    withheld_capabilities: frozenset[type[Capability]] = frozenset()
 
     def __init__(
         self,
@@ -118,7 +116,7 @@ class RedisBroker(
         self._connected = False
         if self._store.redis.cluster:
             # flow.lua names keys of several queues and results: one slot it is not.
-            self.capabilities = Capabilities(cross_process=True, workflows=False)  # type: ignore[misc]
+            self.withheld_capabilities = frozenset({Workflows, ChordIndex})
 
     @classmethod
     def from_url(cls, url: str, **options: object) -> Self:
@@ -272,27 +270,6 @@ class RedisBroker(
         return reserve_blocking(
             self._store, self._waiter, self._idle, keys, worker_id, lease, limit, timeout
         )
-
-    @reports_lost_connection
-    def ack_and_reserve(
-        self,
-        finished: Delivery,
-        queues: Sequence[str],
-        *,
-        lease: float,
-        limit: int = 1,
-        result: TaskResult | None = None,
-        result_ttl: float = DEFAULT_RESULT_TTL,
-    ) -> tuple[bool, list[Delivery]]:
-        """Store the result, ack ``finished`` and reserve the next batch in one round trip.
-
-        store_result, ack and the first queue's reserve are pipelined: each atomic on its own,
-        and nothing needs them atomic together. Never blocks; a busy worker's hot path.
-        """
-        _check_reserve_args(lease, limit)
-        keys = [self._store.keys(queue) for queue in as_queue_list(queues)]
-        outcome = None if result is None else (result, result_ttl)
-        return ack_and_reserve(self._store, finished, keys, lease, limit, outcome)
 
     @reports_lost_connection
     def ack(

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, cast
 
 from redis.crc import key_slot
 
-from taskq_core.broker import DEFAULT_RESULT_TTL, RevokeOutcome, as_queue_list
+from taskq_core.broker import DEFAULT_RESULT_TTL, as_queue_list
+from taskq_core.capabilities.control import RevokeOutcome
 from taskq_core.schemas import TaskResult
 from taskq_redis import results
 from taskq_redis.codec import text

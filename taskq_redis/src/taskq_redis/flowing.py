@@ -7,12 +7,14 @@ for a plain ack (the result is kept even when the step is fenced out).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from taskq_core.broker import DEFAULT_RESULT_TTL, outcomes_of
 from taskq_redis import results
+from taskq_redis.chord_index import chord_index_keys
 from taskq_redis.failures import broker_full, reports_lost_connection
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.settling import by_queue, fence
@@ -80,6 +82,11 @@ class _Keys:
         """The index of the join record of the chord whose callback is ``callback``."""
         return self.ref(f"{self.store.keys(callback.queue).base}:chord:{callback.id}")
 
+    def chord_index(self, callback: Message) -> list[int]:
+        """The indexes of the callback queue's open and failed chord indexes."""
+        waiting, failed = chord_index_keys(self.store.keys(callback.queue))
+        return [self.ref(waiting), self.ref(failed)]
+
 
 #: One step of flow.lua: the delivery (``None`` for a start), its continuation, the reason
 #: (``dead``) and the TTL of the results it stores.
@@ -104,14 +111,16 @@ def flow_call(store: Store, mode: str, steps: Sequence[Step]) -> tuple[str, list
             0 if join is None else 1,
         ]
         for spec in continuation.chords:
-            args += [keys.chord(spec.callback), spec.size, *keys.send(spec.callback, None)]
+            args += [keys.chord(spec.callback), keys.chord_index(spec.callback)[0], spec.size]
+            args += [json.dumps(spec.members), *keys.send(spec.callback, None)]
         for message, eta in continuation.sends:
             args += keys.send(message, eta)
         for stored in continuation.results:
             args += [keys.ref(result_key(store.prefix, stored.id)), repr(float(ttl))]
             args.append(stored.to_json())
         if join is not None:
-            args += [keys.chord(join.callback), join.index, join.member_id, join.value]
+            args += [keys.chord(join.callback), *keys.chord_index(join.callback)]
+            args += [join.index, join.member_id, join.value]
             args += keys.send(join.callback, None, payload="")
             args += [repr(float(ttl)), len(join.failures)]
             for failure in join.failures:

@@ -1,7 +1,7 @@
 """Reserving: one reserve.lua call per queue, replies decoded, undecodable payloads buried.
 
 The wait on markers between passes is in ``waiting.py``; this module has the non-blocking pass
-both ``reserve`` and ``ack_and_reserve`` use, and the loop of a blocking ``reserve``.
+a blocking and a non-blocking ``reserve`` share, and the loop of a blocking ``reserve``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from taskq_redis.codec import (
     unrunnable_items,
 )
 from taskq_redis.control import end_flagged
-from taskq_redis.settling import ack_args, bury
+from taskq_redis.settling import bury
 from taskq_redis.store import BATCH
 from taskq_redis.waiting import MarkerWaiter, Wake
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from taskq_core.schemas import Delivery
     from taskq_redis.keys import QueueKeys
-    from taskq_redis.settling import Outcome
     from taskq_redis.store import Call, Store
 
 #: Due SCHEDULED messages each reserve promotes before taking work.
@@ -161,34 +160,6 @@ def reserve_now(
         if found:
             return found, wait_hint
     return [], wait_hint
-
-
-def ack_and_reserve(
-    store: Store,
-    finished: Delivery,
-    queues: Sequence[QueueKeys],
-    lease: float,
-    limit: int,
-    outcome: Outcome | None,
-) -> tuple[bool, list[Delivery]]:
-    """store_result (with an ``outcome``), ack and the first queue's reserve: one round trip.
-
-    Each script is atomic on its own, and nothing needs them atomic together. When the first
-    queue had nothing, a non-blocking pass over the other queues follows (none for a worker of
-    one queue); when all it gave was buried (undecodable), the pass covers it again.
-    """
-    worker_id = finished.worker_id
-    now = store.now_arg()
-
-    calls = [] if outcome is None else [results.store_args(store, *outcome)]
-    calls.append(ack_args(store, finished))
-    calls.append(reserve_args(store, queues[0], worker_id, lease, min(limit, BATCH), now))
-    *_, acked, reply = store.redis.calls(calls)
-    found = deliveries_of(store, queues[0], worker_id, reply)
-    if not found:
-        rest = queues if reserved_count(reply) else queues[1:]
-        found, _ = reserve_now(store, rest, worker_id, lease, limit)
-    return bool(acked), found
 
 
 def deliveries_of(

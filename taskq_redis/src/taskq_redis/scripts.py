@@ -49,6 +49,7 @@ SCRIPT_NAMES = (
     "revoke",
     "end",
     "flow",
+    "chords",
 )
 
 _LIBRARY = "lib"

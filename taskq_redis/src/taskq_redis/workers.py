@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from taskq_core.broker import heartbeat_gap
+from taskq_core.capabilities.liveness import heartbeat_gap
 from taskq_redis.codec import text, worker_info
 from taskq_redis.failures import reports_lost_connection
 from taskq_redis.keys import queues_key, worker_queues_key

@@ -1,7 +1,7 @@
 """Workflows: signatures, ``chain``, ``group`` and ``chord`` (Celery's canvas, crash-safe).
 
 See ``docs/workflows.md``. Every follow-up of a step is written in the same atomic broker step
-as that step's ack (:meth:`~taskq_core.broker.BaseBroker.ack_and_continue`).
+as that step's ack (``Workflows.ack_and_continue``).
 """
 
 from __future__ import annotations

@@ -2,10 +2,8 @@
 
 A :class:`Continuation` is computed by the worker (or the producer, for a workflow's first
 messages) from the step's flow header and its result; the broker applies it with
-:meth:`~taskq_core.broker.BaseBroker.ack_and_continue`,
-:meth:`~taskq_core.broker.BaseBroker.dead_and_continue` or
-:meth:`~taskq_core.broker.BaseBroker.start_flow`. Everything in it is plain data (messages,
-JSON text), so every backend applies the same thing.
+``ack_and_continue``, ``dead_and_continue`` or ``start_flow`` (the ``Workflows`` capability).
+Everything in it is plain data (messages, JSON text), so every backend applies the same thing.
 """
 
 from __future__ import annotations
@@ -32,10 +30,13 @@ class ChordSpec:
         callback: The callback message. When its first argument is :data:`CHORD_RESULTS`,
             the join replaces it with the JSON list of member results in member order.
         size: How many distinct members complete the chord. 0 sends the callback at once.
+        members: The members' message ids in call order (the last step of a chain member),
+            kept with the join record for monitoring; empty when unknown.
     """
 
     callback: Message
     size: int
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

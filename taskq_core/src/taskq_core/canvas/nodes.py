@@ -91,12 +91,30 @@ def plan(
                 visit(member)
         else:
             callback, _ = message_of(current["body"], CHORD_RESULTS, now, lineage)
-            chords.append(ChordSpec(callback=callback, size=len(current["members"])))
+            members = tuple(_member_id(m, callback.id) for m in current["members"])
+            chords.append(ChordSpec(callback=callback, size=len(members), members=members))
             for member in current["members"]:
                 visit(member)
 
     visit(node)
     return Continuation(sends=tuple(sends), chords=tuple(chords))
+
+
+def _member_id(node: Node, callback_id: str) -> str:
+    """The id of the step of ``node`` that joins the chord ``callback_id`` ('' if none does)."""
+    if node["t"] == "s":
+        flow = node.get("flow") or {}
+        if (flow.get("chord") or {}).get("cb", {}).get("id") == callback_id:
+            return str(node["id"])
+        inner = list(flow.get("next", ()))
+    elif node["t"] == "g":
+        inner = list(node["members"])
+    else:
+        inner = [node["body"]]
+    for child in inner:
+        if found := _member_id(child, callback_id):
+            return found
+    return ""
 
 
 def flow_of(message: Message) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.canvas.nodes import NO_PARENT, plan
+from taskq_core.capabilities import Workflows
 from taskq_core.context import lineage
 from taskq_core.errors import ConfigurationError
 from taskq_core.result import AsyncResult, GroupResult
@@ -86,7 +87,8 @@ class Canvas:
         shape = self._with(args or (), kwargs or {}, options)
         app = shape.app
         node, handle = freeze(shape)
-        app.broker.start_flow(plan(node, NO_PARENT, app.clock.now(), lineage()))
+        workflows = Workflows.require(app.broker, "a chain, group, chord or link=")
+        workflows.start_flow(plan(node, NO_PARENT, app.clock.now(), lineage()))
         return handle
 
     def _with(self, args: Sequence[Any], kwargs: Mapping[str, Any], options: Any) -> Canvas:

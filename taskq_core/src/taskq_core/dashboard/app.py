@@ -2,9 +2,10 @@
 
 Every page is built from the broker contract (``queues``, ``queue_stats``, ``list_alive_workers``,
 ``message_info``, ``get_result``, ``list_dead``), so it works on every backend and needs no
-worker events. The overview's live part is an HTML fragment htmx fetches every
-``REFRESH_SECONDS``: one ``queues`` call plus one ``queue_stats`` call (one round trip on Redis)
-per queue.
+worker events; the Workflows page (``workflows.py``) also needs the optional
+:class:`~taskq_core.capabilities.ChordIndex` and says so when the broker lacks it. The overview's
+live part is an HTML fragment htmx fetches every ``REFRESH_SECONDS``: one ``queues`` call plus
+one ``queue_stats`` call (one round trip on Redis) per queue.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from taskq_core.capabilities import Inspection, ResultStore, WorkerRegistry
 from taskq_core.dashboard import charts
 from taskq_core.dashboard.security import (
     CSRF_FIELD,
@@ -32,6 +34,7 @@ from taskq_core.dashboard.security import (
     csrf_token,
     remember_csrf,
 )
+from taskq_core.dashboard.workflows import WorkflowPages
 from taskq_core.errors import ConfigurationError
 from taskq_core.monitoring.prometheus import CONTENT_TYPE, queue_registry, render
 from taskq_core.periodic.schedule import fires
@@ -74,6 +77,7 @@ def create_app(
     templates.env.globals["csrf_field"] = CSRF_FIELD
     templates.env.globals["refresh_seconds"] = REFRESH_SECONDS
     pages = _Pages(broker, templates, periodic)
+    workflows = WorkflowPages(broker, pages.render)
     routes = [
         Route("/", pages.overview),
         Route("/fragments/queues", pages.queues_fragment),
@@ -85,6 +89,9 @@ def create_app(
         Route("/queues/{queue}/dead/purge", pages.purge, methods=["POST"]),
         Route("/metrics", pages.metrics),
         Route("/periodic", pages.periodic),
+        Route("/workflows", workflows.workflows),
+        Route("/fragments/workflows", workflows.workflows_fragment),
+        Route("/queues/{queue}/chords/{chord_id}", workflows.chord),
         Mount("/static", StaticFiles(directory=str(package.joinpath("static"))), name="static"),
     ]
     middleware = [Middleware(AuthMiddleware, credentials=credentials or Credentials())]
@@ -101,6 +108,7 @@ class _Pages:
         periodic: Sequence[Periodic] | None,
     ) -> None:
         self.broker = broker
+        self.inspection = Inspection.require(broker, "the dashboard")
         self.templates = templates
         self.schedules = periodic
 
@@ -117,7 +125,7 @@ class _Pages:
     def _queue_rows(self) -> list[dict[str, Any]]:
         rows = []
         for name in self.broker.queues():
-            stats: QueueStats = self.broker.queue_stats(name, minutes=CHART_MINUTES)
+            stats: QueueStats = self.inspection.queue_stats(name, minutes=CHART_MINUTES)
             throughput = charts.throughput(stats.history)
             failures = charts.failure_rate(stats.history)
             rows.append(
@@ -158,7 +166,12 @@ class _Pages:
     # -- workers ---------------------------------------------------------------------------------
 
     def _workers(self) -> dict[str, Any]:
-        alive = self.broker.list_alive_workers(within=ALIVE_WITHIN)
+        broker = self.broker
+        alive = (
+            broker.list_alive_workers(within=ALIVE_WITHIN)
+            if isinstance(broker, WorkerRegistry)
+            else []
+        )
         return {"workers": alive, "now": self.broker.now(), "within": ALIVE_WITHIN}
 
     def workers(self, request: Request) -> Response:
@@ -186,10 +199,11 @@ class _Pages:
         result = None
         if message_id:
             for name in self.broker.queues():
-                found = self.broker.message_info(name, message_id)
+                found = self.inspection.message_info(name, message_id)
                 if found is not None:
                     break
-            result = self.broker.get_result(message_id, timeout=0)
+            if isinstance(self.broker, ResultStore):
+                result = self.broker.get_result(message_id, timeout=0)
         return self.render(request, "task.html", id=message_id, info=found, result=result)
 
     # -- DEAD ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 from cronsim import CronSim, CronSimError
 
+from taskq_core.capabilities import PeriodicTicks
 from taskq_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ SKIP_AFTER = 60.0
 #: Shortest ``every=`` interval, in seconds (the scheduler looks at the clock about once a second).
 MIN_EVERY = 1.0
 #: Headers of a periodic message: the schedule's key and the tick (epoch seconds, ``repr``).
+#: The feature named when periodic schedules meet a backend without periodic ticks.
+PERIODIC = "periodic schedules"
 SCHEDULE_HEADER = "taskq-periodic"
 TICK_HEADER = "taskq-tick"
 #: Namespace of the message ids derived from a schedule's key and a tick.
@@ -279,7 +282,8 @@ def fires(periodic: Periodic, now: float) -> dict[str, Any]:
     The last fire is the latest tick claimed in the broker (by any scheduler); times are ISO
     8601 in UTC, ``None`` for a schedule that never fired.
     """
-    last = periodic.task.app.broker.last_tick(periodic.queue_name, periodic.key)
+    ticks = PeriodicTicks.require(periodic.task.app.broker, PERIODIC)
+    last = ticks.last_tick(periodic.queue_name, periodic.key)
     return {
         "key": periodic.key,
         "task": periodic.task.name,

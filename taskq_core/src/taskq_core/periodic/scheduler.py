@@ -2,7 +2,7 @@
 
 Every worker runs one (``Worker(scheduler=True)``, the default; ``taskq worker --no-scheduler``
 opts out). Schedulers do not talk to each other: each computes the same ticks (see
-``schedule.py``) and hands each due tick to :meth:`~taskq_core.broker.BaseBroker.claim_tick`,
+``schedule.py``) and hands each due tick to ``PeriodicTicks.claim_tick``,
 which claims it and sends its message in one atomic step, and only for a tick later than every
 tick claimed before. However many schedulers run, each tick is sent once; a scheduler killed at
 any moment loses nothing, since a claimed tick's message is already in READY.
@@ -24,8 +24,9 @@ import math
 import threading
 from typing import TYPE_CHECKING
 
+from taskq_core.capabilities import PeriodicTicks
 from taskq_core.errors import Reject
-from taskq_core.periodic.schedule import SKIP_AFTER
+from taskq_core.periodic.schedule import PERIODIC, SKIP_AFTER
 from taskq_core.plugins import implementations, notify, plugin_manager
 
 if TYPE_CHECKING:
@@ -92,7 +93,9 @@ class Scheduler:
     def _run_one(self, periodic: Periodic, now: float) -> None:
         cursor = self._cursor.get(periodic.key)
         if cursor is None:
-            last = self.app.broker.last_tick(periodic.queue_name, periodic.key)
+            last = PeriodicTicks.require(self.app.broker, PERIODIC).last_tick(
+                periodic.queue_name, periodic.key
+            )
             cursor = self._cursor[periodic.key] = now if last is None else last
         tick = periodic.cadence.latest_at_or_before(now)
         if tick <= cursor:
@@ -112,7 +115,9 @@ class Scheduler:
             except Reject as exc:
                 log.info("periodic %s: a plugin rejected the tick: %s", periodic.key, exc)
                 return
-        if self.app.broker.claim_tick(message, schedule=periodic.key, tick=tick):
+        if PeriodicTicks.require(self.app.broker, PERIODIC).claim_tick(
+            message, schedule=periodic.key, tick=tick
+        ):
             log.info("periodic %s: sent %s (tick %.0f)", periodic.key, message.id, tick)
             if implementations("taskq_after_send"):
                 notify("taskq_after_send", message=message, eta=None)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from pydantic import ValidationError
 
 from taskq_core.canvas.nodes import flow_of, on_failure, on_success
+from taskq_core.capabilities import RateLimiter, ResultStore, Workflows
 from taskq_core.errors import Retry, TaskTerminated
 from taskq_core.plugins import implementations, notify
 from taskq_core.progress import RunState, TaskState
@@ -69,6 +70,8 @@ _RESULT_REPR = _short_repr()
 #: a period apart, and one period of task starts holds more than the limit. The price is a rate
 #: slightly under the limit: "20/s" allows 20 starts per 1.05 s.
 RATE_LIMIT_MARGIN = 0.05
+#: The feature named when a workflow step reaches a backend without workflows.
+WORKFLOW_STEP = "a workflow step (chain, group, chord or link)"
 
 
 class DeliveryRunner:
@@ -165,7 +168,7 @@ class DeliveryRunner:
                 follow_up = then
                 acked = self._patiently(
                     delivery,
-                    lambda: self.broker.ack_and_continue(
+                    lambda: Workflows.require(self.broker, WORKFLOW_STEP).ack_and_continue(
                         delivery, follow_up, result=result, result_ttl=ttl
                     ),
                 )
@@ -202,7 +205,7 @@ class DeliveryRunner:
         ttl = self._ttl(task)
         if not self._patiently(
             delivery,
-            lambda: self.broker.dead_and_continue(
+            lambda: Workflows.require(self.broker, WORKFLOW_STEP).dead_and_continue(
                 delivery, then, reason=reason, result=result, result_ttl=ttl
             ),
         ):
@@ -215,7 +218,8 @@ class DeliveryRunner:
         """Report STARTED or RETRY for ``AsyncResult.status``; informational, never raises."""
         state = TaskState(id=delivery.id, status=status, updated_at=time.time())
         try:
-            self.broker.set_task_state(state, ttl=self._ttl(task))
+            if isinstance(self.broker, ResultStore):
+                self.broker.set_task_state(state, ttl=self._ttl(task))
         except Exception as exc:  # the task's outcome does not depend on this report
             log.warning("could not report %s for %s: %s", status, delivery.id, exc)
 
@@ -223,7 +227,8 @@ class DeliveryRunner:
         """Take a rate-limit grant, or postpone the message until one could exist."""
         limit = task.options.rate_limit
         assert limit is not None
-        wait = self.broker.acquire_rate_limit(
+        limiter = RateLimiter.require(self.broker, f"rate_limit= of task {task.name!r}")
+        wait = limiter.acquire_rate_limit(
             f"task:{task.name}", limit=limit.limit, period=limit.period + RATE_LIMIT_MARGIN
         )
         if wait <= 0:
@@ -321,7 +326,8 @@ class DeliveryRunner:
             then = on_failure(flow, delivery, reason.split("\n")[0], self.app.clock.now())
 
             def bury() -> bool:
-                return self.broker.dead_and_continue(
+                workflows = Workflows.require(self.broker, WORKFLOW_STEP)
+                return workflows.dead_and_continue(
                     delivery, then, reason=reason, result=result, result_ttl=ttl
                 )
         else:

@@ -29,7 +29,7 @@ from taskq_core.errors import TaskTerminated
 from taskq_core.worker.limits import raise_in_thread
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
+    from taskq_core.capabilities import Revocation
 
 log = logging.getLogger("taskq.worker")
 
@@ -116,7 +116,7 @@ class TerminationListener(threading.Thread):
 
     def __init__(
         self,
-        broker: BaseBroker,
+        broker: Revocation,
         worker_id: str,
         queues: Sequence[str],
         stoppers: Stoppers,

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from taskq_core.capabilities import Workflows
 from taskq_core.worker.link import BrokerLink, one_line, patiently
 
 if TYPE_CHECKING:
@@ -204,7 +205,8 @@ class Settler:
     def _ack_with_flows(self, batch: list[Succeeded], flows: list[int]) -> list[bool]:
         """Workflow steps with ``ack_and_continue_many``, the others with ``ack_many``."""
         steps = [batch[i] for i in flows]
-        continued = self._broker.ack_and_continue_many(
+        workflows = Workflows.require(self._broker, "a workflow step")
+        continued = workflows.ack_and_continue_many(
             [done.delivery for done in steps],
             [done.continuation for done in steps if done.continuation is not None],
             results=[done.result for done in steps],

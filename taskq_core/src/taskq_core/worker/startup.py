@@ -19,6 +19,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from taskq_core.capabilities import QueueControl, RateLimiter
 from taskq_core.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ def wait_for_broker(
 
     Raises:
         BrokerUnavailable: still unreachable after ``connect_timeout`` seconds.
-        ConfigurationError: a mistake in the URL or the server that no wait can fix.
+        ConfigurationError: a mistake in the URL or the server that no wait can fix, or a
+            capability the app needs that the backend lacks (``MissingCapability``).
     """
     give_up = None if connect_timeout is None else time.monotonic() + connect_timeout
     attempt = 0
@@ -75,10 +77,12 @@ def wait_for_broker(
         attempt += 1
         try:
             broker = app.broker
+            require_capabilities(app, broker)
             broker.connect()
             for queue in queues:
                 if queue in app.queue_limits:
-                    broker.set_queue_limit(queue, max_in_flight=app.queue_limits[queue])
+                    limits = QueueControl.require(broker, "app.queue_limits")
+                    limits.set_queue_limit(queue, max_in_flight=app.queue_limits[queue])
         except BrokerUnavailable as exc:
             delay = retry_delay(attempt)
             remaining = None if give_up is None else give_up - time.monotonic()
@@ -99,6 +103,18 @@ def wait_for_broker(
         if attempt > 1:
             log.info("broker reachable after %d attempts", attempt)
         return broker
+
+
+def require_capabilities(app: Taskq, broker: BaseBroker) -> None:
+    """Refuse to start on a backend without a capability the app's tasks need.
+
+    Raises:
+        MissingCapability: a task has ``rate_limit=`` and the backend has no rate limiter (one
+            line naming the task), so the worker fails at start instead of at its first run.
+    """
+    for task in app.tasks.values():
+        if task.options.rate_limit is not None:
+            RateLimiter.require(broker, f"rate_limit= of task {task.name!r}")
 
 
 def _stopped_within(delay: float, stop_requested: Callable[[], bool]) -> bool:

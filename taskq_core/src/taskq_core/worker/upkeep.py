@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from taskq_core.capabilities import ResultStore, WorkerRegistry
 from taskq_core.plugins import notify
 from taskq_core.schemas import TaskResult
 
@@ -138,7 +139,7 @@ def reap(
 
     ``reaper`` is this worker's id: the broker declares others dead only once this worker has
     watched their whole silence with its own unbroken heartbeats, so a broker outage, which
-    silences everyone, is not taken for deaths (``BaseBroker.expire_dead_workers``).
+    silences everyone, is not taken for deaths (``WorkerRegistry.expire_dead_workers``).
     Messages buried at ``max_deliveries`` get a FAILURE result, so waiters do not hang.
     """
     # A worker consuming several queues is registered in each, so each queue reports it: one
@@ -146,9 +147,12 @@ def reap(
     dead_in: dict[str, list[str]] = {}
     try:
         for queue in queues:
-            for worker_id in broker.expire_dead_workers(
-                queue, within=worker_timeout, reaper=reaper
-            ):
+            expired = (
+                broker.expire_dead_workers(queue, within=worker_timeout, reaper=reaper)
+                if isinstance(broker, WorkerRegistry)
+                else []
+            )
+            for worker_id in expired:
                 dead_in.setdefault(worker_id, []).append(queue)
             _recover(broker, queue, result_ttl)
     finally:
@@ -171,14 +175,15 @@ def _recover(broker: BaseBroker, queue: str, result_ttl: float) -> None:
             len(report.dead),
         )
         for message_id in report.dead:
-            broker.store_result(
-                TaskResult(
-                    id=message_id,
-                    status="FAILURE",
-                    error_type="LeaseExpired",
-                    error_message="its worker was lost too many times (see max_deliveries)",
-                    finished_at=time.time(),
-                ),
-                ttl=result_ttl,
-            )
+            if isinstance(broker, ResultStore):
+                broker.store_result(
+                    TaskResult(
+                        id=message_id,
+                        status="FAILURE",
+                        error_type="LeaseExpired",
+                        error_message="its worker was lost too many times (see max_deliveries)",
+                        finished_at=time.time(),
+                    ),
+                    ttl=result_ttl,
+                )
         notify("taskq_leases_recovered", queue=queue, report=report)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from taskq_core.app import app_spec_of
 from taskq_core.broker import as_queue_list
+from taskq_core.capabilities import Revocation, WorkerRegistry
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_core.periodic.scheduler import Scheduler
 from taskq_core.plugins import notify
@@ -102,7 +103,7 @@ class Worker:
         worker_timeout: Seconds of silence after which a worker counts as dead and its leases are
             expired at once; default four heartbeats. This worker's reaper judges only a
             silence it watched while heartbeating without a gap itself, so a broker outage is
-            not taken for deaths (``BaseBroker.expire_dead_workers``).
+            not taken for deaths (``WorkerRegistry.expire_dead_workers``).
         shutdown_grace: Seconds running tasks get to finish after the first stop signal.
         block_timeout: Longest single blocking reserve, in seconds.
         app_spec: ``module:attribute`` the ``processes`` pool's children import the app from;
@@ -342,7 +343,8 @@ class Worker:
         ]
         for timer in self._timers:
             timer.start()
-        TerminationListener(broker, self.id, queues, invoker.stoppers, stop).start()
+        if isinstance(broker, Revocation):
+            TerminationListener(broker, self.id, queues, invoker.stoppers, stop).start()
         if self.scheduler and self.app.periodic_schedules:
             schedules = list(self.app.periodic_schedules.values())
             self._scheduler = Scheduler(self.app, schedules, self._stopping)
@@ -461,7 +463,8 @@ class Worker:
         if self._invoker is not None:
             self._invoker.close()
         try:
-            broker.forget_worker(self.info)
+            if isinstance(broker, WorkerRegistry):
+                broker.forget_worker(self.info)
         except Exception as exc:
             log.warning("could not unregister worker: %s", exc)
         log.info("worker %s stopped (%s)", self.id, dict(self.stats))
@@ -495,7 +498,8 @@ class Worker:
         renewed = self._holdings.renewable()
         self.info = self.info.model_copy(update={"in_flight": len(renewed)})
         try:
-            self._broker.send_heartbeat(self.info)
+            if isinstance(self._broker, WorkerRegistry):
+                self._broker.send_heartbeat(self.info)
         except BrokerUnavailable:
             self._link.failed()
             raise

@@ -26,9 +26,6 @@ NOTE
   A result is stored by store_result.lua, pipelined in front of this script in the same round
   trip (RedisBroker.ack): the result key is outside the queue's tag, so the two cannot be one
   script on Cluster, and the result is kept even when the ack is fenced out.
-  To ack and fetch the next batch in one round trip, pipeline this script with reserve.lua
-  (RedisBroker.ack_and_reserve): both stay atomic on their own, and nothing needs them to be
-  atomic together.
 ]]
 
 local processing, payloads, state, marker, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]

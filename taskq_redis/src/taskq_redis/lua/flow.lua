@@ -11,7 +11,8 @@ KEYS
   20 <prefix>:queues   the set of every queue name (each target queue is added)
   21.. every other key the continuation names, referred to by index from ARGV: the target
       queues' payloads, state, scheduled, marker and READY list, result keys of the sent
-      messages, and chord join records `<prefix>:{<callback queue>}:chord:<callback id>`
+      messages, chord join records `<prefix>:{<callback queue>}:chord:<callback id>` and the
+      callback queue's chord indexes `Q:chords` and `Q:chords_failed` (see lib.lua)
 ARGV
   1 mode   `ack`, `dead` or `start`
   2 now    float seconds, or '' for the server's TIME
@@ -19,11 +20,12 @@ ARGV
     id, token, worker   the delivery (fenced like ack.lua; '' for start)
     reason (dead)
     chords, sends, results, join (0 or 1): how many of each follow, in this order
-  then each chord:  chord key, size, callback send
+  then each chord:  chord key, chords key, size, member ids (JSON list), callback send
        each send:   payloads, state, scheduled, marker, ready, result (KEYS indexes), queue,
                     id, payload, priority, max_deliveries, eta ('' = now)    (12 values)
        each result: result key, ttl, TaskResult JSON
-       the join:    chord key, index, member id, value JSON, callback send (payload ''),
+       the join:    chord key, chords key, chords_failed key, index, member id, value JSON,
+                    callback send (payload ''),
                     failures ttl, failures count, each (result key, TaskResult JSON),
                     errbacks count, errback sends
 EFFECTS
@@ -32,16 +34,21 @@ EFFECTS
     (a lost reply): answers 1 and applies nothing again.
   dead: fenced like dead.lua, with the same effects (history `fail`).
   Then (all modes): each chord record is created unless one exists (HSETNX `#size`, `#cb` =
-  callback payload; size 0 sends the callback at once); each send is written like send.lua
+  callback payload, `#t` = now, `#ids` = member ids; size 0 sends the callback at once) and
+  its callback id added to Q:chords (score now), whose entries older than
+  CHORD_INDEX_RETENTION are trimmed there; each send is written like send.lua
   (HSETNX payload: an id already known is left alone), also deleting the id's result key; each
   result is stored like store_result.lua.
   Join on ack: when the record exists, HSETNX `m:<index>` = value; a new field counts `#n`;
   when `#n` reaches `#size` the callback is sent with the payload's "__taskq_chord_results__"
   replaced by `[m:0,...,m:size-1]` (the member values, in order), its result key deleted (a
-  chord failed earlier completes), and the record is deleted, so the callback is sent once.
+  chord failed earlier completes), and the record is deleted (and its id removed from
+  Q:chords and Q:chords_failed), so the callback is sent once.
   Join on dead: when the record exists and has no `#failed`, HSET `#failed` = member id, store
-  the failures (the callback's, and its chain's) and send the errbacks (once per chord). The
-  record stays, so a requeued member that succeeds later still completes the chord.
+  the failures (the callback's, and its chain's) and send the errbacks (once per chord), and
+  move the callback id from Q:chords to Q:chords_failed (score now; only the newest
+  CHORD_FAILED_KEPT stay there). The record stays, so a requeued member that succeeds later
+  still completes the chord.
   Steps are applied in order, each as described; a step whose lease was lost changes nothing
   (its continuation is skipped, not applied).
 RETURNS
@@ -58,6 +65,10 @@ local done, done_old, history, dead, queues = KEYS[16], KEYS[17], KEYS[18], KEYS
 local mode = ARGV[1]
 local now = clock(ARGV[2])
 local RESULTS_PLACEHOLDER = '"__taskq_chord_results__"'
+-- Seconds an open chord stays in Q:chords, and failed chords kept in Q:chords_failed
+-- (taskq_core.capabilities.chord_index.INDEX_RETENTION and FAILED_KEPT).
+local CHORD_INDEX_RETENTION = 604800
+local CHORD_FAILED_KEPT = 100
 
 local pos = 4
 local function arg()
@@ -171,7 +182,7 @@ local function step()
     tonumber(arg())
   local chord_specs, send_specs, result_specs, join = {}, {}, {}, nil
   for i = 1, chords do
-    chord_specs[i] = { key(), tonumber(arg()), read_send() }
+    chord_specs[i] = { key(), key(), tonumber(arg()), arg(), read_send() }
   end
   for i = 1, sends do
     send_specs[i] = read_send()
@@ -180,7 +191,8 @@ local function step()
     result_specs[i] = { key(), tonumber(arg()), arg() }
   end
   if joins == 1 then
-    join = { chord = key(), index = arg(), member = arg(), value = arg(), callback = read_send() }
+    join = { chord = key(), chords = key(), failed = key(), index = arg(), member = arg(),
+      value = arg(), callback = read_send() }
     join.ttl, join.failures, join.errbacks = tonumber(arg()), {}, {}
     for i = 1, tonumber(arg()) do
       join.failures[i] = { key(), arg() }
@@ -198,11 +210,13 @@ local function step()
     return 0
   end
   for _, spec in ipairs(chord_specs) do
-    local chord, size, callback = spec[1], spec[2], spec[3]
+    local chord, index, size, members, callback = spec[1], spec[2], spec[3], spec[4], spec[5]
     if size <= 0 then
       put(callback, filled(callback.payload, chord, 0))
     elseif redis.call('HSETNX', chord, '#size', size) == 1 then
-      redis.call('HSET', chord, '#cb', callback.payload, '#n', 0)
+      redis.call('HSET', chord, '#cb', callback.payload, '#n', 0, '#t', fmt(now), '#ids', members)
+      redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. fmt(now - CHORD_INDEX_RETENTION))
+      redis.call('ZADD', index, fmt(now), callback.id)
     end
   end
   for _, s in ipairs(send_specs) do
@@ -220,11 +234,16 @@ local function step()
         if n >= size then
           local payload = filled(redis.call('HGET', chord, '#cb'), chord, size)
           redis.call('DEL', chord)
+          redis.call('ZREM', join.chords, callback.id)
+          redis.call('ZREM', join.failed, callback.id)
           redis.call('DEL', callback.result)
           put(callback, payload)
         end
       end
     elseif redis.call('HSETNX', chord, '#failed', join.member) == 1 then
+      redis.call('ZREM', join.chords, callback.id)
+      redis.call('ZADD', join.failed, fmt(now), callback.id)
+      redis.call('ZREMRANGEBYRANK', join.failed, 0, -CHORD_FAILED_KEPT - 1)
       for _, failure in ipairs(join.failures) do
         store(failure[1], join.ttl, failure[2])
       end

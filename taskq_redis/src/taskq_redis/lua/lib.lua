@@ -1,9 +1,10 @@
 --[[
 lib.lua: helpers shared by every taskq script.
 
-scripts.py prepends this file to each script before registering it, so every script is still
-one self-contained EVAL body. The helpers touch only keys their caller passes in (all of them
-declared in the caller's KEYS); nothing here runs on its own.
+scripts.py prepends the helpers each script uses (and those they use) to it before registering
+it, so every script is still one self-contained EVAL body. Each top-level definition below is
+one helper, with the comment lines right above it. The helpers touch only keys their caller
+passes in (all of them declared in the caller's KEYS); nothing here runs on its own.
 
 Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue>}`):
   Q:ready:<p>   LIST  ids waiting to run at priority p (0..9, larger first); RPUSH back, LPOP front
@@ -42,7 +43,12 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                       rotated in (see remember_acked)
   Q:chord:<cb>  HASH  a chord's join record, one per chord whose callback (id <cb>) is in this
                       queue: `#size`, `#cb` callback payload, `#n` members joined, `#failed`,
-                      `m:<index>` -> member result JSON (see flow.lua); gone once it fired
+                      `#t` created, `#ids` member ids (JSON list), `m:<index>` -> member result
+                      JSON (see flow.lua); gone once it fired
+  Q:chords      ZSET  callback id -> created, for each chord waiting for members (flow.lua;
+                      read by chords.lua); entries older than CHORD_INDEX_RETENTION are trimmed
+  Q:chords_failed ZSET callback id -> failed at, for chords a dead member failed; the newest
+                      CHORD_FAILED_KEPT are kept
   Q:history     HASH  outcomes per minute of broker time, `<minute>:<kind>` -> count, where
                       minute = floor(now / 60) and kind is ok (acked), fail (dead), retry,
                       expired or revoked; plus `#minute`, the newest minute counted (see

@@ -1,6 +1,8 @@
 """The broker conformance suite: every promise of :class:`~taskq_core.broker.BaseBroker` as tests.
 
-One themed class per part of the state machine; :class:`BrokerConformance` combines them all. A
+One themed class per part of the state machine or per capability; :class:`CoreConformance`
+combines those of the core contract, :class:`BrokerConformance` all of them. A class that tests a
+capability (``requires``) is skipped, with the capability named, on a backend without it. A
 backend runs the whole suite by subclassing it and overriding one fixture::
 
     class TestMyBroker(BrokerConformance):
@@ -26,6 +28,7 @@ from taskq_core.testing.conformance.base import (
 )
 from taskq_core.testing.conformance.blocking import BlockingTests
 from taskq_core.testing.conformance.capacity import QueueLimitTests
+from taskq_core.testing.conformance.chord_index import ChordIndexTests
 from taskq_core.testing.conformance.concurrency import ConcurrencyTests
 from taskq_core.testing.conformance.control import ExpiryTests, RevokeTests
 from taskq_core.testing.conformance.dead import DeadTests
@@ -49,9 +52,8 @@ from taskq_core.testing.conformance.workers import WorkerTests
 from taskq_core.testing.conformance.workflows import TaskStateTests, WorkflowTests
 
 
-class BrokerConformance(
+class CoreConformance(
     ReadyTests,
-    ReusedIdTests,
     BlockingTests,
     LeaseTests,
     AckAndFencingTests,
@@ -61,25 +63,36 @@ class BrokerConformance(
     DeadTests,
     ReleaseTests,
     PostponeTests,
-    PeriodicTests,
-    RevokeTests,
     ExpiryTests,
-    QueueLimitTests,
-    PauseTests,
-    UniqueKeyTests,
+    MonitoringTests,
+    ConcurrencyTests,
+):
+    """The tests of the core contract alone: what every backend must pass."""
+
+
+class BrokerConformance(
+    CoreConformance,
+    ReusedIdTests,
     ResultTests,
+    TaskStateTests,
     RateLimitTests,
     WorkerTests,
     ReaperTests,
-    MonitoringTests,
+    RevokeTests,
+    QueueLimitTests,
+    PauseTests,
     HistoryTests,
     MessageInfoTests,
-    ConcurrencyTests,
-    AsyncProducerTests,
+    UniqueKeyTests,
+    PeriodicTests,
     WorkflowTests,
-    TaskStateTests,
+    ChordIndexTests,
+    AsyncProducerTests,
 ):
-    """Every conformance test; subclass it and override the ``make_broker`` fixture."""
+    """Every conformance test, each capability's skipped on a backend without it.
+
+    Subclass it and override the ``make_broker`` fixture.
+    """
 
 
 __all__ = [
@@ -92,8 +105,10 @@ __all__ = [
     "BlockingTests",
     "BrokerConformance",
     "BrokerFactory",
+    "ChordIndexTests",
     "ConcurrencyTests",
     "ConformanceBase",
+    "CoreConformance",
     "DeadTests",
     "ExpiryTests",
     "HistoryTests",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from taskq_core.capabilities import ResultStore
 from taskq_core.testing.conformance.base import (
     LEASE,
     OTHER_WORKER,
     WORKER,
     ConformanceBase,
     lose_lease,
+    skip_missing,
 )
 from taskq_core.testing.conformance.results import LONG_TTL, success
 
@@ -97,6 +99,8 @@ class AckManyTests(ConformanceBase):
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Results travel with the batch, one per delivery; ``None`` stores nothing."""
+        if not isinstance(broker, ResultStore):
+            skip_missing(broker, ResultStore)
         # Given three reserved messages, the last of which lost its lease
         messages = [make_message() for _ in range(3)]
         broker.send_batch(messages)
@@ -116,6 +120,8 @@ class AckManyTests(ConformanceBase):
         self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Each result expires after its own TTL on the broker's clock."""
+        if not isinstance(broker, ResultStore):
+            skip_missing(broker, ResultStore)
         # Given two reserved messages acked with results of different lifetimes
         messages = [make_message() for _ in range(2)]
         broker.send_batch(messages)

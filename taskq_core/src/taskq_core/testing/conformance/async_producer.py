@@ -1,6 +1,7 @@
 """The asyncio producer capability: sends and result waits that keep the sync promises.
 
-Skipped, with a reason, for a backend whose ``async_producer()`` raises ``ConfigurationError``.
+Skipped, with a reason, for a backend that is not an ``AsyncProducing``, or whose
+``async_producer()`` raises ``ConfigurationError`` (a Redis broker given no ``async_client``).
 Each test drives its own event loop with ``asyncio.run`` (no pytest plugin needed); results are
 stored the way a worker stores them, through the sync broker, from another thread where the
 test is about being woken.
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from taskq_core.capabilities import AsyncProducing, ResultStore
 from taskq_core.errors import ConfigurationError
 from taskq_core.testing.conformance.base import (
     THREAD_GUARD_TIMEOUT,
@@ -25,8 +27,8 @@ from taskq_core.testing.conformance.results import LONG_TTL, success
 
 if TYPE_CHECKING:
     from taskq_core.aio import AsyncProducer
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 #: How many result waiters the responsiveness test keeps pending at once.
@@ -39,8 +41,10 @@ TICK_SECONDS = 0.01
 class AsyncProducerTests(ConformanceBase):
     """``async_producer()``: the sync send and result promises, awaited on one event loop."""
 
+    requires: ClassVar[Requires] = (AsyncProducing, ResultStore)
+
     @pytest.fixture
-    def producer(self, broker: BaseBroker) -> AsyncProducer:
+    def producer(self, broker: Broker) -> AsyncProducer:
         """The broker's asyncio producer; skips the test for a backend without one."""
         try:
             return broker.async_producer()
@@ -49,7 +53,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_asend_writes_a_ready_message_once(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         producer: AsyncProducer,
         make_message: MessageFactory,
         queue_name: str,
@@ -70,7 +74,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_asend_with_an_eta_waits_in_scheduled(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         producer: AsyncProducer,
         make_message: MessageFactory,
@@ -89,7 +93,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_asend_batch_flags_each_message(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         producer: AsyncProducer,
         make_message: MessageFactory,
         queue_name: str,
@@ -108,7 +112,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_asend_with_replace_result_drops_the_earlier_result(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         producer: AsyncProducer,
         make_message: MessageFactory,
@@ -124,7 +128,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_aget_result_reads_a_stored_result_and_times_out_without_one(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         producer: AsyncProducer,
         make_message: MessageFactory,
@@ -147,7 +151,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_aget_result_is_woken_by_an_ack_in_another_thread(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         producer: AsyncProducer,
         make_message: MessageFactory,
@@ -176,7 +180,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_the_loop_keeps_running_while_many_result_waits_are_pending(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         producer: AsyncProducer,
         make_message: MessageFactory,
@@ -222,7 +226,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_aforget_result_deletes_it(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         producer: AsyncProducer,
         make_message: MessageFactory,
@@ -238,7 +242,7 @@ class AsyncProducerTests(ConformanceBase):
 
     def test_one_producer_serves_loop_after_loop_and_loops_in_threads(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         producer: AsyncProducer,
         make_message: MessageFactory,
         queue_name: str,

@@ -4,6 +4,10 @@ A backend overrides exactly one fixture, ``make_broker``; ``inject_raw_payload``
 back door (the test that needs it is skipped, with a reason naming the fixture, when it is
 missing). The ``broker`` fixture builds, connects, and afterwards cleans only the queues this test
 used, never a whole server.
+
+A themed class that tests a capability names it in ``requires``; on a backend without it, the
+``broker`` fixture skips the class's tests with a reason naming the capability, so a backend runs
+exactly the classes of the capabilities it declares.
 """
 
 from __future__ import annotations
@@ -11,16 +15,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier, Event, Thread
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, NoReturn, TypeVar
 
 import pytest
 
 # At run time: the blocked-call helpers name them as base-class type arguments.
+from taskq_core.capabilities import WorkerRegistry
 from taskq_core.schemas import Delivery, TaskResult
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
+    from taskq_core.capabilities import Capability, FullBroker, ResultStore
     from taskq_core.clock import Clock, FakeClock
+
+    #: The static type of ``broker`` in a class that ``requires`` capabilities.
+    Broker = FullBroker
+
+    #: The type of a themed class's ``requires``.
+    Requires = tuple[type[Capability], ...]
+
 
 T = TypeVar("T")
 
@@ -48,6 +61,9 @@ THREAD_GUARD_TIMEOUT = 60.0
 class ConformanceBase:
     """Fixtures every themed class uses. Subclass :class:`BrokerConformance`, not this."""
 
+    #: The capabilities this themed class tests; its tests are skipped on a backend without them.
+    requires: ClassVar[Requires] = ()
+
     @pytest.fixture
     def make_broker(self) -> BrokerFactory:
         """Override: return ``lambda clock: YourBroker(..., clock=clock)`` on a fresh namespace."""
@@ -63,6 +79,7 @@ class ConformanceBase:
     @pytest.fixture
     def broker(
         self,
+        request: pytest.FixtureRequest,
         make_broker: BrokerFactory,
         clock: FakeClock,
         queue_name: str,
@@ -71,6 +88,9 @@ class ConformanceBase:
     ) -> Iterator[BaseBroker]:
         """The broker under test, connected; afterwards this test's queues are emptied."""
         broker = make_broker(clock)
+        for capability in _required_by(type(self), request.function.__name__):
+            if not capability.offered_by(broker):
+                skip_missing(broker, capability)
         broker.connect()
         try:
             yield broker
@@ -91,6 +111,23 @@ class ConformanceBase:
         return f"{queue_name}-c"
 
 
+def _required_by(cls: type[ConformanceBase], test_name: str) -> tuple[type[Capability], ...]:
+    """The ``requires`` of the themed class that defines ``test_name``.
+
+    A combined suite inherits every themed class, so its own ``requires`` says nothing: the
+    class in the MRO that defines the test does.
+    """
+    for klass in cls.__mro__:
+        if test_name in vars(klass):
+            return getattr(klass, "requires", ())
+    return ()
+
+
+def skip_missing(broker: object, capability: type[Capability]) -> NoReturn:
+    """Skip this test, saying which capability the backend does not declare."""
+    pytest.skip(f"{type(broker).__name__} does not implement {capability.__name__}")
+
+
 def _clean_queues(broker: BaseBroker, clock: FakeClock, names: list[str]) -> None:
     """Empty this test's queues through the contract itself, leaving every other key alone.
 
@@ -104,7 +141,8 @@ def _clean_queues(broker: BaseBroker, clock: FakeClock, names: list[str]) -> Non
                 break
         broker.purge(name)
         broker.purge_dead(name)
-        broker.expire_dead_workers(name, within=0.0)
+        if isinstance(broker, WorkerRegistry):
+            broker.expire_dead_workers(name, within=0.0)
 
 
 def require_injector(injector: RawPayloadInjector | None, untested: str) -> RawPayloadInjector:
@@ -230,7 +268,7 @@ class BlockedGetResult(BlockedCall[TaskResult | None]):
     """
 
     def __init__(
-        self, broker: BaseBroker, message_id: str, *, timeout: float | None = 60.0
+        self, broker: ResultStore, message_id: str, *, timeout: float | None = 60.0
     ) -> None:
         super().__init__(
             lambda: broker.get_result(message_id, timeout=timeout), name="blocked-get-result"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from taskq_core.capabilities import QueueControl
 from taskq_core.testing.conformance.base import (
     LEASE,
     OTHER_WORKER,
@@ -18,16 +19,16 @@ from taskq_core.testing.conformance.base import (
 )
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
     from taskq_core.schemas import Delivery
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 #: ``cap(queue, max_in_flight)``: the ``set_queue_limit`` of the ``cap`` fixture.
 QueueCapper = Callable[[str, "int | None"], None]
 
 #: Ways a held message leaves PROCESSING; each must make room under the cap and wake a reserve.
-LEAVES_PROCESSING: dict[str, Callable[[BaseBroker, FakeClock, Delivery], object]] = {
+LEAVES_PROCESSING: dict[str, Callable[[Broker, FakeClock, Delivery], object]] = {
     "ack": lambda broker, clock, held: broker.ack(held),
     "dead": lambda broker, clock, held: broker.dead(held, reason="test"),
     "retry": lambda broker, clock, held: broker.retry(held, delay=60.0),
@@ -43,8 +44,10 @@ LEAVES_PROCESSING: dict[str, Callable[[BaseBroker, FakeClock, Delivery], object]
 class QueueLimitTests(ConformanceBase):
     """``set_queue_limit`` caps PROCESSING of one queue across every worker."""
 
+    requires: ClassVar[Requires] = (QueueControl,)
+
     @pytest.fixture
-    def cap(self, broker: BaseBroker) -> Iterator[QueueCapper]:
+    def cap(self, broker: Broker) -> Iterator[QueueCapper]:
         """``set_queue_limit`` that removes, after the test, every cap the test set."""
         capped: list[str] = []
 
@@ -58,7 +61,7 @@ class QueueLimitTests(ConformanceBase):
 
     def test_reserve_fills_only_the_room_left_under_the_cap(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         make_message: MessageFactory,
         queue_name: str,
         cap: QueueCapper,
@@ -79,7 +82,7 @@ class QueueLimitTests(ConformanceBase):
     @pytest.mark.parametrize("leave", sorted(LEAVES_PROCESSING))
     def test_message_leaving_processing_wakes_a_reserve_blocked_by_the_cap(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         make_message: MessageFactory,
         queue_name: str,
@@ -103,7 +106,7 @@ class QueueLimitTests(ConformanceBase):
 
     def test_none_removes_the_cap(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         make_message: MessageFactory,
         queue_name: str,
         cap: QueueCapper,
@@ -120,7 +123,7 @@ class QueueLimitTests(ConformanceBase):
 
     def test_a_full_capped_queue_lets_reserve_move_on_to_the_next_queue(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         make_message: MessageFactory,
         queue_name: str,
         other_queue: str,
@@ -140,7 +143,7 @@ class QueueLimitTests(ConformanceBase):
 
     def test_lowering_the_cap_leaves_messages_in_flight_alone(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         make_message: MessageFactory,
         queue_name: str,
         cap: QueueCapper,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from taskq_core.capabilities import Inspection
 from taskq_core.schemas import HISTORY_MINUTES, MinuteCounts, QueueStats
 from taskq_core.testing.conformance.base import LEASE, WORKER, ConformanceBase, reserve_one
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 
@@ -22,8 +23,10 @@ def _minute(now: float) -> float:
 class HistoryTests(ConformanceBase):
     """Each settled outcome is counted once, in its minute, with its state change; nothing else."""
 
+    requires: ClassVar[Requires] = (Inspection,)
+
     def test_history_of_an_unknown_queue_is_zeros_ending_now(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """One zero entry per minute, consecutive, the last one holding now."""
         # When the history of a queue nobody used is read
@@ -33,7 +36,7 @@ class HistoryTests(ConformanceBase):
         assert history == [MinuteCounts(minute=end - 60 * i) for i in range(4, -1, -1)]
 
     def test_acks_deads_and_retries_are_counted_in_their_minute(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Ack and ack_many count succeeded, dead counts failed, retry counts retried."""
         # Given five messages held by a worker
@@ -50,7 +53,7 @@ class HistoryTests(ConformanceBase):
         assert now == MinuteCounts(minute=_minute(clock.now()), succeeded=3, failed=1, retried=1)
 
     def test_each_minute_keeps_its_own_counts(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """An ack a minute later lands in the next minute; the earlier minute keeps its count."""
         # Given one ack now and two a minute later
@@ -69,7 +72,7 @@ class HistoryTests(ConformanceBase):
         ]
 
     def test_old_minutes_leave_the_window(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """After HISTORY_MINUTES minutes an outcome is no longer reported."""
         # Given an ack, then a later ack HISTORY_MINUTES minutes on
@@ -84,7 +87,7 @@ class HistoryTests(ConformanceBase):
         assert history[-1].succeeded == 1
 
     def test_fenced_out_settlements_and_non_outcomes_count_nothing(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """A refused ack/retry/dead, a postpone, a release and a recovery are not outcomes."""
         # Given a delivery whose lease was lost, and fresh ones postponed and released
@@ -103,14 +106,14 @@ class HistoryTests(ConformanceBase):
 
     @pytest.mark.parametrize("minutes", [0, HISTORY_MINUTES + 1])
     def test_minutes_outside_the_kept_window_are_refused(
-        self, broker: BaseBroker, queue_name: str, minutes: int
+        self, broker: Broker, queue_name: str, minutes: int
     ) -> None:
         """Asking for more than is kept (or for nothing) is a ValueError, not a silent cut."""
         with pytest.raises(ValueError, match="minutes"):
             broker.history(queue_name, minutes=minutes)
 
     def test_queue_stats_are_counts_and_history_together(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """queue_stats reports what counts and history report."""
         # Given one acked message and one ready
@@ -131,8 +134,10 @@ class HistoryTests(ConformanceBase):
 class MessageInfoTests(ConformanceBase):
     """message_info tells where a message is and what the broker keeps about it."""
 
+    requires: ClassVar[Requires] = (Inspection,)
+
     def test_unknown_and_acked_messages_are_none(
-        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str, other_queue: str
+        self, broker: Broker, make_message: MessageFactory, queue_name: str, other_queue: str
     ) -> None:
         """Nothing is reported for an id never sent, sent elsewhere, or acked."""
         # Given a message acked, and one waiting in another queue
@@ -147,7 +152,7 @@ class MessageInfoTests(ConformanceBase):
         assert broker.message_info(queue_name, elsewhere.id) is None
 
     def test_a_ready_message_is_reported_with_its_payload(
-        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, make_message: MessageFactory, queue_name: str
     ) -> None:
         """READY: the decoded message, no deliveries yet."""
         message = make_message(kwargs={"x": 1})
@@ -162,7 +167,7 @@ class MessageInfoTests(ConformanceBase):
         )
 
     def test_a_scheduled_message_reports_its_eta(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """SCHEDULED: the ETA it waits for."""
         message = make_message()
@@ -174,7 +179,7 @@ class MessageInfoTests(ConformanceBase):
         assert info.eta == pytest.approx(eta)
 
     def test_a_processing_message_reports_its_owner_and_lease(
-        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, make_message: MessageFactory, queue_name: str
     ) -> None:
         """PROCESSING: the worker holding it, the lease deadline and the delivery count."""
         broker.send(make_message())
@@ -185,7 +190,7 @@ class MessageInfoTests(ConformanceBase):
         assert info.lease_deadline == pytest.approx(held.lease_deadline)
 
     def test_a_dead_message_reports_reason_counters_and_last_error(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """DEAD: the reason, when it died, retries and the last error."""
         # Given a message retried once and then buried

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from taskq_core.capabilities import PeriodicTicks
 from taskq_core.testing.conformance.base import (
     ConformanceBase,
     reserve_one,
@@ -11,8 +12,8 @@ from taskq_core.testing.conformance.base import (
 )
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 #: The schedule most tests claim ticks of, and a second one.
@@ -25,8 +26,10 @@ RACING_SCHEDULERS = 8
 class PeriodicTests(ConformanceBase):
     """One message per tick, however many schedulers claim it; the claim and the send are one."""
 
+    requires: ClassVar[Requires] = (PeriodicTicks,)
+
     def test_two_claims_of_one_tick_send_one_message(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """The second claim (another scheduler, or a retry after a lost reply) changes nothing."""
         # Given a tick claimed once
@@ -41,7 +44,7 @@ class PeriodicTests(ConformanceBase):
         assert broker.counts(queue_name).ready == 1
 
     def test_racing_claims_of_one_tick_have_one_winner(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Schedulers claiming one tick at the same moment: exactly one sends."""
         # Given several schedulers, each with its own message for the same tick
@@ -59,7 +62,7 @@ class PeriodicTests(ConformanceBase):
         assert broker.counts(queue_name).ready == 1
 
     def test_each_later_tick_sends_one_message(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Different ticks are claimed one each, and the last claimed tick is kept."""
         # Given three consecutive ticks
@@ -75,7 +78,7 @@ class PeriodicTests(ConformanceBase):
         assert broker.last_tick(queue_name, SCHEDULE) == ticks[-1]
 
     def test_a_tick_older_than_the_last_claimed_one_is_refused(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """A late scheduler offering a tick already superseded sends nothing."""
         # Given a later tick claimed first
@@ -89,7 +92,7 @@ class PeriodicTests(ConformanceBase):
         assert broker.last_tick(queue_name, SCHEDULE) == tick + 60.0
 
     def test_schedules_claim_their_ticks_independently(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """One tick of two schedules is two messages; an unknown schedule has no last tick."""
         # Given two schedules due at the same moment
@@ -105,7 +108,7 @@ class PeriodicTests(ConformanceBase):
         assert broker.last_tick(queue_name, "tests.never every=60s") is None
 
     def test_a_claimed_tick_message_is_ready_and_runs(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """The claim's message is an ordinary READY message: reserved, run and acked."""
         # Given a claimed tick, with a priority

@@ -8,15 +8,16 @@ window boundary is hit exactly, never missed by a rounding error.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from taskq_core.capabilities import RateLimiter
 from taskq_core.testing.conformance.base import ConformanceBase, run_concurrently
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
 
 #: Seeds of the randomized sequences; fixed, so a failure replays exactly.
 SEEDS = (7, 11, 2026)
@@ -31,7 +32,7 @@ RACE_CALLS = 40
 
 
 def drive(
-    broker: BaseBroker, clock: FakeClock, key: str, *, limit: int, period: float, seed: int
+    broker: Broker, clock: FakeClock, key: str, *, limit: int, period: float, seed: int
 ) -> list[tuple[float, float]]:
     """Call ``acquire_rate_limit`` at randomly spaced instants; return ``(now, answer)`` pairs.
 
@@ -52,8 +53,10 @@ def drive(
 class RateLimitTests(ConformanceBase):
     """At most ``limit`` grants in any ``period``; a refusal says how long until the next one."""
 
+    requires: ClassVar[Requires] = (RateLimiter,)
+
     def test_grants_up_to_the_limit_then_waits_for_the_oldest(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """The call after ``limit`` grants is refused with the time the oldest needs to leave."""
         # Given three grants of a 3-per-10-s limiter, a second apart
@@ -71,7 +74,7 @@ class RateLimitTests(ConformanceBase):
         assert wait > 0
 
     def test_a_grant_succeeds_once_the_oldest_has_left(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """Waiting exactly as long as told is enough: the window excludes its oldest edge."""
         # Given a full 2-per-10-s limiter, whose grants were a second apart, and its wait
@@ -87,7 +90,7 @@ class RateLimitTests(ConformanceBase):
         assert broker.acquire_rate_limit(key, limit=2, period=10.0) == pytest.approx(1.0, abs=1e-3)
 
     def test_refused_calls_record_nothing(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """Callers that were told to wait do not push the window's end further away."""
         # Given a full 2-per-10-s limiter, refused many times 5 s later
@@ -104,9 +107,7 @@ class RateLimitTests(ConformanceBase):
         assert answers[:2] == [0.0, 0.0]
         assert answers[2] == pytest.approx(10.0, abs=1e-3)
 
-    def test_keys_are_independent(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
-    ) -> None:
+    def test_keys_are_independent(self, broker: Broker, clock: FakeClock, queue_name: str) -> None:
         """A full limiter does not hold back another key."""
         # Given a full limiter
         full, other = f"{queue_name}.full", f"{queue_name}.other"
@@ -117,7 +118,7 @@ class RateLimitTests(ConformanceBase):
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_every_answer_agrees_with_a_sliding_window_log(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str, seed: int
+        self, broker: Broker, clock: FakeClock, queue_name: str, seed: int
     ) -> None:
         """Across random clock moves, each call grants exactly when the window has room.
 
@@ -140,7 +141,7 @@ class RateLimitTests(ConformanceBase):
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_no_window_ever_holds_more_than_limit_grants(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str, seed: int
+        self, broker: Broker, clock: FakeClock, queue_name: str, seed: int
     ) -> None:
         """However the clock moves, any ``period`` seconds contain at most ``limit`` grants."""
         limit, period = 3, 5.0
@@ -152,9 +153,7 @@ class RateLimitTests(ConformanceBase):
         # Then none holds more than the limit, and the limiter did grant up to it
         assert fullest == limit
 
-    def test_racing_threads_get_exactly_limit_grants(
-        self, broker: BaseBroker, queue_name: str
-    ) -> None:
+    def test_racing_threads_get_exactly_limit_grants(self, broker: Broker, queue_name: str) -> None:
         """Grants are atomic: eight threads at one frozen instant share exactly ``limit``."""
         # Given a 5-per-minute limiter and a clock that does not move
         key = f"{queue_name}.limiter"

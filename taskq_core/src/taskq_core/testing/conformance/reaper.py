@@ -7,8 +7,9 @@ heartbeat every :data:`BEAT` seconds and a liveness window of four beats, as the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from taskq_core.capabilities import WorkerRegistry
 from taskq_core.schemas import WorkerInfo
 from taskq_core.testing.conformance.base import (
     OTHER_WORKER,
@@ -20,9 +21,9 @@ from taskq_core.testing.conformance.base import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
     from taskq_core.schemas import Delivery
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 #: Heartbeat interval of the workers in these tests, in seconds.
@@ -43,7 +44,7 @@ def beating(worker_id: str, queue: str) -> WorkerInfo:
 
 
 def run_fleet(
-    broker: BaseBroker,
+    broker: Broker,
     clock: FakeClock,
     queue: str,
     seconds: float,
@@ -64,8 +65,10 @@ def run_fleet(
 class ReaperTests(ConformanceBase):
     """Dead-worker detection by a worker's reaper, around broker outages."""
 
+    requires: ClassVar[Requires] = (WorkerRegistry,)
+
     def test_outage_shorter_than_the_lease_kills_no_live_worker(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """The first reaper back after an outage waits for the silenced workers to return."""
         # Given two workers, each holding a message, and a reaper, all heartbeating
@@ -92,7 +95,7 @@ class ReaperTests(ConformanceBase):
         assert broker.counts(queue_name).processing == 2
 
     def test_reaper_whose_own_heartbeat_is_stale_declares_nobody_dead(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """A reaper call that waited out an outage finds its own heartbeat old and does nothing."""
         # Given a fleet that heartbeated for a while
@@ -107,7 +110,7 @@ class ReaperTests(ConformanceBase):
         )
 
     def test_worker_silent_for_the_window_of_a_watching_reaper_is_dead(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """A worker that stays silent while the reaper watches is dead once the window passes."""
         # Given a worker holding a message that stops heartbeating after an outage
@@ -128,7 +131,7 @@ class ReaperTests(ConformanceBase):
         assert len(broker.recover_expired(queue_name).requeued) == 1
 
     def test_new_reaper_waits_one_window_before_judging(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """A reaper that just started has not watched anyone's silence yet."""
         # Given a worker long silent
@@ -145,7 +148,7 @@ class ReaperTests(ConformanceBase):
         assert (at_start, after) == ([], [WORKER])
 
     def test_without_a_reaper_silence_alone_decides(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """An operator's call (no reaper) declares dead whoever is silent past the window."""
         # Given a fleet back from an outage, only the reaper heartbeating again

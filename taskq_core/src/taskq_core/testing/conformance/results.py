@@ -7,11 +7,12 @@ waiter needs; nothing sleeps. The results' time to live runs on the broker's (fa
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 from pydantic import JsonValue
 
+from taskq_core.capabilities import ResultStore
 from taskq_core.schemas import Message, TaskResult
 from taskq_core.testing.conformance.base import (
     LEASE,
@@ -22,15 +23,13 @@ from taskq_core.testing.conformance.base import (
     lose_lease,
     require_injector,
     reserve_one,
-    reserved_ids,
 )
 from taskq_core.testing.conformance.dead import CORRUPT_PAYLOAD
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
     from taskq_core.schemas import Delivery
-    from taskq_core.testing.conformance.base import RawPayloadInjector
+    from taskq_core.testing.conformance.base import Broker, RawPayloadInjector, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 #: A time to live no test reaches unless it moves the clock on purpose, in seconds.
@@ -60,7 +59,7 @@ def failure(message: Message, clock: FakeClock) -> TaskResult:
 
 
 #: Ways a result gets stored with a time to live; each must expire on the broker's clock.
-STORES_WITH_TTL: dict[str, Callable[[BaseBroker, Delivery, TaskResult, float], object]] = {
+STORES_WITH_TTL: dict[str, Callable[[Broker, Delivery, TaskResult, float], object]] = {
     "store_result": lambda broker, held, result, ttl: broker.store_result(result, ttl=ttl),
     "ack": lambda broker, held, result, ttl: broker.ack(held, result=result, result_ttl=ttl),
     "dead": lambda broker, held, result, ttl: broker.dead(
@@ -69,7 +68,7 @@ STORES_WITH_TTL: dict[str, Callable[[BaseBroker, Delivery, TaskResult, float], o
 }
 
 #: Settlements that take a result; each stores it even when the handle is fenced out.
-SETTLES_WITH_RESULT: dict[str, Callable[[BaseBroker, Delivery, TaskResult], bool]] = {
+SETTLES_WITH_RESULT: dict[str, Callable[[Broker, Delivery, TaskResult], bool]] = {
     "ack": lambda broker, held, result: broker.ack(held, result=result),
     "dead": lambda broker, held, result: broker.dead(held, reason="test", result=result),
 }
@@ -78,8 +77,10 @@ SETTLES_WITH_RESULT: dict[str, Callable[[BaseBroker, Delivery, TaskResult], bool
 class ResultTests(ConformanceBase):
     """A stored result is readable by id, by any number of waiters, until it expires."""
 
+    requires: ClassVar[Requires] = (ResultStore,)
+
     def test_ack_with_a_result_stores_it(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """The result given to ``ack`` is readable under the message id afterwards."""
         # Given a reserved message and what its task returned
@@ -92,7 +93,7 @@ class ResultTests(ConformanceBase):
         assert broker.get_result(message.id) == result
 
     def test_ack_without_a_result_stores_none(
-        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Tasks whose results nobody wants leave nothing behind."""
         # Given a message acked without a result
@@ -103,7 +104,7 @@ class ResultTests(ConformanceBase):
         assert broker.get_result(message.id) is None
 
     def test_get_result_does_not_wait_by_default(
-        self, broker: BaseBroker, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Before the task finishes, a plain ``get_result`` answers ``None`` at once."""
         # Given a message still being processed
@@ -114,7 +115,7 @@ class ResultTests(ConformanceBase):
         assert broker.get_result(message.id) is None
 
     def test_get_result_gives_up_after_its_timeout(
-        self, broker: BaseBroker, make_message: MessageFactory
+        self, broker: Broker, make_message: MessageFactory
     ) -> None:
         """A waiter for a result that never comes returns ``None`` after its timeout."""
         # Given no result for a message, when a caller waits briefly for it
@@ -123,7 +124,7 @@ class ResultTests(ConformanceBase):
         assert got is None
 
     def test_waiter_blocked_before_the_ack_receives_the_result(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """A caller already waiting is woken by the ack that stores the result."""
         # Given a reserved message and a caller waiting for its result with a long timeout
@@ -138,7 +139,7 @@ class ResultTests(ConformanceBase):
         assert waiter.outcome() == result
 
     def test_waiter_starting_after_the_result_gets_it_at_once(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory
     ) -> None:
         """A caller waiting with no timeout at all finds a result stored before it started."""
         # Given a stored result
@@ -149,7 +150,7 @@ class ResultTests(ConformanceBase):
         assert BlockedGetResult(broker, message.id, timeout=None).outcome() == result
 
     def test_every_concurrent_waiter_receives_the_result(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory
     ) -> None:
         """One stored result wakes all of its waiters, not just one of them."""
         # Given three callers waiting for the same result
@@ -162,7 +163,7 @@ class ResultTests(ConformanceBase):
         assert [waiter.outcome() for waiter in waiters] == [result] * 3
 
     def test_store_result_replaces_an_earlier_one(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory
     ) -> None:
         """The latest result stored under an id is the one read back."""
         # Given a stored result
@@ -177,7 +178,7 @@ class ResultTests(ConformanceBase):
     @pytest.mark.parametrize("store", sorted(STORES_WITH_TTL))
     def test_result_expires_after_its_ttl_on_the_broker_clock(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         make_message: MessageFactory,
         queue_name: str,
@@ -197,7 +198,7 @@ class ResultTests(ConformanceBase):
         assert broker.get_result(message.id) is None
 
     def test_forget_result_deletes_it(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory
     ) -> None:
         """A forgotten result reads as absent; forgetting an unknown id is harmless."""
         # Given a stored result
@@ -210,7 +211,7 @@ class ResultTests(ConformanceBase):
         assert broker.get_result(message.id) is None
 
     def test_dead_with_a_failure_stores_it(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """A buried message's FAILURE, with the remote error, is readable under its id."""
         # Given a reserved message whose task failed for good
@@ -225,7 +226,7 @@ class ResultTests(ConformanceBase):
     @pytest.mark.parametrize("settle", sorted(SETTLES_WITH_RESULT))
     def test_fenced_out_settlement_still_stores_the_result(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         make_message: MessageFactory,
         queue_name: str,
@@ -248,7 +249,7 @@ class ResultTests(ConformanceBase):
 
     def test_undecodable_payload_gets_a_failure_result(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         make_message: MessageFactory,
         queue_name: str,
         inject_raw_payload: RawPayloadInjector | None,
@@ -267,38 +268,3 @@ class ResultTests(ConformanceBase):
         assert result is not None
         assert (result.id, result.status) == ("corrupt-1", "FAILURE")
         assert (result.error_type, result.error_message) == ("MessageDecodeError", letter.reason)
-
-    def test_ack_and_reserve_acks_stores_the_result_and_reserves_the_next(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
-    ) -> None:
-        """The combined call has the effects of ``ack`` followed by a non-blocking ``reserve``."""
-        # Given a held message and another one waiting
-        first, second = make_message(), make_message()
-        broker.send_batch([first, second])
-        held = reserve_one(broker, queue_name)
-        result = success(first, clock)
-        # When the worker acks the first with its result and asks for the next
-        acked, batch = broker.ack_and_reserve(held, [queue_name], lease=LEASE, result=result)
-        # Then the first is gone with its result stored, and the second is held by the same worker
-        assert acked is True
-        assert broker.get_result(first.id) == result
-        assert reserved_ids(batch) == [second.id]
-        assert batch[0].worker_id == held.worker_id
-        assert broker.counts(queue_name).processing == 1
-
-    def test_ack_and_reserve_with_a_lost_lease_still_reserves(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
-    ) -> None:
-        """A refused ack does not stop the worker from getting its next batch."""
-        # Given a worker whose lease was lost, and another message waiting
-        lost_message, waiting = make_message(), make_message()
-        broker.send(lost_message)
-        stale = reserve_one(broker, queue_name, worker_id=WORKER)
-        lose_lease(broker, clock, stale)
-        reserve_one(broker, queue_name, worker_id=OTHER_WORKER)
-        broker.send(waiting)
-        # When the stale worker acks and asks for more
-        acked, batch = broker.ack_and_reserve(stale, [queue_name], lease=LEASE)
-        # Then the ack is refused and the waiting message is handed out all the same
-        assert acked is False
-        assert reserved_ids(batch) == [waiting.id]

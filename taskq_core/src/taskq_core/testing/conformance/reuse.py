@@ -9,16 +9,17 @@ atomic step, so nobody waiting on the id is answered by the earlier run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from taskq_core.capabilities import ResultStore
 from taskq_core.schemas import Message, TaskResult
 from taskq_core.testing.conformance.base import ConformanceBase, reserve_one, reserved_ids
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 
@@ -36,7 +37,7 @@ def finished(message: Message, clock: FakeClock, status: str = "SUCCESS") -> Tas
 
 
 #: The three ways to write a message, each with ``replace_result=True``.
-REPLACING_SENDS: dict[str, Callable[[BaseBroker, Message, FakeClock], bool]] = {
+REPLACING_SENDS: dict[str, Callable[[Broker, Message, FakeClock], bool]] = {
     "send": lambda broker, message, clock: broker.send(message, replace_result=True),
     "schedule": lambda broker, message, clock: broker.schedule(
         message, eta=clock.now(), replace_result=True
@@ -50,10 +51,12 @@ REPLACING_SENDS: dict[str, Callable[[BaseBroker, Message, FakeClock], bool]] = {
 class ReusedIdTests(ConformanceBase):
     """A send with ``replace_result`` clears a finished id's result; a no-op send clears nothing."""
 
+    requires: ClassVar[Requires] = (ResultStore,)
+
     @pytest.mark.parametrize("how", sorted(REPLACING_SENDS))
     def test_a_reused_id_of_a_finished_message_starts_without_its_result(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         make_message: MessageFactory,
         queue_name: str,
@@ -76,7 +79,7 @@ class ReusedIdTests(ConformanceBase):
     @pytest.mark.parametrize("how", sorted(REPLACING_SENDS))
     def test_a_send_of_an_id_still_held_keeps_its_result(
         self,
-        broker: BaseBroker,
+        broker: Broker,
         clock: FakeClock,
         make_message: MessageFactory,
         queue_name: str,
@@ -96,7 +99,7 @@ class ReusedIdTests(ConformanceBase):
         assert reserved_ids(broker.reserve([queue_name], worker_id="w", lease=30.0)) == []
 
     def test_a_send_without_replace_result_leaves_a_stored_result(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Without ``replace_result`` a send touches only the queue (generated ids need no more)."""
         # Given an id with a stored result and no message
@@ -110,7 +113,7 @@ class ReusedIdTests(ConformanceBase):
         assert broker.get_result("chosen-id") == result
 
     def test_replace_result_clears_only_the_ids_a_batch_writes(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """In one batch, a finished id loses its result and a held id keeps its own."""
         # Given one id whose message finished and one whose message is in DEAD, both with results

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from taskq_core.capabilities import WorkerRegistry
 from taskq_core.schemas import WorkerInfo
 from taskq_core.testing.conformance.base import (
     OTHER_WORKER,
@@ -15,8 +16,8 @@ from taskq_core.testing.conformance.base import (
 )
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
+    from taskq_core.testing.conformance.base import Broker, Requires
     from taskq_core.testing.plugin import MessageFactory
 
 #: Liveness window most tests use, in seconds.
@@ -39,7 +40,7 @@ def worker_info(worker_id: str, *queues: str) -> WorkerInfo:
     )
 
 
-def alive_ids(broker: BaseBroker, *, within: float = WINDOW, queue: str | None = None) -> list[str]:
+def alive_ids(broker: Broker, *, within: float = WINDOW, queue: str | None = None) -> list[str]:
     """Ids of the alive workers, as listed (duplicates kept, to catch them)."""
     return [w.worker_id for w in broker.list_alive_workers(within=within, queue=queue)]
 
@@ -47,8 +48,10 @@ def alive_ids(broker: BaseBroker, *, within: float = WINDOW, queue: str | None =
 class WorkerTests(ConformanceBase):
     """Workers are alive while they heartbeat; a silent one's work is handed back."""
 
+    requires: ClassVar[Requires] = (WorkerRegistry,)
+
     def test_heartbeat_makes_a_worker_alive_with_last_seen(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """A heartbeat lists the worker as it described itself, ``last_seen`` set to now."""
         # Given a worker's self-description
@@ -61,7 +64,7 @@ class WorkerTests(ConformanceBase):
         assert alive.model_copy(update={"last_seen": 0.0}) == info
 
     def test_silent_worker_drops_out_of_the_window(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """A worker is listed while its last heartbeat is within the window, not after."""
         # Given a worker that heartbeat once
@@ -75,7 +78,7 @@ class WorkerTests(ConformanceBase):
         assert (inside, beyond) == ([WORKER], [])
 
     def test_heartbeat_refreshes_last_seen(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """Every heartbeat moves ``last_seen`` to the current time."""
         # Given a worker that heartbeat 20 s ago
@@ -89,7 +92,7 @@ class WorkerTests(ConformanceBase):
         assert alive.last_seen == pytest.approx(clock.now() - 20.0, abs=1e-3)
 
     def test_alive_workers_filter_by_queue(
-        self, broker: BaseBroker, queue_name: str, other_queue: str
+        self, broker: Broker, queue_name: str, other_queue: str
     ) -> None:
         """``queue=`` lists only the workers consuming that queue."""
         # Given one worker per queue
@@ -101,7 +104,7 @@ class WorkerTests(ConformanceBase):
         assert listed == [WORKER]
 
     def test_alive_workers_of_every_queue_list_each_worker_once(
-        self, broker: BaseBroker, queue_name: str, other_queue: str
+        self, broker: Broker, queue_name: str, other_queue: str
     ) -> None:
         """Without ``queue``, a worker of several queues appears once."""
         # Given a worker of two queues and a worker of one
@@ -112,9 +115,7 @@ class WorkerTests(ConformanceBase):
         # Then each of ours is there exactly once
         assert sorted(w for w in listed if w in (WORKER, OTHER_WORKER)) == [WORKER, OTHER_WORKER]
 
-    def test_forgotten_worker_is_no_longer_listed(
-        self, broker: BaseBroker, queue_name: str
-    ) -> None:
+    def test_forgotten_worker_is_no_longer_listed(self, broker: Broker, queue_name: str) -> None:
         """A worker that shuts down cleanly removes itself from every listing."""
         # Given two alive workers
         info = worker_info(WORKER, queue_name)
@@ -127,7 +128,7 @@ class WorkerTests(ConformanceBase):
         assert WORKER not in alive_ids(broker)
 
     def test_expire_dead_workers_names_only_the_silent(
-        self, broker: BaseBroker, clock: FakeClock, queue_name: str
+        self, broker: Broker, clock: FakeClock, queue_name: str
     ) -> None:
         """Workers silent longer than ``within`` are declared dead and removed; others stay."""
         # Given a worker silent for 60 s and one heard from 10 s ago
@@ -142,7 +143,7 @@ class WorkerTests(ConformanceBase):
         assert alive_ids(broker, within=1e6, queue=queue_name) == [OTHER_WORKER]
 
     def test_dead_workers_messages_are_handed_back_by_the_next_reaper_pass(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """A dead worker's leases end at once; a live worker's long leases are left alone."""
         # Given two workers holding one message each on hour-long leases
@@ -164,7 +165,7 @@ class WorkerTests(ConformanceBase):
         assert (counts.ready, counts.processing) == (1, 1)
 
     def test_dead_worker_counts_as_a_lost_lease(
-        self, broker: BaseBroker, clock: FakeClock, make_message: MessageFactory, queue_name: str
+        self, broker: Broker, clock: FakeClock, make_message: MessageFactory, queue_name: str
     ) -> None:
         """Dead-worker recovery is the same loss as an expiry: it uses up ``max_deliveries``."""
         # Given a message allowed one lost lease, held by a worker that went silent

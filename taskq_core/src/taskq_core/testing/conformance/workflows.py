@@ -4,19 +4,20 @@ Chains, groups and chords are sent with the canvas API of a :class:`~taskq_core.
 the broker under test and run by the worker's own :class:`DeliveryRunner`, one delivery at a
 time, so every broker call is the one a real worker makes. The at-least-once cases (a member
 delivered twice, an ack retried after a lost reply, a member that dies and is requeued) drive
-the broker directly. Skipped, loudly, for a backend without ``capabilities.workflows``.
+the broker directly. Skipped, loudly, for a backend that is not a ``Workflows``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
 from taskq_core.app import Taskq
 from taskq_core.canvas import chain, chord, group
 from taskq_core.canvas.nodes import flow_of, on_failure, on_success
+from taskq_core.capabilities import ResultStore, Workflows
 from taskq_core.errors import TaskError
 from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult
@@ -31,9 +32,9 @@ from taskq_core.testing.conformance.base import (
 from taskq_core.worker.execute import DeliveryRunner
 
 if TYPE_CHECKING:
-    from taskq_core.broker import BaseBroker
     from taskq_core.clock import FakeClock
     from taskq_core.schemas import Delivery
+    from taskq_core.testing.conformance.base import Broker, Requires
 
 #: Most deliveries one test runs; reached only when a workflow loops.
 _MAX_STEPS = 10_000
@@ -42,7 +43,7 @@ _MAX_STEPS = 10_000
 class Flow:
     """An app with arithmetic tasks on one queue, and a loop that runs what is READY."""
 
-    def __init__(self, broker: BaseBroker, queue: str) -> None:
+    def __init__(self, broker: Broker, queue: str) -> None:
         self.broker = broker
         self.queue = queue
         self.app = app = Taskq(broker, default_queue=queue)
@@ -106,10 +107,10 @@ class Flow:
 class WorkflowTests(ConformanceBase):
     """``ack_and_continue``, ``dead_and_continue`` and ``start_flow``."""
 
+    requires: ClassVar[Requires] = (Workflows, ResultStore)
+
     @pytest.fixture
-    def flow(self, broker: BaseBroker, queue_name: str) -> Flow:
-        if not broker.capabilities.workflows:
-            pytest.skip(f"{type(broker).__name__} does not declare capabilities.workflows")
+    def flow(self, broker: Broker, queue_name: str) -> Flow:
         return Flow(broker, queue_name)
 
     def test_chain_passes_each_result_as_the_next_first_argument(self, flow: Flow) -> None:
@@ -152,7 +153,7 @@ class WorkflowTests(ConformanceBase):
         assert handles[2].get(timeout=0) == [2 * (i + 1) for i in range(3)]
 
     def test_member_delivered_twice_counts_once(
-        self, flow: Flow, broker: BaseBroker, clock: FakeClock
+        self, flow: Flow, broker: Broker, clock: FakeClock
     ) -> None:
         result = chord([flow.add.s(1, 1), flow.add.s(2, 2)], flow.tsum.s()).delay()
         first = reserve_one(broker, flow.queue)
@@ -169,7 +170,7 @@ class WorkflowTests(ConformanceBase):
         assert result.get(timeout=0) == 6
 
     def test_lost_lease_sends_no_follow_up(
-        self, flow: Flow, broker: BaseBroker, clock: FakeClock
+        self, flow: Flow, broker: Broker, clock: FakeClock
     ) -> None:
         chain(flow.add.s(1, 1), flow.mul.s(2)).delay()
         first = reserve_one(broker, flow.queue)
@@ -180,7 +181,7 @@ class WorkflowTests(ConformanceBase):
         assert broker.reserve([flow.queue], worker_id=WORKER, lease=LEASE) == []
 
     def test_dead_member_fails_the_chord_once_and_requeue_completes_it(
-        self, flow: Flow, broker: BaseBroker
+        self, flow: Flow, broker: Broker
     ) -> None:
         members = [flow.add.s(1, 1), flow.boom.s(1), flow.boom.s(2)]
         result = chord(members, flow.tsum.s()).set(link_error=flow.note.s()).delay()
@@ -214,9 +215,7 @@ class WorkflowTests(ConformanceBase):
         assert isinstance(failure, TaskError)
         assert "boom" in str(failure)
 
-    def test_start_flow_writes_chord_and_members_together(
-        self, flow: Flow, broker: BaseBroker
-    ) -> None:
+    def test_start_flow_writes_chord_and_members_together(self, flow: Flow, broker: Broker) -> None:
         result = chord([flow.add.s(i, i) for i in range(3)], flow.tsum.s()).delay()
         assert broker.counts(flow.queue).ready == 3
         for _ in range(3):
@@ -230,7 +229,9 @@ class WorkflowTests(ConformanceBase):
 class TaskStateTests(ConformanceBase):
     """``set_task_state`` / ``get_task_state``: the latest report of a running task."""
 
-    def test_latest_state_is_read_back_by_id(self, broker: BaseBroker, clock: FakeClock) -> None:
+    requires: ClassVar[Requires] = (ResultStore,)
+
+    def test_latest_state_is_read_back_by_id(self, broker: Broker, clock: FakeClock) -> None:
         assert broker.get_task_state("never-reported") is None
         broker.set_task_state(TaskState(id="t-1", status="STARTED", updated_at=clock.now()))
         progress = TaskState(
