@@ -1,12 +1,13 @@
 """The Lua scripts, loaded from package data and registered once per client.
 
-Each transition is one file in ``lua/``; ``lib.lua`` (shared helpers) is prepended to every
-script so each stays a single EVAL body. A script called on its own goes through redis-py's
-``register_script``: EVALSHA with a transparent reload on ``NOSCRIPT`` (the script cache is
-emptied by a restart, a failover or ``SCRIPT FLUSH``). A script queued on a pipeline is a bare
-EVALSHA: redis-py's own pipeline support would send ``SCRIPT EXISTS`` before every pipeline, a
-second round trip on the hot path (ack with result, ack-and-reserve, heartbeats), so
-``Store.pipelined`` reloads and re-sends the calls that met ``NOSCRIPT`` instead.
+Each transition is one file in ``lua/``; the ``lib.lua`` helpers it uses (picked by
+``scriptlib.with_library``) are prepended to it so each stays a single EVAL body. A script
+called on its own goes through redis-py's ``register_script``: EVALSHA with a transparent
+reload on ``NOSCRIPT`` (the script cache is emptied by a restart, a failover or ``SCRIPT
+FLUSH``). A script queued on a pipeline is a bare EVALSHA: redis-py's own pipeline support
+would send ``SCRIPT EXISTS`` before every pipeline, a second round trip on the hot path (ack
+with result, ack-and-reserve, heartbeats), so ``Store.pipelined`` reloads and re-sends the
+calls that met ``NOSCRIPT`` instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 from taskq_redis.direct import DirectCommands
+from taskq_redis.scriptlib import with_library
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -68,8 +70,8 @@ def lua_source(name: str) -> str:
 
 @cache
 def script_body(name: str) -> str:
-    """What is sent to Redis for ``name``: ``lib.lua`` followed by the script itself."""
-    return f"{lua_source(_LIBRARY)}\n{lua_source(name)}"
+    """What is sent to Redis for ``name``: the ``lib.lua`` helpers it uses, then the script."""
+    return with_library(lua_source(_LIBRARY), lua_source(name))
 
 
 class Scripts:

@@ -1,8 +1,9 @@
 --[[
 lib.lua: helpers shared by every taskq script.
 
-scripts.py prepends this file to each script before registering it, so every script is still
-one self-contained EVAL body. The helpers touch only keys their caller passes in (all of them
+scripts.py prepends the definitions of this file a script uses (scriptlib.py) to it before
+registering it, so every script is still one self-contained EVAL body; keep each helper a
+top-level `local function` or `local NAME =` so it can be picked. The helpers touch only keys their caller passes in (all of them
 declared in the caller's KEYS); nothing here runs on its own.
 
 Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue>}`):
@@ -35,8 +36,8 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:worker_info HASH  worker id -> WorkerInfo JSON
   Q:worker_since HASH worker id -> start of its current heartbeat stretch (the first heartbeat
                       after a gap longer than the one the worker declared), see heartbeat.lua
-  Q:done        HASH  ack tombstones, current generation: id -> `<token> <worker>` of the
-                      delivery that acked it, plus `#born` (when the generation began) and
+  Q:done        HASH  ack tombstones, current generation: id -> token of the delivery that
+                      acked it, plus `#born` (when the generation began) and
                       `#until` (the latest lease deadline of its tombstones)
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
@@ -68,6 +69,11 @@ local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't', 'u', 'v', 'k
 local CAP_FIELD = 'max_in_flight'
 -- Q:meta field present while the queue is paused (pause.lua, resume.lua).
 local PAUSED_FIELD = 'paused'
+-- Q:state field set (never cleared) once the queue holds a message with an expiry (`v`) or a
+-- revocation (`k`): reserve and the acks read or delete those fields only in queues that
+-- have it, so queues that never use either pay one more field in an HMGET per call.
+local ENDS_FLAG = '#ends'
+
 
 local function fmt(x)
   return string.format('%.17g', x)
@@ -113,6 +119,30 @@ local function clear_state(state, ids)
   for _, id in ipairs(ids) do
     for _, c in ipairs(STATE_FIELDS) do
       fields[#fields + 1] = id .. ':' .. c
+    end
+  end
+  each_chunk('HDEL', state, fields)
+end
+
+-- State fields a message in PROCESSING may hold apart from `u`, `v` and `k`: `x` and `t` belong
+-- to DEAD only (requeue_dead deletes them).
+local HELD_FIELDS = { 'd', 'w', 'r', 'l', 'e', 'm', 'p' }
+
+-- Delete the state of ids leaving PROCESSING (chunked HDEL): HELD_FIELDS of each, `u` of those
+-- whose `uniques[i]` is set, and `v` and `k` of all when `ends` (the queue's `#ends` flag) is
+-- set. Fewer fields than clear_state, for the per-task hot path of the ack scripts.
+local function clear_held(state, ids, uniques, ends)
+  local fields = {}
+  for i, id in ipairs(ids) do
+    for _, c in ipairs(HELD_FIELDS) do
+      fields[#fields + 1] = id .. ':' .. c
+    end
+    if uniques[i] then
+      fields[#fields + 1] = id .. ':u'
+    end
+    if ends then
+      fields[#fields + 1] = id .. ':v'
+      fields[#fields + 1] = id .. ':k'
     end
   end
   each_chunk('HDEL', state, fields)
@@ -177,8 +207,8 @@ end
 
 -- Fencing: when `id` is in PROCESSING, owned by `worker`, under delivery count `token`, its
 -- lease deadline (a number, so true in a condition); false otherwise. With `with_unique`, the
--- unique key the message holds until done (state `u`, or false) comes second, read by the same
--- HMGET.
+-- unique key the message holds until done (state `u`, or false) comes second and the queue's
+-- `#ends` flag (ENDS_FLAG) third, read by the same HMGET.
 local function holds(processing, state, id, token, worker, with_unique)
   local deadline = redis.call('ZSCORE', processing, id)
   if not deadline then
@@ -186,12 +216,12 @@ local function holds(processing, state, id, token, worker, with_unique)
   end
   local fields
   if with_unique then
-    fields = redis.call('HMGET', state, id .. ':d', id .. ':w', id .. ':u')
+    fields = redis.call('HMGET', state, id .. ':d', id .. ':w', id .. ':u', ENDS_FLAG)
   else
     fields = redis.call('HMGET', state, id .. ':d', id .. ':w')
   end
   if tonumber(fields[1]) == tonumber(token) and fields[2] == worker then
-    return tonumber(deadline), fields[3]
+    return tonumber(deadline), fields[3], fields[4]
   end
   return false
 end
@@ -224,9 +254,11 @@ end
 -- deadline its delivery had when it was acked (the longest a worker retries an ack).
 local DONE_ROTATE_SECONDS = 10
 
--- What an ack tombstone holds: the delivery that acked the id.
-local function acked_mark(token, worker)
-  return token .. ' ' .. worker
+-- What an ack tombstone holds: the delivery count (token) of the delivery that acked the id.
+-- A token is never handed out twice for one id (the count only grows), so it names the
+-- delivery on its own.
+local function acked_mark(token)
+  return token
 end
 
 -- True when the delivery `mark` (acked_mark) already acked `id`: an ack retried after its
@@ -236,10 +268,10 @@ local function acked_before(done, done_old, id, mark)
 end
 
 -- Write ack tombstones: `marks` is a flat id, mark, id, mark... list, `deadline` the latest
--- lease deadline among them. Rotates the generations first when the current one is old enough
--- and the old one covers no running lease any more (UNLINK frees it in the background).
-local function remember_acked(done, done_old, marks, deadline)
-  local now = clock('')
+-- lease deadline among them, `now` the caller's clock (the one its leases were given on).
+-- Rotates the generations first when the current one is old enough and the old one covers no
+-- running lease any more (UNLINK frees it in the background).
+local function remember_acked(done, done_old, marks, deadline, now)
   local head = redis.call('HMGET', done, '#born', '#until')
   local born, keep = tonumber(head[1]), tonumber(head[2]) or 0
   if born == nil then
@@ -359,11 +391,6 @@ end
 -- ---- end of history ---------------------------------------------------------------------------
 
 -- ---- revoke and expiry ------------------------------------------------------------------------
--- Q:state field set (never cleared) once the queue holds a message with an expiry (`v`) or a
--- revocation (`k`): reserve reads those fields only in queues that have it, so queues that
--- never use either pay one more field in an HMGET per batch.
-local ENDS_FLAG = '#ends'
-
 -- Seconds a worker's termination request list lives after the last request (a worker that is
 -- gone never pops it).
 local TERMINATE_TTL = 3600
