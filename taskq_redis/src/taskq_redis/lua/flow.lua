@@ -88,10 +88,9 @@ local function put(s, payload)
     announced[s.queue] = true
     redis.call('SADD', queues, s.queue)
   end
-  if s.priority ~= 0 then
-    redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries, s.id .. ':p', s.priority)
-  else
-    redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries)
+  local fields = new_state({}, s.id, s.max_deliveries, s.priority)
+  if #fields > 0 then
+    redis.call('HSET', s.state, unpack(fields))
   end
   local eta = tonumber(s.eta)
   if eta ~= nil and eta > now then
