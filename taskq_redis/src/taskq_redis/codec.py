@@ -13,7 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import MessageDecodeError
-from taskq_core.schemas import DeadLetter, Delivery, Message, WorkerInfo
+from taskq_core.schemas import DeadLetter, Delivery, Message, TaskResult, WorkerInfo
 
 if TYPE_CHECKING:
     from taskq_redis.keys import QueueKeys
@@ -266,3 +266,41 @@ def worker_info(raw: bytes | str, last_seen: float) -> WorkerInfo | None:
     except ValueError:
         return None
     return info.model_copy(update={"last_seen": last_seen})
+
+
+#: TaskResult fields a stored result leaves out while ``None`` (their default).
+_RESULT_OPTIONAL = ("value", "error_type", "error_message", "traceback")
+
+
+def stored_result(result: TaskResult) -> str:
+    """What store_result.lua keeps after the expiry: a result in a compact form.
+
+    A ``SUCCESS`` of ``None`` (a task that returned nothing) is its ``finished_at`` alone, a
+    number; any other result is its JSON without the id (the key names it) and without the
+    fields that are ``None``. ``result_from_stored`` reads both, and a whole result's JSON too.
+    """
+    if (
+        result.status == "SUCCESS"
+        and result.value is None
+        and result.error_type is None
+        and result.error_message is None
+        and result.traceback is None
+    ):
+        return repr(float(result.finished_at))
+    skip = {"id"} | {name for name in _RESULT_OPTIONAL if getattr(result, name) is None}
+    return result.model_dump_json(exclude=skip)
+
+
+def result_from_stored(message_id: str, stored: str) -> TaskResult:
+    """The TaskResult of ``message_id`` from what ``stored_result`` wrote (or whole JSON).
+
+    Raises:
+        MessageDecodeError: ``stored`` is neither form.
+    """
+    try:
+        if stored.startswith("{"):
+            # The id goes first: a whole result's JSON names its id again, later, which wins.
+            return TaskResult.from_json(f'{{"id":{_quoted(message_id)},{stored[1:]}')
+        return TaskResult(id=message_id, status="SUCCESS", finished_at=float(stored))
+    except ValueError:
+        raise MessageDecodeError(f"undecodable result stored for {message_id}") from None
