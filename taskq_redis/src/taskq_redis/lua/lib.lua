@@ -20,7 +20,8 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
                         p priority (absent = 0)             x dead reason
                         t died at                           u unique key held until done
                         v expires at (absent = never)       k revoked while PROCESSING
-                      plus `#dead_seq`, the counter behind Q:dead's scores, and `#ends`, set
+                      plus `#dead_seq`, the counter behind Q:dead's scores, `#table` (see
+                      TABLE_FIELD), and `#ends`, set
                       once the queue holds a message with `v` or `k` (reserve checks those
                       fields only then)
   Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work (and the
@@ -37,8 +38,8 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:worker_since HASH worker id -> start of its current heartbeat stretch (the first heartbeat
                       after a gap longer than the one the worker declared), see heartbeat.lua
   Q:done        HASH  ack tombstones, current generation: id -> token of the delivery that
-                      acked it, plus `#born` (when the generation began) and
-                      `#until` (the latest lease deadline of its tombstones)
+                      acked it, plus `#born` (when the generation began), `#until` (the
+                      latest lease deadline of its tombstones) and `#table` (TABLE_FIELD)
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
   Q:chord:<cb>  HASH  a chord's join record, one per chord whose callback (id <cb>) is in this
@@ -84,6 +85,15 @@ local function new_state(fields, id, max_deliveries, priority)
   end
   return fields
 end
+
+-- A hash field whose value is longer than the 64 bytes Redis keeps in a hash's listpack
+-- encoding, so the hash is a hashtable from then on: every listpack field lookup is a linear
+-- scan. Q:state gets it at the first reserve (messages with default settings have no state
+-- while they wait, so in a steady drain Q:state holds only the `d` and `w` of the few messages
+-- in flight, and the hot-path scripts look up and delete about 15 fields per message there),
+-- and each generation of ack tombstones when it begins.
+local TABLE_FIELD = '#table'
+local TABLE_VALUE = 'a value over 64 bytes keeps this hash in its hashtable encoding (lib.lua)'
 
 -- Q:meta field of the in-flight cap.
 local CAP_FIELD = 'max_in_flight'
@@ -296,12 +306,16 @@ local function remember_acked(done, done_old, marks, deadline, now)
   local born, keep = tonumber(head[1]), tonumber(head[2]) or 0
   if born == nil then
     born = now
+    marks[#marks + 1] = TABLE_FIELD
+    marks[#marks + 1] = TABLE_VALUE
   elseif now - born >= DONE_ROTATE_SECONDS then
     local old_until = tonumber(redis.call('HGET', done_old, '#until'))
     if old_until == nil or old_until <= now then
       redis.call('UNLINK', done_old)
       redis.call('RENAME', done, done_old)
       born, keep = now, 0
+      marks[#marks + 1] = TABLE_FIELD
+      marks[#marks + 1] = TABLE_VALUE
     end
   end
   marks[#marks + 1] = '#born'
