@@ -119,3 +119,27 @@ def test_a_queued_no_op_costs_at_most_200_bytes_of_redis(
         )
         assert real_client.llen(keys.ready_for(0)) == count
         assert used / count <= 200, f"{used / count:.0f} B per queued task"
+
+
+def test_an_ack_leaves_no_state_of_a_message_that_gathered_every_field(
+    fake_broker: RedisBroker,
+) -> None:
+    # Given a message with settings (m, p, v), retried once (r, e) and lost once (l)
+    message = Message(task="t", priority=3, max_deliveries=4, expires=4_000_000_000.0)
+    fake_broker.send(message)
+    (first,) = fake_broker.reserve(["default"], worker_id="w", lease=30)
+    assert fake_broker.retry(first, delay=0, error="E: boom")
+    (second,) = fake_broker.reserve(["default"], worker_id="w", lease=30)
+    fake_broker.extend_lease([second], lease=0)
+    assert fake_broker.recover_expired("default").requeued == (message.id,)
+    (third,) = fake_broker.reserve(["default"], worker_id="w", lease=30)
+    keys = queue_keys(fake_broker.prefix, "default")
+    held = {f.decode() for f in fake_broker.client.hkeys(keys.state)}
+    assert {f"{message.id}:{c}" for c in "dwrlemvp"} <= held
+
+    # When it is acked
+    assert fake_broker.ack_many([third]) == [True]
+
+    # Then none of its state fields is left
+    left = [f.decode() for f in fake_broker.client.hkeys(keys.state)]
+    assert [f for f in left if f.startswith(message.id)] == []
