@@ -12,7 +12,9 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:processing  ZSET  id -> lease deadline (seconds since the epoch)
   Q:dead        ZSET  id -> death sequence number (strict "most recent first", even within one
                       clock tick); the death time itself is state field `<id>:t`
-  Q:payloads    HASH  id -> message JSON, written once by send, deleted by ack and purge
+  Q:payloads    HASH  id -> message, written once by send, deleted by ack and purge: the compact
+                      form of codec.stored_payload from send and send_many (it starts with
+                      `"`), a whole message's JSON from flows and periodic ticks
   Q:state       HASH  `<id>:<c>` mutable per-message fields, c in:
                         d delivery count = fencing token    r retries used
                         l lost leases                       w owner worker id (PROCESSING only)
@@ -54,7 +56,8 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua; flow.lua
 names several, see its header):
-  <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
+  <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <result>` (codec.stored_result's
+                          form, or a whole TaskResult JSON from flow.lua); PEXPIRE ttl
   <prefix>:{rl:<name>}:log ZSET grant member -> grant time, for the sliding-window limiter
 
 Times are float seconds. Every number that goes back to Redis or to the client is formatted
