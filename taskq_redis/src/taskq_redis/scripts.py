@@ -1,21 +1,17 @@
 """The Lua scripts, loaded from package data and registered once per client.
 
-Each transition is one file in ``lua/``; the helpers of ``lib.lua`` it uses (and the helpers
-those use) are prepended to it so each stays a single EVAL body. Only those: Redis runs every
-top-level line of a script on every call, and defining all of ``lib.lua``'s ~30 helpers costs
-about 5 µs of Redis time per call, more than the commands of a ``send``.
-
-A script called on its own goes through redis-py's ``register_script``: EVALSHA with a
-transparent reload on ``NOSCRIPT`` (the script cache is emptied by a restart, a failover or
-``SCRIPT FLUSH``). A script queued on a pipeline is a bare EVALSHA: redis-py's own pipeline
-support would send ``SCRIPT EXISTS`` before every pipeline, a second round trip on the hot path
-(ack with result, ack-and-reserve, heartbeats), so ``Store.pipelined`` reloads and re-sends the
+Each transition is one file in ``lua/``; the ``lib.lua`` helpers it uses (picked by
+``scriptlib.with_library``) are prepended to it so each stays a single EVAL body. A script
+called on its own goes through redis-py's ``register_script``: EVALSHA with a transparent
+reload on ``NOSCRIPT`` (the script cache is emptied by a restart, a failover or ``SCRIPT
+FLUSH``). A script queued on a pipeline is a bare EVALSHA: redis-py's own pipeline support
+would send ``SCRIPT EXISTS`` before every pipeline, a second round trip on the hot path (ack
+with result, ack-and-reserve, heartbeats), so ``Store.pipelined`` reloads and re-sends the
 calls that met ``NOSCRIPT`` instead.
 """
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -23,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 from taskq_redis.direct import DirectCommands
+from taskq_redis.scriptlib import with_library
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -74,55 +71,8 @@ def lua_source(name: str) -> str:
 
 @cache
 def script_body(name: str) -> str:
-    """What is sent to Redis for ``name``: the helpers it needs, then the script itself."""
-    source = lua_source(name)
-    helpers = library_helpers()
-    needed = _referenced(source, helpers)
-    pending = list(needed)
-    while pending:  # the helpers the needed helpers use, and so on
-        for other in _referenced(helpers[pending.pop()], helpers):
-            if other not in needed:
-                needed.add(other)
-                pending.append(other)
-    chosen = [text for helper, text in helpers.items() if helper in needed]  # lib.lua's order
-    return "".join(chosen) + "\n" + source
-
-
-#: A top-level definition in ``lib.lua``: ``local function name`` or ``local name =``.
-_DEFINITION = re.compile(r"local (?:function )?([A-Za-z_][A-Za-z0-9_]*)")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-@cache
-def library_helpers() -> dict[str, str]:
-    """``lib.lua``'s top-level definitions by name, each with the comment lines above it."""
-    source = lua_source(_LIBRARY)
-    code = source[source.index("]]\n") + 3 :]  # after the header comment
-    helpers: dict[str, str] = {}
-    current: str | None = None
-    comments: list[str] = []
-    for line in code.splitlines(keepends=True):
-        definition = _DEFINITION.match(line)
-        if definition:
-            current = definition.group(1)
-            helpers[current] = "".join(comments) + line
-            comments = []
-        elif line.startswith("--"):
-            comments.append(line)
-        elif current is not None:
-            helpers[current] += "".join(comments) + line
-            comments = []
-    return helpers
-
-
-def _referenced(source: str, helpers: dict[str, str]) -> set[str]:
-    """Names of ``helpers`` that appear as words in ``source``'s code (comments left out)."""
-    code = _LINE_COMMENT.sub("", _BLOCK_COMMENT.sub("", source))
-    return set(_WORD.findall(code)) & helpers.keys()
-
-
-_BLOCK_COMMENT = re.compile(r"--\[\[.*?\]\]", re.DOTALL)
-_LINE_COMMENT = re.compile(r"--[^\n]*")
+    """What is sent to Redis for ``name``: the ``lib.lua`` helpers it uses, then the script."""
+    return with_library(lua_source(_LIBRARY), lua_source(name))
 
 
 class Scripts:
