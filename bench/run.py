@@ -45,6 +45,8 @@ from common import Receiver  # noqa: E402
 LIBS = ["taskq", "celery", "dramatiq", "rq", "huey", "taskiq"]
 #: Commands issued by this harness itself, never counted.
 HARNESS_COMMANDS = {"info", "config|resetstat", "flushall", "dbsize", "echo"}
+#: Warm-up round trips before the measured ones (their results count in the memory column).
+ROUNDTRIP_WARMUP = 5
 TASKQ_BEST_DEFAULT = "pool=solo,prefetch=32;pool=threads,c=8,prefetch=128"
 
 
@@ -362,7 +364,7 @@ def roundtrip(lib: str, url: str, config: str, opts: Options) -> dict:
             "--samples",
             str(opts.roundtrip_samples),
             "--warmup",
-            "5",
+            str(ROUNDTRIP_WARMUP),
             BENCH_RESULTS="1",
         )
         if "error" in out:
@@ -437,10 +439,19 @@ def one_repeat(res: LibResult, url: str, client: redis.Redis, opts: Options, log
         run["configs"][config]["latency"] = out
         log(f"  latency   {fmt_ms(out)}  [{config}]")
 
-    # 4. result round trip (the worker runs with the library's result backend enabled)
+    # 4. result round trip (the worker runs with the library's result backend enabled); then
+    #    what FLUSHALL frees (the results, kept for their TTL, and the worker's own records),
+    #    per round trip
     client.flushall()
     if res.info["roundtrip"]:
         run["roundtrip"] = roundtrip(lib, url, res.configs[0], opts)
+        if "error" not in run["roundtrip"]:
+            settle(client)
+            mem1 = int(client.info("memory")["used_memory"])
+            client.flushall()
+            settle(client)
+            mem2 = int(client.info("memory")["used_memory"])
+            run["result_bytes"] = (mem1 - mem2) / (opts.roundtrip_samples + ROUNDTRIP_WARMUP)
     else:
         run["roundtrip"] = {"na": True}
     log(f"  roundtrip {fmt_ms(run['roundtrip'])}")
@@ -494,6 +505,7 @@ def summarize(res: LibResult, config: str) -> dict:
         "cmds_send": median_of(runs, "send_stats", "cmds_per_task"),
         "cmds_drain": median_of(runs, "configs", config, "drain", "cmds_per_task"),
         "mem": median_of(runs, "mem_bytes_per_task"),
+        "rmem": None if na_rt else median_of(runs, "result_bytes"),
         "ccmds_send": median_of(runs, "configs", config, "monitor", "send_client_cmds_per_task"),
         "ccmds_drain": median_of(runs, "configs", config, "monitor", "drain_client_cmds_per_task"),
         "wcpu": median_of(runs, "configs", config, "drain", "worker_cpu_us_per_task"),
@@ -514,6 +526,7 @@ COLUMNS = [
     ("ccmds", "client cmds/task (send+drain)", False, None),
     ("cmds", "all Redis cmds/task (send+drain)", False, None),
     ("mem", "Redis B/queued task", False, "{:,.0f}"),
+    ("rmem", "Redis B/stored result", False, "{:,.0f}"),
     ("wcpu", "worker CPU µs/task", False, "{:,.0f}"),
     ("rcpu", "Redis CPU µs/task", False, "{:.1f}"),
 ]
@@ -527,7 +540,7 @@ def cell(row: dict, key: str, fmt: str | None) -> str:
         return f"{(a or 0) + (b or 0):.1f} ({a or 0:.1f}+{b or 0:.1f})"
     value = row[key]
     if value is None:
-        if key == "rt" and row["na_rt"]:
+        if key in ("rt", "rmem") and row["na_rt"]:
             return "n/a"
         return "-"
     assert fmt is not None

@@ -20,7 +20,7 @@ from taskq_core.schemas import (
     minutes_window,
 )
 from taskq_redis.admin import COUNT_REPLIES, counts, counts_from, read_counts
-from taskq_redis.codec import decode_message, optional_float, text
+from taskq_redis.codec import decode_message, full_payload, optional_float, text
 from taskq_redis.failures import reports_lost_connection
 from taskq_redis.limits import PAUSED_FIELD
 
@@ -91,6 +91,7 @@ def message_info(store: Store, queue: str, message_id: str) -> MessageInfo | Non
     )
     if payload is None:
         return None
+    payload = full_payload(queue, message_id, payload)
     deliveries, retries, lost, owner, last_error, reason, died_at = (text(f) for f in fields)
     state: MessageState = "ready"
     if deadline is not None:

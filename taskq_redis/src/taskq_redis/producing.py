@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send
-from taskq_redis.codec import expires_arg, text
+from taskq_redis.codec import expires_arg, stored_payload, text
 from taskq_redis.failures import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
@@ -236,7 +236,7 @@ def _send_one(
     args: list[str | int] = [
         now,
         message.id,
-        message.to_json(),
+        stored_payload(message),
         message.priority,
         message.max_deliveries,
         "" if eta is None else repr(float(eta)),
@@ -305,7 +305,7 @@ def _send_many(
         extend(
             (
                 message.id,
-                message.to_json(),
+                stored_payload(message),
                 message.priority,
                 message.max_deliveries,
                 when,

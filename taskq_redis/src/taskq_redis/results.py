@@ -1,8 +1,10 @@
 """Results: stored under the message id by store_result.lua, waited for without polling.
 
 A result lives in ``<prefix>:result:{<id>}``, a LIST holding exactly one element, with a real
-PEXPIRE. Waiting is the rotation trick: a waiter reads ``LINDEX key 0``, and only when there is
-nothing yet blocks on ``BLMOVE key key RIGHT RIGHT``. When the result is stored, Redis serves
+PEXPIRE; the element is ``<expires_at> <result>``, the result in the compact form of
+``codec.stored_result`` (a ``None`` returned is its finish time alone). Waiting is the rotation
+trick: a waiter reads ``LINDEX key 0``, and only when there is nothing yet blocks on ``BLMOVE
+key key RIGHT RIGHT``. When the result is stored, Redis serves
 every client blocked on the key in turn; each pops the one element and pushes it back onto the
 same key, so each receives it, nobody consumes it, the list never empties (Redis deletes an
 empty list only after the push), and the key keeps its TTL. A waiter that arrives later finds
@@ -25,13 +27,11 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from taskq_core.broker import DEFAULT_RESULT_TTL
 from taskq_core.errors import MessageDecodeError
 from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult
-from taskq_redis.codec import text
+from taskq_redis.codec import result_from_stored, stored_result, text
 from taskq_redis.failures import reports_lost_connection
 from taskq_redis.keys import result_key
 from taskq_redis.waiting import MIN_BLOCK_SECONDS
@@ -51,7 +51,7 @@ def store_args(store: Store, result: TaskResult, ttl: float) -> Call:
     return (
         "store_result",
         [result_key(store.prefix, result.id)],
-        [store.now_arg(), repr(float(ttl)), result.to_json()],
+        [store.now_arg(), repr(float(ttl)), stored_result(result)],
     )
 
 
@@ -130,9 +130,11 @@ def decode(store: Store, key: str, element: bytes | str | None) -> tuple[TaskRes
     expires_at, _, payload = text(element).partition(" ")
     if store.clock is not None and float(expires_at) <= store.clock.now():
         return None, True
+    # The key is `<prefix>:result:{<id>}` (a prefix has no braces), so the id is its tag.
+    message_id = key[key.index("{") + 1 : -1]
     try:
-        return TaskResult.from_json(payload), False
-    except ValidationError:
+        return result_from_stored(message_id, payload), False
+    except MessageDecodeError:
         raise MessageDecodeError(f"undecodable result stored at {key}") from None
 
 

@@ -1,7 +1,8 @@
 """The Lua scripts, loaded from package data, and the registry that names them.
 
-Each transition is one file in ``lua/``; ``lib.lua`` (shared helpers) is prepended to every
-script so each stays a single EVAL body. Every script runs as a bare EVALSHA; Redis forgets its
+Each transition is one file in ``lua/``; the ``lib.lua`` helpers it uses (picked by
+``scriptlib.with_library``) are prepended to it so each stays a single EVAL body. Every script
+runs as a bare EVALSHA; Redis forgets its
 script cache on a restart, a failover or ``SCRIPT FLUSH``, and the runner (``runner.py``) and
 the asyncio producer (``aio.py``) then load the scripts that met ``NOSCRIPT`` and send exactly
 those calls again (:meth:`ScriptRegistry.missing`), so every call runs once and a warm cache
@@ -16,6 +17,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
+
+from taskq_redis.scriptlib import with_library
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -63,8 +66,8 @@ def lua_source(name: str) -> str:
 
 @cache
 def script_body(name: str) -> str:
-    """What is sent to Redis for ``name``: ``lib.lua`` followed by the script itself."""
-    return f"{lua_source(_LIBRARY)}\n{lua_source(name)}"
+    """What is sent to Redis for ``name``: the ``lib.lua`` helpers it uses, then the script."""
+    return with_library(lua_source(_LIBRARY), lua_source(name))
 
 
 class ScriptRegistry:

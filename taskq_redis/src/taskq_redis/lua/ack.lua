@@ -10,8 +10,8 @@ ARGV
   4 now   float seconds, or '' for the server's TIME (the minute the history counts it in)
 EFFECTS
   Fenced: only when the id is in PROCESSING, owned by `worker`, with delivery count `token`.
-  Then ZREM processing, HDEL the payload and every state field of the id, and leave a
-  tombstone `id -> "<token> <worker>"` in Q:done (kept at least until the lease deadline the
+  Then ZREM processing, HDEL the payload and the state fields of the id (clear_held), and
+  leave a tombstone `id -> token` in Q:done (kept at least until the lease deadline the
   delivery had; see remember_acked in lib.lua). On a queue with an in-flight cap, marks READY
   when READY has work the freed room lets in (wake_below_cap). Counts one `ok` in the history
   (count_outcome). A unique key the message holds until done (state `u`, read by the fencing
@@ -34,17 +34,17 @@ local done, done_old, history = KEYS[16], KEYS[17], KEYS[18]
 local id, token, worker = ARGV[1], ARGV[2], ARGV[3]
 local now = clock(ARGV[4])
 
-local deadline, unique_key = holds(processing, state, id, token, worker, true)
+local deadline, unique_key, ends = holds(processing, state, id, token, worker, true)
 if not deadline then
-  if acked_before(done, done_old, id, acked_mark(token, worker)) then
+  if acked_before(done, done_old, id, acked_mark(token)) then
     return 1
   end
   return 0
 end
 redis.call('ZREM', processing, id)
 redis.call('HDEL', payloads, id)
-clear_state(state, { id })
-remember_acked(done, done_old, { id, acked_mark(token, worker) }, deadline)
+clear_held(state, { id }, { unique_key }, ends)
+remember_acked(done, done_old, { id, acked_mark(token) }, deadline, now)
 release_unique(KEYS[19], KEYS[20], unique_key, id)
 wake_below_cap(meta, processing, marker, ready)
 count_outcome(history, 'ok', 1, now)

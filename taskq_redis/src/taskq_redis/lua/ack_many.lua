@@ -11,11 +11,13 @@ ARGV
 EFFECTS
   The same as ack.lua for each triple in turn, in a few batched commands: each is fenced on
   its own (in PROCESSING, owned by `worker`, with delivery count `token`; an id listed twice
-  is acked once). For the held ones: ZREM processing, HDEL the payloads and every state field
-  (chunked), and one HSET of their tombstones in Q:done. On a queue with an in-flight cap,
-  marks READY once when READY has work the freed room lets in (wake_below_cap). Counts the
+  is acked once). For the held ones: ZREM processing, HDEL the payloads and their state
+  fields (clear_held, chunked), and one HSET of their tombstones (id -> token) in Q:done. On
+  a queue with an in-flight cap, marks READY once when READY has work the freed room lets in
+  (wake_below_cap). Counts the
   acked ones as `ok` in the history (count_outcome). Unique keys the acked messages hold until
-  done (state `u`, read by the same HMGET as the owners) are released (release_unique).
+  done (state `u`, read by the same HMGET as the owners, with the queue's `#ends`) are
+  released (release_unique).
   A triple not held whose tombstone (written by an earlier call, or by this call for a copy
   listed before it) names this very delivery counts as acked, as in ack.lua (and is not
   counted again).
@@ -37,13 +39,14 @@ if count ~= math.floor(count) or count > 1000 then
 end
 local now = clock(ARGV[#ARGV])
 
-local ids, fields = {}, {}
+-- `#ends` first (ENDS_FLAG: whether `v` and `k` can exist), then `d`, `w`, `u` of each id.
+local ids, fields = {}, { ENDS_FLAG }
 for i = 0, count - 1 do
   local id = ARGV[1 + i * 3]
   ids[i + 1] = id
-  fields[3 * i + 1] = id .. ':d'
-  fields[3 * i + 2] = id .. ':w'
-  fields[3 * i + 3] = id .. ':u'
+  fields[3 * i + 2] = id .. ':d'
+  fields[3 * i + 3] = id .. ':w'
+  fields[3 * i + 4] = id .. ':u'
 end
 local acked = {}
 if count == 0 then
@@ -51,19 +54,20 @@ if count == 0 then
 end
 local scores = redis.call('ZMSCORE', processing, unpack(ids))
 local owners = redis.call('HMGET', state, unpack(fields))
-local gone, marks, written, missed, uniques = {}, {}, {}, {}, {}
+local gone, marks, written, missed, uniques, held_uniques = {}, {}, {}, {}, {}, {}
 local deadline = 0
 for i = 1, count do
   local id = ids[i]
   local base = 3 * (i - 1)
-  local mark = acked_mark(ARGV[base + 2], ARGV[base + 3])
-  if scores[i] and not written[id] and tonumber(owners[3 * i - 2]) == tonumber(ARGV[base + 2])
-      and owners[3 * i - 1] == ARGV[base + 3] then
+  local mark = acked_mark(ARGV[base + 2])
+  if scores[i] and not written[id] and tonumber(owners[3 * i - 1]) == tonumber(ARGV[base + 2])
+      and owners[3 * i] == ARGV[base + 3] then
     written[id] = mark
-    if owners[3 * i] then
-      uniques[#uniques + 1] = i
-    end
     gone[#gone + 1] = id
+    if owners[3 * i + 1] then
+      uniques[#uniques + 1] = i
+      held_uniques[#gone] = true
+    end
     marks[#marks + 1] = id
     marks[#marks + 1] = mark
     deadline = math.max(deadline, tonumber(scores[i]))
@@ -77,20 +81,19 @@ for i = 1, count do
 end
 -- The rare path: a lost lease, or a retry of a batch whose reply was lost.
 for _, i in ipairs(missed) do
-  local base = 3 * (i - 1)
-  if acked_before(done, done_old, ids[i], acked_mark(ARGV[base + 2], ARGV[base + 3])) then
+  if acked_before(done, done_old, ids[i], acked_mark(ARGV[3 * (i - 1) + 2])) then
     acked[i] = 1
   end
 end
 if #gone > 0 then
   each_chunk('ZREM', processing, gone)
   each_chunk('HDEL', payloads, gone)
-  clear_state(state, gone)
-  remember_acked(done, done_old, marks, deadline)
+  clear_held(state, gone, held_uniques, owners[1])
+  remember_acked(done, done_old, marks, deadline, now)
   wake_below_cap(meta, processing, marker, ready)
   count_outcome(history, 'ok', #gone, now)
   for _, i in ipairs(uniques) do
-    release_unique(KEYS[19], KEYS[20], owners[3 * i], ids[i])
+    release_unique(KEYS[19], KEYS[20], owners[3 * i + 1], ids[i])
   end
 end
 return acked

@@ -17,7 +17,7 @@ EFFECTS
   already (by another scheduler, or by this call's first attempt before a lost reply), or a
   later one was, and time does not go back.
   Otherwise HSET periodic schedule = tick, then the message enters READY exactly as send.lua
-  writes it (HSETNX payload, HSET state `m` and `p`, RPUSH READY, mark READY on the marker);
+  writes it (HSETNX payload, state as new_state in lib.lua says, RPUSH READY, mark READY);
   an id already known to the queue keeps the claim and writes no second copy.
   Claim and send are one script, so no scheduler can die between them: a claimed tick always
   has its message. The claim lives under the queue's tag with the message it sends. Arguments
@@ -45,10 +45,9 @@ redis.call('HSET', periodic, schedule, fmt(tick))
 if redis.call('HSETNX', payloads, id, payload) == 0 then
   return 0
 end
-if priority ~= 0 then
-  redis.call('HSET', state, id .. ':m', max_deliveries, id .. ':p', priority)
-else
-  redis.call('HSET', state, id .. ':m', max_deliveries)
+local fields = new_state({}, id, max_deliveries, priority)
+if #fields > 0 then
+  redis.call('HSET', state, unpack(fields))
 end
 if expires ~= '' then
   redis.call('HSET', state, id .. ':v', expires, ENDS_FLAG, 1)

@@ -99,10 +99,9 @@ local function put(s, payload)
     announced[s.queue] = true
     redis.call('SADD', queues, s.queue)
   end
-  if s.priority ~= 0 then
-    redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries, s.id .. ':p', s.priority)
-  else
-    redis.call('HSET', s.state, s.id .. ':m', s.max_deliveries)
+  local fields = new_state({}, s.id, s.max_deliveries, s.priority)
+  if #fields > 0 then
+    redis.call('HSET', s.state, unpack(fields))
   end
   local eta = tonumber(s.eta)
   if eta ~= nil and eta > now then
@@ -157,7 +156,7 @@ local function settle(id, token, worker, reason)
     redis.call('ZREM', processing, id)
     redis.call('HDEL', payloads, id)
     clear_state(state, { id })
-    local mark = acked_mark(token, worker)
+    local mark = acked_mark(token)
     marks[#marks + 1] = id
     marks[#marks + 1] = mark
     written[id] = mark
@@ -203,7 +202,7 @@ local function step()
   end
 
   if not settle(id, token, worker, reason) then
-    local mark = acked_mark(token, worker)
+    local mark = acked_mark(token)
     if mode == 'ack' and (written[id] == mark or acked_before(done, done_old, id, mark)) then
       return 1 -- applied by an earlier call (or step) whose reply was lost: nothing again
     end
@@ -260,7 +259,7 @@ for i = 1, tonumber(ARGV[3]) do
   flags[i] = step()
 end
 if acked > 0 then
-  remember_acked(done, done_old, marks, deadline)
+  remember_acked(done, done_old, marks, deadline, now)
   count_outcome(history, 'ok', acked, now)
 end
 if acked + buried > 0 then

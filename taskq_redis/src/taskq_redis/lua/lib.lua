@@ -1,10 +1,11 @@
 --[[
 lib.lua: helpers shared by every taskq script.
 
-scripts.py prepends the helpers each script uses (and those they use) to it before registering
-it, so every script is still one self-contained EVAL body. Each top-level definition below is
-one helper, with the comment lines right above it. The helpers touch only keys their caller
-passes in (all of them declared in the caller's KEYS); nothing here runs on its own.
+scripts.py prepends the definitions of this file a script uses (scriptlib.py) to it before
+registering it, so every script is still one self-contained EVAL body; keep each helper a
+top-level `local function` or `local NAME =` so it can be picked. The helpers touch only keys
+their caller passes in (all of them declared in the caller's KEYS); nothing here runs on its
+own.
 
 Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue>}`):
   Q:ready:<p>   LIST  ids waiting to run at priority p (0..9, larger first); RPUSH back, LPOP front
@@ -12,15 +13,18 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:processing  ZSET  id -> lease deadline (seconds since the epoch)
   Q:dead        ZSET  id -> death sequence number (strict "most recent first", even within one
                       clock tick); the death time itself is state field `<id>:t`
-  Q:payloads    HASH  id -> message JSON, written once by send, deleted by ack and purge
+  Q:payloads    HASH  id -> message, written once by send, deleted by ack and purge: the compact
+                      form of codec.stored_payload from send and send_many (it starts with
+                      `"`), a whole message's JSON from flows and periodic ticks
   Q:state       HASH  `<id>:<c>` mutable per-message fields, c in:
                         d delivery count = fencing token    r retries used
                         l lost leases                       w owner worker id (PROCESSING only)
-                        e last error                        m max_deliveries
+                        e last error                        m max_deliveries (absent = 5)
                         p priority (absent = 0)             x dead reason
                         t died at                           u unique key held until done
                         v expires at (absent = never)       k revoked while PROCESSING
-                      plus `#dead_seq`, the counter behind Q:dead's scores, and `#ends`, set
+                      plus `#dead_seq`, the counter behind Q:dead's scores, `#table` (see
+                      TABLE_FIELD), and `#ends`, set
                       once the queue holds a message with `v` or `k` (reserve checks those
                       fields only then)
   Q:marker      ZSET  wake-up hint for BZPOPMIN: `r` -> 0 while READY may hold work (and the
@@ -36,9 +40,9 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
   Q:worker_info HASH  worker id -> WorkerInfo JSON
   Q:worker_since HASH worker id -> start of its current heartbeat stretch (the first heartbeat
                       after a gap longer than the one the worker declared), see heartbeat.lua
-  Q:done        HASH  ack tombstones, current generation: id -> `<token> <worker>` of the
-                      delivery that acked it, plus `#born` (when the generation began) and
-                      `#until` (the latest lease deadline of its tombstones)
+  Q:done        HASH  ack tombstones, current generation: id -> token of the delivery that
+                      acked it, plus `#born` (when the generation began), `#until` (the
+                      latest lease deadline of its tombstones) and `#table` (TABLE_FIELD)
   Q:done_old    HASH  the previous generation of Q:done, dropped when the current one is
                       rotated in (see remember_acked)
   Q:chord:<cb>  HASH  a chord's join record, one per chord whose callback (id <cb>) is in this
@@ -58,7 +62,8 @@ Key layout of one queue (all under the queue's hash tag, `Q` = `<prefix>:{<queue
 
 Keys outside any queue's tag, one per script call (see store_result.lua, rate_limit.lua; flow.lua
 names several, see its header):
-  <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <TaskResult JSON>`; PEXPIRE ttl
+  <prefix>:result:{<id>}  LIST  exactly one element, `<expires_at> <result>` (codec.stored_result's
+                          form, or a whole TaskResult JSON from flow.lua); PEXPIRE ttl
   <prefix>:{rl:<name>}:log ZSET grant member -> grant time, for the sliding-window limiter
 
 Times are float seconds. Every number that goes back to Redis or to the client is formatted
@@ -70,10 +75,44 @@ local unpack = unpack or table.unpack
 -- Largest argument list handed to one command through unpack; Lua's C stack allows ~8000.
 local CHUNK = 1000
 local STATE_FIELDS = { 'd', 'r', 'l', 'w', 'e', 'm', 'p', 'x', 't', 'u', 'v', 'k' }
+-- max_deliveries the send scripts leave out of the state (no `m` field): Message's default,
+-- which callers of recover_expired.lua pass as the value of a missing `m`, so the common
+-- message costs no state field while it waits (tests/redis/test_memory.py ties the two).
+local DEFAULT_MAX_DELIVERIES = 5
+
+-- The state fields a new message gets besides its unique key and expiry: `m` unless
+-- `max_deliveries` is the default, `p` unless `priority` is 0. Appended to `fields` as field,
+-- value pairs.
+local function new_state(fields, id, max_deliveries, priority)
+  if tonumber(max_deliveries) ~= DEFAULT_MAX_DELIVERIES then
+    fields[#fields + 1] = id .. ':m'
+    fields[#fields + 1] = max_deliveries
+  end
+  if tonumber(priority) ~= 0 then
+    fields[#fields + 1] = id .. ':p'
+    fields[#fields + 1] = priority
+  end
+  return fields
+end
+
+-- A hash field whose value is longer than the 64 bytes Redis keeps in a hash's listpack
+-- encoding, so the hash is a hashtable from then on: every listpack field lookup is a linear
+-- scan. Q:state gets it at the first reserve (messages with default settings have no state
+-- while they wait, so in a steady drain Q:state holds only the `d` and `w` of the few messages
+-- in flight, and the hot-path scripts look up and delete about 15 fields per message there),
+-- and each generation of ack tombstones when it begins.
+local TABLE_FIELD = '#table'
+local TABLE_VALUE = 'a value over 64 bytes keeps this hash in its hashtable encoding (lib.lua)'
+
 -- Q:meta field of the in-flight cap.
 local CAP_FIELD = 'max_in_flight'
 -- Q:meta field present while the queue is paused (pause.lua, resume.lua).
 local PAUSED_FIELD = 'paused'
+-- Q:state field set (never cleared) once the queue holds a message with an expiry (`v`) or a
+-- revocation (`k`): reserve and the acks read or delete those fields only in queues that
+-- have it, so queues that never use either pay one more field in an HMGET per call.
+local ENDS_FLAG = '#ends'
+
 
 local function fmt(x)
   return string.format('%.17g', x)
@@ -119,6 +158,30 @@ local function clear_state(state, ids)
   for _, id in ipairs(ids) do
     for _, c in ipairs(STATE_FIELDS) do
       fields[#fields + 1] = id .. ':' .. c
+    end
+  end
+  each_chunk('HDEL', state, fields)
+end
+
+-- State fields a message in PROCESSING may hold apart from `u`, `v` and `k`: `x` and `t` belong
+-- to DEAD only (requeue_dead deletes them).
+local HELD_FIELDS = { 'd', 'w', 'r', 'l', 'e', 'm', 'p' }
+
+-- Delete the state of ids leaving PROCESSING (chunked HDEL): HELD_FIELDS of each, `u` of those
+-- whose `uniques[i]` is set, and `v` and `k` of all when `ends` (the queue's `#ends` flag) is
+-- set. Fewer fields than clear_state, for the per-task hot path of the ack scripts.
+local function clear_held(state, ids, uniques, ends)
+  local fields = {}
+  for i, id in ipairs(ids) do
+    for _, c in ipairs(HELD_FIELDS) do
+      fields[#fields + 1] = id .. ':' .. c
+    end
+    if uniques[i] then
+      fields[#fields + 1] = id .. ':u'
+    end
+    if ends then
+      fields[#fields + 1] = id .. ':v'
+      fields[#fields + 1] = id .. ':k'
     end
   end
   each_chunk('HDEL', state, fields)
@@ -183,8 +246,8 @@ end
 
 -- Fencing: when `id` is in PROCESSING, owned by `worker`, under delivery count `token`, its
 -- lease deadline (a number, so true in a condition); false otherwise. With `with_unique`, the
--- unique key the message holds until done (state `u`, or false) comes second, read by the same
--- HMGET.
+-- unique key the message holds until done (state `u`, or false) comes second and the queue's
+-- `#ends` flag (ENDS_FLAG) third, read by the same HMGET.
 local function holds(processing, state, id, token, worker, with_unique)
   local deadline = redis.call('ZSCORE', processing, id)
   if not deadline then
@@ -192,12 +255,12 @@ local function holds(processing, state, id, token, worker, with_unique)
   end
   local fields
   if with_unique then
-    fields = redis.call('HMGET', state, id .. ':d', id .. ':w', id .. ':u')
+    fields = redis.call('HMGET', state, id .. ':d', id .. ':w', id .. ':u', ENDS_FLAG)
   else
     fields = redis.call('HMGET', state, id .. ':d', id .. ':w')
   end
   if tonumber(fields[1]) == tonumber(token) and fields[2] == worker then
-    return tonumber(deadline), fields[3]
+    return tonumber(deadline), fields[3], fields[4]
   end
   return false
 end
@@ -230,9 +293,11 @@ end
 -- deadline its delivery had when it was acked (the longest a worker retries an ack).
 local DONE_ROTATE_SECONDS = 10
 
--- What an ack tombstone holds: the delivery that acked the id.
-local function acked_mark(token, worker)
-  return token .. ' ' .. worker
+-- What an ack tombstone holds: the delivery count (token) of the delivery that acked the id.
+-- A token is never handed out twice for one id (the count only grows), so it names the
+-- delivery on its own.
+local function acked_mark(token)
+  return token
 end
 
 -- True when the delivery `mark` (acked_mark) already acked `id`: an ack retried after its
@@ -242,20 +307,24 @@ local function acked_before(done, done_old, id, mark)
 end
 
 -- Write ack tombstones: `marks` is a flat id, mark, id, mark... list, `deadline` the latest
--- lease deadline among them. Rotates the generations first when the current one is old enough
--- and the old one covers no running lease any more (UNLINK frees it in the background).
-local function remember_acked(done, done_old, marks, deadline)
-  local now = clock('')
+-- lease deadline among them, `now` the caller's clock (the one its leases were given on).
+-- Rotates the generations first when the current one is old enough and the old one covers no
+-- running lease any more (UNLINK frees it in the background).
+local function remember_acked(done, done_old, marks, deadline, now)
   local head = redis.call('HMGET', done, '#born', '#until')
   local born, keep = tonumber(head[1]), tonumber(head[2]) or 0
   if born == nil then
     born = now
+    marks[#marks + 1] = TABLE_FIELD
+    marks[#marks + 1] = TABLE_VALUE
   elseif now - born >= DONE_ROTATE_SECONDS then
     local old_until = tonumber(redis.call('HGET', done_old, '#until'))
     if old_until == nil or old_until <= now then
       redis.call('UNLINK', done_old)
       redis.call('RENAME', done, done_old)
       born, keep = now, 0
+      marks[#marks + 1] = TABLE_FIELD
+      marks[#marks + 1] = TABLE_VALUE
     end
   end
   marks[#marks + 1] = '#born'
@@ -365,11 +434,6 @@ end
 -- ---- end of history ---------------------------------------------------------------------------
 
 -- ---- revoke and expiry ------------------------------------------------------------------------
--- Q:state field set (never cleared) once the queue holds a message with an expiry (`v`) or a
--- revocation (`k`): reserve reads those fields only in queues that have it, so queues that
--- never use either pay one more field in an HMGET per batch.
-local ENDS_FLAG = '#ends'
-
 -- Seconds a worker's termination request list lives after the last request (a worker that is
 -- gone never pops it).
 local TERMINATE_TTL = 3600

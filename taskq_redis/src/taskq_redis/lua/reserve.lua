@@ -26,10 +26,11 @@ EFFECTS
   end.lua (result REVOKED or EXPIRED) instead of running it, and should it die first, the lease
   runs out and the next reserve flags it again. The check costs a queue that never held an
   expiring or revoked message one more field (`#ends`) in the HMGET the batch makes anyway;
-  once it did, one more HMGET of `k` and `v` per batch. Then the marker: `r` stays set while READY still holds work the cap
-  leaves room for, so the next blocked worker wakes (chain wake-up), and is removed otherwise
-  (a capped queue is woken again by whatever takes a message out of PROCESSING, see
-  wake_below_cap in lib.lua).
+  once it did, one more HMGET of `k` and `v` per batch. The same HMGET reads `#table`, which
+  the HSET writes when absent (see TABLE_FIELD in lib.lua). Then the marker: `r` stays set
+  while READY still holds work the cap leaves room for, so the next blocked worker wakes
+  (chain wake-up), and is removed otherwise (a capped queue is woken again by whatever takes
+  a message out of PROCESSING, see wake_below_cap in lib.lua).
   The ETA announcement `s` is cleared: the reply carries the next ETA itself.
   Payloads are not decoded here; the client buries undecodable ones through dead.lua.
 RETURNS
@@ -92,6 +93,8 @@ local function take(ids)
     end
   end
   if #live > 0 then
+    -- TABLE_FIELD last: absent while the state hash may still be a listpack.
+    fields[#fields + 1] = TABLE_FIELD
     local counters = redis.call('HMGET', state, unpack(fields))
     -- Only a queue that ever held an expiring or revoked message reads `k` and `v`.
     local marks = nil
@@ -104,6 +107,9 @@ local function take(ids)
       marks = redis.call('HMGET', state, unpack(wanted_marks))
     end
     local owned, leased = {}, {}
+    if not counters[#fields] then
+      owned[1], owned[2] = TABLE_FIELD, TABLE_VALUE
+    end
     local until_ = fmt(deadline)
     for k, j in ipairs(live) do
       local id = ids[j]

@@ -28,8 +28,8 @@ EFFECTS
   Nothing when the id is already known to the queue in any state (its payload exists): a send
   retried after a lost reply cannot duplicate the message.
   Otherwise HSETNX payload (which is also the "known?" check), DEL the result key when given,
-  HSET state `m` (and `p` when not 0, `u` for a key held until done, `v` and the queue's
-  `#ends` when it expires); claim the unique key (HSET Q:unique key id, ZADD Q:unique_until
+  HSET state `m` when max_deliveries is not the default 5 (and `p` when not 0, `u` for a key
+  held until done, `v` and the queue's `#ends` when it expires); claim the unique key (HSET Q:unique key id, ZADD Q:unique_until
   now + unique_for key); then either ZADD scheduled eta and announce the ETA on the marker, or
   RPUSH to READY and mark READY on the marker. The clock (TIME) is read only for a message
   with an ETA or a unique key.
@@ -84,10 +84,9 @@ end
 if KEYS[8] ~= nil then
   redis.call('DEL', KEYS[8])
 end
-if priority ~= 0 then
-  redis.call('HSET', state, id .. ':m', max_deliveries, id .. ':p', priority)
-else
-  redis.call('HSET', state, id .. ':m', max_deliveries)
+local fields = new_state({}, id, max_deliveries, priority)
+if #fields > 0 then
+  redis.call('HSET', state, unpack(fields))
 end
 if unique_key ~= nil then
   redis.call('HSET', unique, unique_key, id)

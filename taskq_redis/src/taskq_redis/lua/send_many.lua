@@ -14,9 +14,10 @@ EFFECTS
   The same as send.lua for each message in turn, in a few batched commands: a message whose id
   is already known to the queue (its payload exists, or it came earlier in this call) is
   skipped, so a retried batch cannot duplicate anything. The others: HSET payloads and state
-  `m` (and `p` when not 0; `v` and the queue's `#ends` when it expires), chunked; DEL their result keys when given; RPUSH to the READY list
-  of their priority in the given order, or ZADD scheduled with the ETA. Marks READY once when anything went to READY, and
-  announces the earliest new ETA.
+  (`m` when max_deliveries is not the default 5, `p` when not 0, `v` and the queue's `#ends`
+  when it expires; see new_state in lib.lua), chunked; DEL their result keys when given;
+  RPUSH to the READY list of their priority in the given order, or ZADD scheduled with the
+  ETA. Marks READY once when anything went to READY, and announces the earliest new ETA.
   Every argument is checked before the first write, so a bad one leaves nothing half done.
 RETURNS
   { written_1, written_2, ... }: 1 when written, 0 when the id was already known, in order.
@@ -96,14 +97,8 @@ for i = 1, count do
     local n = #hash
     hash[n + 1] = id
     hash[n + 2] = ARGV[base + 1]
-    n = #fields
-    fields[n + 1] = id .. ':m'
-    fields[n + 2] = ARGV[base + 3]
     local p = priorities[i]
-    if p ~= 0 then
-      fields[#fields + 1] = id .. ':p'
-      fields[#fields + 1] = p
-    end
+    new_state(fields, id, ARGV[base + 3], p)
     if ARGV[base + 5] ~= '' then
       fields[#fields + 1] = id .. ':v'
       fields[#fields + 1] = ARGV[base + 5]
@@ -132,7 +127,9 @@ if any_expires then
 end
 if #hash > 0 then
   each_chunk('HSET', payloads, hash)
-  each_chunk('HSET', state, fields)
+  if #fields > 0 then
+    each_chunk('HSET', state, fields)
+  end
 end
 for i = 1, #stale, CHUNK do
   redis.call('DEL', unpack(stale, i, math.min(i + CHUNK - 1, #stale)))

@@ -8,7 +8,8 @@ KEYS
 ARGV
   1 now      float seconds, or '' for the server's TIME
   2 ttl      seconds the result is kept; <= 0 keeps nothing
-  3 result   TaskResult JSON
+  3 result   the result as codec.stored_result writes it (kept as given: this script never
+             reads it)
 EFFECTS
   DEL the key (an earlier result), then, when ttl > 0: RPUSH `<now + ttl> <result>` and
   PEXPIRE the key ttl (rounded up to whole milliseconds). Nothing is waited on in here:

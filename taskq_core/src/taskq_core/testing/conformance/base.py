@@ -125,7 +125,7 @@ def _required_by(cls: type[ConformanceBase], test_name: str) -> tuple[type[Capab
 
 def skip_missing(broker: object, capability: type[Capability]) -> NoReturn:
     """Skip this test, saying which capability the backend does not declare."""
-    pytest.skip(f"{type(broker).__name__} does not implement {capability.__name__}")
+    pytest.skip(f"{type(broker).__name__} does not offer {capability.__name__}")
 
 
 def _clean_queues(broker: BaseBroker, clock: FakeClock, names: list[str]) -> None:
