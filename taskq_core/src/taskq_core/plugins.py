@@ -102,7 +102,7 @@ def plugin_manager() -> _Manager:
             manager.add_hookspecs(hookspecs)
             from taskq_core import execution
 
-            manager.register(execution, name="taskq.execution")
+            manager.register(execution, name=execution.BUILTIN_EXECUTE)
             if not _autoload_disabled():
                 try:
                     manager.load_setuptools_entrypoints(PROJECT)

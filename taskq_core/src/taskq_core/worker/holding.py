@@ -1,9 +1,10 @@
 """What a worker holds: deliveries reserved and not settled yet, under one condition variable.
 
-A delivery is held from the moment ``reserve`` hands it out until its settlement (ack, retry,
-dead, or release) was answered. Held deliveries count against the worker's slots
-(``concurrency + prefetch``) and have their leases renewed by the heartbeat, so a delivery whose
-coalesced ack is still on its way keeps its slot and its lease until the ack is answered.
+A delivery is held from the moment ``reserve`` hands it out until its settling call (ack,
+retry, dead, postpone, end) was answered, or until it is released. Held deliveries count
+against the worker's slots (``concurrency + prefetch``) and have their leases renewed by the
+heartbeat, so a delivery whose coalesced ack is still on its way keeps its slot and its lease
+until the ack is answered.
 """
 
 from __future__ import annotations
@@ -20,20 +21,27 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from taskq_core.schemas import Delivery
+    from taskq_core.worker.outcome import Outcome
 
 log = logging.getLogger("taskq.worker")
 
 
 class Holdings:
-    """The held deliveries, their settling marks and outcome counts; every method thread-safe."""
+    """The held deliveries, their lease renewals and outcome counts; every method thread-safe.
 
-    def __init__(self) -> None:
+    Args:
+        lease: Lease length in seconds, from which :meth:`lease_deadline` is computed.
+    """
+
+    def __init__(self, lease: float = 30.0) -> None:
+        self.lease = lease
         self.stats: collections.Counter[str] = collections.Counter()
         self._held: dict[str, Delivery] = {}
         #: id -> ``time.monotonic()`` when its lease was last granted or renewed (at the latest).
         self._renewed: dict[str, float] = {}
-        #: (id, token) of held deliveries whose task ended and whose ack/retry/dead is on its way.
-        self._settling: set[tuple[str, int]] = set()
+        #: (id, token) of held deliveries whose task ended and whose settling call is on its way:
+        #: the heartbeat no longer renews their leases.
+        self._unrenewed: set[tuple[str, int]] = set()
         #: Reserves under way (the threads pool's threads take turns at reserving).
         self._reserving = 0
         self._changed = threading.Condition()
@@ -59,15 +67,19 @@ class Holdings:
                 self._renewed.pop(delivery.id, None)
             self._changed.notify_all()
 
-    def mark_settling(self, delivery: Delivery) -> None:
-        """``delivery``'s task ended; its settling call is about to go out."""
-        with self._changed:
-            self._settling.add((delivery.id, delivery.token))
+    def stop_renewing(self, delivery: Delivery) -> None:
+        """``delivery``'s task ended and its settling call is about to go out.
 
-    def settled(self, outcomes: Sequence[tuple[Delivery, str]]) -> None:
+        From now on a refused renewal of its lease is not a lost lease: the delivery is being
+        acked (or retried, buried), or its lease was expired on purpose.
+        """
+        with self._changed:
+            self._unrenewed.add((delivery.id, delivery.token))
+
+    def settled(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> None:
         """Settlements that were answered (or failed): count them, free their slots, tell plugins.
 
-        Every outcome of the worker passes here (the settler's coalesced acks too), so this is
+        Every outcome of the worker passes here (the acker's coalesced acks too), so this is
         where ``taskq_deliveries_settled`` fires.
         """
         with self._changed:
@@ -75,7 +87,7 @@ class Holdings:
                 self.stats[outcome] += 1
                 self._held.pop(delivery.id, None)
                 self._renewed.pop(delivery.id, None)
-                self._settling.discard((delivery.id, delivery.token))
+                self._unrenewed.discard((delivery.id, delivery.token))
             self._changed.notify_all()
         if implementations("taskq_deliveries_settled"):
             notify("taskq_deliveries_settled", outcomes=outcomes)
@@ -87,7 +99,7 @@ class Holdings:
         had its lease expired on purpose.
         """
         with self._changed:
-            return [d for d in self._held.values() if (d.id, d.token) not in self._settling]
+            return [d for d in self._held.values() if (d.id, d.token) not in self._unrenewed]
 
     def renewed(self, renewed: Sequence[Delivery], kept: Sequence[bool], at: float) -> None:
         """Leases of ``renewed`` that the broker ``kept`` were renewed by a call sent at ``at``."""
@@ -96,14 +108,14 @@ class Holdings:
                 if ok and self._held.get(delivery.id) is delivery:
                     self._renewed[delivery.id] = at
 
-    def renewed_at(self, delivery: Delivery) -> float:
-        """``time.monotonic()`` when ``delivery``'s lease was last granted or renewed.
+    def lease_deadline(self, delivery: Delivery) -> float:
+        """``time.monotonic()`` until which ``delivery``'s lease surely runs.
 
-        Its lease runs at least until this plus the lease length (the renewal was sent at this
-        moment and applied later); now when the delivery is not held.
+        A delivery not held (one run by ``run_until_idle``) has no known lease: now.
         """
         with self._changed:
-            return self._renewed.get(delivery.id, time.monotonic())
+            renewed = self._renewed.get(delivery.id)
+        return time.monotonic() if renewed is None else renewed + self.lease
 
     def lost(self, renewed: Sequence[Delivery], kept: Sequence[bool]) -> list[Delivery]:
         """Of ``renewed``, those whose renewal was refused and that really lost their lease.
@@ -117,7 +129,7 @@ class Holdings:
                 for delivery, ok in zip(renewed, kept, strict=True)
                 if not ok
                 and self._held.get(delivery.id) is delivery
-                and (delivery.id, delivery.token) not in self._settling
+                and (delivery.id, delivery.token) not in self._unrenewed
             ]
 
     def wait_for_room(self, limit: int, stopping: threading.Event) -> int:

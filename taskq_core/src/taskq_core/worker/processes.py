@@ -30,7 +30,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import Retry, SoftTimeLimitExceeded, TaskTerminated, TimeLimitExceeded
-from taskq_core.plugins import plugin_manager
+from taskq_core.execution import execute
 from taskq_core.schemas import Delivery, tuples_to_lists
 from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
 from taskq_core.worker.lifeline import Lifeline, hold, lifeline_args
@@ -73,7 +73,7 @@ def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> t
     if soft_limit:
         signal.setitimer(signal.ITIMER_REAL, soft_limit)
     try:
-        result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
+        result = execute(delivery, task)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
         try:

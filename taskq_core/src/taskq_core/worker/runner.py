@@ -1,8 +1,13 @@
-"""Run one delivery and turn its outcome into exactly one broker call: ack, retry or dead.
+"""Run one delivery and settle it: exactly one fenced broker call (ack, retry, dead...).
 
 This is where the retry policy meets the broker. Every branch ends in one fenced broker call, so a
 worker that lost its lease cannot overwrite what the new owner did; the ``False`` it gets back is
 logged, never raised. Results (success values and failures) travel with that same call.
+
+Words: to *run* a delivery is this whole path; to *invoke* its task is to call it where the pool
+runs tasks (``invoke.py``, ``processes.py``); to *execute* is the ``taskq_task_execute`` hook
+that calls the function (``taskq_core/execution.py``); to *settle* is to end the delivery with
+its one broker call, and the holdings record each settled delivery's :class:`Outcome`.
 """
 
 from __future__ import annotations
@@ -10,25 +15,26 @@ from __future__ import annotations
 import logging
 import reprlib
 import time
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from taskq_core.canvas.nodes import flow_of, on_failure, on_success
 from taskq_core.errors import Retry, TaskTerminated
 from taskq_core.plugins import implementations, notify
 from taskq_core.progress import RunState, TaskState
 from taskq_core.schemas import TaskResult, tuples_to_lists
+from taskq_core.worker.acker import Acker, Succeeded
 from taskq_core.worker.failures import (
     ChildLost,
     RemoteFailure,
-    UnsendableValue,
     describe,
     failure_reason,
-    format_traceback,
+    misfit_of,
 )
+from taskq_core.worker.holding import Holdings
 from taskq_core.worker.invoke import InProcessInvoker
-from taskq_core.worker.settler import Settler, Succeeded
+from taskq_core.worker.link import BrokerLink, one_line, patiently
+from taskq_core.worker.outcome import Outcome
+from taskq_core.worker.results import ErrorParts, error_of, failure_result, success_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,14 +44,9 @@ if TYPE_CHECKING:
     from taskq_core.schemas import Delivery, EndStatus
     from taskq_core.task import Task
     from taskq_core.worker.invoke import Invoker
+    from taskq_core.worker.prefetch import Prefetch
 
-    #: How a settling broker call is run for a delivery: ``patience(delivery, call)``.
-    Patience: TypeAlias = Callable[[Delivery, Callable[[], bool]], bool]
-
-__all__ = ["PENDING", "DeliveryRunner"]
-
-#: Outcome of a success handed to the settler: acked later, reported by the settler.
-PENDING = "pending"
+__all__ = ["DeliveryRunner", "Outcome"]
 
 log = logging.getLogger("taskq.worker")
 
@@ -72,39 +73,81 @@ RATE_LIMIT_MARGIN = 0.05
 
 
 class DeliveryRunner:
-    """Executes deliveries for one worker; stateless apart from its collaborators."""
+    """Runs and settles deliveries for one worker; stateless apart from its collaborators.
+
+    Args:
+        app: The app whose tasks run.
+        broker: Where each delivery is settled.
+        holdings: What the worker holds: told when a delivery's settling call goes out (its
+            lease is no longer renewed) and each delivery's :class:`Outcome`. Default: holdings
+            of its own, which hold nothing (``run_until_idle`` and tests).
+        acker: Acks successes (coalesced in batches, in the worker). Default: acks each one
+            at once on the calling thread.
+        invoker: Calls the task where the pool runs it. Default: in this process.
+        link: Told whether settling calls reach the broker.
+        prefetch: Told how long each delivery took, for the adaptive prefetch.
+    """
 
     def __init__(
         self,
         app: Taskq,
         broker: BaseBroker,
         *,
-        settling: Callable[[Delivery], None] | None = None,
+        holdings: Holdings | None = None,
+        acker: Acker | None = None,
         invoker: Invoker | None = None,
-        settler: Settler | None = None,
-        patience: Patience | None = None,
+        link: BrokerLink | None = None,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self.app = app
         self.broker = broker
-        #: Told right before the settling broker call, so the worker's heartbeat can tell a
-        #: delivery being acked from one whose lease was lost.
-        self._settling = settling or _nothing
+        self._holdings = holdings if holdings is not None else Holdings()
+        self._link = link if link is not None else BrokerLink()
+        self._acker = acker or Acker(broker, self._holdings, link=self._link, background=False)
         self.invoker: Invoker = invoker or InProcessInvoker()
-        #: Coalesces the acks of succeeded deliveries (the worker's); ``None`` acks each one
-        #: here, synchronously.
-        self._settler = settler
-        #: Runs a settling broker call (retry, dead, a lone ack), trying again while the
-        #: broker is unreachable and the delivery's lease lasts; by default it runs it once.
-        self._patiently: Patience = patience or _once
+        self._prefetch = prefetch
 
-    def run(self, delivery: Delivery) -> str:
-        """Execute ``delivery`` and settle it; returns the outcome (``acked``, ``retried``...).
+    def run_in_pool(self, delivery: Delivery) -> None:
+        """Run and settle ``delivery`` on a pool thread: never raises.
 
-        With a ``settler``, a success is acked in a batch with others. When no plugin listens
-        to ``taskq_task_succeeded``, it is handed over without waiting and the outcome is
-        :data:`PENDING` (the settler reports the real one); otherwise this thread waits for
-        the answer and fires the hook itself, as task hooks run on the task's thread.
+        A broker that failed while settling makes the outcome :attr:`Outcome.ERROR`; the lease
+        brings the message back.
         """
+        started = time.perf_counter()
+        try:
+            self.run(delivery)
+        except Exception as exc:
+            log.error(
+                "could not settle %s (%s); its lease will return it", delivery.id, one_line(exc)
+            )
+            log.debug("settle failure", exc_info=True)
+            self._holdings.settled([(delivery, Outcome.ERROR)])
+            return
+        if self._prefetch is not None:
+            self._prefetch.observe(time.perf_counter() - started)
+
+    def run(self, delivery: Delivery) -> Outcome | None:
+        """Run ``delivery`` and settle it; returns its outcome, also recorded in the holdings.
+
+        A success is acked through the acker. When it acks in the background and no plugin
+        listens to ``taskq_task_succeeded``, it is handed over without waiting and ``None`` is
+        returned (the acker records the outcome); otherwise this thread waits for the answer
+        and fires the hook itself, as task hooks run on the task's thread.
+
+        Raises:
+            Exception: the broker failed while settling (the lease brings the message back).
+        """
+        outcome = self._run(delivery)
+        if outcome is not None:
+            self._holdings.settled([(delivery, outcome)])
+        return outcome
+
+    def _patiently(self, delivery: Delivery, call: Callable[[], bool]) -> bool:
+        """Run a settling call, trying again while the broker is out and the lease lasts."""
+        until = self._holdings.lease_deadline
+        return patiently(call, until=lambda: until(delivery), link=self._link, what=delivery.id)
+
+    def _run(self, delivery: Delivery) -> Outcome | None:
         message = delivery.message
         task = self.app.tasks.get(message.task)
         if task is None:
@@ -115,7 +158,7 @@ class DeliveryRunner:
             # Reserved in time but not started in time (it waited in the worker's prefetch).
             return self._end(delivery, task, "EXPIRED")
         if task.options.rate_limit is not None and not self._admitted(delivery, task):
-            return "postponed"
+            return Outcome.POSTPONED
         # One check per task: with logging at WARNING (the bench, most production) both lines
         # below cost this call and nothing else.
         logging_info = log.isEnabledFor(logging.INFO)
@@ -150,8 +193,8 @@ class DeliveryRunner:
                 runtime,
                 _RESULT_REPR.repr(value),
             )
-        result = None if task.options.ignore_result else self._success(delivery, value)
-        self._settling(delivery)
+        result = None if task.options.ignore_result else success_result(delivery, value)
+        self._holdings.stop_renewing(delivery)
         listening = bool(implementations("taskq_task_succeeded"))
         flow = flow_of(message) if message.headers else None  # plain tasks: one truth test
         then = None
@@ -159,32 +202,16 @@ class DeliveryRunner:
             if result is not None and result.status == "FAILURE":
                 return self._unsendable(delivery, task, flow, result)
             then = on_success(flow, delivery, tuples_to_lists(value), self.app.clock.now())
-        if self._settler is None:
-            ttl = self._ttl(task)
-            if then is not None:
-                follow_up = then
-                acked = self._patiently(
-                    delivery,
-                    lambda: self.broker.ack_and_continue(
-                        delivery, follow_up, result=result, result_ttl=ttl
-                    ),
-                )
-            else:
-                acked = self._patiently(
-                    delivery, lambda: self.broker.ack(delivery, result=result, result_ttl=ttl)
-                )
-        else:
-            done = Succeeded(delivery, result, self._ttl(task), value, runtime, then)
-            if not listening:
-                self._settler.submit(done)
-                return PENDING
-            acked = self._settler.ack(done)
-        if not acked:
+        done = Succeeded(delivery, result, self._ttl(task), value, runtime, then)
+        if not listening and self._acker.background:
+            self._acker.submit(done)
+            return None
+        if not self._acker.ack(done):
             log.warning("lease of %s was lost before its ack; the result is discarded", message.id)
-            return "lost"
+            return Outcome.LOST
         if listening:
             notify("taskq_task_succeeded", delivery=delivery, result=value, runtime=runtime)
-        return "acked"
+        return Outcome.ACKED
 
     def _unsendable(
         self,
@@ -192,7 +219,7 @@ class DeliveryRunner:
         task: Task[..., Any],
         flow: dict[str, Any],
         result: TaskResult,
-    ) -> str:
+    ) -> Outcome:
         """Bury a workflow step whose value is not JSON: the workflow fails here.
 
         Nothing can carry such a value on, so the step goes to DEAD and its error callbacks run.
@@ -207,9 +234,9 @@ class DeliveryRunner:
             ),
         ):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
-            return "lost"
+            return Outcome.LOST
         notify("taskq_task_dead", message=delivery.message, reason=reason)
-        return "dead"
+        return Outcome.DEAD
 
     def _report(self, delivery: Delivery, task: Task[..., Any], status: RunState) -> None:
         """Report STARTED or RETRY for ``AsyncResult.status``; informational, never raises."""
@@ -228,29 +255,29 @@ class DeliveryRunner:
         )
         if wait <= 0:
             return True
-        self._settling(delivery)
+        self._holdings.stop_renewing(delivery)
         if not self.broker.postpone(delivery, delay=wait):
             log.warning("lease of %s was lost before it could be postponed", delivery.id)
         return False
 
-    def _end(self, delivery: Delivery, task: Task[..., Any], status: EndStatus) -> str:
+    def _end(self, delivery: Delivery, task: Task[..., Any], status: EndStatus) -> Outcome:
         """End the delivery unrun or stopped: revoked, or expired before it started."""
-        self._settling(delivery)
+        self._holdings.stop_renewing(delivery)
         ttl = self._ttl(task)
         if not self._patiently(
             delivery, lambda: self.broker.end(delivery, status=status, result_ttl=ttl)
         ):
             log.warning("lease of %s was lost before it could end %s", delivery.id, status)
-            return "lost"
+            return Outcome.LOST
         log.info("Task %s[%s] %s", task.name, delivery.id, status.lower())
-        return status.lower()
+        return Outcome(status.lower())
 
-    def _abandon(self, delivery: Delivery, lost: ChildLost) -> str:
+    def _abandon(self, delivery: Delivery, lost: ChildLost) -> Outcome:
         """The process running the task died: expire the lease so the reaper takes it now."""
         log.error("%s; its lease is expired for redelivery", lost)
-        self._settling(delivery)
+        self._holdings.stop_renewing(delivery)
         self.broker.extend_lease([delivery], lease=0.0)
-        return "lost"
+        return Outcome.LOST
 
     def _retry_or_bury(
         self,
@@ -258,10 +285,10 @@ class DeliveryRunner:
         task: Task[..., Any],
         exc: BaseException,
         requested_delay: float | None,
-    ) -> str:
-        misfit = _misfit(delivery, task, exc)
+    ) -> Outcome:
+        misfit = misfit_of(delivery, task, exc)
         if misfit is not None:  # retrying cannot help: the call itself is wrong
-            return self._bury(delivery, f"{misfit}\n{failure_reason(exc)}", task, _error_of(exc))
+            return self._bury(delivery, f"{misfit}\n{failure_reason(exc)}", task, error_of(exc))
         policy = task.policy
         limit = delivery.message.max_retries
         max_retries = policy.max_retries if limit is None else limit
@@ -270,18 +297,18 @@ class DeliveryRunner:
         else:
             explicit, retryable = isinstance(exc, Retry), policy.retries_exception(exc)
         if not explicit and not retryable:
-            return self._bury(delivery, failure_reason(exc), task, _error_of(exc))
+            return self._bury(delivery, failure_reason(exc), task, error_of(exc))
         if delivery.retries >= max_retries:
             reason = f"retries exhausted ({max_retries}): {failure_reason(exc)}"
-            return self._bury(delivery, reason, task, _error_of(exc))
+            return self._bury(delivery, reason, task, error_of(exc))
         delay = policy.delay(delivery.retries) if requested_delay is None else requested_delay
         error = describe(exc) if not isinstance(exc, RemoteFailure) else exc.summary
-        self._settling(delivery)
+        self._holdings.stop_renewing(delivery)
         if not self._patiently(
             delivery, lambda: self.broker.retry(delivery, delay=delay, error=error)
         ):
             log.warning("lease of %s was lost before its retry", delivery.id)
-            return "lost"
+            return Outcome.LOST
         log.info(
             "task %s[%s] failed (%s); retry %d/%d in %.2fs",
             task.name,
@@ -294,27 +321,18 @@ class DeliveryRunner:
         if not task.options.ignore_result:
             self._report(delivery, task, "RETRY")
         notify("taskq_task_retried", delivery=delivery, error=error, delay=delay)
-        return "retried"
+        return Outcome.RETRIED
 
     def _bury(
         self,
         delivery: Delivery,
         reason: str,
         task: Task[..., Any] | None,
-        error: tuple[str, str, str | None],
-    ) -> str:
-        result = None
-        if task is None or not task.options.ignore_result:
-            error_type, message, trace = error
-            result = TaskResult(
-                id=delivery.id,
-                status="FAILURE",
-                error_type=error_type,
-                error_message=message,
-                traceback=trace,
-                finished_at=time.time(),
-            )
-        self._settling(delivery)
+        error: ErrorParts,
+    ) -> Outcome:
+        ignored = task is not None and task.options.ignore_result
+        result = None if ignored else failure_result(delivery, error)
+        self._holdings.stop_renewing(delivery)
         ttl = self._ttl(task)
         flow = flow_of(delivery.message)
         if flow is not None:
@@ -331,74 +349,14 @@ class DeliveryRunner:
 
         if not self._patiently(delivery, bury):
             log.warning("lease of %s was lost before it could go to DEAD", delivery.id)
-            return "lost"
+            return Outcome.LOST
         log.error(
             "task %s[%s] is dead: %s", delivery.message.task, delivery.id, reason.split("\n")[0]
         )
         notify("taskq_task_dead", message=delivery.message, reason=reason)
-        return "dead"
-
-    def _success(self, delivery: Delivery, value: object) -> TaskResult:
-        """A SUCCESS result, or a FAILURE naming the problem when the value is not JSON."""
-        try:
-            if isinstance(value, UnsendableValue):
-                raise TypeError(value.type_name)
-            return TaskResult.model_validate(
-                {
-                    "id": delivery.id,
-                    "status": "SUCCESS",
-                    "value": tuples_to_lists(value),
-                    "finished_at": time.time(),
-                }
-            )
-        except (ValidationError, TypeError):
-            kind = value.type_name if isinstance(value, UnsendableValue) else type(value).__name__
-            message = (
-                f"task {delivery.message.task!r} returned {kind}, which is not JSON; the task "
-                "ran and was acked, but its result cannot be stored"
-            )
-            log.error("%s [%s]", message, delivery.id)
-            return TaskResult(
-                id=delivery.id,
-                status="FAILURE",
-                error_type="SerializationError",
-                error_message=message,
-                finished_at=time.time(),
-            )
+        return Outcome.DEAD
 
     def _ttl(self, task: Task[..., Any] | None) -> float:
         if task is not None and task.options.result_ttl is not None:
             return task.options.result_ttl
         return self.app.result_ttl
-
-
-def _error_of(exc: BaseException) -> tuple[str, str, str | None]:
-    """(type name, message, traceback) of a local or remote exception."""
-    if isinstance(exc, RemoteFailure):
-        return exc.error_type, exc.message, exc.traceback or None
-    return type(exc).__name__, str(exc), format_traceback(exc)
-
-
-def _once(delivery: Delivery, call: Callable[[], bool]) -> bool:
-    return call()
-
-
-def _misfit(delivery: Delivery, task: Task[..., Any], exc: BaseException) -> str | None:
-    """Why the message's arguments do not fit the task's signature, when that made it raise.
-
-    Checked only after a ``TypeError``, so a task that runs costs nothing extra.
-    """
-    if isinstance(exc, RemoteFailure):
-        if exc.error_type != "TypeError":
-            return None
-    elif not isinstance(exc, TypeError):
-        return None
-    message = delivery.message
-    problem = task.call_check.problem(message.args, message.kwargs)
-    if problem is None:
-        return None
-    return f"arguments do not fit {task.describe_signature()}: {problem}"
-
-
-def _nothing(delivery: Delivery) -> None:
-    """The default ``settling`` callback."""
