@@ -31,7 +31,12 @@ from taskq_core.schemas import check_queue_name
 from taskq_core.terminal import busy, requeue_dead, show_dead_list, show_status
 from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.banner import BANNER_LOGGER
-from taskq_core.worker.options import WORKER_ENV_PREFIX, recycling_options, show_envvars
+from taskq_core.worker.options import (
+    WORKER_ENV_PREFIX,
+    async_options,
+    recycling_options,
+    show_envvars,
+)
 from taskq_core.worker.queues import QUEUE_ORDERS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -203,6 +208,7 @@ def main() -> None:
     help="Seconds running tasks get to finish after the first SIGTERM/SIGINT.",
 )
 @recycling_options  # --max-tasks-per-child, --max-memory-per-child (processes pool)
+@async_options  # --async-concurrency
 @monitoring_options  # --metrics-port/-host, --health-port/-host, --log-format
 def worker(
     app_spec: str,
@@ -221,6 +227,7 @@ def worker(
     shutdown_grace: float,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
+    async_concurrency: int | None,
     **monitoring: Any,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT.
@@ -251,6 +258,7 @@ def worker(
             shutdown_grace=shutdown_grace,
             max_tasks_per_child=max_tasks_per_child,
             max_memory_per_child=max_memory_per_child,
+            async_concurrency=async_concurrency,
         )
         monitored.configure_logging(loglevel)
         logging.getLogger(BANNER_LOGGER).setLevel(logging.INFO)

@@ -82,6 +82,10 @@ class EventLoopThread:
             if stoppers is not None:
                 stoppers.leave(id)
 
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Schedule ``coroutine`` on the loop and return at once (it settles its own end)."""
+        asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+
     def close(self) -> None:
         """Stop and close the loop; pending coroutines are cancelled (leases bring them back)."""
         with self._lock:
@@ -105,4 +109,5 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
         if pending:
             loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE))
         loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()

@@ -5,8 +5,9 @@ part               given
 =================  ===========================================================================
 ``Holdings``       (built with the worker) what is held; each part below records in it directly
 ``Consumer``       the broker, the holdings, the ``DRAINING`` event: reserves and holds
-``DeliveryRunner`` the broker, the holdings, the acker, the invoker, the link, the prefetch:
-                   runs each delivery, settles it and records its outcome
+``DeliveryRunner`` the broker, the holdings, the acker, the invoker, the link, the prefetch,
+                   ``async_concurrency``: runs each delivery (``async def`` ones as
+                   coroutines on the loop), settles it and records its outcome
 ``Acker``          the broker, the holdings, the link: acks successes in batches, records them
 pool               the runner's ``run_in_pool`` (and, for ``threads``, the consumer's reserve)
 ``Heartbeat``      the broker, the holdings, the link: liveness and lease renewal
@@ -86,6 +87,7 @@ def assemble(worker: Worker, broker: BaseBroker) -> Parts:
         invoker=invoker,
         link=link,
         prefetch=worker.prefetch_policy,
+        async_concurrency=worker.async_concurrency,
     )
     run = runner.run_in_pool
     pool: Pool

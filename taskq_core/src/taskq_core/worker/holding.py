@@ -42,6 +42,8 @@ class Holdings:
         #: (id, token) of held deliveries whose task ended and whose settling call is on its way:
         #: the heartbeat no longer renews their leases.
         self._unrenewed: set[tuple[str, int]] = set()
+        #: Ids of held deliveries running as coroutines: they take no slot of the pool.
+        self._unslotted: set[str] = set()
         #: Reserves under way (the threads pool's threads take turns at reserving).
         self._reserving = 0
         self._changed = threading.Condition()
@@ -67,6 +69,12 @@ class Holdings:
                 self._renewed.pop(delivery.id, None)
             self._changed.notify_all()
 
+    def unslot(self, delivery: Delivery) -> None:
+        """``delivery`` runs as a coroutine: no pool slot, but held until it is settled."""
+        with self._changed:
+            self._unslotted.add(delivery.id)
+            self._changed.notify_all()
+
     def stop_renewing(self, delivery: Delivery) -> None:
         """``delivery``'s task ended and its settling call is about to go out.
 
@@ -88,6 +96,7 @@ class Holdings:
                 self._held.pop(delivery.id, None)
                 self._renewed.pop(delivery.id, None)
                 self._unrenewed.discard((delivery.id, delivery.token))
+                self._unslotted.discard(delivery.id)
             self._changed.notify_all()
         if implementations("taskq_deliveries_settled"):
             notify("taskq_deliveries_settled", outcomes=outcomes)
@@ -133,11 +142,17 @@ class Holdings:
             ]
 
     def wait_for_room(self, limit: int, stopping: threading.Event) -> int:
-        """Wait until fewer than ``limit`` are held; the room left, or 0 once stopping."""
+        """Wait until fewer than ``limit`` take a pool slot; the room left, or 0 once stopping.
+
+        Held deliveries take a slot, except those running as coroutines (:meth:`unslot`).
+        """
         with self._changed:
-            while len(self._held) >= limit and not stopping.is_set():
+            while self._slotted() >= limit and not stopping.is_set():
                 self._changed.wait()
-            return 0 if stopping.is_set() else limit - len(self._held)
+            return 0 if stopping.is_set() else limit - self._slotted()
+
+    def _slotted(self) -> int:
+        return len(self._held) - len(self._unslotted)
 
     def begin_reserve(self, stopping: threading.Event) -> bool:
         """Count a reserve as under way; ``False`` (not counted) once stopping."""

@@ -41,7 +41,8 @@ class InProcessInvoker:
 
     def __init__(self) -> None:
         self._watchdog = ThreadWatchdog()
-        self._loop = EventLoopThread()
+        #: The worker's event loop, where ``async def`` tasks run.
+        self.loop = EventLoopThread()
         self.stoppers = Stoppers()
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
@@ -50,7 +51,7 @@ class InProcessInvoker:
         if task.is_async:
             # The hook returns the coroutine at once; the limit applies to running it.
             coroutine = execute(delivery, task)
-            return self._loop.run(
+            return self.loop.run(
                 coroutine, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
             )
         stoppers, delivery_id = self.stoppers, delivery.id
@@ -68,11 +69,11 @@ class InProcessInvoker:
                 # (as the watchdog does), so it never lands in the worker's own code.
                 raise_in_thread(thread_id, None)
         if inspect.iscoroutine(result):  # a sync wrapper that returned a coroutine
-            return self._loop.run(
+            return self.loop.run(
                 result, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
             )
         return result
 
     def close(self) -> None:
         """Stop the event loop thread, if one was started."""
-        self._loop.close()
+        self.loop.close()

@@ -8,6 +8,7 @@ acked, and its result is a FAILURE that says so.
 from __future__ import annotations
 
 import logging
+import reprlib
 import time
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     from taskq_core.schemas import Delivery
 
 log = logging.getLogger("taskq.worker")
+
+
+def _short_repr() -> reprlib.Repr:
+    """The repr of result values in "succeeded" log lines: truncated, as Celery's is."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxtuple = short.maxset = 8
+    short.maxdict = 6
+    short.maxlevel = 3
+    return short
+
+
+#: Formats a task's value for the "succeeded" log line.
+RESULT_REPR = _short_repr()
 
 #: (exception type name, message, traceback) of a failure, local or from a child process.
 ErrorParts = tuple[str, str, "str | None"]

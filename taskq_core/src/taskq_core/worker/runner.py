@@ -13,7 +13,6 @@ its one broker call, and the holdings record each settled delivery's :class:`Out
 from __future__ import annotations
 
 import logging
-import reprlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from taskq_core.plugins import implementations, notify
 from taskq_core.progress import RunState, TaskState
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.acker import Acker, Succeeded
+from taskq_core.worker.coroutines import CoroutineRuns
 from taskq_core.worker.failures import (
     ChildLost,
     RemoteFailure,
@@ -34,7 +34,13 @@ from taskq_core.worker.holding import Holdings
 from taskq_core.worker.invoke import InProcessInvoker
 from taskq_core.worker.link import BrokerLink, one_line, patiently
 from taskq_core.worker.outcome import Outcome
-from taskq_core.worker.results import ErrorParts, error_of, failure_result, success_result
+from taskq_core.worker.results import (
+    RESULT_REPR,
+    ErrorParts,
+    error_of,
+    failure_result,
+    success_result,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,18 +56,6 @@ __all__ = ["DeliveryRunner", "Outcome"]
 
 log = logging.getLogger("taskq.worker")
 
-
-def _short_repr() -> reprlib.Repr:
-    """The repr of result values in "succeeded" log lines: truncated, as Celery's is."""
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 60
-    short.maxlist = short.maxtuple = short.maxset = 8
-    short.maxdict = 6
-    short.maxlevel = 3
-    return short
-
-
-_RESULT_REPR = _short_repr()
 
 #: Seconds added to a rate limit's period when grants are taken. A grant is timed on the
 #: broker, but its task starts a few milliseconds later, and not equally late every time
@@ -86,6 +80,9 @@ class DeliveryRunner:
         invoker: Calls the task where the pool runs it. Default: in this process.
         link: Told whether settling calls reach the broker.
         prefetch: Told how long each delivery took, for the adaptive prefetch.
+        async_concurrency: Run ``async def`` tasks as coroutines, this many at once, without
+            a pool thread each (``coroutines.py``); needs an in-process invoker. ``None``: a
+            coroutine holds the pool thread that runs it until it ends.
     """
 
     def __init__(
@@ -98,6 +95,7 @@ class DeliveryRunner:
         invoker: Invoker | None = None,
         link: BrokerLink | None = None,
         prefetch: Prefetch | None = None,
+        async_concurrency: int | None = None,
     ) -> None:
         self.app = app
         self.broker = broker
@@ -106,6 +104,11 @@ class DeliveryRunner:
         self._acker = acker or Acker(broker, self._holdings, link=self._link, background=False)
         self.invoker: Invoker = invoker or InProcessInvoker()
         self._prefetch = prefetch
+        self._coroutines: CoroutineRuns | None = None
+        if async_concurrency is not None and isinstance(self.invoker, InProcessInvoker):
+            self._coroutines = CoroutineRuns(
+                self, self._holdings, self.invoker.loop, self.invoker.stoppers, async_concurrency
+            )
 
     def run_in_pool(self, delivery: Delivery) -> None:
         """Run and settle ``delivery`` on a pool thread: never raises.
@@ -115,6 +118,10 @@ class DeliveryRunner:
         """
         started = time.perf_counter()
         try:
+            task = self.app.tasks.get(delivery.message.task)
+            if task is not None and task.is_async and self._coroutines is not None:
+                self._coroutines.start(delivery, task)
+                return
             self.run(delivery)
         except Exception as exc:
             log.error(
@@ -138,9 +145,13 @@ class DeliveryRunner:
             Exception: the broker failed while settling (the lease brings the message back).
         """
         outcome = self._run(delivery)
+        self.record(delivery, outcome)
+        return outcome
+
+    def record(self, delivery: Delivery, outcome: Outcome | None) -> None:
+        """Record how ``delivery`` was settled (``None``: the acker records it)."""
         if outcome is not None:
             self._holdings.settled([(delivery, outcome)])
-        return outcome
 
     def _patiently(self, delivery: Delivery, call: Callable[[], bool]) -> bool:
         """Run a settling call, trying again while the broker is out and the lease lasts."""
@@ -148,50 +159,72 @@ class DeliveryRunner:
         return patiently(call, until=lambda: until(delivery), link=self._link, what=delivery.id)
 
     def _run(self, delivery: Delivery) -> Outcome | None:
+        task, ended = self.admit(delivery)
+        if task is None:
+            return ended
+        started = time.perf_counter()
+        try:
+            value = self.invoker(delivery, task)
+        except BaseException as exc:
+            # SystemExit from a task (sys.exit in library code) is the task's failure: let it
+            # escape and it kills the pool thread, leaving the delivery held and renewed forever.
+            return self.failed(delivery, task, exc)
+        return self.succeeded(delivery, task, value, time.perf_counter() - started)
+
+    def admit(self, delivery: Delivery) -> tuple[Task[..., Any] | None, Outcome | None]:
+        """Decide whether ``delivery`` starts: ``(task, None)``, or ``(None, outcome)``.
+
+        A delivery that must not start (unknown task, expired, no rate-limit grant) is settled
+        here. One that starts is announced (``taskq_task_started``, ``STARTED``).
+        """
         message = delivery.message
         task = self.app.tasks.get(message.task)
         if task is None:
             known = ", ".join(sorted(self.app.tasks)) or "none"
             reason = f"unknown task {message.task!r}: no such task registered (known: {known})"
-            return self._bury(delivery, reason, None, ("UnknownTask", reason, None))
+            return None, self._bury(delivery, reason, None, ("UnknownTask", reason, None))
         if message.expires is not None and message.expires <= self.app.clock.now():
             # Reserved in time but not started in time (it waited in the worker's prefetch).
-            return self._end(delivery, task, "EXPIRED")
+            return None, self._end(delivery, task, "EXPIRED")
         if task.options.rate_limit is not None and not self._admitted(delivery, task):
-            return Outcome.POSTPONED
-        # One check per task: with logging at WARNING (the bench, most production) both lines
-        # below cost this call and nothing else.
-        logging_info = log.isEnabledFor(logging.INFO)
-        if logging_info:
+            return None, Outcome.POSTPONED
+        if log.isEnabledFor(logging.DEBUG):
             log.debug("Task %s[%s] received", message.task, message.id)
         if implementations("taskq_task_started"):
             notify("taskq_task_started", delivery=delivery)
         if task.options.track_started:
             self._report(delivery, task, "STARTED")
-        started = time.perf_counter()
-        try:
-            value = self.invoker(delivery, task)
-        except ChildLost as lost:
-            return self._abandon(delivery, lost)
-        except TaskTerminated:
+        return task, None
+
+    def failed(self, delivery: Delivery, task: Task[..., Any], exc: BaseException) -> Outcome:
+        """Settle a delivery whose task raised ``exc``: retry, dead, revoked or lost."""
+        if isinstance(exc, ChildLost):
+            return self._abandon(delivery, exc)
+        if isinstance(exc, TaskTerminated):
             return self._end(delivery, task, "REVOKED")
-        except Retry as request:
-            return self._retry_or_bury(delivery, task, request, request.delay)
-        except RemoteFailure as remote:
-            delay = remote.retry_delay if remote.requested else None
-            return self._retry_or_bury(delivery, task, remote, delay)
-        except BaseException as exc:
-            # SystemExit from a task (sys.exit in library code) is the task's failure: let it
-            # escape and it kills the pool thread, leaving the delivery held and renewed forever.
-            return self._retry_or_bury(delivery, task, exc, None)
-        runtime = time.perf_counter() - started
-        if logging_info:
+        if isinstance(exc, Retry):
+            return self._retry_or_bury(delivery, task, exc, exc.delay)
+        if isinstance(exc, RemoteFailure):
+            delay = exc.retry_delay if exc.requested else None
+            return self._retry_or_bury(delivery, task, exc, delay)
+        return self._retry_or_bury(delivery, task, exc, None)
+
+    def succeeded(
+        self, delivery: Delivery, task: Task[..., Any], value: object, runtime: float
+    ) -> Outcome | None:
+        """Settle a delivery whose task returned ``value``: ack it (``None``: in the background).
+
+        Waits for the broker only when a plugin listens to ``taskq_task_succeeded``, the acker
+        acks inline, or a workflow step's value cannot be stored.
+        """
+        message = delivery.message
+        if log.isEnabledFor(logging.INFO):  # with logging at WARNING this check is all it costs
             log.info(
                 "Task %s[%s] succeeded in %.3fs: %s",
                 message.task,
                 message.id,
                 runtime,
-                _RESULT_REPR.repr(value),
+                RESULT_REPR.repr(value),
             )
         result = None if task.options.ignore_result else success_result(delivery, value)
         self._holdings.stop_renewing(delivery)

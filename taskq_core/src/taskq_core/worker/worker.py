@@ -80,7 +80,12 @@ class Worker:
         queue_order: ``fair`` (default: round-robin over the queues, weighted when weights are
             given, so no queue starves) or ``strict`` (always the listed order: a queue runs
             only when the ones before it are empty).
-        concurrency: Tasks running at once.
+        concurrency: Tasks running at once (``async def`` tasks aside in the ``threads`` and
+            ``solo`` pools: see ``async_concurrency``).
+        async_concurrency: ``threads`` and ``solo`` pools: ``async def`` tasks running at once
+            as coroutines on the worker's event loop, each without a pool thread
+            (``worker/coroutines.py``); default: ``concurrency``. The ``processes`` pool runs a
+            coroutine in a child like any task.
         pool: ``threads`` (default), ``processes`` (one child process per slot; survives
             children that crash, enforces hard time limits by killing) or ``solo`` (run on the
             consumer thread).
@@ -119,6 +124,7 @@ class Worker:
         queues: str | Sequence[str] | None = None,
         queue_order: str = "fair",
         concurrency: int = 8,
+        async_concurrency: int | None = None,
         pool: str = "threads",
         prefetch: int | None = None,
         heartbeat_interval: float = 5.0,
@@ -152,6 +158,11 @@ class Worker:
         if not self.queues:
             raise ConfigurationError("a worker needs at least one queue to consume")
         self.concurrency = 1 if pool == "solo" else concurrency
+        if async_concurrency is not None and async_concurrency < 1:
+            raise ConfigurationError("async_concurrency must be >= 1")
+        if async_concurrency is not None and pool == "processes":
+            raise ConfigurationError("async_concurrency needs the threads or solo pool")
+        self.async_concurrency = async_concurrency or self.concurrency
         self.pool_name = pool
         if prefetch is not None and prefetch < 0:
             raise ConfigurationError("prefetch must be >= 0")

@@ -1,0 +1,167 @@
+"""``async def`` tasks as coroutines: many at once on the worker's loop, no pool thread each.
+
+In the ``threads`` and ``solo`` pools, a pool thread that takes the delivery of an ``async def``
+task only starts it: it waits for one of the worker's ``async_concurrency`` slots, hands the
+coroutine to the worker's event loop (``aio.py``) and takes its next delivery. So a worker runs
+up to ``async_concurrency`` coroutines at once (``--async-concurrency 1000``) however small its
+pool, while its ``concurrency`` bounds the synchronous tasks.
+
+A started coroutine stops counting against the pool's slots (``Holdings.unslot``): the consumer
+reserves more for the pool while it runs, and its lease stays held and renewed by the heartbeat
+until it is settled. On the loop, the task's hard time limit cancels it at its next ``await``
+(``TimeLimitExceeded``), as does ``revoke(terminate=True)`` (``TaskTerminated``). A plain success
+is handed to the acker right on the loop (that never waits for the broker); every other ending
+(a failure, a workflow step, a success a ``taskq_task_succeeded`` plugin waits for) is settled
+on the loop's executor threads, so the loop never blocks on a broker call.
+
+A graceful shutdown waits for running coroutines like any running task. A coroutine still
+running when the loop closes (second signal, or the grace period ran out) is cancelled and not
+settled: its lease brings the message back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from taskq_core.errors import TaskTerminated, TimeLimitExceeded
+from taskq_core.execution import execute
+from taskq_core.plugins import implementations
+from taskq_core.worker.link import one_line
+from taskq_core.worker.outcome import Outcome
+
+if TYPE_CHECKING:
+    from taskq_core.schemas import Delivery
+    from taskq_core.task import Task
+    from taskq_core.worker.aio import EventLoopThread
+    from taskq_core.worker.holding import Holdings
+    from taskq_core.worker.revocation import Stoppers
+    from taskq_core.worker.runner import DeliveryRunner
+
+log = logging.getLogger("taskq.worker")
+
+
+class CoroutineRuns:
+    """Starts ``async def`` tasks on the loop, at most ``limit`` running at once.
+
+    Args:
+        runner: Admits each delivery and settles it when its coroutine ends.
+        holdings: What the worker holds; a started coroutine is unslotted there.
+        loop: The worker's event loop thread.
+        stoppers: Where a running coroutine can be terminated (revoke).
+        limit: Coroutines running at once; a pool thread waits for a free one.
+    """
+
+    def __init__(
+        self,
+        runner: DeliveryRunner,
+        holdings: Holdings,
+        loop: EventLoopThread,
+        stoppers: Stoppers,
+        limit: int,
+    ) -> None:
+        self._runner = runner
+        self._holdings = holdings
+        self._loop = loop
+        self._stoppers = stoppers
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    def start(self, delivery: Delivery, task: Task[..., Any]) -> None:
+        """Admit ``delivery`` and start its coroutine; waits only for a free slot."""
+        admitted, ended = self._runner.admit(delivery)
+        if admitted is None:
+            self._runner.record(delivery, ended)
+            return
+        try:
+            coroutine = execute(delivery, task)
+        except BaseException as exc:  # a wrapper plugin raised: the task's failure
+            self._runner.record(delivery, self._runner.failed(delivery, task, exc))
+            return
+        self._free.acquire()
+        try:
+            self._holdings.unslot(delivery)
+            self._loop.spawn(self._run(delivery, task, coroutine))
+        except BaseException:
+            self._free.release()
+            raise
+
+    async def _run(self, delivery: Delivery, task: Task[..., Any], coroutine: object) -> None:
+        """Run the coroutine, then settle it (on an executor thread unless it cannot block)."""
+        started = time.perf_counter()
+        failure: BaseException | None = None
+        value: Any = None
+        try:
+            value = await self._limited(delivery, task, coroutine)
+        except asyncio.CancelledError:
+            raise  # the loop is closing: not settled, the lease brings the message back
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self._free.release()
+        runtime = time.perf_counter() - started
+        runner = self._runner
+        try:
+            if failure is not None:
+                outcome = await _off_loop(runner.failed, delivery, task, failure)
+            elif delivery.message.headers or implementations("taskq_task_succeeded"):
+                outcome = await _off_loop(runner.succeeded, delivery, task, value, runtime)
+            else:  # a plain success: handed to the background acker, no broker call here
+                outcome = runner.succeeded(delivery, task, value, runtime)
+        except Exception as exc:
+            log.error(
+                "could not settle %s (%s); its lease will return it", delivery.id, one_line(exc)
+            )
+            log.debug("settle failure", exc_info=True)
+            outcome = Outcome.ERROR
+        runner.record(delivery, outcome)
+
+    async def _limited(self, delivery: Delivery, task: Task[..., Any], coroutine: object) -> Any:
+        """Await ``coroutine`` under its hard time limit, stoppable by a termination request.
+
+        ``coroutine`` is what ``taskq_task_execute`` returned: a plugin may have replaced the
+        coroutine with a value, which is then the task's value.
+        """
+        if not inspect.isawaitable(coroutine):
+            return coroutine
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        assert me is not None
+        stoppers, delivery_id = self._stoppers, delivery.id
+        limit = task.options.time_limit
+        try:
+            stoppers.enter(delivery_id, lambda: loop.call_soon_threadsafe(me.cancel))
+        except TaskTerminated:
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            raise
+        timeout = asyncio.timeout(limit)
+        stopped = False
+        try:
+            async with timeout:
+                return await coroutine
+        except TimeoutError:
+            if timeout.expired():
+                raise TimeLimitExceeded(f"time limit ({limit:g}s) exceeded; cancelled") from None
+            raise
+        except asyncio.CancelledError:
+            stopped = stoppers.leave(delivery_id)
+            if not stopped:
+                raise  # the loop is closing
+            me.uncancel()
+            raise TaskTerminated(f"task {delivery_id} was revoked; cancelled") from None
+        finally:
+            if not stopped:
+                stoppers.leave(delivery_id)
+
+
+async def _off_loop(function: Any, *args: Any) -> Outcome | None:
+    """Run a settling ``function`` on the loop's executor, so the loop never waits on a broker."""
+    outcome: Outcome | None = await asyncio.get_running_loop().run_in_executor(
+        None, function, *args
+    )
+    return outcome
