@@ -1,9 +1,10 @@
 """``async def`` tasks: one event loop on a daemon thread per worker, shared by its pool threads.
 
-A pool thread hands the coroutine to the loop and waits for it, so the worker's concurrency still
-bounds how many tasks run at once, while the coroutines themselves interleave on one loop (an
-``asyncio`` client shared by tasks keeps working). A hard time limit cancels the coroutine: unlike
-a thread, a coroutine *can* be stopped at its next ``await``.
+A worker's pool threads only start coroutines here (:meth:`EventLoopThread.spawn`, see
+``coroutines.py``), so many run at once on the one loop (an ``asyncio`` client shared by tasks
+keeps working). :meth:`EventLoopThread.run` runs one coroutine and waits for it: the path of a
+runner without ``async_concurrency`` (``run_until_idle``), where a hard time limit cancels the
+coroutine: unlike a thread, a coroutine *can* be stopped at its next ``await``.
 """
 
 from __future__ import annotations
