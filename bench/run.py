@@ -39,7 +39,7 @@ PEERS_DIR = BENCH / "peers"
 PEERS_VENV = BENCH / ".peers-venv"
 PEERS_PYTHON = PEERS_VENV / "bin" / "python"
 sys.path.insert(0, str(PEERS_DIR))
-from common import Receiver  # noqa: E402
+from common import BODIES, Receiver  # noqa: E402
 
 LIBS = ["taskq", "celery", "dramatiq", "rq", "huey", "taskiq"]
 #: Commands issued by this harness itself, never counted.
@@ -415,6 +415,8 @@ def one_repeat(res: LibResult, url: str, client: redis.Redis, opts: Options, log
         out = drain(lib, url, client, config, opts)
         run["configs"][config] = {"drain": out}
         log(f"  drain     {fmt_rate(out)}  [{config}]")
+    if os.environ.get("BENCH_BODY", "noop") != "noop":
+        return run  # a body changes the drain only: the wake-up and send steps are noop's
 
     # client-sent commands (MONITOR), once per config, in the first repeat only
     if not res.runs:
@@ -681,6 +683,45 @@ def print_report(results: list[LibResult], headers: list[str]) -> None:
         print("\nErrors:\n" + "\n".join(errors))
 
 
+#: Seconds one task body takes at best, for the ideal drain rate (``concurrency / seconds``).
+BODY_SECONDS = {"sleep5": 0.005, "asleep50": 0.05}
+
+
+def body_concurrency(lib: str, config: str, body: str) -> int:
+    """Tasks a worker config runs at once: taskq's ``c=``/``ac=``, the peers' configs' number."""
+    if lib == "taskq":
+        items = dict(item.partition("=")[::2] for item in config.split(",") if "=" in item)
+        threads = int(items.get("c", 8))
+        return int(items.get("ac", threads)) if body == "asleep50" else threads
+    digits = "".join(ch for ch in config if ch.isdigit())
+    return int(digits) if digits else 8
+
+
+def body_report(results: list[LibResult], body: str) -> str:
+    """Each drain rate against the ideal of its concurrency, and against the best peer's."""
+    seconds = BODY_SECONDS.get(body)
+    drains = [
+        (res.lib, config, summarize(res, config)["drain"])
+        for res in results
+        for config in res.configs
+    ]
+    peers = [rate for lib, _, rate in drains if lib != "taskq" and rate]
+    best_peer = max(peers) if peers else None
+    lines = [f"Drain with the {body} body:", ""]
+    for lib, config, rate in drains:
+        if not rate:
+            lines.append(f"- {lib} [{config}]: no drain")
+            continue
+        parts = [f"- {lib} [{config}]: {rate:,.0f}/s"]
+        if seconds is not None:
+            ideal = body_concurrency(lib, config, body) / seconds
+            parts.append(f"{rate / ideal:.0%} of the ideal {ideal:,.0f}/s")
+        if lib == "taskq" and best_peer:
+            parts.append(f"{rate / best_peer:.2f}x the best peer ({best_peer:,.0f}/s)")
+        lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
 def from_json(paths: list[Path]) -> None:
     """Print one report from saved ``--json`` files; a later file's library replaces an earlier."""
     by_lib: dict[str, LibResult] = {}
@@ -711,6 +752,14 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=2.0, help="pause between latency probes")
     parser.add_argument("--roundtrip-samples", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write every raw number here")
+    parser.add_argument(
+        "--body",
+        choices=BODIES,
+        default="noop",
+        help="what each drained task does: noop, redis (one GET round trip), sleep5 "
+        "(time.sleep 5 ms), asleep50 (asyncio.sleep 50 ms, async def tasks); a body other "
+        "than noop runs the send and drain steps only, and prints each drain against its ideal",
+    )
     parser.add_argument("--setup-peers", action="store_true", help="create bench/.peers-venv")
     parser.add_argument(
         "--from-json",
@@ -723,6 +772,7 @@ def main() -> None:
     if args.from_json:
         from_json(args.from_json)
         return
+    os.environ["BENCH_BODY"] = args.body
     if args.quick:
         args.n, args.repeats = min(args.n, 2000), 1
         args.latency_samples, args.roundtrip_samples = 50, 20
@@ -773,7 +823,12 @@ def main() -> None:
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     header = f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s)."
+    if args.body != "noop":
+        header += f" Task body: {args.body}."
     print_report(results, [header])
+    if args.body != "noop":
+        print()
+        print(body_report(results, args.body))
     if args.json:
         args.json.write_text(
             json.dumps(

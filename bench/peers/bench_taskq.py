@@ -1,8 +1,9 @@
 """taskq on taskq-redis, run with the project's virtualenv (the one ``bench/run.py`` runs in).
 
 Worker configs are names: ``default`` runs ``taskq worker`` without any tuning flag; otherwise
-comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency) and
-``prefetch``, e.g. ``pool=threads,c=4,prefetch=32``.
+comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency),
+``ac`` (async concurrency) and ``prefetch``, e.g. ``pool=threads,c=4,prefetch=32``. With an
+``async def`` body (``BENCH_BODY=asleep50``) the drained task is an ``async def`` task.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ app = Taskq(common.URL)
 
 # No result for the no-op, as for every peer's throughput steps (taskq stores results by
 # default; the echo task of the round trip keeps that default).
-@app.task(name="bench.noop", ignore_result=True)
-def noop(sent_ns: int) -> None:
-    common.task_body(sent_ns)
+if common.ASYNC_BODY:
+
+    @app.task(name="bench.noop", ignore_result=True)
+    async def noop(sent_ns: int) -> None:
+        await common.async_task_body(sent_ns)
+
+else:
+
+    @app.task(name="bench.noop", ignore_result=True)
+    def noop(sent_ns: int) -> None:
+        common.task_body(sent_ns)
 
 
 @app.task(name="bench.echo")
@@ -65,7 +74,12 @@ def worker_flags(config: str) -> list[str]:
     """CLI flags for a config name (see the module docstring)."""
     if config == "default":
         return []
-    names = {"pool": "--pool", "c": "--concurrency", "prefetch": "--prefetch"}
+    names = {
+        "pool": "--pool",
+        "c": "--concurrency",
+        "ac": "--async-concurrency",
+        "prefetch": "--prefetch",
+    }
     flags = []
     for item in config.split(","):
         key, _, value = item.partition("=")

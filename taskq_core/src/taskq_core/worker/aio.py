@@ -1,6 +1,6 @@
 """``async def`` tasks: one event loop on a daemon thread per worker, shared by its pool threads.
 
-A worker's pool threads only start coroutines here (:meth:`EventLoopThread.spawn`, see
+A worker's pool threads only start coroutines here (:meth:`EventLoopThread.call_soon`, see
 ``coroutines.py``), so many run at once on the one loop (an ``asyncio`` client shared by tasks
 keeps working). :meth:`EventLoopThread.run` runs one coroutine and waits for it: the path of a
 runner without ``async_concurrency`` (``run_until_idle``), where a hard time limit cancels the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import TaskTerminated, TimeLimitExceeded
@@ -83,9 +83,9 @@ class EventLoopThread:
             if stoppers is not None:
                 stoppers.leave(id)
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Schedule ``coroutine`` on the loop and return at once (it settles its own end)."""
-        asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` on the loop's thread, soon; returns at once."""
+        self._ensure_loop().call_soon_threadsafe(callback, *args)
 
     def close(self) -> None:
         """Stop and close the loop; pending coroutines are cancelled (leases bring them back)."""

@@ -4,7 +4,8 @@
 part               given
 =================  ===========================================================================
 ``Holdings``       (built with the worker) what is held; each part below records in it directly
-``Consumer``       the broker, the holdings, the ``DRAINING`` event: reserves and holds
+``Consumer``       the broker, the holdings, the ``DRAINING`` event, the coroutines' router:
+                   reserves, holds, hands coroutines to the loop
 ``DeliveryRunner`` the broker, the holdings, the acker, the invoker, the link, the prefetch,
                    ``async_concurrency``: runs each delivery (``async def`` ones as
                    coroutines on the loop), settles it and records its outcome
@@ -69,16 +70,6 @@ def assemble(worker: Worker, broker: BaseBroker) -> Parts:
     )
     prefix = f"taskq-{worker.id}"
     acker = Acker(broker, holdings, link=link, name=f"{prefix}-acker")
-    consumer = Consumer(
-        broker,
-        holdings,
-        draining,
-        worker_id=worker.id,
-        queues=worker.queue_order.next,
-        slots=worker.slots,
-        lease=worker.visibility_timeout,
-        block_timeout=worker.block_timeout,
-    )
     runner = DeliveryRunner(
         worker.app,
         broker,
@@ -88,6 +79,17 @@ def assemble(worker: Worker, broker: BaseBroker) -> Parts:
         link=link,
         prefetch=worker.prefetch_policy,
         async_concurrency=worker.async_concurrency,
+    )
+    consumer = Consumer(
+        broker,
+        holdings,
+        draining,
+        worker_id=worker.id,
+        queues=worker.queue_order.next,
+        slots=worker.slots,
+        lease=worker.visibility_timeout,
+        block_timeout=worker.block_timeout,
+        route=None if runner.coroutines is None else runner.coroutines.route,
     )
     run = runner.run_in_pool
     pool: Pool

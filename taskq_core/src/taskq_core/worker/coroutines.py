@@ -22,9 +22,9 @@ settled: its lease brings the message back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -50,10 +50,10 @@ class CoroutineRuns:
 
     Args:
         runner: Admits each delivery and settles it when its coroutine ends.
-        holdings: What the worker holds; a started coroutine is unslotted there.
+        holdings: What the worker holds; a delivery handed to the loop is unslotted there.
         loop: The worker's event loop thread.
         stoppers: Where a running coroutine can be terminated (revoke).
-        limit: Coroutines running at once; a pool thread waits for a free one.
+        limit: Coroutines running at once; more wait on the loop, in arrival order.
     """
 
     def __init__(
@@ -69,40 +69,89 @@ class CoroutineRuns:
         self._loop = loop
         self._stoppers = stoppers
         self.limit = limit
-        self._free = threading.BoundedSemaphore(limit)
+        # Touched on the loop's thread only:
+        self._running = 0
+        self._waiting: collections.deque[tuple[Delivery, Task[..., Any], bool]] = (
+            collections.deque()
+        )
+        #: The asyncio tasks running, referenced so none is collected before it ends.
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def route(self, batch: list[Delivery] | None) -> list[Delivery] | None:
+        """Hand a reserved batch's coroutines to the loop (one hand-off); return the rest.
+
+        Taken here: deliveries of known ``async def`` tasks whose admission needs no broker
+        call (no rate limit, no ``track_started``, no expiry). The others go to the pool,
+        which admits them and then hands them over with :meth:`start`.
+        """
+        if not batch:
+            return batch
+        tasks = self._runner.app.tasks
+        mine: list[tuple[Delivery, Task[..., Any], bool]] = []
+        rest: list[Delivery] = []
+        for delivery in batch:
+            task = tasks.get(delivery.message.task)
+            if (
+                task is not None
+                and task.is_async
+                and delivery.message.expires is None
+                and task.options.rate_limit is None
+                and not task.options.track_started
+            ):
+                mine.append((delivery, task, False))
+            else:
+                rest.append(delivery)
+        self._holdings.unslot([delivery for delivery, _, _ in mine])
+        if mine:
+            self._loop.call_soon(self._arrive, mine)
+        return rest
 
     def start(self, delivery: Delivery, task: Task[..., Any]) -> None:
-        """Admit ``delivery`` and start its coroutine; waits only for a free slot."""
+        """Admit ``delivery`` on a pool thread (broker calls allowed), then hand it over."""
         admitted, ended = self._runner.admit(delivery)
         if admitted is None:
             self._runner.record(delivery, ended)
             return
-        try:
-            coroutine = execute(delivery, task)
-        except BaseException as exc:  # a wrapper plugin raised: the task's failure
-            self._runner.record(delivery, self._runner.failed(delivery, task, exc))
-            return
-        self._free.acquire()
-        try:
-            self._holdings.unslot(delivery)
-            self._loop.spawn(self._run(delivery, task, coroutine))
-        except BaseException:
-            self._free.release()
-            raise
+        self._holdings.unslot([delivery])
+        self._loop.call_soon(self._arrive, [(delivery, task, True)])
 
-    async def _run(self, delivery: Delivery, task: Task[..., Any], coroutine: object) -> None:
+    def _arrive(self, arrivals: list[tuple[Delivery, Task[..., Any], bool]]) -> None:
+        """On the loop: admit what was not admitted yet, start up to the limit, queue the rest."""
+        runner = self._runner
+        for delivery, task, admitted in arrivals:
+            # Not admitted yet: no broker call for these (see route), only the announcement.
+            if not admitted and runner.admit(delivery)[0] is None:  # pragma: no cover
+                continue
+            if self._running < self.limit:
+                self._launch(delivery, task)
+            else:
+                self._waiting.append((delivery, task, True))
+
+    def _launch(self, delivery: Delivery, task: Task[..., Any]) -> None:
+        self._running += 1
+        running = asyncio.get_running_loop().create_task(self._run(delivery, task))
+        self._tasks.add(running)
+        running.add_done_callback(self._ended)
+
+    def _ended(self, running: asyncio.Task[None]) -> None:
+        """A coroutine ended: start the next one waiting."""
+        self._tasks.discard(running)
+        self._running -= 1
+        if self._waiting and self._running < self.limit:
+            delivery, task, _ = self._waiting.popleft()
+            self._launch(delivery, task)
+
+    async def _run(self, delivery: Delivery, task: Task[..., Any]) -> None:
         """Run the coroutine, then settle it (on an executor thread unless it cannot block)."""
         started = time.perf_counter()
         failure: BaseException | None = None
         value: Any = None
         try:
-            value = await self._limited(delivery, task, coroutine)
+            value = await self._limited(delivery, task, execute(delivery, task))
         except asyncio.CancelledError:
             raise  # the loop is closing: not settled, the lease brings the message back
         except BaseException as exc:
             failure = exc
-        finally:
-            self._free.release()
         runtime = time.perf_counter() - started
         runner = self._runner
         try:

@@ -33,8 +33,11 @@ class Holdings:
         lease: Lease length in seconds, from which :meth:`lease_deadline` is computed.
     """
 
-    def __init__(self, lease: float = 30.0) -> None:
+    def __init__(self, lease: float = 30.0, async_limit: int = 0) -> None:
         self.lease = lease
+        #: Coroutines running at once (``async_concurrency``): that many unslotted deliveries
+        #: take no pool slot; beyond it, they wait for one like prefetched deliveries.
+        self.async_limit = async_limit
         self.stats: collections.Counter[str] = collections.Counter()
         self._held: dict[str, Delivery] = {}
         #: id -> ``time.monotonic()`` when its lease was last granted or renewed (at the latest).
@@ -44,6 +47,9 @@ class Holdings:
         self._unrenewed: set[tuple[str, int]] = set()
         #: Ids of held deliveries running as coroutines: they take no slot of the pool.
         self._unslotted: set[str] = set()
+        #: Whether the last reserved batch fed the event loop: then the next reserve may also
+        #: take as many as the loop has room for.
+        self._feeding_loop = False
         #: Reserves under way (the threads pool's threads take turns at reserving).
         self._reserving = 0
         self._changed = threading.Condition()
@@ -69,11 +75,17 @@ class Holdings:
                 self._renewed.pop(delivery.id, None)
             self._changed.notify_all()
 
-    def unslot(self, delivery: Delivery) -> None:
-        """``delivery`` runs as a coroutine: no pool slot, but held until it is settled."""
+    def unslot(self, deliveries: Sequence[Delivery]) -> None:
+        """Of a reserved batch, ``deliveries`` run as coroutines: no pool slot, held until settled.
+
+        Told for every batch the worker routes (with none when no delivery was a coroutine's),
+        so reserves grow to feed the loop only while coroutines arrive.
+        """
         with self._changed:
-            self._unslotted.add(delivery.id)
-            self._changed.notify_all()
+            self._feeding_loop = bool(deliveries)
+            if deliveries:
+                self._unslotted.update(delivery.id for delivery in deliveries)
+                self._changed.notify_all()
 
     def stop_renewing(self, delivery: Delivery) -> None:
         """``delivery``'s task ended and its settling call is about to go out.
@@ -144,15 +156,21 @@ class Holdings:
     def wait_for_room(self, limit: int, stopping: threading.Event) -> int:
         """Wait until fewer than ``limit`` take a pool slot; the room left, or 0 once stopping.
 
-        Held deliveries take a slot, except those running as coroutines (:meth:`unslot`).
+        Held deliveries take a slot, except up to ``async_limit`` of those handed to the event
+        loop (:meth:`unslot`). While batches feed the loop, the room also counts the loop's
+        free coroutine slots, so one reserve can fill them.
         """
         with self._changed:
-            while self._slotted() >= limit and not stopping.is_set():
+            while self._room(limit) <= 0 and not stopping.is_set():
                 self._changed.wait()
-            return 0 if stopping.is_set() else limit - self._slotted()
+            return 0 if stopping.is_set() else self._room(limit)
 
-    def _slotted(self) -> int:
-        return len(self._held) - len(self._unslotted)
+    def _room(self, limit: int) -> int:
+        unslotted = len(self._unslotted)
+        room = limit - (len(self._held) - min(unslotted, self.async_limit))
+        if self._feeding_loop and room > 0:
+            room += max(0, self.async_limit - unslotted)
+        return room
 
     def begin_reserve(self, stopping: threading.Event) -> bool:
         """Count a reserve as under way; ``False`` (not counted) once stopping."""

@@ -128,7 +128,9 @@ class ThreadPool:
                 self._running += 1
                 mine, batch = batch[0], batch[1:]
             self._pending.extend(batch)
-            self._changed.notify(len(batch) + 1)  # takers for the batch, and the next consumer
+            # Takers for the batch, and a next consumer when this thread runs a task; with
+            # nothing to run, this thread takes the role again itself (no wake-up).
+            self._changed.notify(len(batch) + (1 if mine is not None else 0))
             return mine
 
     def alive(self) -> bool:

@@ -104,9 +104,10 @@ class DeliveryRunner:
         self._acker = acker or Acker(broker, self._holdings, link=self._link, background=False)
         self.invoker: Invoker = invoker or InProcessInvoker()
         self._prefetch = prefetch
-        self._coroutines: CoroutineRuns | None = None
+        #: Runs ``async def`` tasks as coroutines (``None``: on the invoker, one per thread).
+        self.coroutines: CoroutineRuns | None = None
         if async_concurrency is not None and isinstance(self.invoker, InProcessInvoker):
-            self._coroutines = CoroutineRuns(
+            self.coroutines = CoroutineRuns(
                 self, self._holdings, self.invoker.loop, self.invoker.stoppers, async_concurrency
             )
 
@@ -119,8 +120,8 @@ class DeliveryRunner:
         started = time.perf_counter()
         try:
             task = self.app.tasks.get(delivery.message.task)
-            if task is not None and task.is_async and self._coroutines is not None:
-                self._coroutines.start(delivery, task)
+            if task is not None and task.is_async and self.coroutines is not None:
+                self.coroutines.start(delivery, task)
                 return
             self.run(delivery)
         except Exception as exc:

@@ -196,7 +196,7 @@ class Worker:
         #: The worker's phase (``worker/lifecycle.py``).
         self.lifecycle = Lifecycle()
         #: The deliveries held, their leases and the outcome counts (``worker/holding.py``).
-        self.holdings = Holdings(lease=visibility_timeout)
+        self.holdings = Holdings(lease=visibility_timeout, async_limit=self.async_concurrency)
         #: Whether the broker answers, as every part reports it (``worker/link.py``).
         self.link = BrokerLink()
         #: Outcome counts (``Outcome``: acked, retried, dead, lost, postponed, error...).
