@@ -683,6 +683,8 @@ def print_report(results: list[LibResult], headers: list[str]) -> None:
         print("\nErrors:\n" + "\n".join(errors))
 
 
+#: Libraries whose tasks can be ``async def`` (the ``asleep50`` body).
+ASYNC_LIBS = ("taskq", "taskiq")
 #: Seconds one task body takes at best, for the ideal drain rate (``concurrency / seconds``).
 BODY_SECONDS = {"sleep5": 0.005, "asleep50": 0.05}
 
@@ -746,7 +748,7 @@ def main() -> None:
         "--taskq-configs",
         default=f"default;{TASKQ_BEST_DEFAULT}",
         help="taskq worker configs, ';'-separated: 'default' or key=value lists "
-        "(pool=threads|solo, c=N, prefetch=N); the first is the defaults row",
+        "(pool=threads|solo, c=N, ac=N, prefetch=N); the first is the defaults row",
     )
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--gap-ms", type=float, default=2.0, help="pause between latency probes")
@@ -779,6 +781,8 @@ def main() -> None:
     if args.setup_peers:
         setup_peers()
     libs = [x.strip() for x in args.only.split(",") if x.strip()]
+    if args.body == "asleep50":  # an async def body: only the libraries with async tasks
+        libs = [lib for lib in libs if lib in ASYNC_LIBS]
     unknown = set(libs) - set(LIBS)
     if unknown:
         sys.exit(f"unknown libraries {sorted(unknown)}; choose from {LIBS}")

@@ -107,6 +107,25 @@ def test_a_time_limit_cancels_one_coroutine_and_not_the_others(
     assert "TimeLimitExceeded" in repr(result)
 
 
+def test_a_coroutine_raising_cancelled_error_itself_fails_and_is_settled(
+    app: Taskq, make_worker: Callable[..., Worker]
+):
+    # Given an async task that raises CancelledError of its own accord
+    @app.task(name="features.async.gives_up", max_retries=0)
+    async def gives_up() -> None:
+        raise asyncio.CancelledError
+
+    worker = make_worker(app, concurrency=1, async_concurrency=4)
+
+    # When it runs
+    handle = gives_up.delay()
+
+    # Then it failed and was settled: DEAD, and the worker holds nothing
+    assert "CancelledError" in repr(handle.get(timeout=WAIT_TIMEOUT, propagate=False))
+    wait_until(lambda: not worker.held)
+    assert app.broker.counts("default").dead == 1
+
+
 @pytest.mark.parametrize("options", [{"async_concurrency": 0}, {"pool": "processes"}])
 def test_async_concurrency_is_checked(app: Taskq, options: dict[str, object]):
     # Given a bad async_concurrency, or one for the processes pool, then the worker refuses it

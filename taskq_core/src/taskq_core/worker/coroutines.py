@@ -119,9 +119,9 @@ class CoroutineRuns:
         """On the loop: admit what was not admitted yet, start up to the limit, queue the rest."""
         runner = self._runner
         for delivery, task, admitted in arrivals:
-            # Not admitted yet: no broker call for these (see route), only the announcement.
-            if not admitted and runner.admit(delivery)[0] is None:  # pragma: no cover
-                continue
+            if not admitted:
+                # No broker call for these (see route): only the announcement of the start.
+                runner.admit(delivery)
             if self._running < self.limit:
                 self._launch(delivery, task)
             else:
@@ -148,8 +148,11 @@ class CoroutineRuns:
         value: Any = None
         try:
             value = await self._limited(delivery, task, execute(delivery, task))
-        except asyncio.CancelledError:
-            raise  # the loop is closing: not settled, the lease brings the message back
+        except asyncio.CancelledError as exc:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # the loop is closing: not settled, the lease brings the message back
+            failure = exc  # the task raised it itself: its failure
         except BaseException as exc:
             failure = exc
         runtime = time.perf_counter() - started
@@ -188,19 +191,21 @@ class CoroutineRuns:
             if inspect.iscoroutine(coroutine):
                 coroutine.close()
             raise
-        timeout = asyncio.timeout(limit)
+        timeout = asyncio.timeout(limit) if limit else None
         stopped = False
         try:
+            if timeout is None:
+                return await coroutine
             async with timeout:
                 return await coroutine
         except TimeoutError:
-            if timeout.expired():
+            if timeout is not None and timeout.expired():
                 raise TimeLimitExceeded(f"time limit ({limit:g}s) exceeded; cancelled") from None
             raise
         except asyncio.CancelledError:
             stopped = stoppers.leave(delivery_id)
             if not stopped:
-                raise  # the loop is closing
+                raise
             me.uncancel()
             raise TaskTerminated(f"task {delivery_id} was revoked; cancelled") from None
         finally:

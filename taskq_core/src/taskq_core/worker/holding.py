@@ -102,13 +102,18 @@ class Holdings:
         Every outcome of the worker passes here (the acker's coalesced acks too), so this is
         where ``taskq_deliveries_settled`` fires.
         """
+        stats, held, renewed = self.stats, self._held, self._renewed
         with self._changed:
+            unrenewed, unslotted = self._unrenewed, self._unslotted
             for delivery, outcome in outcomes:
-                self.stats[outcome] += 1
-                self._held.pop(delivery.id, None)
-                self._renewed.pop(delivery.id, None)
-                self._unrenewed.discard((delivery.id, delivery.token))
-                self._unslotted.discard(delivery.id)
+                key = delivery.id
+                stats[outcome] += 1
+                held.pop(key, None)
+                renewed.pop(key, None)
+                if unrenewed:
+                    unrenewed.discard((key, delivery.token))
+                if unslotted:
+                    unslotted.discard(key)
             self._changed.notify_all()
         if implementations("taskq_deliveries_settled"):
             notify("taskq_deliveries_settled", outcomes=outcomes)

@@ -70,7 +70,7 @@ def async_options(command: F) -> F:
         "--async-concurrency",
         type=click.IntRange(min=1),
         help="async def tasks running at once on the worker's event loop, without a pool "
-        "thread each (default: -c); threads and solo pools.",
+        "thread each (default: -c; solo: one task at a time); threads and solo pools.",
     )(command)
 
 

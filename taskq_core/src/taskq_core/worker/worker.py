@@ -84,8 +84,9 @@ class Worker:
             ``solo`` pools: see ``async_concurrency``).
         async_concurrency: ``threads`` and ``solo`` pools: ``async def`` tasks running at once
             as coroutines on the worker's event loop, each without a pool thread
-            (``worker/coroutines.py``); default: ``concurrency``. The ``processes`` pool runs a
-            coroutine in a child like any task.
+            (``worker/coroutines.py``); default: ``concurrency`` (``threads``), or none for
+            ``solo``, which then runs each coroutine on its consumer thread, one task at a
+            time. The ``processes`` pool runs a coroutine in a child like any task.
         pool: ``threads`` (default), ``processes`` (one child process per slot; survives
             children that crash, enforces hard time limits by killing) or ``solo`` (run on the
             consumer thread).
@@ -162,7 +163,9 @@ class Worker:
             raise ConfigurationError("async_concurrency must be >= 1")
         if async_concurrency is not None and pool == "processes":
             raise ConfigurationError("async_concurrency needs the threads or solo pool")
-        self.async_concurrency = async_concurrency or self.concurrency
+        #: Coroutines at once; ``None`` (``solo`` by default): one at a time on the consumer
+        #: thread, so no two tasks of a solo worker ever overlap.
+        self.async_concurrency = async_concurrency or (None if pool == "solo" else concurrency)
         self.pool_name = pool
         if prefetch is not None and prefetch < 0:
             raise ConfigurationError("prefetch must be >= 0")
@@ -196,7 +199,7 @@ class Worker:
         #: The worker's phase (``worker/lifecycle.py``).
         self.lifecycle = Lifecycle()
         #: The deliveries held, their leases and the outcome counts (``worker/holding.py``).
-        self.holdings = Holdings(lease=visibility_timeout, async_limit=self.async_concurrency)
+        self.holdings = Holdings(lease=visibility_timeout, async_limit=self.async_concurrency or 0)
         #: Whether the broker answers, as every part reports it (``worker/link.py``).
         self.link = BrokerLink()
         #: Outcome counts (``Outcome``: acked, retried, dead, lost, postponed, error...).
