@@ -31,7 +31,7 @@ class Consumer:
     Args:
         broker: Where to reserve.
         holdings: What the worker holds (slots, and the deliveries handed out).
-        stopping: Set when the worker stops reserving.
+        stopping: Set when the worker stops reserving (it reached ``Phase.DRAINING``).
         worker_id: The worker's id (lease owner).
         queues: Gives the queue order of each reserve.
         slots: Gives how many deliveries the worker may hold right now.
