@@ -174,7 +174,9 @@ class Holdings:
         unslotted = len(self._unslotted)
         room = limit - (len(self._held) - min(unslotted, self.async_limit))
         if self._feeding_loop and room > 0:
-            room += max(0, self.async_limit - unslotted)
+            # At most ``limit`` more per reserve: decoding a huge batch would hold the GIL
+            # long enough to delay the loop's timers (and every running coroutine with them).
+            room += min(limit, max(0, self.async_limit - unslotted))
         return room
 
     def begin_reserve(self, stopping: threading.Event) -> bool:
