@@ -40,7 +40,7 @@ PEERS_DIR = BENCH / "peers"
 PEERS_VENV = BENCH / ".peers-venv"
 PEERS_PYTHON = PEERS_VENV / "bin" / "python"
 sys.path.insert(0, str(PEERS_DIR))
-from common import Receiver  # noqa: E402
+from common import BODIES, Receiver  # noqa: E402
 
 LIBS = ["taskq", "celery", "dramatiq", "rq", "huey", "taskiq"]
 #: Commands issued by this harness itself, never counted.
@@ -418,6 +418,8 @@ def one_repeat(res: LibResult, url: str, client: redis.Redis, opts: Options, log
         out = drain(lib, url, client, config, opts)
         run["configs"][config] = {"drain": out}
         log(f"  drain     {fmt_rate(out)}  [{config}]")
+    if os.environ.get("BENCH_BODY", "noop") != "noop":
+        return run  # a body changes the drain only: the wake-up and send steps are noop's
 
     # client-sent commands (MONITOR), once per config, in the first repeat only
     if not res.runs:
@@ -695,6 +697,47 @@ def print_report(results: list[LibResult], headers: list[str]) -> None:
         print("\nErrors:\n" + "\n".join(errors))
 
 
+#: Libraries whose tasks can be ``async def`` (the ``asleep50`` body).
+ASYNC_LIBS = ("taskq", "taskiq")
+#: Seconds one task body takes at best, for the ideal drain rate (``concurrency / seconds``).
+BODY_SECONDS = {"sleep5": 0.005, "asleep50": 0.05}
+
+
+def body_concurrency(lib: str, config: str, body: str) -> int:
+    """Tasks a worker config runs at once: taskq's ``c=``/``ac=``, the peers' configs' number."""
+    if lib == "taskq":
+        items = dict(item.partition("=")[::2] for item in config.split(",") if "=" in item)
+        threads = int(items.get("c", 8))
+        return int(items.get("ac", threads)) if body == "asleep50" else threads
+    digits = "".join(ch for ch in config if ch.isdigit())
+    return int(digits) if digits else 8
+
+
+def body_report(results: list[LibResult], body: str) -> str:
+    """Each drain rate against the ideal of its concurrency, and against the best peer's."""
+    seconds = BODY_SECONDS.get(body)
+    drains = [
+        (res.lib, config, summarize(res, config)["drain"])
+        for res in results
+        for config in res.configs
+    ]
+    peers = [rate for lib, _, rate in drains if lib != "taskq" and rate]
+    best_peer = max(peers) if peers else None
+    lines = [f"Drain with the {body} body:", ""]
+    for lib, config, rate in drains:
+        if not rate:
+            lines.append(f"- {lib} [{config}]: no drain")
+            continue
+        parts = [f"- {lib} [{config}]: {rate:,.0f}/s"]
+        if seconds is not None:
+            ideal = body_concurrency(lib, config, body) / seconds
+            parts.append(f"{rate / ideal:.0%} of the ideal {ideal:,.0f}/s")
+        if lib == "taskq" and best_peer:
+            parts.append(f"{rate / best_peer:.2f}x the best peer ({best_peer:,.0f}/s)")
+        lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
 def from_json(paths: list[Path]) -> None:
     """Print one report from saved ``--json`` files; a later file's library replaces an earlier."""
     by_lib: dict[str, LibResult] = {}
@@ -719,7 +762,7 @@ def main() -> None:
         "--taskq-configs",
         default=f"default;{TASKQ_BEST_DEFAULT}",
         help="taskq worker configs, ';'-separated: 'default' or key=value lists "
-        "(pool=threads|solo, c=N, prefetch=N); the first is the defaults row",
+        "(pool=threads|solo, c=N, ac=N, prefetch=N); the first is the defaults row",
     )
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--gap-ms", type=float, default=2.0, help="pause between latency probes")
@@ -734,6 +777,14 @@ def main() -> None:
     parser.add_argument(
         "--process-counts", default="1,2,4", help="processes per command in --multi-process"
     )
+    parser.add_argument(
+        "--body",
+        choices=BODIES,
+        default="noop",
+        help="what each drained task does: noop, redis (one GET round trip), sleep5 "
+        "(time.sleep 5 ms), asleep50 (asyncio.sleep 50 ms, async def tasks); a body other "
+        "than noop runs the send and drain steps only, and prints each drain against its ideal",
+    )
     parser.add_argument("--setup-peers", action="store_true", help="create bench/.peers-venv")
     parser.add_argument(
         "--from-json",
@@ -746,12 +797,15 @@ def main() -> None:
     if args.from_json:
         from_json(args.from_json)
         return
+    os.environ["BENCH_BODY"] = args.body
     if args.quick:
         args.n, args.repeats = min(args.n, 2000), 1
         args.latency_samples, args.roundtrip_samples = 50, 20
     if args.setup_peers:
         setup_peers()
     libs = [x.strip() for x in args.only.split(",") if x.strip()]
+    if args.body == "asleep50":  # an async def body: only the libraries with async tasks
+        libs = [lib for lib in libs if lib in ASYNC_LIBS]
     unknown = set(libs) - set(LIBS)
     if unknown:
         sys.exit(f"unknown libraries {sorted(unknown)}; choose from {LIBS}")
@@ -821,10 +875,15 @@ def main() -> None:
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     header = f"Machine: {note}, at end {load}. N={opts.n}, medians of {opts.repeats} run(s)."
+    if args.body != "noop":
+        header += f" Task body: {args.body}."
     print_report(results, [header])
     print()
     print("Enqueue and bulk, paired rounds (sends.py):")
     print(report(rounds, opts.n))
+    if args.body != "noop":
+        print()
+        print(body_report(results, args.body))
     if args.json:
         args.json.write_text(
             json.dumps(

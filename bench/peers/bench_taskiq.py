@@ -23,7 +23,7 @@ if common.RESULTS:
 
 @broker.task(task_name="bench.noop")
 async def noop(sent_ns: int) -> None:
-    common.task_body(sent_ns)
+    await common.async_task_body(sent_ns)
 
 
 @broker.task(task_name="bench.echo")

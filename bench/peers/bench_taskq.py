@@ -2,8 +2,9 @@
 
 Worker configs are names: ``default`` runs ``taskq worker`` without any tuning flag; otherwise
 comma-separated ``key=value`` pairs out of ``pool`` (threads|solo), ``c`` (concurrency),
-``prefetch`` and ``processes`` (worker processes under one supervisor), e.g.
-``pool=threads,c=4,prefetch=32`` or ``processes=4``.
+``ac`` (async concurrency), ``prefetch`` and ``processes`` (worker processes under one
+supervisor), e.g. ``pool=threads,c=4,prefetch=32`` or ``processes=4``. With an ``async def`` body
+(``BENCH_BODY=asleep50``) the drained task is an ``async def`` task.
 """
 
 from __future__ import annotations
@@ -31,9 +32,17 @@ app = Taskq(common.URL)
 
 # No result for the no-op, as for every peer's throughput steps (taskq stores results by
 # default; the echo task of the round trip keeps that default).
-@app.task(name="bench.noop", ignore_result=True)
-def noop(sent_ns: int) -> None:
-    common.task_body(sent_ns)
+if common.ASYNC_BODY:
+
+    @app.task(name="bench.noop", ignore_result=True)
+    async def noop(sent_ns: int) -> None:
+        await common.async_task_body(sent_ns)
+
+else:
+
+    @app.task(name="bench.noop", ignore_result=True)
+    def noop(sent_ns: int) -> None:
+        common.task_body(sent_ns)
 
 
 @app.task(name="bench.echo")
@@ -69,6 +78,7 @@ def worker_flags(config: str) -> list[str]:
     names = {
         "pool": "--pool",
         "c": "--concurrency",
+        "ac": "--async-concurrency",
         "prefetch": "--prefetch",
         "processes": "--processes",
     }

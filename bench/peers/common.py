@@ -11,7 +11,9 @@ standard library. Configuration comes from environment variables set by ``bench/
   N-th one ended: first start, last end and the worker's CPU time between them.
 * ``BENCH_RESULTS``: ``1`` when the worker/producer should enable the library's result backend.
 * ``BENCH_PROGRESS_EVERY``: when set to K (the multi-process run), each process reports its own
-  count of executions at its first one and every K-th one after: pid, count, time, CPU time.
+  count of executions at its first one and every K-th one after: pid, count, time, CPU time
+  (the body is then a no-op).
+* ``BENCH_BODY``: what each drained task does (:data:`BODIES`); default ``noop``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ PROGRESS_EVERY = int(os.environ.get("BENCH_PROGRESS_EVERY") or 0)
 _addr = os.environ.get("BENCH_REPORT_ADDR", "")
 REPORT_ADDR = (_addr.rpartition(":")[0], int(_addr.rpartition(":")[2])) if _addr else None
 
+#: Task bodies (``bench/run.py --body``) and what each does before it counts as ended:
+#: ``redis`` one blocking round trip (a GET) on a per-thread connection, ``sleep5`` a 5 ms
+#: ``time.sleep`` (an I/O-bound task), ``asleep50`` a 50 ms ``asyncio.sleep`` (``async def``
+#: tasks; libraries without them run nothing for it).
+BODIES = ("noop", "redis", "sleep5", "asleep50")
+BODY = os.environ.get("BENCH_BODY", "noop")
+#: Seconds one task's body takes at best (``None``: as fast as it can), for the ideal rate.
+BODY_SECONDS = {"sleep5": 0.005, "asleep50": 0.05}.get(BODY)
+#: Whether the body is a coroutine's (the library's ``async def`` task runs it).
+ASYNC_BODY = BODY == "asleep50"
+
+_local = threading.local()
 _started = itertools.count()
 _ended = itertools.count()
 _first: dict[str, int] = {}
@@ -48,31 +62,72 @@ def report(payload: dict) -> None:
         _socket.sendto(json.dumps(payload).encode(), REPORT_ADDR)
 
 
+def _redis_round_trip() -> None:
+    """One GET on this thread's own connection (redis-py is in both virtualenvs)."""
+    client = getattr(_local, "client", None)
+    if client is None:
+        import redis
+
+        client = _local.client = redis.Redis.from_url(URL)
+    client.get("bench:body")
+
+
+def _begin(sent_ns: int) -> bool:
+    """Report a latency probe, note the drain's first start; whether to go on with the body."""
+    now = time.monotonic_ns()
+    if sent_ns:
+        report({"latency_ns": now - sent_ns})
+        return False
+    if PROGRESS_EVERY:
+        progress(now)
+        return False
+    if not DRAIN_N:
+        return False
+    if next(_started) == 0:
+        _first["wall"] = now
+        _first["cpu"] = time.process_time_ns()
+    return True
+
+
 def task_body(sent_ns: int) -> None:
-    """The no-op every library runs.
+    """The body every library runs (``BENCH_BODY``; a no-op by default).
 
     ``sent_ns`` is ``time.monotonic_ns()`` taken by the producer right before its enqueue call
     (a latency probe) or 0 (a drain task). CLOCK_MONOTONIC is system-wide on Linux, so the
     difference between processes is meaningful.
     """
-    now = time.monotonic_ns()
-    if sent_ns:
-        report({"latency_ns": now - sent_ns})
+    if not _begin(sent_ns):
         return
-    if PROGRESS_EVERY:
-        progress(now)
+    if BODY == "redis":
+        _redis_round_trip()
+    elif BODY == "sleep5":
+        time.sleep(0.005)
+    _end()
+
+
+async def async_task_body(sent_ns: int) -> None:
+    """:func:`task_body` of an ``async def`` task (``asleep50`` awaits, the others as above)."""
+    if not _begin(sent_ns):
         return
-    if not DRAIN_N:
-        return
-    if next(_started) == 0:
-        _first["wall"] = now
-        _first["cpu"] = time.process_time_ns()
+    if BODY == "asleep50":
+        import asyncio
+
+        await asyncio.sleep(0.05)
+    elif BODY == "redis":
+        _redis_round_trip()
+    elif BODY == "sleep5":
+        time.sleep(0.005)
+    _end()
+
+
+def _end() -> None:
+    """Count one drained task's end; the N-th reports the drain."""
     if next(_ended) == DRAIN_N - 1:
         end = time.monotonic_ns()
         report(
             {
                 "drain": DRAIN_N,
-                "first_start_ns": _first.get("wall", now),
+                "first_start_ns": _first.get("wall", end),
                 "last_end_ns": end,
                 "cpu_ns": time.process_time_ns() - _first.get("cpu", 0),
                 "pid": os.getpid(),

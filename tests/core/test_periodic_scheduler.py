@@ -197,4 +197,6 @@ def test_every_worker_runs_the_scheduler_unless_told_not_to(
     finally:
         worker.stop(timeout=5)
         quiet.stop(timeout=5)
-    assert (quiet._scheduler, worker._scheduler is not None) == (None, True)
+    assert quiet._parts is not None
+    assert worker._parts is not None
+    assert (quiet._parts.scheduler, worker._parts.scheduler is not None) == (None, True)

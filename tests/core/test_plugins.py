@@ -11,7 +11,7 @@ import taskq_core.backends
 from taskq_core import Message, Reject, Taskq, UnknownBackend, connect, hookimpl, register_backend
 from taskq_core.app import BULK_CHUNK
 from taskq_core.plugins import plugin_manager
-from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.runner import DeliveryRunner
 from taskq_memory import MemoryBroker
 
 if TYPE_CHECKING:

@@ -42,6 +42,29 @@ def test_killed_worker_running_and_prefetched_tasks_complete_on_another_worker(c
         assert crash.deliveries(message_id, "acked") == [(2, second.name)]
 
 
+def test_killed_worker_with_many_coroutines_in_flight_loses_none(crash):
+    # Given a worker of one thread running twenty async tasks at once, all waiting at a gate
+    first = crash.start_worker(concurrency=1, async_concurrency=20)
+    sent = [crash.send("crash.async_gated") for _ in range(20)]
+    crash.wait_until(
+        lambda: all(crash.tally("started")[i] for i in sent),
+        what="the twenty coroutines started together",
+    )
+
+    # When it is killed with SIGKILL, the gate opens and another worker starts
+    first.kill()
+    assert set(crash.check_invariants().values()) == {"processing"}
+    crash.open_gate()
+    second = crash.start_worker(concurrency=1, async_concurrency=20)
+    crash.wait_all_acked()
+
+    # Then every task ran again and was acked exactly once, by the second worker
+    assert crash.check_invariants() == dict.fromkeys(crash.sent, "acked")
+    for message_id in sent:
+        assert crash.deliveries(message_id) == [(1, first.name), (2, second.name)]
+        assert crash.deliveries(message_id, "acked") == [(2, second.name)]
+
+
 def test_frozen_worker_late_ack_is_fenced(crash):
     # Given a worker running a task, frozen (SIGSTOP) past its lease
     zombie = crash.start_worker()

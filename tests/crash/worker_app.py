@@ -50,6 +50,7 @@ Tasks (all in the queue ``TASKQ_CRASH_QUEUE``):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -69,6 +70,7 @@ GATE_POLL = 0.02
 #: Every ``Worker`` option the command line can set, with its type.
 WORKER_OPTIONS = {
     "concurrency": int,
+    "async_concurrency": int,
     "prefetch": int,
     "pool": str,
     "visibility_timeout": float,
@@ -191,6 +193,26 @@ def work(seconds: float = 0.0) -> None:
 def gated() -> None:
     while not recorder.gate_open():
         time.sleep(GATE_POLL)
+
+
+#: The gate as the worker's event loop sees it: one poller task per process sets the event.
+_async_gate: list[asyncio.Event] = []
+#: The poller task, kept referenced so it is not collected while it runs.
+_pollers: list[asyncio.Task[None]] = []
+
+
+async def _poll_gate(opened: asyncio.Event) -> None:
+    while not await asyncio.to_thread(recorder.gate_open):
+        await asyncio.sleep(GATE_POLL)
+    opened.set()
+
+
+@app.task(name="crash.async_gated")
+async def async_gated() -> None:
+    if not _async_gate:
+        _async_gate.append(asyncio.Event())
+        _pollers.append(asyncio.get_running_loop().create_task(_poll_gate(_async_gate[0])))
+    await _async_gate[0].wait()
 
 
 @app.task(name="crash.held")

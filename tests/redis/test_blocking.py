@@ -86,7 +86,8 @@ def test_interrupt_before_blocking_is_not_lost(fake_client: redis.Redis, prefix:
     broker.interrupt()
     # Then the wait refuses to start
     keys = [broker._store.keys("jobs")]
-    assert broker._waiter.wait(keys, LONG_BLOCK_SECONDS, generation) is Wake.INTERRUPTED
+    woke, _ = broker._waiter.wait_then(keys, LONG_BLOCK_SECONDS, generation, None)
+    assert woke is Wake.INTERRUPTED
 
 
 def test_message_scheduled_while_blocked_wakes_the_worker_at_its_eta(

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from taskq_core import Message, Retry
-from taskq_core.worker.execute import DeliveryRunner
 from taskq_core.worker.failures import MAX_TRACEBACK_CHARS
+from taskq_core.worker.runner import DeliveryRunner
 
 if TYPE_CHECKING:
     from taskq_core import Delivery, FakeClock, Taskq

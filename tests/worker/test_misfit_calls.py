@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from taskq_core import Message
-from taskq_core.worker.execute import DeliveryRunner
 from taskq_core.worker.failures import RemoteFailure
+from taskq_core.worker.runner import DeliveryRunner
 
 if TYPE_CHECKING:
     from taskq_core import Delivery, Task, Taskq

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.runner import DeliveryRunner
 
 if TYPE_CHECKING:
     from taskq_core import Delivery, FakeClock, Taskq

@@ -107,10 +107,11 @@ def taskq_task_dead(message: Message, reason: str) -> None:
 def taskq_deliveries_settled(outcomes: Sequence[tuple[Delivery, str]]) -> None:
     """Deliveries a worker stopped holding, each with its outcome, once the broker answered.
 
-    Outcomes: ``acked``, ``retried``, ``dead``, ``lost`` (the lease was lost, or the child
-    process running it died), ``postponed`` (rate limit) and ``error`` (the broker failed while
+    Each outcome is a :class:`~taskq_core.worker.outcome.Outcome`, a ``str``: ``acked``,
+    ``retried``, ``dead``, ``postponed`` (rate limit), ``revoked``, ``expired``, ``lost`` (the
+    lease was lost, or the child process running it died) or ``error`` (the broker failed while
     settling; the lease brings the message back). Fires on the settling thread: the pool
-    thread, or the settler's for coalesced acks, in batches. Unlike ``taskq_task_succeeded``,
+    thread, or the acker's for coalesced acks, in batches. Unlike ``taskq_task_succeeded``,
     implementing it does not make a pool thread wait for its coalesced ack.
     """
 

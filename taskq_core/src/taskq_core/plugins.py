@@ -8,6 +8,12 @@ registers the built-in plugins, then loads the entry-point group ``taskq`` unles
 The worker fires several hooks per task, so which plugins implement a hook is cached per hook
 (:func:`implementations`) and recomputed after any plugin is registered or unregistered: a hook
 nobody implements costs one dictionary lookup.
+
+Event hooks (:func:`notify`) call each plain implementation on its own, so one failing plugin
+cannot keep the others from hearing the event. Wrappers (``wrapper=True`` or the older
+``hookwrapper=True``) are honoured: when a hook has any, or tracing is on, the call goes through
+pluggy's own hook calling, with the plain implementations (each still on its own) in the place
+pluggy gives them, inside the wrappers.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
-from pluggy import HookImpl
+from pluggy import HookCaller, HookImpl
 
 from taskq_core import hookspecs
 from taskq_core.errors import ConfigurationError
@@ -80,6 +87,8 @@ class _Manager(pluggy.PluginManager):
 
 #: Hook name -> (manager generation, its implementations in call order).
 _implementations: dict[str, tuple[int, tuple[HookImpl, ...]]] = {}
+#: Hook name -> (manager generation, how :func:`notify` calls it).
+_event_calls: dict[str, tuple[int, _EventCall]] = {}
 
 
 def _autoload_disabled() -> bool:
@@ -102,7 +111,7 @@ def plugin_manager() -> _Manager:
             manager.add_hookspecs(hookspecs)
             from taskq_core import execution
 
-            manager.register(execution, name="taskq.execution")
+            manager.register(execution, name=execution.BUILTIN_EXECUTE)
             if not _autoload_disabled():
                 try:
                     manager.load_setuptools_entrypoints(PROJECT)
@@ -135,13 +144,70 @@ def implementations(hook_name: str) -> tuple[HookImpl, ...]:
     return impls
 
 
+@dataclass(frozen=True)
+class _EventCall:
+    """How :func:`notify` calls one event hook.
+
+    Attributes:
+        plain: The implementations that are not wrappers, called each on its own.
+        through: ``None`` to call ``plain`` directly (no wrapper, no tracing); otherwise the
+            hook caller (without the plain implementations) whose wrappers wrap that call.
+    """
+
+    plain: tuple[HookImpl, ...]
+    through: HookCaller | None
+
+
+def _event_call(hook_name: str) -> _EventCall:
+    """How to call ``hook_name`` from :func:`notify`; cached until the next (un)registration."""
+    manager = plugin_manager()
+    cached = _event_calls.get(hook_name)
+    if cached is not None and cached[0] == manager.generation:
+        return cached[1]
+    generation = manager.generation
+    impls = implementations(hook_name)
+    plain = tuple(impl for impl in impls if not (impl.wrapper or impl.hookwrapper))
+    through: HookCaller | None = None
+    if len(plain) < len(impls) or manager.traced:
+        try:
+            through = manager.subset_hook_caller(hook_name, [impl.plugin for impl in plain])
+        except TypeError:  # an unhashable plugin object: pluggy calls the plain ones itself
+            through, plain = getattr(manager.hook, hook_name), ()
+    call = _EventCall(plain, through)
+    _event_calls[hook_name] = (generation, call)
+    return call
+
+
 def notify(hook_name: str, **kwargs: Any) -> None:
     """Fire an event hook after a state change, each plugin on its own; log and swallow errors.
 
     A failing plugin must not undo an ack, stop a worker, or keep the other plugins from hearing
-    the event, so each implementation is called separately and its exception ends here.
+    the event, so each plain implementation is called separately and its exception ends here.
+    Wrappers run around those calls, through pluggy; a wrapper's own exception is logged too,
+    and the plain implementations still hear the event if it came before they ran.
     """
-    for impl in implementations(hook_name):
+    call = _event_call(hook_name)
+    if call.through is None:
+        _each(call.plain, hook_name, kwargs)
+        return
+    ran = False
+
+    def everyone() -> None:
+        nonlocal ran
+        ran = True
+        _each(call.plain, hook_name, kwargs)
+
+    try:
+        call.through.call_extra([everyone], kwargs)
+    except Exception:
+        log.exception("a wrapper plugin failed in %s; continuing", hook_name)
+        if not ran:
+            _each(call.plain, hook_name, kwargs)
+
+
+def _each(impls: tuple[HookImpl, ...], hook_name: str, kwargs: dict[str, Any]) -> None:
+    """Call each of ``impls`` with its arguments out of ``kwargs``; log and swallow errors."""
+    for impl in impls:
         try:
             impl.function(*(kwargs[name] for name in impl.argnames))
         except Exception:

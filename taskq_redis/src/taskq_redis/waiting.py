@@ -70,15 +70,6 @@ class MarkerWaiter:
         with self._lock:
             return self._generation
 
-    def wait(self, queues: Sequence[QueueKeys], seconds: float, generation: int) -> Wake:
-        """Block up to ``seconds`` (capped at ``max_block``) until one of the markers is set.
-
-        Returns:
-            ``INTERRUPTED`` when ``interrupt()`` was called since ``generation`` was read,
-            ``MARKER`` when a marker woke the wait, ``TIMEOUT`` when it ran its course.
-        """
-        return self.wait_then(queues, seconds, generation, None)[0]
-
     def wait_then(
         self,
         queues: Sequence[QueueKeys],
@@ -86,7 +77,9 @@ class MarkerWaiter:
         generation: int,
         then: Call | None,
     ) -> tuple[Wake, Any]:
-        """:meth:`wait`, then the script call ``then`` in the same round trip.
+        """Block until a marker is set, then run the script call ``then`` in the same round trip.
+
+        The wait lasts up to ``seconds`` (capped at ``max_block``); ``None`` runs nothing after.
 
         ``then`` rides behind the BZPOPMIN (``Runner.block_then``): Redis runs it the moment
         the BZPOPMIN returns, so a woken reserve needs no second round trip (nor a second

@@ -17,7 +17,12 @@ from taskq_core.errors import TaskqError
 from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
 from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.banner import BANNER_LOGGER
-from taskq_core.worker.options import WORKER_ENV_PREFIX, recycling_options, show_envvars
+from taskq_core.worker.options import (
+    WORKER_ENV_PREFIX,
+    async_options,
+    recycling_options,
+    show_envvars,
+)
 from taskq_core.worker.queues import QUEUE_ORDERS
 from taskq_core.worker.supervisor_child import supervise
 
@@ -139,6 +144,7 @@ def flag_names(ctx: click.Context) -> Iterator[None]:
     help="Seconds running tasks get to finish after the first SIGTERM/SIGINT.",
 )
 @recycling_options  # --max-tasks-per-child, --max-memory-per-child (processes pool)
+@async_options  # --async-concurrency
 @monitoring_options  # --metrics-port/-host, --health-port/-host, --log-format
 def worker(
     app_spec: str,
@@ -158,6 +164,7 @@ def worker(
     shutdown_grace: float,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
+    async_concurrency: int | None,
     **monitoring: Any,
 ) -> None:
     """Run a worker for the tasks of MODULE:APP until SIGTERM/SIGINT.
@@ -188,6 +195,7 @@ def worker(
             shutdown_grace=shutdown_grace,
             max_tasks_per_child=max_tasks_per_child,
             max_memory_per_child=max_memory_per_child,
+            async_concurrency=async_concurrency,
         )
         monitored.configure_logging(loglevel)
         logging.getLogger(BANNER_LOGGER).setLevel(logging.INFO)

@@ -1,9 +1,10 @@
 """``async def`` tasks: one event loop on a daemon thread per worker, shared by its pool threads.
 
-A pool thread hands the coroutine to the loop and waits for it, so the worker's concurrency still
-bounds how many tasks run at once, while the coroutines themselves interleave on one loop (an
-``asyncio`` client shared by tasks keeps working). A hard time limit cancels the coroutine: unlike
-a thread, a coroutine *can* be stopped at its next ``await``.
+A worker's pool threads only start coroutines here (:meth:`EventLoopThread.call_soon`, see
+``coroutines.py``), so many run at once on the one loop (an ``asyncio`` client shared by tasks
+keeps working). :meth:`EventLoopThread.run` runs one coroutine and waits for it: the path of a
+runner without ``async_concurrency`` (``run_until_idle``), where a hard time limit cancels the
+coroutine: unlike a thread, a coroutine *can* be stopped at its next ``await``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import TaskTerminated, TimeLimitExceeded
@@ -82,6 +83,10 @@ class EventLoopThread:
             if stoppers is not None:
                 stoppers.leave(id)
 
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` on the loop's thread, soon; returns at once."""
+        self._ensure_loop().call_soon_threadsafe(callback, *args)
+
     def close(self) -> None:
         """Stop and close the loop; pending coroutines are cancelled (leases bring them back)."""
         with self._lock:
@@ -105,4 +110,5 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
         if pending:
             loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE))
         loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()

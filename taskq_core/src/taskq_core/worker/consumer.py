@@ -31,12 +31,14 @@ class Consumer:
     Args:
         broker: Where to reserve.
         holdings: What the worker holds (slots, and the deliveries handed out).
-        stopping: Set when the worker stops reserving.
+        stopping: Set when the worker stops reserving (it reached ``Phase.DRAINING``).
         worker_id: The worker's id (lease owner).
         queues: Gives the queue order of each reserve.
         slots: Gives how many deliveries the worker may hold right now.
         lease: Lease length in seconds.
         block_timeout: Longest single blocking reserve in seconds.
+        route: Takes the deliveries of each reserved batch it runs elsewhere (the coroutines
+            of ``async def`` tasks, see ``coroutines.py``) and gives back those for the pool.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Consumer:
         slots: Callable[[], int],
         lease: float,
         block_timeout: float,
+        route: Callable[[list[Delivery]], list[Delivery] | None] | None = None,
     ) -> None:
         self._broker = broker
         self._holdings = holdings
@@ -60,6 +63,7 @@ class Consumer:
         self._lease = lease
         self._block_timeout = block_timeout
         self._backoff = INITIAL_ERROR_BACKOFF
+        self._route = route
 
     def run(self, pool: Pool) -> None:
         """The consumer thread of the solo and processes pools: reserve, submit, repeat."""
@@ -104,6 +108,8 @@ class Consumer:
                 if stopping.is_set():
                     self.release(deliveries)
                     break
+                if self._route is not None:
+                    return self._route(deliveries)
                 return deliveries
             return None
         finally:

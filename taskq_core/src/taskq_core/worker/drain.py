@@ -1,11 +1,12 @@
 """Run an app's queues until nothing is left: the engine of ``app.run_until_idle()``.
 
 Made for tests. Deliveries run one at a time on the calling thread, through the same
-``DeliveryRunner`` as a worker's, so retries, DEAD, results and hooks behave as in production;
-there are no threads to wait for and nothing to stop afterwards. When only SCHEDULED messages
-are left (countdowns, ETAs, retry backoff, rate-limit postponements), a broker on a
-:class:`~taskq_core.clock.FakeClock` has its clock set to the earliest ETA, so a test jumps over
-an hour of backoff at once; on a real clock the drain waits for it.
+``DeliveryRunner`` as a worker's (acking each success at once), so retries, DEAD, results and
+hooks behave as in production; there are no threads to wait for and nothing to stop
+afterwards. When only SCHEDULED messages are left (countdowns, ETAs, retry backoff, rate-limit
+postponements), a broker on a :class:`~taskq_core.clock.FakeClock` has its clock set to the
+earliest ETA, so a test jumps over an hour of backoff at once; on a real clock the drain waits
+for it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING
 from taskq_core.broker import as_queue_list
 from taskq_core.clock import FakeClock
 from taskq_core.errors import TaskqError
-from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.holding import Holdings
 from taskq_core.worker.queues import parse_queue_specs
+from taskq_core.worker.runner import DeliveryRunner
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -64,9 +66,9 @@ def run_until_idle(
     """
     names, _ = parse_queue_specs(as_queue_list(queues) if queues is not None else app.queue_names())
     broker = app.broker
-    runner = DeliveryRunner(app, broker)
+    holdings = Holdings()
+    runner = DeliveryRunner(app, broker, holdings=holdings)
     worker_id = f"drain:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    outcomes: collections.Counter[str] = collections.Counter()
     ran, wait = 0, 0.0
     while True:
         deliveries = broker.reserve(
@@ -75,7 +77,7 @@ def run_until_idle(
         if not deliveries:
             next_wait = _next_wait(broker, names)
             if next_wait is None:
-                return outcomes
+                return collections.Counter(holdings.stats)
             wait = next_wait
             continue
         wait = 0.0
@@ -85,7 +87,7 @@ def run_until_idle(
                 f"run_until_idle ran {max_tasks} tasks and work kept coming (raise max_tasks=)"
             )
         for delivery in deliveries:
-            outcomes[runner.run(delivery)] += 1
+            runner.run(delivery)
             ran += 1
 
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import TaskqError
+
+if TYPE_CHECKING:
+    from taskq_core.schemas import Delivery
+    from taskq_core.task import Task
 
 #: Longest traceback kept in a DEAD reason, in characters; the head line is always kept.
 MAX_TRACEBACK_CHARS = 8000
@@ -78,3 +83,20 @@ class RemoteFailure(Exception):
 
     def __str__(self) -> str:
         return self.summary
+
+
+def misfit_of(delivery: Delivery, task: Task[..., Any], exc: BaseException) -> str | None:
+    """Why the message's arguments do not fit the task's signature, when that made it raise.
+
+    Checked only after a ``TypeError``, so a task that runs costs nothing extra.
+    """
+    if isinstance(exc, RemoteFailure):
+        if exc.error_type != "TypeError":
+            return None
+    elif not isinstance(exc, TypeError):
+        return None
+    message = delivery.message
+    problem = task.call_check.problem(message.args, message.kwargs)
+    if problem is None:
+        return None
+    return f"arguments do not fit {task.describe_signature()}: {problem}"

@@ -1,8 +1,7 @@
-"""Calling a task in the worker's own process (``threads`` and ``solo`` pools).
+"""Invoking a task in the worker's own process (``threads`` and ``solo`` pools).
 
-The ``taskq_task_execute`` hook runs the function, so plugins can wrap every call (when no plugin
-but the built-in one implements it, the function is called directly: the same call without
-pluggy's dispatch, about a tenth of a no-op task's cost in the worker). Time limits are
+The task runs through :func:`~taskq_core.execution.execute` (the ``taskq_task_execute`` hook),
+as in the processes pool's children, so plugins can wrap every call. Time limits are
 enforced by the :class:`~taskq_core.worker.limits.ThreadWatchdog`; ``async def`` tasks run on the
 worker's :class:`~taskq_core.worker.aio.EventLoopThread`, where a hard limit cancels them.
 """
@@ -13,14 +12,10 @@ import inspect
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from taskq_core.context import run_in_context
-from taskq_core.plugins import implementations, plugin_manager
+from taskq_core.execution import execute
 from taskq_core.worker.aio import EventLoopThread
 from taskq_core.worker.limits import ThreadWatchdog, raise_in_thread
 from taskq_core.worker.revocation import Stoppers
-
-#: Name the built-in ``taskq_task_execute`` plugin is registered under (plugins.py).
-BUILTIN_EXECUTE = "taskq.execution"
 
 if TYPE_CHECKING:
     from taskq_core.schemas import Delivery
@@ -46,7 +41,8 @@ class InProcessInvoker:
 
     def __init__(self) -> None:
         self._watchdog = ThreadWatchdog()
-        self._loop = EventLoopThread()
+        #: The worker's event loop, where ``async def`` tasks run.
+        self.loop = EventLoopThread()
         self.stoppers = Stoppers()
 
     def __call__(self, delivery: Delivery, task: Task[..., Any]) -> Any:
@@ -54,8 +50,8 @@ class InProcessInvoker:
         options = task.options
         if task.is_async:
             # The hook returns the coroutine at once; the limit applies to running it.
-            coroutine = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
-            return self._loop.run(
+            coroutine = execute(delivery, task)
+            return self.loop.run(
                 coroutine, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
             )
         stoppers, delivery_id = self.stoppers, delivery.id
@@ -73,20 +69,11 @@ class InProcessInvoker:
                 # (as the watchdog does), so it never lands in the worker's own code.
                 raise_in_thread(thread_id, None)
         if inspect.iscoroutine(result):  # a sync wrapper that returned a coroutine
-            return self._loop.run(
+            return self.loop.run(
                 result, time_limit=options.time_limit, stoppers=self.stoppers, id=delivery.id
             )
         return result
 
     def close(self) -> None:
         """Stop the event loop thread, if one was started."""
-        self._loop.close()
-
-
-def execute(delivery: Delivery, task: Task[..., Any]) -> Any:
-    """Run ``taskq_task_execute``: the function itself when only the built-in plugin has it."""
-    manager = plugin_manager()
-    impls = implementations("taskq_task_execute")
-    if len(impls) == 1 and impls[0].plugin_name == BUILTIN_EXECUTE and not manager.traced:
-        return run_in_context(delivery, task)
-    return manager.hook.taskq_task_execute(delivery=delivery, task=task)
+        self.loop.close()

@@ -1,6 +1,6 @@
 """The worker's link to its broker: one line when it is lost, one when it comes back.
 
-Every part of a worker (heartbeat, reaper, settler, pool threads settling a task) reports to
+Every part of a worker (heartbeat, reaper, acker, pool threads settling a task) reports to
 one :class:`BrokerLink` whether its broker call went through. During an outage the parts that
 retry log their own attempts; the link adds a single INFO line when a call succeeds again,
 so an operator sees where an outage ended without reading tracebacks.

@@ -1,4 +1,4 @@
-"""``taskq worker`` options of the processes pool's recycling, and the worker's variables.
+"""``taskq worker`` options owned by the worker's parts, and the worker's variables.
 
 Every worker option also reads ``TASKQ_WORKER_<OPTION>`` (click's ``auto_envvar_prefix``), and
 ``taskq worker --help`` names each variable, so a container sets its worker up from the
@@ -61,6 +61,16 @@ def recycling_options(command: F) -> F:
         "--max-tasks-per-child",
         type=click.IntRange(min=1),
         help="Replace a pool child after this many tasks; --pool processes only.",
+    )(command)
+
+
+def async_options(command: F) -> F:
+    """``--async-concurrency`` (``async def`` tasks as coroutines; threads and solo pools)."""
+    return click.option(
+        "--async-concurrency",
+        type=click.IntRange(min=1),
+        help="async def tasks running at once on the worker's event loop, without a pool "
+        "thread each (default: -c; solo: one task at a time); threads and solo pools.",
     )(command)
 
 

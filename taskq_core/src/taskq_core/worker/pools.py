@@ -1,4 +1,4 @@
-"""Where deliveries execute: a pool of daemon threads, or the consumer thread itself (solo).
+"""Where deliveries run: a pool of daemon threads, or the consumer thread itself (solo).
 
 Both pools can hand back deliveries that were submitted but not started, so graceful shutdown can
 release them to READY instead of making them wait out their lease. Threads are daemons on purpose:
@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from taskq_core.schemas import Delivery
 
-Execute = Callable[["Delivery"], None]
+#: Runs and settles one delivery, never raising (``DeliveryRunner.run_in_pool``).
+RunDelivery = Callable[["Delivery"], None]
 #: The worker's consumer step: one reserve for the free slots (blocking while idle), or
 #: ``None`` once it stops.
 Consume = Callable[[], "list[Delivery] | None"]
 
 
 class Pool(Protocol):
-    """What the worker needs from an execution pool."""
+    """What the worker needs from a pool."""
 
-    name: str
     concurrency: int
 
     def submit(self, delivery: Delivery) -> None:
@@ -35,7 +35,10 @@ class Pool(Protocol):
         """Remove and return every submitted delivery that has not started."""
 
     def close(self, timeout: float | None) -> bool:
-        """Stop accepting work and wait up to ``timeout`` s for running tasks; True if all ended."""
+        """Wait up to ``timeout`` s for running tasks to end, then stop; True if all ended.
+
+        Called once the worker is closing (``Phase.CLOSING``).
+        """
 
 
 class ThreadPool:
@@ -48,29 +51,29 @@ class ThreadPool:
     a task on the thread that received it, with no hand-off to another thread (a wake-up of a
     sleeping thread costs ~0.1 ms here), while at most ``concurrency`` tasks run at once and
     the worker keeps reserving while they run. ``consume`` returns ``None`` once the worker
-    stops; nobody consumes after that.
+    stops; nobody consumes after that. The threads end once ``closing`` is set and
+    :meth:`close` wakes them.
 
     Without ``consume`` (the ``processes`` pool, whose threads each drive a child process), the
     worker's consumer thread ``submit``s deliveries to ``concurrency`` threads.
     """
 
-    name = "threads"
-
     def __init__(
         self,
         concurrency: int,
-        execute: Execute,
+        run: RunDelivery,
         *,
+        closing: threading.Event,
         thread_prefix: str = "taskq",
         consume: Consume | None = None,
     ) -> None:
         self.concurrency = concurrency
-        self._execute = execute
+        self._run = run
         self._consume = consume
+        self._closing = closing
         self._changed = threading.Condition()
         self._pending: collections.deque[Delivery] = collections.deque()
         self._running = 0
-        self._closed = False
         #: Whether the consumer role is free for a thread to take (always False without one).
         self._lead_free = consume is not None
         count = concurrency + (1 if consume is not None else 0)
@@ -88,7 +91,7 @@ class ThreadPool:
                 if self._pending and self._running < self.concurrency:
                     self._running += 1
                     return self._pending.popleft(), False
-                if self._closed:
+                if self._closing.is_set():
                     return None, False
                 if self._lead_free:
                     self._lead_free = False
@@ -104,7 +107,7 @@ class ThreadPool:
                 return
             if delivery is not None:
                 try:
-                    self._execute(delivery)
+                    self._run(delivery)
                 finally:
                     with self._changed:
                         self._running -= 1
@@ -125,7 +128,9 @@ class ThreadPool:
                 self._running += 1
                 mine, batch = batch[0], batch[1:]
             self._pending.extend(batch)
-            self._changed.notify(len(batch) + 1)  # takers for the batch, and the next consumer
+            # Takers for the batch, and a next consumer when this thread runs a task; with
+            # nothing to run, this thread takes the role again itself (no wake-up).
+            self._changed.notify(len(batch) + (1 if mine is not None else 0))
             return mine
 
     def alive(self) -> bool:
@@ -146,9 +151,8 @@ class ThreadPool:
         return pending
 
     def close(self, timeout: float | None) -> bool:
-        """Stop the threads once their task is done, and join them until ``timeout``."""
+        """Wake the threads to end once their task is done; join them until ``timeout``."""
         with self._changed:
-            self._closed = True
             self._changed.notify_all()
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
@@ -160,15 +164,14 @@ class ThreadPool:
 class SoloPool:
     """Runs each delivery on the consumer thread: one at a time, no hand-off."""
 
-    name = "solo"
     concurrency = 1
 
-    def __init__(self, execute: Execute) -> None:
-        self._execute = execute
+    def __init__(self, run: RunDelivery) -> None:
+        self._run = run
 
     def submit(self, delivery: Delivery) -> None:
         """Run ``delivery`` before returning."""
-        self._execute(delivery)
+        self._run(delivery)
 
     def take_pending(self) -> list[Delivery]:
         """Nothing is ever pending: a submitted delivery has already run."""

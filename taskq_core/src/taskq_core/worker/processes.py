@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import inspect
 import json
 import logging
@@ -30,7 +31,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import Retry, SoftTimeLimitExceeded, TaskTerminated, TimeLimitExceeded
-from taskq_core.plugins import plugin_manager
+from taskq_core.execution import execute
 from taskq_core.schemas import Delivery, tuples_to_lists
 from taskq_core.worker.failures import ChildLost, RemoteFailure, UnsendableValue, format_traceback
 from taskq_core.worker.lifeline import Lifeline, hold, lifeline_args
@@ -47,6 +48,15 @@ log = logging.getLogger("taskq.worker")
 CHILD_START_TIMEOUT = 60.0
 
 
+class Ended(enum.StrEnum):
+    """How a task ended in the child, the first field of the child's reply."""
+
+    #: It returned; the value follows.
+    RETURNED = "ok"
+    #: It raised; the failure's plain fields follow (see ``RemoteFailure``).
+    RAISED = "error"
+
+
 def _raise_soft_limit(signum: int, frame: FrameType | None) -> None:
     raise SoftTimeLimitExceeded("soft time limit exceeded")
 
@@ -55,7 +65,7 @@ def _failure(
     exc: BaseException, retryable: bool, delay: float | None, requested: bool
 ) -> tuple[Any, ...]:
     return (
-        "error",
+        Ended.RAISED,
         type(exc).__name__,
         str(exc),
         format_traceback(exc),
@@ -69,18 +79,18 @@ def _run_in_child(app: Taskq, delivery: Delivery, soft_limit: float | None) -> t
     task: Task[..., Any] | None = app.tasks.get(delivery.message.task)
     if task is None:
         missing = f"task {delivery.message.task!r} is not registered in the child"
-        return ("error", "UnknownTask", missing, "", False, None, False)
+        return (Ended.RAISED, "UnknownTask", missing, "", False, None, False)
     if soft_limit:
         signal.setitimer(signal.ITIMER_REAL, soft_limit)
     try:
-        result = plugin_manager().hook.taskq_task_execute(delivery=delivery, task=task)
+        result = execute(delivery, task)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
         try:
             json.dumps(tuples_to_lists(result), allow_nan=False)
         except (TypeError, ValueError):
-            return ("ok", UnsendableValue(type(result).__name__))
-        return ("ok", result)
+            return (Ended.RETURNED, UnsendableValue(type(result).__name__))
+        return (Ended.RETURNED, result)
     except Retry as request:
         return _failure(request, True, request.delay, True)
     except BaseException as exc:
@@ -247,7 +257,7 @@ class ChildSlot:
         reply, rss_kib = reply
         self._tasks_run += 1
         self._recycle_if_due(rss_kib)
-        if reply[0] == "ok":
+        if reply[0] == Ended.RETURNED:
             return reply[1]
         _, error_type, message, trace, retryable, delay, requested = reply
         raise RemoteFailure(error_type, message, trace, retryable, delay, requested)

@@ -29,7 +29,7 @@ from taskq_core.testing.conformance.base import (
     lose_lease,
     reserve_one,
 )
-from taskq_core.worker.execute import DeliveryRunner
+from taskq_core.worker.runner import DeliveryRunner
 
 if TYPE_CHECKING:
     from taskq_core.clock import FakeClock

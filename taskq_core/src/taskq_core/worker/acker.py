@@ -1,7 +1,7 @@
-"""Coalesced acks: tasks that succeeded are acked in batches, by one settler thread.
+"""Coalesced acks: tasks that succeeded are acked in batches, by one acker thread.
 
-A pool thread whose task succeeded hands the delivery (with its result) to the :class:`Settler`
-and takes its next task at once; the settler thread acks everything handed over since its last
+A pool thread whose task succeeded hands the delivery (with its result) to the :class:`Acker`
+and takes its next task at once; the acker thread acks everything handed over since its last
 round trip with one :meth:`~taskq_core.broker.BaseBroker.ack_many` call. While one batch is on
 its way, the next one fills up, so under load the acks of many tasks share one round trip, and
 when idle a single ack goes out as soon as it is handed over (no timer, no added wait).
@@ -10,10 +10,10 @@ What holds:
 
 * ``taskq_task_succeeded`` fires only after the ack succeeded, on the thread that ran the task
   (as documented for every task hook): when a plugin implements it, the pool thread hands its
-  delivery over with :meth:`Settler.ack` and waits for the batch's answer, so the acks of
+  delivery over with :meth:`Acker.ack` and waits for the batch's answer, so the acks of
   concurrent tasks still share round trips. With no such plugin (the common case) the pool
-  thread does not wait (:meth:`Settler.submit`). A refused ack (lost lease) is logged, never
-  raised, as before.
+  thread does not wait (:meth:`Acker.submit`). A refused ack (lost lease) is logged, never
+  raised.
 * Results travel with the batch, stored whether or not their ack then succeeds.
 * A delivery stays held by the worker (counted against its slots, its lease renewed by the
   heartbeat) until its ack has been answered.
@@ -26,25 +26,27 @@ What holds:
   make the messages run again. A repeated ack whose first reply was lost counts as acked.
 
 Retries and burials are rare and keep their own synchronous broker call on the pool thread.
+
+An acker built with ``background=False`` has no thread: it acks each success on the caller's
+thread at once (``run_until_idle``, the conformance kit), through the same batch code.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from taskq_core.capabilities import Workflows
 from taskq_core.worker.link import BrokerLink, one_line, patiently
+from taskq_core.worker.outcome import Outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from taskq_core.broker import BaseBroker
     from taskq_core.canvas.effects import Continuation
     from taskq_core.schemas import Delivery, TaskResult
+    from taskq_core.worker.holding import Holdings
 
 log = logging.getLogger("taskq.worker")
 
@@ -63,7 +65,7 @@ class Succeeded:
     runtime: float
     #: The follow-up of a workflow step, written in the same atomic step as its ack.
     continuation: Continuation | None = None
-    #: Set by :meth:`Settler.ack` for a caller that waits for the answer.
+    #: Set by :meth:`Acker.ack` for a caller that waits for the answer.
     answered: threading.Event | None = None
     #: The answer: ``True`` acked, ``False`` lease lost, ``None`` the broker failed.
     acked: bool | None = None
@@ -71,83 +73,100 @@ class Succeeded:
     error: Exception | None = None
 
 
-class Settler:
-    """Acks succeeded deliveries in batches on its own thread.
+class Acker:
+    """Acks succeeded deliveries in batches, on its own thread unless ``background=False``.
 
     Args:
         broker: Where to ack.
-        settled: Called once per batch with each delivery and its outcome (``acked``, ``lost``
-            or ``error``) once the acks were answered (or failed), so the worker can free the
-            slots.
-        name: Thread name.
-        lease_deadline: ``time.monotonic()`` at which a held delivery's lease runs out; a
-            batch is tried again while the broker is unreachable until the latest one. By
-            default a batch is tried once.
+        holdings: What the worker holds: told each handed-over delivery's outcome once its ack
+            was answered (or failed), which frees its slot. Its lease deadlines bound how long
+            a batch is tried again while the broker is unreachable (one attempt for deliveries
+            it does not hold).
         link: Told whether each attempt reached the broker.
+        name: Thread name.
+        background: Ack on a thread of its own; ``False`` acks on the caller's thread at once.
     """
 
     def __init__(
         self,
         broker: BaseBroker,
-        settled: Callable[[list[tuple[Delivery, str]]], None],
+        holdings: Holdings,
         *,
-        name: str = "taskq-settler",
-        lease_deadline: Callable[[Delivery], float] | None = None,
         link: BrokerLink | None = None,
+        name: str = "taskq-acker",
+        background: bool = True,
     ) -> None:
         self._broker = broker
-        self._settled = settled
-        self._lease_deadline = lease_deadline
+        self._holdings = holdings
         self._link = link or BrokerLink()
-        self._pending: list[Succeeded] = []
+        #: Handed over and not acked yet; ``None`` is :meth:`close`'s request to stop.
+        self._pending: list[Succeeded | None] = []
         self._changed = threading.Condition()
-        self._closing = False
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+            self._thread.start()
+
+    @property
+    def background(self) -> bool:
+        """Whether acks go out on the acker's own thread (so :meth:`submit` never waits)."""
+        return self._thread is not None
 
     def submit(self, done: Succeeded) -> None:
-        """Queue ``done`` for the next batch (never blocks on the broker).
+        """Queue ``done`` for the next batch (in the background: never blocks on the broker).
 
-        Its outcome goes to the ``settled`` callback; no hook fires.
+        Its outcome goes to the holdings; no hook fires.
         """
+        if self._thread is None:
+            self.ack_batch([done])
+            return
         with self._changed:
             self._pending.append(done)
             if len(self._pending) == 1:
                 self._changed.notify()
 
     def ack(self, done: Succeeded) -> bool:
-        """Queue ``done`` for the next batch and wait for its answer: acked, or lease lost.
+        """Ack ``done`` with the next batch and wait for its answer: acked, or lease lost.
+
+        The caller records the outcome.
 
         Raises:
             Exception: what the broker raised; the lease will bring the message back.
         """
         done.answered = threading.Event()
-        self.submit(done)
-        done.answered.wait()
+        if self._thread is None:
+            self.ack_batch([done])
+        else:
+            self.submit(done)
+            done.answered.wait()
         if done.error is not None:
             raise done.error
         return bool(done.acked)
 
     def close(self, timeout: float | None = None) -> None:
         """Ack everything handed over so far, then stop the thread."""
+        if self._thread is None:
+            return
         with self._changed:
-            self._closing = True
+            self._pending.append(None)
             self._changed.notify()
         self._thread.join(timeout)
 
     def _loop(self) -> None:
         while True:
             with self._changed:
-                while not self._pending and not self._closing:
+                while not self._pending:
                     self._changed.wait()
-                batch = self._pending[:MAX_BATCH]
+                taken = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
-                if not batch and self._closing:
-                    return
-            self.settle(batch)
+            batch = [done for done in taken if done is not None]
+            if batch:
+                self.ack_batch(batch)
+            if len(batch) < len(taken):  # close() asked to stop, after what came before it
+                return
 
-    def settle(self, batch: list[Succeeded]) -> None:
-        """Ack ``batch`` in one call; answer the waiting callers, report the others."""
+    def ack_batch(self, batch: list[Succeeded]) -> None:
+        """Ack ``batch`` in one call; answer the waiting callers, record the others' outcomes."""
         deliveries = [done.delivery for done in batch]
 
         def ack_many() -> list[bool]:
@@ -163,8 +182,7 @@ class Settler:
             return self._broker.ack_many(deliveries)
 
         def until() -> float:
-            deadline = self._lease_deadline
-            return max(map(deadline, deliveries)) if deadline is not None else time.monotonic()
+            return max(map(self._holdings.lease_deadline, deliveries))
 
         what = f"{len(batch)} acks" if len(batch) > 1 else f"the ack of {deliveries[0].id}"
         acked: list[bool] | None
@@ -182,7 +200,7 @@ class Settler:
             acked = None
             for done in batch:
                 done.error = exc
-        outcomes: list[tuple[Delivery, str]] = []
+        outcomes: list[tuple[Delivery, Outcome]] = []
         for index, done in enumerate(batch):
             if acked is not None:
                 done.acked = acked[index]
@@ -190,17 +208,17 @@ class Settler:
                 done.answered.set()
                 continue
             if done.acked is None:
-                outcome = "error"
+                outcome = Outcome.ERROR
             elif done.acked:
-                outcome = "acked"
+                outcome = Outcome.ACKED
             else:
-                outcome = "lost"
+                outcome = Outcome.LOST
                 log.warning(
                     "lease of %s was lost before its ack; the result is discarded", done.delivery.id
                 )
             outcomes.append((done.delivery, outcome))
         if outcomes:
-            self._settled(outcomes)
+            self._holdings.settled(outcomes)
 
     def _ack_with_flows(self, batch: list[Succeeded], flows: list[int]) -> list[bool]:
         """Workflow steps with ``ack_and_continue_many``, the others with ``ack_many``."""
