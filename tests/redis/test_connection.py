@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -15,10 +16,14 @@ from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import BusyLoadingError
 from redis.retry import Retry
 
+from taskq_core import Taskq
 from taskq_core.backends import connect as connect_url
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_redis import RedisBroker
 from taskq_redis.connection import MAX_BLOCK_SECONDS
+
+from ..support.redis_server import redis_server_binary
+from ..support.waiting import wait_until
 
 
 def settings(broker: RedisBroker) -> dict[str, Any]:
@@ -207,3 +212,30 @@ def test_a_connection_lost_past_the_retries_is_one_broker_unavailable_line(
         broker.counts("jobs")
     with pytest.raises(BrokerUnavailable):
         broker.reserve(["jobs"], worker_id="w", lease=1.0, timeout=1.0)
+
+
+@pytest.mark.redis
+def test_a_unix_socket_url_reaches_a_real_server(tmp_path: Path) -> None:
+    # Given a redis-server listening on a unix socket only
+    socket_path = tmp_path / "redis.sock"
+    argv = [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path)]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(socket_path.exists, what="the server listens on its socket")
+        # When a broker built from its unix:// URL sends a message
+        broker = RedisBroker.from_url(f"unix://{socket_path}?db=0&prefix=unix-test")
+        broker.connect()
+        app = Taskq(broker)
+
+        @app.task(name="unix.echo")
+        def echo(x: int) -> int:
+            return x
+
+        echo.delay(1)
+        # Then the message is on that server
+        assert broker.counts("default").ready == 1
+        broker.close()
+    finally:
+        server.terminate()
+        server.wait(10)

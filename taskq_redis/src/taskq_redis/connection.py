@@ -173,6 +173,9 @@ def client_settings(url: str) -> tuple[str, str | None, dict[str, Any]]:
     """
     redis_url, prefix = split_url(url)
     defaults = _defaults()
+    if urlsplit(redis_url).scheme.lower() == "unix":
+        # A unix socket's connection class takes no TCP keepalive option (redis-py refuses it).
+        del defaults["socket_keepalive"]
     if _checks_certificates(redis_url):
         # redis-py before 6.0 skips the hostname check unless asked; the URL may still say no.
         defaults["ssl_check_hostname"] = True
