@@ -13,7 +13,7 @@ import pytest
 
 from taskq_core import ConfigurationError, Taskq, Worker
 
-from .conftest import WAIT_TIMEOUT, wait_until
+from ..support.waiting import WAIT_TIMEOUT, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
