@@ -247,11 +247,7 @@ class MemoryBroker(
     ) -> bool:
         """Store ``result`` if given, then move the message to DEAD with ``reason``. Fenced."""
         with self._lock:
-            queue, record = self._held_after_storing(delivery, result, result_ttl)
-            if record is None:
-                return False
-            self._take_dead(queue, record, reason)
-            return True
+            return self._bury(delivery, reason, result, result_ttl)
 
     def end(
         self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL

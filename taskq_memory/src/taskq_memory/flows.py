@@ -83,10 +83,8 @@ class MemoryWorkflows(MemoryState, Workflows):
     ) -> bool:
         """Bury and apply ``continuation`` under one hold of the lock (see the contract)."""
         with self._lock:
-            queue, record = self._held_after_storing(delivery, result, result_ttl)
-            if record is None:
+            if not self._bury(delivery, reason, result, result_ttl):
                 return False
-            self._take_dead(queue, record, reason)
             self._continue(continuation, result_ttl)
             join = continuation.join
             if join is not None and self._chords.fail(join, self.now()):

@@ -173,6 +173,20 @@ class MemoryState(BaseBroker):
         queue.history.count("succeeded", now)
         self._made_room(queue)
 
+    def _bury(
+        self, delivery: Delivery, reason: str, result: TaskResult | None, ttl: float
+    ) -> bool:
+        """Fenced move of a held delivery to DEAD after storing ``result`` (lock held).
+
+        ``False`` when the lease was lost: nothing moved (the result, which the task did
+        produce, is stored either way).
+        """
+        queue, record = self._held_after_storing(delivery, result, ttl)
+        if record is None:
+            return False
+        self._take_dead(queue, record, reason)
+        return True
+
     def _take_dead(self, queue: MemoryQueue, record: Record, reason: str) -> None:
         """A held record goes to DEAD: counted in the history, its room given back (lock held)."""
         now = self.now()
