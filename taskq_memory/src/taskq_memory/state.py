@@ -173,9 +173,7 @@ class MemoryState(BaseBroker):
         queue.history.count("succeeded", now)
         self._made_room(queue)
 
-    def _bury(
-        self, delivery: Delivery, reason: str, result: TaskResult | None, ttl: float
-    ) -> bool:
+    def _bury(self, delivery: Delivery, reason: str, result: TaskResult | None, ttl: float) -> bool:
         """Fenced move of a held delivery to DEAD after storing ``result`` (lock held).
 
         ``False`` when the lease was lost: nothing moved (the result, which the task did
