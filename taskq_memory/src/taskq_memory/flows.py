@@ -58,19 +58,15 @@ class MemoryWorkflows(MemoryState, Workflows):
         result: TaskResult | None,
         result_ttl: float,
     ) -> bool:
-        queue, record = self._held_after_storing(delivery, result, result_ttl)
-        if record is None:
-            return queue.acked_before(
-                delivery.id, worker_id=delivery.worker_id, token=delivery.token
-            )
-        self._take_acked(queue, record)
-        self._continue(continuation, result_ttl)
-        if continuation.join is not None:
-            callback = self._chords.join(continuation.join)
-            if callback is not None:
-                self._add(callback.queue, Record.of(callback), None, True)
-        self._work_may_be_ready.notify_all()
-        return True
+        def follow_up() -> None:
+            self._continue(continuation, result_ttl)
+            if continuation.join is not None:
+                callback = self._chords.join(continuation.join)
+                if callback is not None:
+                    self._add(callback.queue, Record.of(callback), None, True)
+            self._work_may_be_ready.notify_all()
+
+        return self._ack(delivery, result, result_ttl, follow_up)
 
     def dead_and_continue(
         self,
