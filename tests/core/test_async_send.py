@@ -70,10 +70,10 @@ def test_aapply_async_takes_the_options_of_apply_async(
     assert broker.counts("slow").scheduled == 1
     clock.advance(61)
     [message] = reserve_all(broker, "slow")
-    assert (message.id, message.priority, message.headers, message.max_retries) == (
+    assert (message.id, message.priority, message.headers["tenant"], message.max_retries) == (
         handle.id,
         7,
-        {"tenant": "a"},
+        "a",
         2,
     )
 
@@ -183,3 +183,19 @@ def test_async_sends_of_a_unique_task_are_refused_not_sent_without_the_claim(
 
     # And nothing was written, so no second copy can slip past the key
     assert broker.queues() == []
+
+
+def test_aapply_async_with_a_countdown_carries_the_eta_apply_async_would(
+    add: Task[..., int], broker: MemoryBroker, clock: FakeClock
+):
+    # Given the same call sent with a countdown, once in sync and once from a coroutine
+    add.apply_async((1, 2), countdown=60, task_id="sync")
+    asyncio.run(add.aapply_async((1, 2), countdown=60, task_id="async"))
+
+    # When both are due and reserved
+    clock.advance(61)
+    messages = {message.id: message for message in reserve_all(broker)}
+
+    # Then both carry the same headers: the ETA that ``request.eta`` reads
+    assert messages["async"].headers == messages["sync"].headers
+    assert "taskq-eta" in messages["async"].headers

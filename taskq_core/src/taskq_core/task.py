@@ -203,18 +203,8 @@ class Task(MessageBuilding, WhileRunning, Generic[P, R, T]):
             return self._apply_linked(
                 args, kwargs, link, link_error, wait, queue, priority, task_id, max_retries
             )
-        when = self.app.resolve_eta(countdown=countdown, eta=eta)
-        if when is not None:
-            headers = {**(headers or {}), ETA_HEADER: repr(float(when))}
-        message = self.build_message(
-            args,
-            kwargs,
-            queue=queue,
-            priority=priority,
-            task_id=task_id,
-            max_retries=max_retries,
-            headers=headers,
-            expires=expires_at(expires, self.app.clock.now()),
+        message, when = self._message_at(
+            args, kwargs, countdown, eta, queue, priority, task_id, max_retries, headers, expires
         )
         app = self.app
         claim = claim_for(
@@ -255,6 +245,33 @@ class Task(MessageBuilding, WhileRunning, Generic[P, R, T]):
                 :meth:`apply_async` raises.
         """
         self._refuse_unique("aapply_async")
+        message, when = self._message_at(
+            args, kwargs, countdown, eta, queue, priority, task_id, max_retries, headers, None
+        )
+        chosen = task_id is not None
+        written = await aio.asend_message(self.app, message, eta=when, replace_result=chosen)
+        return self._handle(message, written)
+
+    def _message_at(
+        self,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        countdown: float | None,
+        eta: dt.datetime | float | None,
+        queue: str | None,
+        priority: int | None,
+        task_id: str | None,
+        max_retries: int | None,
+        headers: Mapping[str, str] | None,
+        expires: Expires | None,
+    ) -> tuple[Message, float | None]:
+        """The message of one send and when it is due (``None``: at once).
+
+        A due time travels in the ``taskq-eta`` header too, which ``request.eta`` reads.
+        """
+        when = self.app.resolve_eta(countdown=countdown, eta=eta)
+        if when is not None:
+            headers = {**(headers or {}), ETA_HEADER: repr(float(when))}
         message = self.build_message(
             args,
             kwargs,
@@ -263,11 +280,9 @@ class Task(MessageBuilding, WhileRunning, Generic[P, R, T]):
             task_id=task_id,
             max_retries=max_retries,
             headers=headers,
+            expires=expires_at(expires, self.app.clock.now()),
         )
-        when = self.app.resolve_eta(countdown=countdown, eta=eta)
-        chosen = task_id is not None
-        written = await aio.asend_message(self.app, message, eta=when, replace_result=chosen)
-        return self._handle(message, written)
+        return message, when
 
     def _handle(self, message: Message, written: bool) -> AsyncResult[T]:
         """The handle of a sent message; ``duplicate`` when the send wrote nothing."""

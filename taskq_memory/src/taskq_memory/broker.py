@@ -194,16 +194,6 @@ class MemoryBroker(
                 for held, outcome in zip(deliveries, outcomes, strict=True)
             ]
 
-    def _ack(self, delivery: Delivery, result: TaskResult | None, ttl: float) -> bool:
-        """Fenced ack; a delivery that already acked its message answers ``True`` again."""
-        queue, record = self._held_after_storing(delivery, result, ttl)
-        if record is None:
-            return queue.acked_before(
-                delivery.id, worker_id=delivery.worker_id, token=delivery.token
-            )
-        self._take_acked(queue, record)
-        return True
-
     def retry(self, delivery: Delivery, *, delay: float, error: str | None = None) -> bool:
         """Count a retry and keep ``error``; back to READY, or SCHEDULED at ``now + delay``."""
         with self._lock:
@@ -247,11 +237,7 @@ class MemoryBroker(
     ) -> bool:
         """Store ``result`` if given, then move the message to DEAD with ``reason``. Fenced."""
         with self._lock:
-            queue, record = self._held_after_storing(delivery, result, result_ttl)
-            if record is None:
-                return False
-            self._take_dead(queue, record, reason)
-            return True
+            return self._bury(delivery, reason, result, result_ttl)
 
     def end(
         self, delivery: Delivery, *, status: EndStatus, result_ttl: float = DEFAULT_RESULT_TTL

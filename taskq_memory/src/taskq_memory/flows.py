@@ -58,19 +58,15 @@ class MemoryWorkflows(MemoryState, Workflows):
         result: TaskResult | None,
         result_ttl: float,
     ) -> bool:
-        queue, record = self._held_after_storing(delivery, result, result_ttl)
-        if record is None:
-            return queue.acked_before(
-                delivery.id, worker_id=delivery.worker_id, token=delivery.token
-            )
-        self._take_acked(queue, record)
-        self._continue(continuation, result_ttl)
-        if continuation.join is not None:
-            callback = self._chords.join(continuation.join)
-            if callback is not None:
-                self._add(callback.queue, Record.of(callback), None, True)
-        self._work_may_be_ready.notify_all()
-        return True
+        def follow_up() -> None:
+            self._continue(continuation, result_ttl)
+            if continuation.join is not None:
+                callback = self._chords.join(continuation.join)
+                if callback is not None:
+                    self._add(callback.queue, Record.of(callback), None, True)
+            self._work_may_be_ready.notify_all()
+
+        return self._ack(delivery, result, result_ttl, follow_up)
 
     def dead_and_continue(
         self,
@@ -83,10 +79,8 @@ class MemoryWorkflows(MemoryState, Workflows):
     ) -> bool:
         """Bury and apply ``continuation`` under one hold of the lock (see the contract)."""
         with self._lock:
-            queue, record = self._held_after_storing(delivery, result, result_ttl)
-            if record is None:
+            if not self._bury(delivery, reason, result, result_ttl):
                 return False
-            self._take_dead(queue, record, reason)
             self._continue(continuation, result_ttl)
             join = continuation.join
             if join is not None and self._chords.fail(join, self.now()):

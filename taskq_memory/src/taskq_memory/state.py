@@ -38,6 +38,8 @@ from taskq_memory.record import Record
 from taskq_memory.results import ResultRecords
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from taskq_core.progress import TaskState
     from taskq_memory.broker import MemoryBroker
 
@@ -172,6 +174,40 @@ class MemoryState(BaseBroker):
         queue.ack(record, now)
         queue.history.count("succeeded", now)
         self._made_room(queue)
+
+    def _ack(
+        self,
+        delivery: Delivery,
+        result: TaskResult | None,
+        ttl: float,
+        then: Callable[[], None] | None = None,
+    ) -> bool:
+        """Fenced ack (lock held); a delivery that already acked its message answers ``True``.
+
+        ``then`` runs after an ack this call made, never after a repeated one: a workflow's
+        follow-up is applied once.
+        """
+        queue, record = self._held_after_storing(delivery, result, ttl)
+        if record is None:
+            return queue.acked_before(
+                delivery.id, worker_id=delivery.worker_id, token=delivery.token
+            )
+        self._take_acked(queue, record)
+        if then is not None:
+            then()
+        return True
+
+    def _bury(self, delivery: Delivery, reason: str, result: TaskResult | None, ttl: float) -> bool:
+        """Fenced move of a held delivery to DEAD after storing ``result`` (lock held).
+
+        ``False`` when the lease was lost: nothing moved (the result, which the task did
+        produce, is stored either way).
+        """
+        queue, record = self._held_after_storing(delivery, result, ttl)
+        if record is None:
+            return False
+        self._take_dead(queue, record, reason)
+        return True
 
     def _take_dead(self, queue: MemoryQueue, record: Record, reason: str) -> None:
         """A held record goes to DEAD: counted in the history, its room given back (lock held)."""

@@ -35,7 +35,7 @@ from redis.exceptions import ResponseError
 Connection = Any
 
 #: Idle connections kept aside per broker; a worker uses about three at once (consumer,
-#: settler, heartbeat), a threaded producer one per concurrent sender.
+#: acker, heartbeat), a threaded producer one per concurrent sender.
 KEEP_CONNECTIONS = 8
 
 

@@ -68,11 +68,9 @@ def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:
     def translated(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, ResponseError) as exc:
-            error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
-            if error is None:
-                raise
-            raise error from exc
+        except _TRANSLATED as exc:
+            _raise_taskq_error(exc, args)
+            raise
 
     return translated
 
@@ -86,13 +84,26 @@ def areports_lost_connection(
     async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError, ResponseError) as exc:
-            error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
-            if error is None:
-                raise
-            raise error from exc
+        except _TRANSLATED as exc:
+            _raise_taskq_error(exc, args)
+            raise
 
     return translated
+
+
+#: redis-py's errors :func:`taskq_error` may translate.
+_TRANSLATED = (redis.ConnectionError, redis.TimeoutError, ResponseError)
+
+
+def _raise_taskq_error(exc: RedisError, args: tuple[object, ...]) -> None:
+    """Raise ``exc``'s taskq error, chained to it; return when it has none.
+
+    ``args`` are the wrapped method's arguments: the first is the broker, whose ``client``
+    names the server in the message.
+    """
+    error = taskq_error(exc, getattr(args[0], "client", None) if args else None)
+    if error is not None:
+        raise error from exc
 
 
 def taskq_error(exc: RedisError, client: Any) -> TaskqError | None:

@@ -31,10 +31,7 @@ local schedule, id, payload = ARGV[1], ARGV[3], ARGV[4]
 local tick = num(ARGV[2], 'tick')
 local priority = num(ARGV[5], 'priority')
 local max_deliveries = num(ARGV[6], 'max_deliveries')
-local expires = ARGV[7] or ''
-if expires ~= '' then
-  num(expires, 'expires')
-end
+local expires = optional_num(ARGV[7], 'expires')
 
 local last = tonumber(redis.call('HGET', periodic, schedule))
 if last ~= nil and last >= tick then

@@ -127,6 +127,16 @@ local function num(value, name)
   return n
 end
 
+-- An optional numeric ARGV kept as sent (it is stored as is): '' when absent or empty, else
+-- checked like num.
+local function optional_num(value, name)
+  value = value or ''
+  if value ~= '' then
+    num(value, name)
+  end
+  return value
+end
+
 -- The test clock's `now` when given, else the server's TIME (immune to worker clock skew).
 local function clock(arg)
   if arg ~= nil and arg ~= '' then
@@ -206,6 +216,20 @@ local function by_ready_list(state, ids)
     table.insert(groups[index], id)
   end
   return groups
+end
+
+-- Push ids to the back of their READY lists, in their given order.
+local function to_ready_back(state, ready, ids)
+  for index, group in pairs(by_ready_list(state, ids)) do
+    each_chunk('RPUSH', ready[index], group)
+  end
+end
+
+-- Push ids to the front of their READY lists, each list starting with them in their given order.
+local function to_ready_front(state, ready, ids)
+  for index, group in pairs(by_ready_list(state, ids)) do
+    push_front(ready[index], group)
+  end
 end
 
 -- One EXISTS over the ten READY lists: Redis deletes a list when it empties, so this is
@@ -370,11 +394,8 @@ local function promote_due(scheduled, state, ready, now, limit)
   if #ids == 0 then
     return 0
   end
-  local groups = by_ready_list(state, ids)
   each_chunk('ZREM', scheduled, ids)
-  for index, group in pairs(groups) do
-    each_chunk('RPUSH', ready[index], group)
-  end
+  to_ready_back(state, ready, ids)
   return #ids
 end
 

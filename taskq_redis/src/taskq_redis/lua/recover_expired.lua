@@ -58,9 +58,7 @@ for _, id in ipairs(buried) do
   bury(dead, state, id, reason, now, KEYS[16], KEYS[17])
 end
 if #requeued > 0 then
-  for index, group in pairs(by_ready_list(state, requeued)) do
-    push_front(ready[index], group)
-  end
+  to_ready_front(state, ready, requeued)
   mark_ready(marker)
 else
   wake_below_cap(meta, processing, marker, ready)

@@ -35,13 +35,10 @@ end
 if #ids == 0 then
   return 0
 end
-local groups = by_ready_list(state, ids)
 each_chunk('ZREM', processing, ids)
 for _, id in ipairs(ids) do
   redis.call('HDEL', state, id .. ':w')
 end
-for index, group in pairs(groups) do
-  push_front(ready[index], group)
-end
+to_ready_front(state, ready, ids)
 mark_ready(marker)
 return #ids

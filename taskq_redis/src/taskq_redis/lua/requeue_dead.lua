@@ -47,17 +47,13 @@ for _, id in ipairs(ids) do
     orphans[#orphans + 1] = id
   end
 end
-local groups = by_ready_list(state, alive)
-
 each_chunk('ZREM', dead, ids)
 clear_state(state, orphans)
 for _, id in ipairs(alive) do
   redis.call('HDEL', state, id .. ':r', id .. ':l', id .. ':w', id .. ':e', id .. ':x',
     id .. ':t')
 end
-for index, group in pairs(groups) do
-  each_chunk('RPUSH', ready[index], group)
-end
+to_ready_back(state, ready, alive)
 if #alive > 0 then
   mark_ready(marker)
 end

@@ -44,10 +44,7 @@ local unique, unique_until = KEYS[6], KEYS[7]
 local id, payload = ARGV[2], ARGV[3]
 local priority = num(ARGV[4], 'priority')
 local max_deliveries = num(ARGV[5], 'max_deliveries')
-local expires = ARGV[10] or ''
-if expires ~= '' then
-  num(expires, 'expires')
-end
+local expires = optional_num(ARGV[10], 'expires')
 local eta, now = nil, nil
 if ARGV[6] ~= '' then
   eta = num(ARGV[6], 'eta')
