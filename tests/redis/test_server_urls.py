@@ -60,6 +60,19 @@ def test_a_sentinel_broker_says_where_it_connects_without_the_password() -> None
     broker.close()
 
 
+def test_no_primary_from_the_sentinels_is_one_short_line_without_client_reprs() -> None:
+    # redis-py appends the repr of every Sentinel client it asked (pools, retry objects...).
+    broker = RedisBroker.from_url("redis+sentinel://:s3cret@127.0.0.1:1/orders/0")
+    with pytest.raises(BrokerUnavailable) as caught:
+        broker.connect()
+    message = str(caught.value)
+    assert "No master found for 'orders'" in message
+    assert "<redis." not in message
+    assert "s3cret" not in message
+    assert len(message) < 200
+    broker.close()
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
