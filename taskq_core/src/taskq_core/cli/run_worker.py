@@ -93,8 +93,22 @@ def flag_names(ctx: click.Context) -> Iterator[None]:
     help="fair: round-robin (weighted) over the queues, none starves; "
     "strict: a queue runs only when those listed before it are empty.",
 )
-@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--pool", type=click.Choice(POOLS), default="threads", show_default=True)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Tasks running at once in this worker (pool threads or child processes).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(POOLS),
+    default="threads",
+    show_default=True,
+    help="threads: bodies share the GIL; processes: each body in a child process (isolation, "
+    "hard time limits); solo: one task at a time on the consumer thread (-c is ignored).",
+)
 @click.option(
     "--processes",
     type=click.IntRange(min=1),
