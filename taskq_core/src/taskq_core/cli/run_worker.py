@@ -24,6 +24,7 @@ from taskq_core.worker.options import (
     show_envvars,
 )
 from taskq_core.worker.queues import QUEUE_ORDERS
+from taskq_core.worker.startup import BROKER_WAIT_EXPIRED_STATUS, BrokerWaitExpired
 from taskq_core.worker.supervisor_child import supervise
 
 #: Heartbeat interval of ``taskq worker`` when the lease is long enough for it, in seconds.
@@ -140,7 +141,8 @@ def flag_names(ctx: click.Context) -> Iterator[None]:
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0),
-    help="Seconds to keep retrying an unreachable broker at start (default: until it answers).",
+    help="Seconds to keep retrying an unreachable broker at start (default: until it answers), "
+    "then exit with status 3.",
 )
 @click.option(
     "--scheduler/--no-scheduler", default=True, help="Send the app's periodic tasks (default on)."
@@ -225,4 +227,13 @@ def worker(
         if processes > 1:
             raise SystemExit(supervise(click.get_current_context(), processes))
         with monitored.serving(consumer):
-            consumer.run()
+            try:
+                consumer.run()
+            except BrokerWaitExpired as exc:
+                raise BrokerWaitExpiredExit(str(exc)) from None
+
+
+class BrokerWaitExpiredExit(click.ClickException):
+    """``--connect-timeout`` passed without a broker: one line, its own exit status."""
+
+    exit_code = BROKER_WAIT_EXPIRED_STATUS
