@@ -6,6 +6,8 @@ import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
 
+from taskq_core import MissingCapability
+from taskq_core.capabilities import Workflows
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_core.urls import redact_url
 from taskq_redis import RedisBroker
@@ -109,3 +111,14 @@ def test_redaction_hides_the_secrets_of_every_multi_server_scheme(scheme: str) -
     assert "s3cret" not in shown
     assert "t0ps3cret" not in shown
     assert shown.startswith(f"{scheme}://***@h1:1,h2:2/")
+
+
+def test_a_workflow_on_a_cluster_says_why_in_one_line() -> None:
+    # Given a cluster broker (built without contacting a node)
+    broker = RedisBroker.from_url("redis+cluster://127.0.0.1:7000/")
+
+    # When a chord asks for workflows, then the one line names Redis Cluster as the reason
+    with pytest.raises(MissingCapability) as caught:
+        Workflows.require(broker, "a chord")
+    assert "withholds it on a Redis Cluster" in str(caught.value)
+    assert "\n" not in str(caught.value)
