@@ -518,3 +518,10 @@ def test_worker_logs_its_banner_always_and_task_lines_at_info(
     # Then the banner is there either way, and the per-task line only at INFO
     assert "worker.banner: taskq" in stderr
     assert stderr.count("succeeded in") == task_lines, stderr
+
+
+@pytest.mark.parametrize("command", ["worker", "dashboard"])
+def test_every_option_of_worker_and_dashboard_says_what_it_does(command: str) -> None:
+    # A new user reads `taskq worker --help`: an option shown without a sentence explains nothing.
+    options = [p for p in main.commands[command].params if isinstance(p, click.Option)]
+    assert [p.opts for p in options if not p.help and not p.hidden] == []

@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from taskq_core import Taskq, Worker
-from taskq_core.worker.startup import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, retry_delay
+from taskq_core.worker.startup import (
+    BROKER_WAIT_EXPIRED_STATUS,
+    FIRST_RETRY_DELAY,
+    MAX_RETRY_DELAY,
+    retry_delay,
+)
 
 from ..support.redis_server import RedisServer, free_port, redis_server_binary
 from ..support.waiting import wait_until
@@ -225,16 +230,29 @@ def test_a_stop_signal_while_waiting_for_redis_exits_cleanly(commands, signum: i
     assert "Traceback" not in worker.output
 
 
-def test_connect_timeout_bounds_the_wait_with_one_line_and_status_1(commands):
+def test_connect_timeout_bounds_the_wait_with_one_line_and_status_3(commands):
     # Given a worker with a connect timeout and no Redis on its port
     worker = commands(f"redis://127.0.0.1:{free_port()}/0", "--connect-timeout", "1")
 
-    # When the timeout passes, then it exits with status 1 and one error line naming the cause
-    assert worker.exit_code() == 1
+    # When the timeout passes, then it exits with status 3 and one error line naming the cause
+    assert worker.exit_code() == BROKER_WAIT_EXPIRED_STATUS == 3
     errors = [line for line in worker.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, worker.output
     assert "cannot reach Redis" in errors[0]
     assert "gave up after" in errors[0]
+    assert "Traceback" not in worker.output
+
+
+def test_connect_timeout_bounds_the_wait_of_supervised_processes_too(commands):
+    # Given two supervised worker processes with a connect timeout and no Redis on their port
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    worker = commands(url, "--connect-timeout", "1", "--processes", "2")
+
+    # When the timeout passes, then the supervisor stops instead of restarting them for ever,
+    # with the processes' status and their one-line cause
+    assert worker.exit_code() == BROKER_WAIT_EXPIRED_STATUS
+    assert "gave up waiting for the broker" in worker.output
+    assert "restarting it" not in worker.output
     assert "Traceback" not in worker.output
 
 

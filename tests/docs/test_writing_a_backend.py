@@ -148,3 +148,21 @@ def test_a_worker_with_a_rate_limited_task_refuses_to_start_without_a_rate_limit
     # When a worker starts, then it refuses with one line naming the task
     with pytest.raises(MissingCapability, match=r"rate_limit= of task '.*limited' needs a "):
         Worker(app, queues=["default"]).start()
+
+
+def test_status_on_a_backend_without_a_worker_registry_does_not_claim_no_worker_runs() -> None:
+    # Given the minimal backend, which keeps no list of workers
+    from click.testing import CliRunner
+
+    from taskq_core import register_backend
+    from taskq_core.cli import main
+
+    register_backend("tiny-status", lambda url, **options: tiny_broker())
+
+    # When `taskq status` reads it
+    result = CliRunner().invoke(main, ["status", "--broker", "tiny-status://"])
+
+    # Then it says workers are not listed there, rather than "alive workers: 0"
+    assert result.exit_code == 0, result.output
+    assert "alive workers" not in result.output
+    assert "workers: not listed (the tiny backend keeps no worker registry)" in result.output

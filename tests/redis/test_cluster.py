@@ -226,3 +226,23 @@ def test_a_primary_failover_mid_run_completes_every_accepted_task(
     assert broker.counts("failing").processing == 0
     assert int(broker.client.nodes_manager.get_node_from_slot(slot).port) == replica
     broker.close()
+
+
+def test_the_demo_runs_on_a_cluster_without_its_chord(
+    redis_cluster: RedisCluster,  # noqa: F811
+) -> None:
+    # Given the README's demo pointed at a cluster, which offers no workflows
+    from io import StringIO
+
+    from rich.console import Console
+
+    from taskq_core.demo import run_demo
+
+    out = StringIO()
+    url = f"{redis_cluster.url}?prefix=demo-{uuid.uuid4().hex[:8]}"
+
+    # When it runs, then every task ends and the chord line says why it was left out
+    counts = run_demo(url, tasks=30, console=Console(file=out, width=200))
+    assert counts["succeeded"] > 0
+    assert "chord: not sent: " in out.getvalue()
+    assert "on a Redis Cluster" in out.getvalue()

@@ -6,6 +6,8 @@ import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
 
+from taskq_core import MissingCapability
+from taskq_core.capabilities import Workflows
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_core.urls import redact_url
 from taskq_redis import RedisBroker
@@ -60,6 +62,19 @@ def test_a_sentinel_broker_says_where_it_connects_without_the_password() -> None
     broker.close()
 
 
+def test_no_primary_from_the_sentinels_is_one_short_line_without_client_reprs() -> None:
+    # redis-py appends the repr of every Sentinel client it asked (pools, retry objects...).
+    broker = RedisBroker.from_url("redis+sentinel://:s3cret@127.0.0.1:1/orders/0")
+    with pytest.raises(BrokerUnavailable) as caught:
+        broker.connect()
+    message = str(caught.value)
+    assert "No master found for 'orders'" in message
+    assert "<redis." not in message
+    assert "s3cret" not in message
+    assert len(message) < 200
+    broker.close()
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
@@ -96,3 +111,14 @@ def test_redaction_hides_the_secrets_of_every_multi_server_scheme(scheme: str) -
     assert "s3cret" not in shown
     assert "t0ps3cret" not in shown
     assert shown.startswith(f"{scheme}://***@h1:1,h2:2/")
+
+
+def test_a_workflow_on_a_cluster_says_why_in_one_line() -> None:
+    # Given a cluster broker (built without contacting a node)
+    broker = RedisBroker.from_url("redis+cluster://127.0.0.1:7000/")
+
+    # When a chord asks for workflows, then the one line names Redis Cluster as the reason
+    with pytest.raises(MissingCapability) as caught:
+        Workflows.require(broker, "a chord")
+    assert "withholds it on a Redis Cluster" in str(caught.value)
+    assert "\n" not in str(caught.value)

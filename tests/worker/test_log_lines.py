@@ -58,6 +58,16 @@ def test_the_start_banner_names_what_the_worker_runs_with(
     assert text.endswith("  tasks:\n    . tests.add\n    . tests.mail")
 
 
+def test_the_banner_shows_async_concurrency_when_it_differs_from_the_slots() -> None:
+    # Given a worker whose async def tasks run 200 at once beside 2 pool threads
+    app = Taskq("memory://")
+    worker = Worker(app, queues=["default"], concurrency=2, async_concurrency=200)
+
+    # When the banner is built, then the pool line says both numbers
+    text = banner(worker, __version__)
+    assert "  pool:        threads, concurrency 2, async def tasks 200 at once" in text
+
+
 def test_the_banner_hides_the_broker_password():
     # Given an app whose broker URL carries a password (never connected: the banner reads the URL)
     app = Taskq("redis://user:s3cr#t/pw@redis.example:6379/0?password=other")

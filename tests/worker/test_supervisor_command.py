@@ -11,7 +11,12 @@ import pytest
 
 from taskq_core.cli import main
 from taskq_core.worker.supervisor import Backoff
-from taskq_core.worker.supervisor_child import CHILD_MODULE, child_argv, worker_command
+from taskq_core.worker.supervisor_child import (
+    CHILD_MODULE,
+    child_argv,
+    child_environment,
+    worker_command,
+)
 
 
 def context(args: list[str]):  # type: ignore[no-untyped-def]
@@ -65,6 +70,21 @@ def test_the_process_runs_the_child_module() -> None:
     argv = child_argv(context(["app:app", "--processes", "2"]), 0)
     assert argv[1:3] == ["-m", CHILD_MODULE]
     assert argv[3:] == ["worker", "--processes", "1", "app:app"]
+
+
+def test_the_broker_url_reaches_the_process_by_its_environment_not_its_command_line() -> None:
+    # A command line is readable by every local user (ps, /proc/PID/cmdline): no password there.
+    url = "redis://:s3cret@127.0.0.1:6379/0"
+    ctx = context(["app:app", "--processes", "2", "--broker", url])
+    argv = child_argv(ctx, 0)
+    assert not any("s3cret" in part for part in argv)
+    assert "--broker" not in argv
+    assert child_environment(ctx) == {"TASKQ_WORKER_BROKER": url}
+    assert context(argv[4:]).params["broker"] is None  # the process reads the variable
+
+
+def test_no_broker_flag_leaves_the_environment_alone() -> None:
+    assert child_environment(context(["app:app", "--processes", "2"])) == {}
 
 
 def test_restart_delay_doubles_with_quick_deaths_up_to_the_longest() -> None:

@@ -56,13 +56,16 @@ def plain_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def show_status(
     counts: Sequence[QueueCounts],
-    workers: Sequence[WorkerInfo],
+    workers: Sequence[WorkerInfo] | None,
     now: float,
     within: float,
     *,
     paused: Collection[str] = (),
 ) -> None:
-    """``taskq status``: a table of queues (with ``paused`` ones marked) and one of workers."""
+    """``taskq status``: a table of queues (with ``paused`` ones marked) and one of workers.
+
+    ``workers`` is ``None`` for a backend that keeps no list of workers: only the queues show.
+    """
     queue_rows = [
         [
             c.queue,
@@ -80,12 +83,14 @@ def show_status(
             str(w.concurrency),
             f"{max(0.0, now - w.last_seen):.1f}s ago",
         ]
-        for w in workers
+        for w in workers or ()
     ]
     alive_title = f"alive workers (heartbeat within {within:.0f} s)"
     console = terminal()
     if console is None:
         click.echo(plain_columns(["queue", *COUNT_COLUMNS, "state"], queue_rows))
+        if workers is None:
+            return
         click.echo(f"\n{alive_title}: {len(worker_rows)}")
         if worker_rows:
             click.echo(plain_columns(worker_header, worker_rows))
@@ -98,6 +103,8 @@ def show_status(
     for name, *numbers, state in queue_rows:
         table.add_row(f"{name} (paused)" if state == "paused" else name, *numbers)
     console.print(table)
+    if workers is None:
+        return
     alive = Table(title=alive_title)
     for name in worker_header:
         alive.add_column(name, justify="right" if name == "concurrency" else "left")

@@ -87,6 +87,8 @@ class RedisBroker(
     scheme: ClassVar[str] = "redis"
     #: Capabilities the class implements that this broker's server cannot give (Cluster).
     withheld_capabilities: frozenset[type[Capability]] = frozenset()
+    #: Where they are withheld, for the one-line error of a feature that needs one.
+    withheld_where = "on this server"
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class RedisBroker(
         if self._store.redis.cluster:
             # flow.lua names keys of several queues and results: one slot it is not.
             self.withheld_capabilities = frozenset({Workflows, ChordIndex})
+            self.withheld_where = "on a Redis Cluster (see docs/redis.md)"
 
     @classmethod
     def from_url(cls, url: str, **options: object) -> Self:

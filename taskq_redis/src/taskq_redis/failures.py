@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
+from redis.sentinel import MasterNotFoundError
 
 from taskq_core.errors import BrokerFullError, BrokerUnavailable, TaskqError
 from taskq_redis.servers import LazyCluster
@@ -51,9 +52,18 @@ def describe(client: Any) -> str:
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message (its type's name when it has none)."""
+    """The first line of ``exc``'s message (its type's name when it has none).
+
+    A ``MasterNotFoundError`` keeps only its own sentence: redis-py appends the repr of every
+    Sentinel client it asked (pools, retry objects), which explains nothing to the reader.
+    """
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    if isinstance(exc, MasterNotFoundError):
+        found = text[0].split(" : ", 1)[0]
+        return f"{found} (each Sentinel was unreachable or does not monitor that service)"
+    return text[0]
 
 
 def reports_lost_connection(method: Callable[P, R]) -> Callable[P, R]:

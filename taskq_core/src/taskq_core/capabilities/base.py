@@ -26,7 +26,8 @@ class Capability(abc.ABC):  # noqa: B024 - a marker base: the methods are the su
 
         Its class implements it, and the broker does not withhold it: an instance lists in
         ``withheld_capabilities`` what its deployment cannot give although its class could
-        (workflows on Redis Cluster, whose scripts cannot span queues in several slots).
+        (workflows on Redis Cluster, whose scripts cannot span queues in several slots), and
+        may say where in ``withheld_where`` (``"on a Redis Cluster"``) for the error line.
         """
         return isinstance(broker, cls) and cls not in getattr(broker, "withheld_capabilities", ())
 
@@ -44,7 +45,8 @@ class Capability(abc.ABC):  # noqa: B024 - a marker base: the methods are the su
         if cls.offered_by(broker):
             return broker  # type: ignore[return-value]
         scheme = getattr(broker, "scheme", "") or type(broker).__name__
-        has = "withholds it on this server" if isinstance(broker, cls) else "has none"
+        where = getattr(broker, "withheld_where", "on this server")
+        has = f"withholds it {where}" if isinstance(broker, cls) else "has none"
         raise MissingCapability(
             f"{needed_for} needs a backend with {cls.offers}; the {scheme} backend "
             f"({type(broker).__name__}) {has}"

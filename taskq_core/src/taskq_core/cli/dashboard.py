@@ -14,7 +14,13 @@ DASHBOARD_BASIC_AUTH_ENV = "TASKQ_DASHBOARD_BASIC_AUTH"
 @click.command()
 @broker_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=5555,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option(
     "--auth-token",
     envvar=DASHBOARD_TOKEN_ENV,

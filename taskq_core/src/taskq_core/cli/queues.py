@@ -25,7 +25,7 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
         paused = set()
         if isinstance(backend, QueueControl):
             paused = {c.queue for c in counts if backend.paused(c.queue)}
-        workers = []
+        workers = None  # None: the backend keeps no list of workers to read
         if isinstance(backend, WorkerRegistry):
             workers = backend.list_alive_workers(within=STATUS_ALIVE_WITHIN)
         now = backend.now()
@@ -34,11 +34,15 @@ def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
             json.dumps(
                 {
                     "queues": [{**c.model_dump(), "paused": c.queue in paused} for c in counts],
-                    "workers": [w.model_dump() for w in workers],
+                    "workers": [w.model_dump() for w in workers or ()],
                 },
                 indent=2,
             )
         )
+        return
+    if workers is None:
+        show_status(counts, None, now, STATUS_ALIVE_WITHIN, paused=paused)
+        click.echo(f"\nworkers: not listed (the {backend.scheme} backend keeps no worker registry)")
         return
     show_status(counts, workers, now, STATUS_ALIVE_WITHIN, paused=paused)
 

@@ -24,6 +24,7 @@ from taskq_core.worker.options import (
     show_envvars,
 )
 from taskq_core.worker.queues import QUEUE_ORDERS
+from taskq_core.worker.startup import BROKER_WAIT_EXPIRED_STATUS, BrokerWaitExpired
 from taskq_core.worker.supervisor_child import supervise
 
 #: Heartbeat interval of ``taskq worker`` when the lease is long enough for it, in seconds.
@@ -93,8 +94,22 @@ def flag_names(ctx: click.Context) -> Iterator[None]:
     help="fair: round-robin (weighted) over the queues, none starves; "
     "strict: a queue runs only when those listed before it are empty.",
 )
-@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--pool", type=click.Choice(POOLS), default="threads", show_default=True)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Tasks running at once in this worker (pool threads or child processes).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(POOLS),
+    default="threads",
+    show_default=True,
+    help="threads: bodies share the GIL; processes: each body in a child process (isolation, "
+    "hard time limits); solo: one task at a time on the consumer thread (-c is ignored).",
+)
 @click.option(
     "--processes",
     type=click.IntRange(min=1),
@@ -126,7 +141,8 @@ def flag_names(ctx: click.Context) -> Iterator[None]:
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0),
-    help="Seconds to keep retrying an unreachable broker at start (default: until it answers).",
+    help="Seconds to keep retrying an unreachable broker at start (default: until it answers), "
+    "then exit with status 3.",
 )
 @click.option(
     "--scheduler/--no-scheduler", default=True, help="Send the app's periodic tasks (default on)."
@@ -211,4 +227,13 @@ def worker(
         if processes > 1:
             raise SystemExit(supervise(click.get_current_context(), processes))
         with monitored.serving(consumer):
-            consumer.run()
+            try:
+                consumer.run()
+            except BrokerWaitExpired as exc:
+                raise BrokerWaitExpiredExit(str(exc)) from None
+
+
+class BrokerWaitExpiredExit(click.ClickException):
+    """``--connect-timeout`` passed without a broker: one line, its own exit status."""
+
+    exit_code = BROKER_WAIT_EXPIRED_STATUS

@@ -34,13 +34,23 @@ def monitoring_options(command: F) -> F:
             type=click.IntRange(0, 65535),
             help="Serve Prometheus metrics on this port (needs taskq-core[prometheus]).",
         ),
-        click.option("--metrics-host", default=LOOPBACK, show_default=True),
+        click.option(
+            "--metrics-host",
+            default=LOOPBACK,
+            show_default=True,
+            help="Address the metrics port listens on.",
+        ),
         click.option(
             "--health-port",
             type=click.IntRange(0, 65535),
             help="Serve a health probe on this port: 200 while alive, else 503.",
         ),
-        click.option("--health-host", default=LOOPBACK, show_default=True),
+        click.option(
+            "--health-host",
+            default=LOOPBACK,
+            show_default=True,
+            help="Address the health port listens on.",
+        ),
         click.option(
             "--log-format",
             type=click.Choice(LOG_FORMATS),

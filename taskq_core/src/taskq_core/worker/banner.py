@@ -1,7 +1,8 @@
 """The start banner: what a worker runs with, logged once when it starts consuming.
 
 An operator reading the log of a worker sees its version, the broker (password hidden), the
-queues and their order, the pool, prefetch, lease and heartbeat, and the registered tasks, as a
+queues and their order, the pool (and how many ``async def`` tasks run at once when that is
+not ``-c``), prefetch, lease and heartbeat, and the registered tasks, as a
 Celery user expects from ``celery worker``.
 """
 
@@ -27,12 +28,15 @@ def banner(worker: Worker, version: str) -> str:
         prefetch = "0 (nothing reserved ahead of a free slot)"
     else:
         prefetch = str(worker.prefetch)
+    pool = f"{worker.pool_name}, concurrency {worker.concurrency}"
+    if worker.async_concurrency not in (None, worker.concurrency):
+        pool += f", async def tasks {worker.async_concurrency} at once"
     tasks = sorted(app.tasks) or ["(none registered)"]
     lines = [
         f"taskq {version} worker {worker.id} starting",
         f"  broker:      {url}",
         f"  queues:      {', '.join(worker.queues)} - order {worker.queue_order.describe()}",
-        f"  pool:        {worker.pool_name}, concurrency {worker.concurrency}",
+        f"  pool:        {pool}",
         f"  prefetch:    {prefetch}",
         f"  lease:       {worker.visibility_timeout:g}s, heartbeat every "
         f"{worker.heartbeat_interval:g}s, dead after {worker.worker_timeout:g}s of silence",

@@ -5,7 +5,9 @@ its data (``LOADING``), so a worker that finds no broker at start waits for one 
 exiting, as Celery does by default (``broker_connection_retry_on_startup``). Each failed attempt
 logs one line with its cause. The wait ends with the broker reachable, with a stop request (a
 signal or ``stop()``: the worker exits cleanly, having started nothing), or with
-:class:`~taskq_core.errors.BrokerUnavailable` once ``connect_timeout`` seconds are spent.
+:class:`BrokerWaitExpired` (a :class:`~taskq_core.errors.BrokerUnavailable`) once
+``connect_timeout`` seconds are spent; ``taskq worker`` then exits with status
+:data:`BROKER_WAIT_EXPIRED_STATUS`.
 
 Only :class:`~taskq_core.errors.BrokerUnavailable` is retried. A wrong URL, an unknown scheme or
 a Redis too old is a :class:`~taskq_core.errors.ConfigurationError` that waiting cannot fix, so
@@ -36,6 +38,14 @@ FIRST_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 10.0
 #: Longest single wait on the stop check, in seconds: how soon a stop request ends the wait.
 STOP_CHECK_INTERVAL = 0.2
+#: Exit status of ``taskq worker`` when the broker stayed unreachable for ``--connect-timeout``
+#: (Dramatiq's ``RET_CONNECT``): the supervisor of ``--processes N`` stops on it instead of
+#: restarting the process, so the bound holds for the whole command.
+BROKER_WAIT_EXPIRED_STATUS = 3
+
+
+class BrokerWaitExpired(BrokerUnavailable):
+    """The broker stayed unreachable for the whole ``connect_timeout`` at start."""
 
 
 def retry_delay(attempt: int) -> float:
@@ -67,7 +77,7 @@ def wait_for_broker(
         The connected broker, or ``None`` when a stop was requested first.
 
     Raises:
-        BrokerUnavailable: still unreachable after ``connect_timeout`` seconds.
+        BrokerWaitExpired: still unreachable after ``connect_timeout`` seconds.
         ConfigurationError: a mistake in the URL or the server that no wait can fix, or a
             capability the app needs that the backend lacks (``MissingCapability``).
     """
@@ -87,7 +97,7 @@ def wait_for_broker(
             delay = retry_delay(attempt)
             remaining = None if give_up is None else give_up - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise BrokerUnavailable(
+                raise BrokerWaitExpired(
                     f"{exc} (gave up after {attempt} attempts in {connect_timeout:g}s)"
                 ) from exc
             if remaining is not None:

@@ -15,6 +15,10 @@ no broker; it only keeps the N processes running:
   tasks (each within its ``--shutdown-grace``). **A second signal stops them hard**: it is
   forwarded too, and a worker's second signal skips the rest of its grace (its unfinished tasks
   come back through their leases).
+* **A process that gave up waiting for the broker stops them all**: it exits with
+  :data:`~taskq_core.worker.startup.BROKER_WAIT_EXPIRED_STATUS` once ``--connect-timeout``
+  passed without a broker, and the supervisor stops the others gracefully and exits with that
+  status, so the timeout bounds the whole command (restarting would wait forever).
 * **No process outlives the supervisor**: they are started through a
   :class:`~taskq_core.worker.lifeline.Lifeline` (parent-death signal and lifeline pipe), so a
   SIGKILLed supervisor takes them down rather than leaving orphans nobody stops.
@@ -40,6 +44,7 @@ from types import FrameType
 
 from taskq_core.worker.banner import BANNER_LOGGER
 from taskq_core.worker.lifeline import Lifeline
+from taskq_core.worker.startup import BROKER_WAIT_EXPIRED_STATUS
 
 log = logging.getLogger("taskq.worker.supervisor")
 banner = logging.getLogger(BANNER_LOGGER)
@@ -101,6 +106,7 @@ class Supervisor:
         # SimpleQueue.put is reentrant: the signal handler may put while the loop is in get().
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._signals = 0
+        self._gave_up = False
         self._lifeline = Lifeline()
 
     def run(self) -> int:
@@ -134,6 +140,8 @@ class Supervisor:
                     clean = self._exited(slot, process) and clean
             if self._signals:
                 if not any(slot.process is not None for slot in self._slots):
+                    if self._gave_up:
+                        return BROKER_WAIT_EXPIRED_STATUS
                     return 0 if clean else 1
             else:
                 self._restart_due()
@@ -147,11 +155,11 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._events.put(("signal", signum))
 
-    def _forward_stop(self) -> None:
+    def _forward_stop(self, reason: str = "stop signal") -> None:
         """Forward one SIGTERM to every running process: the first graceful, the next hard."""
         self._signals += 1
         if self._signals == 1:
-            log.warning("stop signal: stopping the worker processes gracefully (again to stop now)")
+            log.warning("%s: stopping the worker processes gracefully (again to stop now)", reason)
         else:
             log.warning("second stop signal: stopping the worker processes now")
         for slot in self._slots:
@@ -173,6 +181,10 @@ class Supervisor:
             if status != 0:
                 log.warning("%s stopped with %s", _describe(slot, process), _status(status))
             return status == 0
+        if status == BROKER_WAIT_EXPIRED_STATUS:
+            self._gave_up = True
+            self._forward_stop(f"{_describe(slot, process)} gave up waiting for the broker")
+            return True
         lived = time.monotonic() - slot.started_at
         slot.quick_deaths = 1 if lived >= self._backoff.steady_seconds else slot.quick_deaths + 1
         delay = self._backoff.delay(slot.quick_deaths)

@@ -11,6 +11,10 @@ defaults stay defaults. Three values differ per process:
 * ``--metrics-port P+i`` and ``--health-port P+i``: one port per process, since N processes
   cannot listen on one.
 
+``--broker`` is the exception to "passed again": its URL may hold a password, and a command
+line is readable by every local user (``ps``), so it reaches the processes as
+``TASKQ_WORKER_BROKER`` in their environment (:func:`child_environment`).
+
 The process starts as ``python -m taskq_core.worker.supervisor_child worker ...`` (:func:`main`):
 it leaves the supervisor's process group (a terminal's Ctrl-C then reaches the supervisor
 alone, which forwards one stop), ties its life to the supervisor's
@@ -34,11 +38,39 @@ from taskq_core.worker.supervisor import Supervisor
 CHILD_MODULE = "taskq_core.worker.supervisor_child"
 #: Options that take one port per process: process ``i`` listens on the given port plus ``i``.
 PORT_OPTIONS = ("metrics_port", "health_port")
+#: Options whose value may hold a secret: passed in the environment, never on a command line.
+SECRET_OPTIONS = ("broker",)
 
 
 def supervise(ctx: click.Context, processes: int) -> int:
     """Run ``processes`` copies of the ``taskq worker`` command of ``ctx``; the exit status."""
+    os.environ.update(child_environment(ctx))  # the processes inherit the supervisor's
     return Supervisor(lambda index: child_argv(ctx, index), processes).run()
+
+
+def child_environment(ctx: click.Context) -> dict[str, str]:
+    """The variables that carry the command line's secret options to the worker processes."""
+    variables: dict[str, str] = {}
+    for param in ctx.command.params:
+        name = param.name
+        if name not in SECRET_OPTIONS or ctx.get_parameter_source(name) is not (
+            ParameterSource.COMMANDLINE
+        ):
+            continue
+        value = ctx.params.get(name)
+        if value is not None:
+            variables[_variable(ctx, param)] = str(value)
+    return variables
+
+
+def _variable(ctx: click.Context, param: click.Parameter) -> str:
+    """The environment variable ``param`` reads (its own, else the automatic prefix's)."""
+    envvar = param.envvar
+    if isinstance(envvar, str):
+        return envvar
+    if envvar:
+        return str(envvar[0])
+    return f"{ctx.auto_envvar_prefix}_{(param.name or '').upper()}"
 
 
 def child_argv(ctx: click.Context, index: int) -> list[str]:
@@ -58,7 +90,7 @@ def worker_command(ctx: click.Context, index: int) -> list[str]:
     arguments: list[str] = []
     for param in ctx.command.params:
         name = param.name
-        if name is None:
+        if name is None or name in SECRET_OPTIONS:
             continue
         if name in overrides:
             value = overrides[name]
