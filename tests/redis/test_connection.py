@@ -239,3 +239,27 @@ def test_a_unix_socket_url_reaches_a_real_server(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.mark.redis
+def test_wrong_credentials_fail_at_once_as_a_configuration_error(tmp_path: Path) -> None:
+    # Given a redis-server that requires a password
+    socket_path = tmp_path / "redis.sock"
+    argv = [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path)]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", "right"]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(socket_path.exists, what="the server listens on its socket")
+        # When a broker connects with the wrong one
+        broker = RedisBroker.from_url(f"unix://:wrong@{socket_path}?db=0")
+        with pytest.raises(ConfigurationError) as refused:
+            broker.connect()
+        # Then it is the user's mistake in one line, not a wait for an unavailable server,
+        # and the password is not in it
+        message = str(refused.value)
+        assert "refused the URL's credentials" in message
+        assert "\n" not in message
+        assert "wrong@" not in message
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import BusyLoadingError, RedisError, ResponseError
+from redis.exceptions import AuthenticationError, BusyLoadingError, RedisError, ResponseError
 from redis.retry import Retry
 
 from taskq_core.clock import Clock
@@ -238,7 +238,8 @@ def ping_once(client: redis.Redis) -> None:
     """PING on a fresh connection without the backoff, so an unreachable Redis fails fast.
 
     Raises:
-        BrokerUnavailable: connection refused, DNS, auth or TLS failure, or a timeout.
+        ConfigurationError: the server refused the credentials (fails at once, no waiting).
+        BrokerUnavailable: connection refused, DNS or TLS failure, or a timeout.
     """
     pool = getattr(client, "connection_pool", None)
     if pool is None or type(pool) is not redis.ConnectionPool:
@@ -249,6 +250,8 @@ def ping_once(client: redis.Redis) -> None:
             if manager is not None:
                 manager.discover_master(getattr(pool, "service_name", ""))
             client.ping()
+        except AuthenticationError as exc:
+            raise _refused(client, exc) from None
         except RedisError as exc:
             raise BrokerUnavailable(
                 f"cannot reach Redis at {describe(client)}: {one_line(exc)}"
@@ -269,10 +272,19 @@ def ping_once(client: redis.Redis) -> None:
             connection.read_response()
         finally:
             connection.disconnect()
+    except AuthenticationError as exc:
+        raise _refused(client, exc) from None
     except RedisError as exc:
         raise BrokerUnavailable(
             f"cannot reach Redis at {describe(client)}: {one_line(exc)}"
         ) from None
+
+
+def _refused(client: redis.Redis, exc: AuthenticationError) -> ConfigurationError:
+    """Wrong credentials are the user's to fix: waiting for the server would never help."""
+    return ConfigurationError(
+        f"Redis at {describe(client)} refused the URL's credentials: {one_line(exc)}"
+    )
 
 
 def _version(text: str) -> tuple[int, ...]:
