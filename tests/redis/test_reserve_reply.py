@@ -22,14 +22,15 @@ def test_fields_of_each_reserved_message(decoded: bool) -> None:
     def wire(value: bytes | None) -> bytes | str | None:
         return value.decode() if decoded and value is not None else value
 
-    first = [wire(b"id-1"), 1, wire(b""), None, wire(PAYLOAD)]
-    again = [wire(b"id-\xc3\xa9"), 3, wire(b"2"), wire(b"ValueError: boom"), wire(PAYLOAD)]
-    counted = [wire(b"id-3"), 2, 4, wire(b""), wire(PAYLOAD)]  # retries as a Lua number
+    payload: bytes | str = PAYLOAD.decode() if decoded else PAYLOAD
+    first = [wire(b"id-1"), 1, wire(b""), None, payload]
+    again = [wire(b"id-\xc3\xa9"), 3, wire(b"2"), wire(b"ValueError: boom"), payload]
+    counted = [wire(b"id-3"), 2, 4, wire(b""), payload]  # retries as a Lua number
     found = reserved_items(reply(first, again, counted))
     assert found == [
-        Reserved("id-1", 1, 0, None, wire(PAYLOAD)),
-        Reserved("id-é", 3, 2, "ValueError: boom", wire(PAYLOAD)),
-        Reserved("id-3", 2, 4, None, wire(PAYLOAD)),
+        Reserved("id-1", 1, 0, None, payload),
+        Reserved("id-é", 3, 2, "ValueError: boom", payload),
+        Reserved("id-3", 2, 4, None, payload),
     ]
     assert [type(item.id) for item in found] == [str, str, str]
 
