@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskq_core.errors import MessageDecodeError
 from taskq_core.schemas import DeadLetter, Delivery, Message, TaskResult, WorkerInfo
@@ -163,9 +163,12 @@ def decode_message(keys: QueueKeys, message_id: str, payload: bytes | str) -> Me
     return message
 
 
-@dataclass(frozen=True)
-class Reserved:
-    """One message of a reserve.lua reply, payload still undecoded."""
+class Reserved(NamedTuple):
+    """One message of a reserve.lua reply, payload still undecoded.
+
+    A named tuple: a worker builds one per reserved message, and a frozen dataclass costs
+    several times as much to build.
+    """
 
     id: str
     token: int
@@ -196,11 +199,13 @@ def reserved_items(reply: Sequence[Any]) -> list[Reserved]:
         message_id, token, retries, last_error, payload = reply[start : start + RESERVED_FIELDS]
         items.append(
             Reserved(
-                id=text(message_id),
-                token=int(token),
-                retries=int(text(retries) or 0),
-                last_error=text(last_error) or None,
-                payload=payload,
+                message_id.decode("utf-8", "replace")
+                if type(message_id) is bytes
+                else text(message_id),
+                int(token),
+                int(retries) if retries else 0,  # int() reads digits from bytes too
+                text(last_error) if last_error else None,
+                payload,
             )
         )
     return items
