@@ -216,10 +216,11 @@ class _Pages:
         except ValueError:
             page = 1
         total = self.broker.counts(queue).dead
+        pages = max(1, -(-total // DEAD_PAGE_SIZE))
+        page = min(page, pages)  # a page past the end shows the last one
         letters = self.broker.list_dead(
             queue, offset=(page - 1) * DEAD_PAGE_SIZE, limit=DEAD_PAGE_SIZE
         )
-        pages = max(1, -(-total // DEAD_PAGE_SIZE))
         return self.render(
             request,
             "dead.html",
