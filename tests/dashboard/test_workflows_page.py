@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,24 @@ def test_listing_is_bounded_per_queue(broker: BaseBroker, serve_dashboard: Serve
     assert f"{total} chord(s) waiting for members; the newest {CHORDS_PER_QUEUE} shown" in listed
 
 
-def test_unknown_chord_says_so(broker: BaseBroker, serve_dashboard: ServeDashboard) -> None:
+def test_unknown_chord_is_not_found_and_says_why(
+    broker: BaseBroker, serve_dashboard: ServeDashboard
+) -> None:
     dashboard = serve_dashboard(broker)
-    assert "No open chord" in page(f"{dashboard.url}/queues/reports/chords/nope")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        page(f"{dashboard.url}/queues/reports/chords/nope")
+    assert refused.value.code == 404
+    assert "No open chord" in refused.value.read().decode()
+
+
+def test_chord_page_past_the_end_shows_the_last_page(
+    broker: BaseBroker, serve_dashboard: ServeDashboard
+) -> None:
+    flow = Flow(broker, "reports")
+    result = chord([flow.add.s(i, i) for i in range(3)], flow.tsum.s()).delay()
+    dashboard = serve_dashboard(broker)
+
+    detail = page(f"{dashboard.url}/queues/reports/chords/{result.id}?page=99")
+
+    assert "Page 1 of 1." in detail
+    assert len(re.findall(r'<tr id="member-\d+"', detail)) == 3

@@ -83,17 +83,26 @@ class WorkflowPages:
             queue, chord_id, offset=(page - 1) * MEMBERS_PER_PAGE, limit=MEMBERS_PER_PAGE
         )
         pages = 1 if detail is None else max(1, -(-detail.chord.size // MEMBERS_PER_PAGE))
-        return self.render(
+        if detail is not None and page > pages:  # past the end: the last page
+            page = pages
+            detail = index.chord_info(
+                queue, chord_id, offset=(page - 1) * MEMBERS_PER_PAGE, limit=MEMBERS_PER_PAGE
+            )
+        result = (
+            self.broker.get_result(chord_id, timeout=0)
+            if isinstance(self.broker, ResultStore)
+            else None
+        )
+        response = self.render(
             request,
             "chord.html",
             queue=queue,
             chord_id=chord_id,
             detail=detail,
-            result=(
-                self.broker.get_result(chord_id, timeout=0)
-                if isinstance(self.broker, ResultStore)
-                else None
-            ),
+            result=result,
             page=page,
             pages=pages,
         )
+        if detail is None and result is None:
+            response.status_code = 404  # the page says why: never created, or long gone
+        return response
