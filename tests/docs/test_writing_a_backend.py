@@ -150,6 +150,26 @@ def test_a_worker_with_a_rate_limited_task_refuses_to_start_without_a_rate_limit
         Worker(app, queues=["default"]).start()
 
 
+def test_a_worker_with_periodic_schedules_refuses_to_start_without_ticks(
+    clock: FakeClock,
+) -> None:
+    # Given an app with a periodic task on the minimal backend, which cannot claim ticks
+    app = Taskq(tiny_broker(clock))
+
+    @app.periodic(every=60)
+    def report() -> None:
+        return None
+
+    # When a worker that runs the schedules starts, then it refuses with one line
+    with pytest.raises(MissingCapability, match=r"^periodic schedules needs a backend with"):
+        Worker(app, queues=["default"]).start()
+
+    # And a worker told not to run them starts
+    worker = Worker(app, queues=["default"], scheduler=False)
+    worker.start()
+    assert worker.stop(10)
+
+
 def test_status_on_a_backend_without_a_worker_registry_does_not_claim_no_worker_runs() -> None:
     # Given the minimal backend, which keeps no list of workers
     from click.testing import CliRunner

@@ -21,8 +21,9 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from taskq_core.capabilities import QueueControl, RateLimiter
+from taskq_core.capabilities import PeriodicTicks, QueueControl, RateLimiter
 from taskq_core.errors import BrokerUnavailable
+from taskq_core.periodic.schedule import PERIODIC
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,6 +65,7 @@ def wait_for_broker(
     *,
     stop_requested: Callable[[], bool],
     connect_timeout: float | None = None,
+    scheduler: bool = False,
 ) -> BaseBroker | None:
     """Connect the app's broker and write the queues' caps, retrying until it works.
 
@@ -72,6 +74,7 @@ def wait_for_broker(
         queues: The worker's queues; caps from ``app.queue_limits`` are written for them.
         stop_requested: Polled while waiting; ``True`` ends the wait.
         connect_timeout: Seconds to keep trying; ``None`` waits as long as it takes.
+        scheduler: The worker runs the app's periodic schedules (they need ``PeriodicTicks``).
 
     Returns:
         The connected broker, or ``None`` when a stop was requested first.
@@ -87,7 +90,7 @@ def wait_for_broker(
         attempt += 1
         try:
             broker = app.broker
-            require_capabilities(app, broker)
+            require_capabilities(app, broker, scheduler=scheduler)
             broker.connect()
             for queue in queues:
                 if queue in app.queue_limits:
@@ -115,16 +118,19 @@ def wait_for_broker(
         return broker
 
 
-def require_capabilities(app: Taskq, broker: BaseBroker) -> None:
+def require_capabilities(app: Taskq, broker: BaseBroker, *, scheduler: bool = False) -> None:
     """Refuse to start on a backend without a capability the app's tasks need.
 
     Raises:
         MissingCapability: a task has ``rate_limit=`` and the backend has no rate limiter (one
-            line naming the task), so the worker fails at start instead of at its first run.
+            line naming the task), or the worker would run periodic schedules and the backend
+            cannot claim ticks; so the worker fails at start instead of at its first run.
     """
     for task in app.tasks.values():
         if task.options.rate_limit is not None:
             RateLimiter.require(broker, f"rate_limit= of task {task.name!r}")
+    if scheduler and app.periodic_schedules:
+        PeriodicTicks.require(broker, PERIODIC)
 
 
 def _stopped_within(delay: float, stop_requested: Callable[[], bool]) -> bool:

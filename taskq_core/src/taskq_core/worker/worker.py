@@ -258,6 +258,7 @@ class Worker:
             self.queues,
             stop_requested=lambda: bool(life.signals) or life.phase is Phase.STOPPED,
             connect_timeout=self.connect_timeout,
+            scheduler=self.scheduler,
         )
         if broker is None:
             return
