@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ import pytest
 from taskq_core import Taskq, Worker
 from taskq_core.worker.startup import (
     BROKER_WAIT_EXPIRED_STATUS,
+    CONFIGURATION_ERROR_STATUS,
     FIRST_RETRY_DELAY,
     MAX_RETRY_DELAY,
     retry_delay,
@@ -254,6 +256,38 @@ def test_connect_timeout_bounds_the_wait_of_supervised_processes_too(commands):
     assert "gave up waiting for the broker" in worker.output
     assert "restarting it" not in worker.output
     assert "Traceback" not in worker.output
+
+
+@pytest.fixture
+def locked_redis(tmp_path: Path) -> Iterator[Path]:
+    """A redis-server on a unix socket that requires the password ``right``; its socket."""
+    socket_path = tmp_path / "redis.sock"
+    argv = [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path)]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", "right"]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(socket_path.exists, what="the server listens on its socket")
+        yield socket_path
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_credentials_redis_refuses_stop_the_command_with_status_4(
+    commands, locked_redis: Path, processes: str
+):
+    # Given a worker (or two supervised ones) whose URL carries a password Redis refuses
+    worker = commands(f"unix://:wrong@{locked_redis}?db=0", "--processes", processes)
+
+    # Then the command stops with the configuration's status and one line, restarting nothing
+    assert worker.exit_code() == CONFIGURATION_ERROR_STATUS == 4
+    assert "refused the URL's credentials" in worker.output
+    assert "restarting it" not in worker.output
+    assert ":wrong@" not in worker.output
+    assert "Traceback" not in worker.output
+    if processes == "2":
+        assert "cannot start with this configuration" in worker.output
 
 
 def test_stop_during_the_wait_ends_start_without_starting_anything():

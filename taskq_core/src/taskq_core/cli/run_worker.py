@@ -13,7 +13,7 @@ import click
 
 from taskq_core.backends import connect
 from taskq_core.cli.common import load_app, one_line_errors, rebind
-from taskq_core.errors import TaskqError
+from taskq_core.errors import ConfigurationError, TaskqError
 from taskq_core.monitoring.options import WorkerMonitoring, monitoring_options
 from taskq_core.worker import POOLS, Worker
 from taskq_core.worker.banner import BANNER_LOGGER
@@ -24,7 +24,11 @@ from taskq_core.worker.options import (
     show_envvars,
 )
 from taskq_core.worker.queues import QUEUE_ORDERS
-from taskq_core.worker.startup import BROKER_WAIT_EXPIRED_STATUS, BrokerWaitExpired
+from taskq_core.worker.startup import (
+    BROKER_WAIT_EXPIRED_STATUS,
+    CONFIGURATION_ERROR_STATUS,
+    BrokerWaitExpired,
+)
 from taskq_core.worker.supervisor_child import supervise
 
 #: Heartbeat interval of ``taskq worker`` when the lease is long enough for it, in seconds.
@@ -231,9 +235,17 @@ def worker(
                 consumer.run()
             except BrokerWaitExpired as exc:
                 raise BrokerWaitExpiredExit(str(exc)) from None
+            except ConfigurationError as exc:
+                raise ConfigurationErrorExit(str(exc)) from None
 
 
 class BrokerWaitExpiredExit(click.ClickException):
     """``--connect-timeout`` passed without a broker: one line, its own exit status."""
 
     exit_code = BROKER_WAIT_EXPIRED_STATUS
+
+
+class ConfigurationErrorExit(click.ClickException):
+    """The worker's start met a configuration that cannot work: one line, its own status."""
+
+    exit_code = CONFIGURATION_ERROR_STATUS

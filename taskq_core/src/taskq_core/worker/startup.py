@@ -43,6 +43,11 @@ STOP_CHECK_INTERVAL = 0.2
 #: (Dramatiq's ``RET_CONNECT``): the supervisor of ``--processes N`` stops on it instead of
 #: restarting the process, so the bound holds for the whole command.
 BROKER_WAIT_EXPIRED_STATUS = 3
+#: Exit status of ``taskq worker`` when its start met a configuration that cannot work (refused
+#: credentials, a capability the backend lacks: a ``ConfigurationError``; Gunicorn's
+#: ``APP_LOAD_ERROR``): the supervisor stops every process on it, since each restart would fail
+#: the same way.
+CONFIGURATION_ERROR_STATUS = 4
 
 
 class BrokerWaitExpired(BrokerUnavailable):

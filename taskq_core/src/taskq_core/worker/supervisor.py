@@ -19,6 +19,10 @@ no broker; it only keeps the N processes running:
   :data:`~taskq_core.worker.startup.BROKER_WAIT_EXPIRED_STATUS` once ``--connect-timeout``
   passed without a broker, and the supervisor stops the others gracefully and exits with that
   status, so the timeout bounds the whole command (restarting would wait forever).
+* **So does a process whose configuration cannot work** (refused credentials, a capability
+  the backend lacks): it exits with
+  :data:`~taskq_core.worker.startup.CONFIGURATION_ERROR_STATUS`, and every restart would fail
+  the same way (Gunicorn halts on its ``APP_LOAD_ERROR`` too).
 * **No process outlives the supervisor**: they are started through a
   :class:`~taskq_core.worker.lifeline.Lifeline` (parent-death signal and lifeline pipe), so a
   SIGKILLed supervisor takes them down rather than leaving orphans nobody stops.
@@ -44,13 +48,18 @@ from types import FrameType
 
 from taskq_core.worker.banner import BANNER_LOGGER
 from taskq_core.worker.lifeline import Lifeline
-from taskq_core.worker.startup import BROKER_WAIT_EXPIRED_STATUS
+from taskq_core.worker.startup import BROKER_WAIT_EXPIRED_STATUS, CONFIGURATION_ERROR_STATUS
 
 log = logging.getLogger("taskq.worker.supervisor")
 banner = logging.getLogger(BANNER_LOGGER)
 
 #: Signals that stop the supervisor and its processes.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: Exit statuses of a worker process that stop them all instead of a restart, and why.
+GIVE_UP = {
+    BROKER_WAIT_EXPIRED_STATUS: "gave up waiting for the broker",
+    CONFIGURATION_ERROR_STATUS: "cannot start with this configuration",
+}
 #: Longest wait between two looks at the restart schedule, in seconds (signals wake it sooner).
 LOOP_WAKE_SECONDS = 1.0
 
@@ -106,7 +115,8 @@ class Supervisor:
         # SimpleQueue.put is reentrant: the signal handler may put while the loop is in get().
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._signals = 0
-        self._gave_up = False
+        #: The status of the process whose end stopped them all (0: none did).
+        self._gave_up = 0
         self._lifeline = Lifeline()
 
     def run(self) -> int:
@@ -141,7 +151,7 @@ class Supervisor:
             if self._signals:
                 if not any(slot.process is not None for slot in self._slots):
                     if self._gave_up:
-                        return BROKER_WAIT_EXPIRED_STATUS
+                        return self._gave_up
                     return 0 if clean else 1
             else:
                 self._restart_due()
@@ -181,9 +191,9 @@ class Supervisor:
             if status != 0:
                 log.warning("%s stopped with %s", _describe(slot, process), _status(status))
             return status == 0
-        if status == BROKER_WAIT_EXPIRED_STATUS:
-            self._gave_up = True
-            self._forward_stop(f"{_describe(slot, process)} gave up waiting for the broker")
+        if status in GIVE_UP:
+            self._gave_up = status
+            self._forward_stop(f"{_describe(slot, process)} {GIVE_UP[status]}")
             return True
         lived = time.monotonic() - slot.started_at
         slot.quick_deaths = 1 if lived >= self._backoff.steady_seconds else slot.quick_deaths + 1
