@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -212,3 +214,41 @@ def test_priority_out_of_bounds_at_send_is_refused(add: Task, broker: MemoryBrok
     with pytest.raises(ConfigurationError, match="priority must be 0-9"):
         add.apply_async((1, 2), priority=10)
     assert broker.queues() == []
+
+
+@pytest.fixture
+def collections_run() -> Iterator[list[int]]:
+    """The generations of the garbage collections that start while the test runs."""
+    started: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    yield started
+    gc.callbacks.remove(watch)
+
+
+def test_delay_many_runs_no_garbage_collection_and_restores_the_collector(
+    add: Task, broker: MemoryBroker, collections_run: list[int]
+):
+    # When thousands of calls are sent in one go (each leaves tracked objects behind)
+    calls = [(i, i) for i in range(5000)]
+    gc.collect(0)  # the young generation starts empty, as it is after any collection
+    collections_run.clear()
+    add.delay_many(calls)
+
+    # Then no collection ran meanwhile (one may run at once after: the collector is on again)
+    assert len(collections_run) <= 1
+    assert gc.isenabled()
+    assert len(reserve_all(broker)) == 1000
+
+
+def test_delay_many_leaves_a_collector_that_was_off_off(add: Task):
+    gc.disable()
+    try:
+        add.delay_many([(1, 2)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

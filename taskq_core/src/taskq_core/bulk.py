@@ -9,13 +9,15 @@ duplicates.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import TYPE_CHECKING
 
 from taskq_core.broker import partial_send
 from taskq_core.errors import PartialSendError, TaskqError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from taskq_core.broker import BaseBroker
     from taskq_core.schemas import Message
@@ -23,6 +25,26 @@ if TYPE_CHECKING:
 #: Messages per ``send_batch`` call in bulk sends (on Redis: one round trip each, streamed in
 #: script calls of 1000 messages).
 BULK_CHUNK = 10_000
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a bulk send builds and writes its batch.
+
+    A bulk send allocates several tracked objects per message (the model, its argument lists
+    and dicts) and frees none of them until it returns, so the collections their allocation
+    triggers find nothing to free: about 2 µs of a ``delay_many``'s 15 µs per message. The
+    collector is enabled again afterwards (left alone when it was off already), and reference
+    counting frees everything as usual meanwhile.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def send_in_chunks(

@@ -14,6 +14,7 @@ from typing_extensions import TypeVar
 from taskq_core import aio
 from taskq_core.arguments import CallCheck
 from taskq_core.building import MessageBuilding
+from taskq_core.bulk import collector_paused
 from taskq_core.context import ETA_HEADER
 from taskq_core.control import expires_at
 from taskq_core.errors import ConfigurationError
@@ -351,10 +352,12 @@ class Task(MessageBuilding, WhileRunning, Generic[P, R, T]):
             BrokerFullError: the broker is out of memory; nothing was written.
         """
         self._refuse_unique("delay_many")
-        messages = self.build_messages(calls, queue=queue, priority=priority, task_ids=task_ids)
-        when = self.app.resolve_eta(countdown=countdown, eta=None)
-        written = self.app.send_messages(messages, eta=when, replace_result=task_ids is not None)
-        return self._handles(messages, written)
+        with collector_paused():
+            messages = self.build_messages(calls, queue=queue, priority=priority, task_ids=task_ids)
+            when = self.app.resolve_eta(countdown=countdown, eta=None)
+            chosen = task_ids is not None
+            written = self.app.send_messages(messages, eta=when, replace_result=chosen)
+            return self._handles(messages, written)
 
     async def adelay_many(
         self,
