@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from taskq_core.worker.startup import (
     retry_delay,
 )
 
-from ..support.redis_server import RedisServer, free_port, redis_server_binary
+from ..support.redis_server import RedisServer, free_port, locked_redis, redis_server_binary
 from ..support.waiting import wait_until
 
 HERE = Path(__file__).parent
@@ -258,30 +257,17 @@ def test_connect_timeout_bounds_the_wait_of_supervised_processes_too(commands):
     assert "Traceback" not in worker.output
 
 
-@pytest.fixture
-def locked_redis(tmp_path: Path) -> Iterator[Path]:
-    """A redis-server on a unix socket that requires the password ``right``; its socket."""
-    socket_path = tmp_path / "redis.sock"
-    argv = [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path)]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", "right"]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    try:
-        wait_until(socket_path.exists, what="the server listens on its socket")
-        yield socket_path
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_credentials_redis_refuses_stop_the_command_with_status_4(
-    commands, locked_redis: Path, processes: str
+    commands, tmp_path: Path, processes: str
 ):
     # Given a worker (or two supervised ones) whose URL carries a password Redis refuses
-    worker = commands(f"unix://:wrong@{locked_redis}?db=0", "--processes", processes)
+    with locked_redis(tmp_path, "right") as socket_path:
+        worker = commands(f"unix://:wrong@{socket_path}?db=0", "--processes", processes)
+        status = worker.exit_code()
 
     # Then the command stops with the configuration's status and one line, restarting nothing
-    assert worker.exit_code() == CONFIGURATION_ERROR_STATUS == 4
+    assert status == CONFIGURATION_ERROR_STATUS == 4
     assert "refused the URL's credentials" in worker.output
     assert "restarting it" not in worker.output
     assert ":wrong@" not in worker.output

@@ -22,7 +22,7 @@ from taskq_core.errors import BrokerUnavailable, ConfigurationError
 from taskq_redis import RedisBroker
 from taskq_redis.connection import MAX_BLOCK_SECONDS
 
-from ..support.redis_server import redis_server_binary
+from ..support.redis_server import locked_redis, redis_server_binary
 from ..support.waiting import wait_until
 
 
@@ -244,12 +244,7 @@ def test_a_unix_socket_url_reaches_a_real_server(tmp_path: Path) -> None:
 @pytest.mark.redis
 def test_wrong_credentials_fail_at_once_as_a_configuration_error(tmp_path: Path) -> None:
     # Given a redis-server that requires a password
-    socket_path = tmp_path / "redis.sock"
-    argv = [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path)]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--requirepass", "right"]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    try:
-        wait_until(socket_path.exists, what="the server listens on its socket")
+    with locked_redis(tmp_path, "right") as socket_path:
         # When a broker connects with the wrong one
         broker = RedisBroker.from_url(f"unix://:wrong@{socket_path}?db=0")
         with pytest.raises(ConfigurationError) as refused:
@@ -260,6 +255,3 @@ def test_wrong_credentials_fail_at_once_as_a_configuration_error(tmp_path: Path)
         assert "refused the URL's credentials" in message
         assert "\n" not in message
         assert "wrong@" not in message
-    finally:
-        server.terminate()
-        server.wait(10)

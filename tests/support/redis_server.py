@@ -10,6 +10,7 @@ the server may be shared, so nothing here flushes a database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -239,3 +240,18 @@ def start_redis_server(tmp_path: Path) -> Iterator[StartRedisServer]:
 def prefix() -> str:
     """A key prefix (and Redis client name) no other test uses."""
     return new_prefix()
+
+
+@contextlib.contextmanager
+def locked_redis(directory: Path, password: str) -> Iterator[Path]:
+    """A redis-server on a unix socket in ``directory`` that requires ``password``; its socket."""
+    socket_path = directory / "redis.sock"
+    argv = [redis_server_binary(), "--port", "0", "--unixsocket", str(socket_path)]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+    server = subprocess.Popen([*argv, "--requirepass", password], stdout=subprocess.DEVNULL)
+    try:
+        wait_until(socket_path.exists, what="the server listens on its socket")
+        yield socket_path
+    finally:
+        server.terminate()
+        server.wait(10)
