@@ -84,6 +84,45 @@ def test_graceful_stop_waits_for_every_running_coroutine(
     assert worker.stats["acked"] == MANY
 
 
+def test_graceful_stop_releases_the_coroutines_still_waiting_for_a_slot(
+    app: Taskq, make_worker: Callable[..., Worker]
+):
+    # Given a worker that runs one coroutine at a time, running a gated call
+    started: list[int] = []
+    gate: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    @app.task(name="features.async.one_at_a_time")
+    async def one(i: int) -> int:
+        if not gate:
+            gate.append((asyncio.get_running_loop(), asyncio.Event()))
+        started.append(i)
+        await gate[0][1].wait()
+        return i
+
+    for i in range(4):
+        one.delay(i)
+    worker = make_worker(app, concurrency=1, async_concurrency=1, prefetch=4)
+    wait_until(lambda: started == [0])
+    # And the other three reserved, waiting on the loop for the slot
+    wait_until(lambda: app.broker.counts("default").ready == 0, what="all four reserved")
+
+    # When the worker is stopped, and the running call's gate opens while it drains
+    stopped: list[bool] = []
+    stopper = threading.Thread(target=lambda: stopped.append(worker.stop(timeout=WAIT_TIMEOUT)))
+    stopper.start()
+    wait_until(lambda: app.broker.counts("default").ready == 3, what="three released")
+    loop, event = gate[0]
+    loop.call_soon_threadsafe(event.set)
+    stopper.join(WAIT_TIMEOUT)
+
+    # Then only the running call ran; the three waiting ones are READY again, none retried
+    assert stopped == [True]
+    assert started == [0]
+    counts = app.broker.counts("default")
+    assert (counts.ready, counts.processing) == (3, 0)
+    assert worker.stats["acked"] == 1
+
+
 def test_a_time_limit_cancels_one_coroutine_and_not_the_others(
     app: Taskq, make_worker: Callable[..., Worker]
 ):

@@ -13,12 +13,14 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from taskq_core.errors import TaskTerminated, TimeLimitExceeded
 
 if TYPE_CHECKING:
     from taskq_core.worker.revocation import Stoppers
+
+T = TypeVar("T")
 
 #: Seconds coroutines still pending at ``close()`` get to handle their cancellation.
 CANCEL_GRACE = 1.0
@@ -82,6 +84,18 @@ class EventLoopThread:
         finally:
             if stoppers is not None:
                 stoppers.leave(id)
+
+    def call(self, callback: Callable[[], T], timeout: float) -> T | None:
+        """``callback()`` on the loop's thread, waited for; ``None`` when no loop runs."""
+        with self._lock:
+            loop = self._loop
+        if loop is None:
+            return None
+
+        async def called() -> T:
+            return callback()
+
+        return asyncio.run_coroutine_threadsafe(called(), loop).result(timeout)
 
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` on the loop's thread, soon; returns at once."""

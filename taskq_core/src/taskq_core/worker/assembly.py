@@ -39,6 +39,7 @@ from taskq_core.worker.upkeep import Timer, poll_schedules, reap
 
 if TYPE_CHECKING:
     from taskq_core.broker import BaseBroker
+    from taskq_core.worker.coroutines import CoroutineRuns
     from taskq_core.worker.worker import Worker
 
 
@@ -57,6 +58,8 @@ class Parts:
     #: the pool's own threads).
     consumer_thread: threading.Thread | None
     scheduler: Scheduler | None
+    #: Where ``async def`` tasks run as coroutines (``None``: on the pool).
+    coroutines: CoroutineRuns | None
 
 
 def assemble(worker: Worker, broker: BaseBroker) -> Parts:
@@ -142,5 +145,14 @@ def assemble(worker: Worker, broker: BaseBroker) -> Parts:
         )
         consumer_thread.start()
     return Parts(
-        broker, consumer, pool, invoker, acker, heartbeat, timers, consumer_thread, scheduler
+        broker,
+        consumer,
+        pool,
+        invoker,
+        acker,
+        heartbeat,
+        timers,
+        consumer_thread,
+        scheduler,
+        runner.coroutines,
     )

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import inspect
 import logging
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.errors import TaskTerminated, TimeLimitExceeded
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from taskq_core.worker.runner import DeliveryRunner
 
 log = logging.getLogger("taskq.worker")
+
+#: Seconds a graceful stop waits for the loop to hand over its waiting deliveries.
+TAKE_TIMEOUT = 5.0
 
 
 class CoroutineRuns:
@@ -106,6 +111,16 @@ class CoroutineRuns:
             self._loop.call_soon(self._arrive, mine)
         return rest
 
+    def take_waiting(self) -> list[Delivery]:
+        """Remove and return the deliveries waiting on the loop for a slot (a graceful stop)."""
+
+        def taken() -> list[Delivery]:
+            waiting = [delivery for delivery, _, _ in self._waiting]
+            self._waiting.clear()
+            return waiting
+
+        return self._loop.call(taken, timeout=TAKE_TIMEOUT) or []
+
     def start(self, delivery: Delivery, task: Task[..., Any]) -> None:
         """Admit ``delivery`` on a pool thread (broker calls allowed), then hand it over."""
         admitted, ended = self._runner.admit(delivery)
@@ -120,8 +135,8 @@ class CoroutineRuns:
         runner = self._runner
         for delivery, task, admitted in arrivals:
             if not admitted:
-                # No broker call for these (see route): only the announcement of the start.
-                runner.admit(delivery)
+                # Nothing to check for these (see route): only the announcement of the start.
+                runner.announce(delivery)
             if self._running < self.limit:
                 self._launch(delivery, task)
             else:
@@ -142,20 +157,56 @@ class CoroutineRuns:
             self._launch(delivery, task)
 
     async def _run(self, delivery: Delivery, task: Task[..., Any]) -> None:
-        """Run the coroutine, then settle it (on an executor thread unless it cannot block)."""
+        """Run the coroutine, then settle it (on an executor thread unless it cannot block).
+
+        The coroutine is what ``taskq_task_execute`` returned (a plugin may have replaced it
+        with a value, which is then the task's value). While it runs, a termination request
+        (revoke) cancels it, as does its hard time limit.
+        """
         started = time.perf_counter()
         failure: BaseException | None = None
         value: Any = None
+        stoppers, delivery_id = self._stoppers, delivery.id
+        entered = False
         try:
-            value = await self._limited(delivery, task, execute(delivery, task))
+            coroutine = execute(delivery, task)
+            if not inspect.isawaitable(coroutine):
+                value = coroutine
+            else:
+                loop = asyncio.get_running_loop()
+                me = asyncio.current_task(loop)
+                assert me is not None
+                try:
+                    stoppers.enter(
+                        delivery_id, functools.partial(loop.call_soon_threadsafe, me.cancel)
+                    )
+                except TaskTerminated:
+                    if inspect.iscoroutine(coroutine):
+                        coroutine.close()
+                    raise
+                entered = True
+                limit = task.options.time_limit
+                value = await (_timed(coroutine, limit) if limit else coroutine)
         except asyncio.CancelledError as exc:
             me = asyncio.current_task()
-            if me is not None and me.cancelling():
-                raise  # the loop is closing: not settled, the lease brings the message back
-            failure = exc  # the task raised it itself: its failure
+            assert me is not None
+            if entered:
+                entered = False
+                if stoppers.leave(delivery_id):  # revoked: the task's end, not the loop's
+                    me.uncancel()
+                    failure = TaskTerminated(f"task {delivery_id} was revoked; cancelled")
+            if failure is None:
+                if me.cancelling():
+                    raise  # the loop is closing: not settled, the lease brings the message back
+                failure = exc  # the task raised it itself: its failure
         except BaseException as exc:
             failure = exc
+        finally:
+            if entered:
+                stoppers.leave(delivery_id)
         runtime = time.perf_counter() - started
+        if (prefetch := self._holdings.loop_prefetch) is not None:
+            prefetch.observe(runtime)
         runner = self._runner
         try:
             if failure is not None:
@@ -172,45 +223,17 @@ class CoroutineRuns:
             outcome = Outcome.ERROR
         runner.record(delivery, outcome)
 
-    async def _limited(self, delivery: Delivery, task: Task[..., Any], coroutine: object) -> Any:
-        """Await ``coroutine`` under its hard time limit, stoppable by a termination request.
 
-        ``coroutine`` is what ``taskq_task_execute`` returned: a plugin may have replaced the
-        coroutine with a value, which is then the task's value.
-        """
-        if not inspect.isawaitable(coroutine):
-            return coroutine
-        loop = asyncio.get_running_loop()
-        me = asyncio.current_task()
-        assert me is not None
-        stoppers, delivery_id = self._stoppers, delivery.id
-        limit = task.options.time_limit
-        try:
-            stoppers.enter(delivery_id, lambda: loop.call_soon_threadsafe(me.cancel))
-        except TaskTerminated:
-            if inspect.iscoroutine(coroutine):
-                coroutine.close()
-            raise
-        timeout = asyncio.timeout(limit) if limit else None
-        stopped = False
-        try:
-            if timeout is None:
-                return await coroutine
-            async with timeout:
-                return await coroutine
-        except TimeoutError:
-            if timeout is not None and timeout.expired():
-                raise TimeLimitExceeded(f"time limit ({limit:g}s) exceeded; cancelled") from None
-            raise
-        except asyncio.CancelledError:
-            stopped = stoppers.leave(delivery_id)
-            if not stopped:
-                raise
-            me.uncancel()
-            raise TaskTerminated(f"task {delivery_id} was revoked; cancelled") from None
-        finally:
-            if not stopped:
-                stoppers.leave(delivery_id)
+async def _timed(coroutine: Awaitable[Any], limit: float) -> Any:
+    """Await ``coroutine``, cancelled at its hard time limit (``TimeLimitExceeded``)."""
+    timeout = asyncio.timeout(limit)
+    try:
+        async with timeout:
+            return await coroutine
+    except TimeoutError:
+        if timeout.expired():
+            raise TimeLimitExceeded(f"time limit ({limit:g}s) exceeded; cancelled") from None
+        raise
 
 
 async def _off_loop(function: Any, *args: Any) -> Outcome | None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from taskq_core.schemas import Delivery
     from taskq_core.worker.outcome import Outcome
+    from taskq_core.worker.prefetch import Prefetch
 
 log = logging.getLogger("taskq.worker")
 
@@ -33,11 +34,16 @@ class Holdings:
         lease: Lease length in seconds, from which :meth:`lease_deadline` is computed.
     """
 
-    def __init__(self, lease: float = 30.0, async_limit: int = 0) -> None:
+    def __init__(
+        self, lease: float = 30.0, async_limit: int = 0, loop_prefetch: Prefetch | None = None
+    ) -> None:
         self.lease = lease
         #: Coroutines running at once (``async_concurrency``): that many unslotted deliveries
-        #: take no pool slot; beyond it, they wait for one like prefetched deliveries.
+        #: take no pool slot, and as many more as the loop's prefetch allows; beyond that,
+        #: they wait for one like prefetched deliveries.
         self.async_limit = async_limit
+        #: How many deliveries wait on the loop for a coroutine slot (told each one's duration).
+        self.loop_prefetch = loop_prefetch
         self.stats: collections.Counter[str] = collections.Counter()
         self._held: dict[str, Delivery] = {}
         #: id -> ``time.monotonic()`` when its lease was last granted or renewed (at the latest).
@@ -73,6 +79,7 @@ class Holdings:
             for delivery in deliveries:
                 self._held.pop(delivery.id, None)
                 self._renewed.pop(delivery.id, None)
+                self._unslotted.discard(delivery.id)
             self._changed.notify_all()
 
     def unslot(self, deliveries: Sequence[Delivery]) -> None:
@@ -162,8 +169,8 @@ class Holdings:
         """Wait until fewer than ``limit`` take a pool slot; the room left, or 0 once stopping.
 
         Held deliveries take a slot, except up to ``async_limit`` of those handed to the event
-        loop (:meth:`unslot`). While batches feed the loop, the room also counts the loop's
-        free coroutine slots, so one reserve can fill them.
+        loop (:meth:`unslot`) and the loop's prefetch. While batches feed the loop, the room also
+        counts the loop's free coroutine slots, so one reserve can fill them.
         """
         with self._changed:
             while self._room(limit) <= 0 and not stopping.is_set():
@@ -172,7 +179,10 @@ class Holdings:
 
     def _room(self, limit: int) -> int:
         unslotted = len(self._unslotted)
-        room = limit - (len(self._held) - min(unslotted, self.async_limit))
+        on_loop = self.async_limit
+        if self.loop_prefetch is not None:
+            on_loop += self.loop_prefetch.current()
+        room = limit - (len(self._held) - min(unslotted, on_loop))
         if self._feeding_loop and room > 0:
             # At most ``limit`` more per reserve: decoding a huge batch would hold the GIL
             # long enough to delay the loop's timers (and every running coroutine with them).

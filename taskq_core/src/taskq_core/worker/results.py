@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from taskq_core.capabilities import ResultStore
+from taskq_core.progress import TaskState
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.failures import RemoteFailure, UnsendableValue, format_traceback
 
 if TYPE_CHECKING:
+    from taskq_core.broker import BaseBroker
+    from taskq_core.progress import RunState
     from taskq_core.schemas import Delivery
 
 log = logging.getLogger("taskq.worker")
@@ -87,3 +91,13 @@ def error_of(exc: BaseException) -> ErrorParts:
     if isinstance(exc, RemoteFailure):
         return exc.error_type, exc.message, exc.traceback or None
     return type(exc).__name__, str(exc), format_traceback(exc)
+
+
+def report_state(broker: BaseBroker, delivery: Delivery, status: RunState, ttl: float) -> None:
+    """Report STARTED or RETRY for ``AsyncResult.status``; informational, never raises."""
+    state = TaskState(id=delivery.id, status=status, updated_at=time.time())
+    try:
+        if isinstance(broker, ResultStore):
+            broker.set_task_state(state, ttl=ttl)
+    except Exception as exc:  # the task's outcome does not depend on this report
+        log.warning("could not report %s for %s: %s", status, delivery.id, exc)

@@ -17,10 +17,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from taskq_core.canvas.nodes import flow_of, on_failure, on_success
-from taskq_core.capabilities import RateLimiter, ResultStore, Workflows
+from taskq_core.capabilities import RateLimiter, Workflows
 from taskq_core.errors import Retry, TaskTerminated
 from taskq_core.plugins import implementations, notify
-from taskq_core.progress import RunState, TaskState
 from taskq_core.schemas import TaskResult, tuples_to_lists
 from taskq_core.worker.acker import Acker, Succeeded
 from taskq_core.worker.coroutines import CoroutineRuns
@@ -40,6 +39,7 @@ from taskq_core.worker.results import (
     ErrorParts,
     error_of,
     failure_result,
+    report_state,
     success_result,
 )
 
@@ -192,13 +192,21 @@ class DeliveryRunner:
             return None, self._end(delivery, task, "EXPIRED")
         if task.options.rate_limit is not None and not self._admitted(delivery, task):
             return None, Outcome.POSTPONED
+        self.announce(delivery)
+        if task.options.track_started:
+            report_state(self.broker, delivery, "STARTED", self._ttl(task))
+        return task, None
+
+    def announce(self, delivery: Delivery) -> None:
+        """Log and tell plugins that ``delivery`` starts (``taskq_task_started``).
+
+        :meth:`admit` does it; a delivery whose admission needs nothing else (no expiry, rate
+        limit or ``track_started``) may be announced alone.
+        """
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("Task %s[%s] received", message.task, message.id)
+            log.debug("Task %s[%s] received", delivery.message.task, delivery.id)
         if implementations("taskq_task_started"):
             notify("taskq_task_started", delivery=delivery)
-        if task.options.track_started:
-            self._report(delivery, task, "STARTED")
-        return task, None
 
     def failed(self, delivery: Delivery, task: Task[..., Any], exc: BaseException) -> Outcome:
         """Settle a delivery whose task raised ``exc``: retry, dead, revoked or lost."""
@@ -275,15 +283,6 @@ class DeliveryRunner:
         notify("taskq_task_dead", message=delivery.message, reason=reason)
         return Outcome.DEAD
 
-    def _report(self, delivery: Delivery, task: Task[..., Any], status: RunState) -> None:
-        """Report STARTED or RETRY for ``AsyncResult.status``; informational, never raises."""
-        state = TaskState(id=delivery.id, status=status, updated_at=time.time())
-        try:
-            if isinstance(self.broker, ResultStore):
-                self.broker.set_task_state(state, ttl=self._ttl(task))
-        except Exception as exc:  # the task's outcome does not depend on this report
-            log.warning("could not report %s for %s: %s", status, delivery.id, exc)
-
     def _admitted(self, delivery: Delivery, task: Task[..., Any]) -> bool:
         """Take a rate-limit grant, or postpone the message until one could exist."""
         limit = task.options.rate_limit
@@ -358,7 +357,7 @@ class DeliveryRunner:
             delay,
         )
         if not task.options.ignore_result:
-            self._report(delivery, task, "RETRY")
+            report_state(self.broker, delivery, "RETRY", self._ttl(task))
         notify("taskq_task_retried", delivery=delivery, error=error, delay=delay)
         return Outcome.RETRIED
 

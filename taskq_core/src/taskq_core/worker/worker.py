@@ -45,7 +45,7 @@ from taskq_core.worker.lifecycle import Lifecycle, Phase
 from taskq_core.worker.link import BrokerLink
 from taskq_core.worker.liveness import Liveness
 from taskq_core.worker.pools import ThreadPool
-from taskq_core.worker.prefetch import Prefetch
+from taskq_core.worker.prefetch import Prefetch, loop_prefetch
 from taskq_core.worker.processes import same_app
 from taskq_core.worker.queues import QueueOrder, parse_queue_specs
 from taskq_core.worker.recycling import Recycling
@@ -200,7 +200,9 @@ class Worker:
         #: The worker's phase (``worker/lifecycle.py``).
         self.lifecycle = Lifecycle()
         #: The deliveries held, their leases and the outcome counts (``worker/holding.py``).
-        self.holdings = Holdings(lease=visibility_timeout, async_limit=self.async_concurrency or 0)
+        coroutines = self.async_concurrency or 0
+        ahead = loop_prefetch(coroutines, prefetch) if coroutines else None
+        self.holdings = Holdings(visibility_timeout, coroutines, ahead)
         #: Whether the broker answers, as every part reports it (``worker/link.py``).
         self.link = BrokerLink()
         #: Outcome counts (``Outcome``: acked, retried, dead, lost, postponed, error...).
@@ -365,7 +367,8 @@ class Worker:
                 parts.consumer_thread.join(min(remaining, 0.1))
             else:
                 holdings.wake(min(remaining, 0.1))
-        parts.consumer.release(parts.pool.take_pending())
+        waiting = parts.coroutines.take_waiting() if parts.coroutines is not None else []
+        parts.consumer.release(parts.pool.take_pending() + waiting)
         finished = holdings.wait_empty(deadline, life.stop_now)
         life.advance(Phase.CLOSING)
         for timer in parts.timers:
