@@ -25,12 +25,12 @@ class Batches:
     """A ``consume`` that hands out the given batches, then blocks until the test ends."""
 
     def __init__(self, *batches: list[Any]) -> None:
-        self._batches = list(batches)
+        self.pending = list(batches)
         self.stopping = threading.Event()
 
     def __call__(self) -> list[Any] | None:
-        if self._batches:
-            return self._batches.pop(0)
+        if self.pending:
+            return self.pending.pop(0)
         self.stopping.wait()
         return None
 
@@ -103,6 +103,23 @@ def test_queued_deliveries_get_threads_after_the_consumer_role_moved(
     make_pool(4, run, Batches([0], [1, 2, 3]), wake_after=0.001)
     for _ in range(4):
         assert finished.acquire(timeout=15)
+
+
+def test_the_pool_keeps_reserving_while_every_slot_runs(
+    make_pool: Callable[..., ThreadPool],
+) -> None:
+    """With its one slot busy, the pool consumes batch after batch (the prefetch fills up)."""
+    release = threading.Event()
+    batches = Batches([0], [1], [2], [3])
+
+    def run(item: int) -> None:
+        if item == 0:
+            release.wait(60)
+
+    make_pool(1, run, batches, wake_after=NEVER)
+    # (well before task 0 could give up waiting for its release)
+    wait_until(lambda: not batches.pending, timeout=10, what="every batch consumed meanwhile")
+    release.set()
 
 
 def test_never_more_than_concurrency_at_once(make_pool: Callable[..., ThreadPool]) -> None:

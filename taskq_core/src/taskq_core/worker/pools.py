@@ -128,13 +128,17 @@ class ThreadPool:
         """Wait for a delivery to run (``(delivery, False)``) or the consumer role (``True``).
 
         ``warm``: this thread just ended a task or a reserve, so it takes a queued delivery at
-        once.
+        once. The consumer role is taken once no more deliveries are queued than tasks run (each
+        running thread has one to take next while the next batch is on its way), or while every
+        slot runs a task (then the reserve fills the prefetch, blocking until there is room).
         """
         with self._changed:
             try:
                 while True:
                     pending, started = self._pending, self._started
-                    if self._lead_free and len(pending) <= len(started):
+                    if self._lead_free and (
+                        len(pending) <= len(started) or len(started) >= self.concurrency
+                    ):
                         self._lead_free = False
                         return None, True
                     wait: float | None = None
