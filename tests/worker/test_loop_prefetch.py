@@ -1,11 +1,15 @@
-"""The event loop's prefetch: deliveries that wait on the loop for a coroutine slot."""
+"""The event loop's prefetch: deliveries that wait on the loop for a coroutine slot, and their
+release at a graceful stop."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
+
 from taskq_core import Taskq
 from taskq_core.schemas import Delivery
+from taskq_core.worker.coroutines import CoroutineRuns
 from taskq_core.worker.holding import Holdings
 from taskq_core.worker.prefetch import Prefetch, loop_prefetch
 
@@ -48,3 +52,15 @@ def test_fair_mode_keeps_nothing_ahead_on_the_loop() -> None:
     fair = loop_prefetch(1000, 0)
     fair.observe(0.05)
     assert fair.current() == 0
+
+
+def test_a_blocked_loop_keeps_its_waiting_tasks_and_the_stop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BlockedLoop:
+        def call(self, callback: object, timeout: float) -> None:
+            raise TimeoutError
+
+    runs = CoroutineRuns(None, Holdings(), BlockedLoop(), None, 10)  # type: ignore[arg-type]
+    assert runs.take_waiting() == []
+    assert "the event loop did not answer" in caplog.text

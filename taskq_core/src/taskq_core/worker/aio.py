@@ -86,7 +86,11 @@ class EventLoopThread:
                 stoppers.leave(id)
 
     def call(self, callback: Callable[[], T], timeout: float) -> T | None:
-        """``callback()`` on the loop's thread, waited for; ``None`` when no loop runs."""
+        """``callback()`` on the loop's thread, waited for; ``None`` when no loop runs.
+
+        Raises:
+            TimeoutError: the loop did not run it within ``timeout`` seconds (it was blocked).
+        """
         with self._lock:
             loop = self._loop
         if loop is None:
@@ -95,7 +99,12 @@ class EventLoopThread:
         async def called() -> T:
             return callback()
 
-        return asyncio.run_coroutine_threadsafe(called(), loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(called(), loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
         """Call ``callback(*args)`` on the loop's thread, soon; returns at once."""

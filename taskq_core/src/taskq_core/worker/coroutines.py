@@ -119,7 +119,11 @@ class CoroutineRuns:
             self._waiting.clear()
             return waiting
 
-        return self._loop.call(taken, timeout=TAKE_TIMEOUT) or []
+        try:
+            return self._loop.call(taken, timeout=TAKE_TIMEOUT) or []
+        except TimeoutError:  # a coroutine blocks the loop: they start there or come back
+            log.warning("the event loop did not answer; its waiting tasks stay on it")
+            return []
 
     def start(self, delivery: Delivery, task: Task[..., Any]) -> None:
         """Admit ``delivery`` on a pool thread (broker calls allowed), then hand it over."""

@@ -58,7 +58,8 @@ class ThreadPool:
       sleeping thread costs ~0.1 ms here) and wakes an idle thread to take over consuming.
     * A busy worker queues what it reserved. The consumer role is taken again once no more
       deliveries are queued than tasks run, so the next batch is on its way while those run,
-      and at most ``concurrency`` tasks run at once.
+      or while every slot runs a task, so the prefetch fills; at most ``concurrency`` tasks run
+      at once.
     * A thread that ended a task (or a reserve) takes the next queued delivery at once. An idle
       thread takes one only when it waited ``wake_after`` and at least half the running tasks
       have run that long too: those tasks block (sleep, wait on a slow service), so another
