@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import importlib
 import json
 import os
@@ -330,21 +331,37 @@ def test_worker_with_a_file_name_hints_to_drop_the_py(runner: CliRunner, app_mod
 class StartedWorkers(list[Worker]):
     """Workers the CLI built and started (``run`` returns at once instead of consuming)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: ``gc.get_freeze_count()`` when each worker started to run.
+        self.frozen: list[int] = []
+
     def worker_class(self) -> type[Worker]:
         started = self
 
         class Started(Worker):
             def run(self) -> None:
                 started.append(self)
+                started.frozen.append(gc.get_freeze_count())
 
         return Started
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> StartedWorkers:
+def started(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartedWorkers]:
     workers = StartedWorkers()
     monkeypatch.setattr("taskq_core.cli.run_worker.Worker", workers.worker_class())
-    return workers
+    yield workers
+    gc.unfreeze()  # the command froze this test process's heap
+
+
+def test_worker_keeps_its_start_up_objects_out_of_garbage_collections(
+    runner: CliRunner, app_module, started: StartedWorkers
+):
+    gc.unfreeze()
+    result = invoke(runner, "worker", f"{app_module.__name__}:app")
+    assert result.exit_code == 0, result.output
+    assert started.frozen[0] > 0
 
 
 def test_worker_with_a_short_lease_alone_gets_a_fitting_heartbeat(

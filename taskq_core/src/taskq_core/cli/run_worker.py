@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import re
@@ -231,12 +232,27 @@ def worker(
         if processes > 1:
             raise SystemExit(supervise(click.get_current_context(), processes))
         with monitored.serving(consumer):
+            freeze_startup_heap()
             try:
                 consumer.run()
             except BrokerWaitExpired as exc:
                 raise BrokerWaitExpiredExit(str(exc)) from None
             except ConfigurationError as exc:
                 raise ConfigurationErrorExit(str(exc)) from None
+
+
+def freeze_startup_heap() -> None:
+    """Keep what the worker process built at start out of the garbage collector's walks.
+
+    A started worker holds hundreds of thousands of tracked objects (pydantic, redis-py, click,
+    the app and its modules) that live as long as the process, and every full collection walks
+    all of them while the tasks wait for the GIL. ``gc.freeze()`` moves them to a generation
+    the collector skips, as Gunicorn's preloading workers and Instagram's do; start-up garbage
+    is collected first. With 1,000 ``asyncio.sleep(0.05)`` tasks at once, a ``taskq worker``
+    went from about 70 % to about 81 % of the ideal rate (``bench/run.py --body asleep50``).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class BrokerWaitExpiredExit(click.ClickException):
