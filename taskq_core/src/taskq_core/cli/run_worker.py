@@ -249,7 +249,7 @@ def freeze_startup_heap() -> None:
     all of them while the tasks wait for the GIL. ``gc.freeze()`` moves them to a generation
     the collector skips, as Gunicorn's preloading workers and Instagram's do; start-up garbage
     is collected first. With 1,000 ``asyncio.sleep(0.05)`` tasks at once, a ``taskq worker``
-    went from about 70 % to about 81 % of the ideal rate (``bench/run.py --body asleep50``).
+    went from about 70 % to 81-86 % of the ideal rate (``bench/run.py --body asleep50``).
     """
     gc.collect()
     gc.freeze()
