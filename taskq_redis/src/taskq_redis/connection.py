@@ -241,43 +241,39 @@ def ping_once(client: redis.Redis) -> None:
         ConfigurationError: the server refused the credentials (fails at once, no waiting).
         BrokerUnavailable: connection refused, DNS or TLS failure, or a timeout.
     """
-    pool = getattr(client, "connection_pool", None)
-    if pool is None or type(pool) is not redis.ConnectionPool:
-        # A cluster or a Sentinel-managed primary: its own client finds the server (a Sentinel
-        # setup asks its Sentinels first, once each, so an unreachable one fails fast).
-        try:
-            manager = getattr(pool, "sentinel_manager", None)
-            if manager is not None:
-                manager.discover_master(getattr(pool, "service_name", ""))
-            client.ping()
-        except AuthenticationError as exc:
-            raise _refused(client, exc) from None
-        except RedisError as exc:
-            raise BrokerUnavailable(
-                f"cannot reach Redis at {describe(client)}: {one_line(exc)}"
-            ) from None
-        return
-    settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
     try:
-        connection = pool.connection_class(**settings)
-    except TypeError:  # a connection class that does not take these settings (test doubles)
-        connection = None
-    try:
-        if connection is None:
-            client.ping()
-            return
-        try:
-            connection.connect()
-            connection.send_command("PING")
-            connection.read_response()
-        finally:
-            connection.disconnect()
+        _ping_once(client)
     except AuthenticationError as exc:
         raise _refused(client, exc) from None
     except RedisError as exc:
         raise BrokerUnavailable(
             f"cannot reach Redis at {describe(client)}: {one_line(exc)}"
         ) from None
+
+
+def _ping_once(client: redis.Redis) -> None:
+    """:func:`ping_once` before its errors are translated (redis-py's errors escape)."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or type(pool) is not redis.ConnectionPool:
+        # A cluster or a Sentinel-managed primary: its own client finds the server (a Sentinel
+        # setup asks its Sentinels first, once each, so an unreachable one fails fast).
+        manager = getattr(pool, "sentinel_manager", None)
+        if manager is not None:
+            manager.discover_master(getattr(pool, "service_name", ""))
+        client.ping()
+        return
+    settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+    try:
+        connection = pool.connection_class(**settings)
+    except TypeError:  # a connection class that does not take these settings (test doubles)
+        client.ping()
+        return
+    try:
+        connection.connect()
+        connection.send_command("PING")
+        connection.read_response()
+    finally:
+        connection.disconnect()
 
 
 def _refused(client: redis.Redis, exc: AuthenticationError) -> ConfigurationError:
