@@ -6,11 +6,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from taskq_core import Taskq
 from taskq_core.schemas import Delivery
 from taskq_core.worker.acker import Acker, Succeeded
 from taskq_core.worker.holding import Holdings
 
+from ..support.memory import reserved_deliveries
 from ..support.waiting import wait_until
 
 
@@ -27,22 +27,10 @@ class AckRecorder:
         return [True] * len(deliveries)
 
 
-def deliveries(count: int) -> list[Delivery]:
-    """``count`` deliveries reserved from a memory broker."""
-    app = Taskq("memory://")
-
-    @app.task(name="t")
-    def t() -> None: ...
-
-    for _ in range(count):
-        t.delay()
-    return app.broker.reserve(["default"], worker_id="w", lease=60.0, limit=count, timeout=0)
-
-
 def test_first_ack_goes_out_at_once_and_later_ones_wait_for_the_interval() -> None:
     recorder = AckRecorder()
     holdings = Holdings()
-    first, second, third = deliveries(3)
+    first, second, third = reserved_deliveries(3)
     holdings.hold([first, second, third])
     acker = Acker(recorder, holdings, interval=3600.0)  # type: ignore[arg-type]
     acker.submit(Succeeded(first, None, 60.0, None, 0.0))

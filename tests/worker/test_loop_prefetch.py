@@ -7,29 +7,17 @@ import threading
 
 import pytest
 
-from taskq_core import Taskq
-from taskq_core.schemas import Delivery
 from taskq_core.worker.coroutines import CoroutineRuns
 from taskq_core.worker.holding import Holdings
 from taskq_core.worker.prefetch import Prefetch, loop_prefetch
 
-
-def deliveries(count: int) -> list[Delivery]:
-    """``count`` deliveries of an ``async def`` task, reserved from a memory broker."""
-    app = Taskq("memory://")
-
-    @app.task(name="t")
-    async def t() -> None: ...
-
-    for _ in range(count):
-        t.delay()
-    return app.broker.reserve(["default"], worker_id="w", lease=60.0, limit=count, timeout=0)
+from ..support.memory import reserved_deliveries
 
 
 def test_deliveries_waiting_on_the_loop_within_its_prefetch_take_no_pool_slot() -> None:
     # Given a loop of two coroutine slots that may hold one more delivery ahead
     holdings = Holdings(async_limit=2, loop_prefetch=Prefetch(2, 1))
-    batch = deliveries(3)
+    batch = reserved_deliveries(3)
     holdings.hold(batch)
 
     # When three deliveries are handed to it (two run, one waits for a slot)
