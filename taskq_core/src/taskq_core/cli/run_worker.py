@@ -244,7 +244,7 @@ def worker(
 def freeze_startup_heap() -> None:
     """Keep what the worker process built at start out of the garbage collector's walks.
 
-    A started worker holds hundreds of thousands of tracked objects (pydantic, redis-py, click,
+    A started worker holds tens of thousands of tracked objects (pydantic, redis-py, click,
     the app and its modules) that live as long as the process, and every full collection walks
     all of them while the tasks wait for the GIL. ``gc.freeze()`` moves them to a generation
     the collector skips, as Gunicorn's preloading workers and Instagram's do; start-up garbage
