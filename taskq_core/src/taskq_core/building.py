@@ -55,6 +55,9 @@ class MessageBuilding:
     options: ExecutionOptions
     call_check: CallCheck
     __name__: str
+    #: What the last call with the task's defaults outside a running task shared with its
+    #: message: (route, priority, max_deliveries), those fields, and whether they are plain.
+    default_fields: tuple[tuple[str, int, int], dict[str, Any], bool] | None = None
 
     def build_messages(
         self,
@@ -77,8 +80,7 @@ class MessageBuilding:
                 call if named else None,  # type: ignore[arg-type]
             )
             if shared is None:
-                shared = _shared_fields(self, queue, priority, None, None)
-                plain = plain_shared(shared)
+                shared, plain = _shared_fields(self, queue, priority, None, None)
             task_id = None if task_ids is None else next(ids, None)
             messages.append(_finish(self, shared, args, kwargs, task_id, None, plain))
         if task_ids is not None and len(task_ids) != len(messages):
@@ -116,8 +118,8 @@ class MessageBuilding:
         ``expires`` is the epoch second the call expires at; ``None`` takes the task's.
         """
         call_args, call_kwargs = _checked_call(self, args, kwargs)
-        shared = _shared_fields(self, queue, priority, max_retries, headers)
-        return _finish(self, shared, call_args, call_kwargs, task_id, expires, plain_shared(shared))
+        shared, plain = _shared_fields(self, queue, priority, max_retries, headers)
+        return _finish(self, shared, call_args, call_kwargs, task_id, expires, plain)
 
     def describe_signature(self) -> str:
         """``add(x, y=1)``: the function's name and parameters (no annotations), for errors."""
@@ -153,8 +155,20 @@ def _shared_fields(
     priority: int | None,
     max_retries: int | None,
     headers: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The message fields that do not depend on the call's arguments or time."""
+) -> tuple[dict[str, Any], bool]:
+    """The message fields that do not depend on the call's arguments or time.
+
+    Also whether they are plain (:func:`plain_shared`). A call with the task's defaults
+    outside a running task (the usual ``delay()``) gets the fields the task kept from its
+    last such call, while its route, priority and delivery limit are the same.
+    """
+    parents = lineage()
+    usual = queue is None and priority is None and max_retries is None and not headers
+    if usual and not parents:
+        key = (task.app.route(task), task.priority, task.max_deliveries)  # type: ignore[arg-type]
+        kept = task.default_fields
+        if kept is not None and kept[0] == key:
+            return kept[1], kept[2]
     chosen_priority = task.priority if priority is None else priority
     if not MIN_PRIORITY <= chosen_priority <= MAX_PRIORITY:
         raise ConfigurationError(
@@ -168,10 +182,12 @@ def _shared_fields(
     }
     if max_retries is not None:
         fields["max_retries"] = max_retries
-    parents = lineage()
     if headers or parents:
         fields["headers"] = {**parents, **(headers or {})}
-    return fields
+    plain = plain_shared(fields)
+    if usual and not parents:
+        task.default_fields = (key, fields, plain)
+    return fields, plain
 
 
 def _finish(
