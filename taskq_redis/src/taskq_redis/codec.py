@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pydantic_core import to_json
+
 from taskq_core.errors import MessageDecodeError
 from taskq_core.schemas import DeadLetter, Delivery, Message, TaskResult, WorkerInfo
 
@@ -73,32 +75,28 @@ def stored_payload(message: Message) -> str:
     instead of 190, which keeps Redis's allocation for it at 64 bytes.
 
     The common message (priority 0, default max_deliveries, no max_retries, headers or
-    expiry) is cut out of ``Message.to_json``, which pydantic writes faster than the same
-    JSON with more fields excluded.
+    expiry) is written from its four fields, each encoded by pydantic as the message's JSON
+    encodes it: a third of the time of encoding the whole message and leaving fields out.
     """
     if (
         message.priority == 0
-        and message.max_deliveries == _DEFAULT_MAX_DELIVERIES
+        and message.max_deliveries == DEFAULT_MAX_DELIVERIES
         and message.max_retries is None
         and not message.headers
         and message.expires is None
     ):
-        whole = message.to_json()
-        opening = f'{{"id":{_quoted(message.id)},"task":'
-        middle = _COMMON_MIDDLE % message.queue
-        cut = whole.rfind(middle)
-        if whole.startswith(opening) and cut > 0 and whole.endswith(_COMMON_CLOSING):
-            start = cut + len(middle)
-            return f"{whole[len(opening) : cut]},{whole[start : -len(_COMMON_CLOSING)]}"
+        created_at = to_json(message.created_at).decode()
+        stored = to_json(message.task).decode()
+        if message.args:
+            stored += f',"args":{to_json(message.args).decode()}'
+        if message.kwargs:
+            stored += f',"kwargs":{to_json(message.kwargs).decode()}'
+        return f'{stored},"created_at":{created_at}'
     return _stored_by_exclusion(message)
 
 
 #: Message's default max_deliveries, which the stored form leaves out (lua/lib.lua has it too).
-_DEFAULT_MAX_DELIVERIES = 5
-#: What ``Message.to_json`` writes between the arguments and ``created_at`` for the common
-#: message (the queue name goes in), and how it ends.
-_COMMON_MIDDLE = ',"queue":"%s","priority":0,"max_deliveries":5,'
-_COMMON_CLOSING = ',"schema_version":1}'
+DEFAULT_MAX_DELIVERIES = 5
 
 
 def _stored_by_exclusion(message: Message) -> str:
@@ -108,7 +106,7 @@ def _stored_by_exclusion(message: Message) -> str:
         for name, default in (
             ("args", not message.args),
             ("priority", message.priority == 0),
-            ("max_deliveries", message.max_deliveries == _DEFAULT_MAX_DELIVERIES),
+            ("max_deliveries", message.max_deliveries == DEFAULT_MAX_DELIVERIES),
             ("kwargs", not message.kwargs),
             ("headers", not message.headers),
             ("max_retries", message.max_retries is None),

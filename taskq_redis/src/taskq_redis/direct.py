@@ -24,6 +24,7 @@ client that is not a ``redis.Redis``, such as a cluster client) run commands thr
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -56,6 +57,9 @@ class DirectCommands:
         self._keep = keep
         self._idle: list[Connection] = []
         self._pid = os.getpid()
+        #: Whether :meth:`packed` may write the caller's RESP: the pool's connections encode
+        #: text as UTF-8, as the caller did (the doubles of the unit tests take no RESP).
+        self.writes_resp = False
         if pool is not None:
             self._pool = pool
             self.enabled = True
@@ -69,16 +73,34 @@ class DirectCommands:
             and client.connection is None
             and getattr(pool, "cache", None) is None
         )
+        if self.enabled:
+            options = pool.connection_kwargs
+            self.writes_resp = (
+                codecs.lookup(options.get("encoding", "utf-8")).name == "utf-8"
+                and options.get("encoding_errors", "strict") == "strict"
+            )
 
     def __call__(self, *args: Any) -> Any:
         """Send one command and read its reply (raises what redis-py raises)."""
         if not self.enabled:
             return self._client.execute_command(*args, **command_options(args))
+        return self._on_connection(args, None)
+
+    def packed(self, resp: bytes, args: Sequence[Any]) -> Any:
+        """:meth:`__call__` for ``args`` that the caller packed as ``resp`` already.
+
+        Only when :attr:`writes_resp`; otherwise ``args`` are sent as usual.
+        """
+        if not (self.enabled and self.writes_resp):
+            return self(*args)
+        return self._on_connection(args, resp)
+
+    def _on_connection(self, args: Sequence[Any], resp: bytes | None) -> Any:
         conn = self._take()
         clean = False
         try:
             reply = conn.retry.call_with_retry(
-                lambda: self._send_and_read(conn, args), lambda _error: conn.disconnect()
+                lambda: self._send_and_read(conn, args, resp), lambda _error: conn.disconnect()
             )
             clean = True
             return reply
@@ -149,8 +171,11 @@ class DirectCommands:
             assert self._pool is not None
             self._pool.release(conn)
 
-    def _send_and_read(self, conn: Connection, args: Sequence[Any]) -> Any:
-        conn.send_command(*args)
+    def _send_and_read(self, conn: Connection, args: Sequence[Any], resp: bytes | None) -> Any:
+        if resp is None:
+            conn.send_command(*args)
+        else:
+            conn.send_packed_command((resp,))
         return self._read(conn, args)
 
     def _read_reply(self, conn: Connection, args: Sequence[Any]) -> Any:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ResponseError
 
 from taskq_core.broker import partial_send
-from taskq_redis.codec import expires_arg, stored_payload, text
+from taskq_redis.codec import DEFAULT_MAX_DELIVERIES, expires_arg, stored_payload, text
 from taskq_redis.failures import broker_full
 from taskq_redis.keys import queues_key, result_key
 from taskq_redis.store import BATCH
@@ -60,11 +60,11 @@ def write(
         moment = time.monotonic()
         if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
             # The steady state of one send: one bare EVALSHA.
-            now = store.now_arg()
             try:
-                return [
-                    bool(store.redis.call(*_send_one(store, now, message, eta, replace_result)))
-                ]
+                if eta is None and not replace_result and sends_ready(message):
+                    return [bool(store.redis.call_repeated(*_send_ready(store, message)))]
+                call = _send_one(store, store.now_arg(), message, eta, replace_result)
+                return [bool(store.redis.call(*call))]
             except ResponseError as exc:
                 if (full := broker_full(exc, "the send")) is None:
                     raise
@@ -213,6 +213,29 @@ def _unannounced(store: Store, queues: Any) -> list[str]:
     )
 
 
+def sends_ready(message: Message) -> bool:
+    """Whether send_ready.lua writes ``message`` when it is due now and names no result key.
+
+    That is a message without state fields (priority 0, the default max_deliveries) and
+    without an expiry; the caller rules out an ETA, a unique key and a result key.
+    """
+    return (
+        message.priority == 0
+        and message.max_deliveries == DEFAULT_MAX_DELIVERIES
+        and message.expires is None
+    )
+
+
+def _send_ready(store: Store, message: Message) -> tuple[str, tuple[str, ...], list[str]]:
+    """The send_ready.lua call of ``message`` (see :func:`sends_ready`)."""
+    keys = store.keys(message.queue)
+    return (
+        "send_ready",
+        (keys.payloads, keys.ready[0], keys.marker),
+        [message.id, stored_payload(message)],
+    )
+
+
 def _send_one(
     store: Store,
     now: str,
@@ -221,6 +244,9 @@ def _send_one(
     replace_result: bool,
     claim: UniqueClaim | None = None,
 ) -> Call:
+    if eta is None and not replace_result and claim is None and sends_ready(message):
+        name, ready_keys, ready_args = _send_ready(store, message)
+        return (name, list(ready_keys), list(ready_args))
     keys = store.keys(message.queue)
     names = [
         keys.payloads,

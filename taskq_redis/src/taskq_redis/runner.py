@@ -81,6 +81,17 @@ class Runner:
         """Run one script call now; one round trip with a warm script cache."""
         return self.run(self.scripts.command(name, keys, args))
 
+    def call_repeated(self, name: str, keys: tuple[str, ...], args: Sequence[str]) -> Any:
+        """:meth:`call` for KEYS that repeat from call to call (one queue's) and text ARGV.
+
+        On the direct transport the call is written as RESP the registry packed, its head
+        (command, digest, KEYS) kept from the first call (``ScriptRegistry.packed``).
+        """
+        direct = self._direct
+        writes_resp = direct.enabled and direct.writes_resp
+        resp = self.scripts.packed(name, keys, args) if writes_resp else None
+        return self.run(self.scripts.command(name, keys, args), resp)
+
     def calls(self, calls: Sequence[Call], *, raise_on_error: bool = True) -> list[Any]:
         """:meth:`batch` of script calls ``(name, keys, args)``."""
         script = self.scripts.command
@@ -88,9 +99,14 @@ class Runner:
             return self._one(script(*calls[0]), raise_on_error)
         return self.batch([script(*call) for call in calls], raise_on_error=raise_on_error)
 
-    def run(self, command: Command) -> Any:
-        """Run one command (raises what redis-py raises; error replies as exceptions)."""
+    def run(self, command: Command, resp: bytes | None = None) -> Any:
+        """Run one command (raises what redis-py raises; error replies as exceptions).
+
+        ``resp`` is the command packed already, written as it is by the direct transport.
+        """
         try:
+            if resp is not None:
+                return self._direct.packed(resp, command)
             return self._direct(*command)
         except NoScriptError:
             if command[0] != "EVALSHA":

@@ -1,6 +1,8 @@
 --[[
 send.lua: a new message enters the queue, in READY or (with an ETA) in SCHEDULED; with a unique
-key, only while no other message holds that key.
+key, only while no other message holds that key. A message due now with none of the options
+below (priority 0, the default max_deliveries, no expiry, unique key or result key) is sent by
+send_ready.lua, which writes the same with less work for Redis.
 
 KEYS
   1 Q:payloads   2 Q:state   3 Q:scheduled   4 Q:marker
