@@ -542,3 +542,23 @@ def test_every_option_of_worker_and_dashboard_says_what_it_does(command: str) ->
     # A new user reads `taskq worker --help`: an option shown without a sentence explains nothing.
     options = [p for p in main.commands[command].params if isinstance(p, click.Option)]
     assert [p.opts for p in options if not p.help and not p.hidden] == []
+
+
+def every_command(group: click.Group, path: str = "taskq") -> Iterator[tuple[str, click.Command]]:
+    """Each command under ``group`` with its full name, subcommands included."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from every_command(command, f"{path} {name}")
+        else:
+            yield f"{path} {name}", command
+
+
+def test_every_command_and_option_says_what_it_does_in_help() -> None:
+    undocumented = [
+        f"{name} {'/'.join(param.opts)}"
+        for name, command in every_command(main)
+        for param in command.params
+        if isinstance(param, click.Option) and not param.hidden and not param.help
+    ]
+    assert undocumented == []
+    assert [name for name, command in every_command(main) if not command.help] == []

@@ -49,6 +49,13 @@ def resolve_broker(url: str | None, app_spec: str | None) -> BaseBroker:
     return broker
 
 
+def json_option(command: F) -> F:
+    """``--json``: the command prints machine-readable JSON instead of a table."""
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")(
+        command
+    )
+
+
 def broker_options(command: F) -> F:
     """``--broker`` and ``-A`` for admin commands."""
     command = click.option(

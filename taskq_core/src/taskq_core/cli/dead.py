@@ -8,6 +8,7 @@ import click
 
 from taskq_core.cli.common import (
     broker_options,
+    json_option,
     one_line_errors,
     optional_queue_name,
     queue_name_arg,
@@ -27,8 +28,14 @@ def dead() -> None:
 @click.option(
     "--queue", "-q", callback=optional_queue_name, help="Only this queue (default: every queue)."
 )
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Most messages listed, most recent deaths first.",
+)
+@json_option
 def dead_list(
     broker: str | None, app_spec: str | None, queue: str | None, limit: int, as_json: bool
 ) -> None:
@@ -52,7 +59,7 @@ def dead_list(
 @click.option(
     "--queue", "-q", callback=optional_queue_name, help="Look only here (default: every queue)."
 )
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def dead_show(
     broker: str | None, app_spec: str | None, message_id: str, queue: str | None, as_json: bool
 ) -> None:
@@ -72,9 +79,16 @@ def dead_show(
 
 @dead.command("requeue")
 @broker_options
-@click.option("--queue", "-q", default="default", show_default=True, callback=queue_name_arg)
+@click.option(
+    "--queue",
+    "-q",
+    default="default",
+    show_default=True,
+    callback=queue_name_arg,
+    help="Queue whose DEAD messages go back to READY.",
+)
 @click.option("--id", "ids", multiple=True, help="Only these message ids (repeatable).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def dead_requeue(
     broker: str | None, app_spec: str | None, queue: str, ids: tuple[str, ...], as_json: bool
 ) -> None:
@@ -86,8 +100,15 @@ def dead_requeue(
 
 @dead.command("purge")
 @broker_options
-@click.option("--queue", "-q", default="default", show_default=True, callback=queue_name_arg)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--queue",
+    "-q",
+    default="default",
+    show_default=True,
+    callback=queue_name_arg,
+    help="Queue whose DEAD messages are deleted.",
+)
+@json_option
 def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete every DEAD message of a queue."""
     with one_line_errors():

@@ -11,8 +11,21 @@ from taskq_core.errors import UnknownBackend
 
 
 @click.command()
-@click.option("--broker", default="memory://", show_default=True, metavar="URL")
-@click.option("--tasks", "count", type=click.IntRange(min=10), default=200, show_default=True)
+@click.option(
+    "--broker",
+    default="memory://",
+    show_default=True,
+    metavar="URL",
+    help="Broker to run the demo on (redis://... to watch it in Redis).",
+)
+@click.option(
+    "--tasks",
+    "count",
+    type=click.IntRange(min=10),
+    default=200,
+    show_default=True,
+    help="Tasks the demo sends.",
+)
 def demo(broker: str, count: int) -> None:
     """Producer and worker in one process: watch tasks succeed, retry and die."""
     from taskq_core.demo import run_demo

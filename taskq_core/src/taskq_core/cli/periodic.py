@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from taskq_core.cli.common import load_app, one_line_errors, rebind
+from taskq_core.cli.common import json_option, load_app, one_line_errors, rebind
 from taskq_core.periodic.schedule import fires
 
 
@@ -18,9 +18,16 @@ def periodic() -> None:
 
 
 @periodic.command("list")
-@click.option("-A", "--app", "app_spec", required=True, metavar="MODULE:APP")
+@click.option(
+    "-A",
+    "--app",
+    "app_spec",
+    required=True,
+    metavar="MODULE:APP",
+    help="App whose schedules to list.",
+)
 @click.option("--broker", metavar="URL", help="Override the app's broker URL.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 def periodic_list(app_spec: str, broker: str | None, as_json: bool) -> None:
     """Each schedule with its next fire and its last fire (from the broker)."""
     with one_line_errors():

@@ -7,7 +7,13 @@ import json
 import click
 
 from taskq_core.capabilities import QueueControl, WorkerRegistry
-from taskq_core.cli.common import broker_options, one_line_errors, queue_name_arg, resolve_broker
+from taskq_core.cli.common import (
+    broker_options,
+    json_option,
+    one_line_errors,
+    queue_name_arg,
+    resolve_broker,
+)
 from taskq_core.terminal import busy, show_status
 
 #: Heartbeats older than this many seconds do not count as alive in ``taskq status``.
@@ -16,7 +22,7 @@ STATUS_ALIVE_WITHIN = 60.0
 
 @click.command()
 @broker_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 def status(broker: str | None, app_spec: str | None, as_json: bool) -> None:
     """Per-queue counts and alive workers."""
     with one_line_errors():
@@ -76,8 +82,10 @@ def queue_resume(broker: str | None, app_spec: str | None, name: str) -> None:
 
 @click.command()
 @broker_options
-@click.option("--queue", "-q", required=True, callback=queue_name_arg)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--queue", "-q", required=True, callback=queue_name_arg, help="Queue to empty of waiting work."
+)
+@json_option
 def purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete READY and SCHEDULED messages of a queue (running ones are left alone)."""
     with one_line_errors():

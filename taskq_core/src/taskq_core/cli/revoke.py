@@ -8,6 +8,7 @@ import click
 
 from taskq_core.cli.common import (
     broker_options,
+    json_option,
     one_line_errors,
     optional_queue_name,
     resolve_broker,
@@ -20,7 +21,7 @@ from taskq_core.control import revoke as revoke_task
 @click.argument("message_id", metavar="ID")
 @click.option("--queue", "-q", callback=optional_queue_name, help="Its queue (default: any).")
 @click.option("--terminate", is_flag=True, help="Also stop it if it is running.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def revoke(
     broker: str | None,
     app_spec: str | None,
