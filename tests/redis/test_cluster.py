@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import redis
 
 from taskq_core.clock import Clock
-from taskq_core.schemas import Message
+from taskq_core.schemas import Message, TaskResult
 from taskq_core.testing import BrokerConformance, BrokerFactory
 from taskq_redis import RedisBroker
 
@@ -42,12 +43,45 @@ class TestRedisClusterBroker(BrokerConformance):
         for broker in brokers:
             broker.close()
 
-    @pytest.mark.skip(
-        reason="redis-py's asyncio RedisCluster loses a connection's writer under a hundred "
-        "concurrent BLMOVE waits ('NoneType' object has no attribute 'writelines')"
-    )
-    def test_the_loop_keeps_running_while_many_result_waits_are_pending(self) -> None:
-        """Known limit of the asyncio cluster client; the sync result waits pass above."""
+
+#: Coroutines waiting for one result at once: more than redis-py's asyncio cluster client
+#: lets one node serve unless told otherwise (100 connections).
+MANY_WAITERS = 150
+
+
+@pytest.mark.redis
+def test_more_coroutines_than_a_hundred_wait_for_one_result_on_a_cluster(
+    redis_cluster: RedisCluster,  # noqa: F811
+) -> None:
+    # Given 150 coroutines waiting for the result of one message, each on its own connection
+    broker = RedisBroker.from_url(redis_cluster.url, prefix=f"tq-test-{uuid.uuid4().hex[:8]}")
+    producer = broker.async_producer()
+    nodes = [redis.Redis(port=port) for port in redis_cluster.ports]
+    message_id = str(uuid.uuid4())
+
+    def blocked() -> int:
+        return sum(int(node.info("clients")["blocked_clients"]) for node in nodes)
+
+    async def scenario() -> list[object]:
+        waits = [
+            asyncio.create_task(producer.aget_result(message_id, timeout=None))
+            for _ in range(MANY_WAITERS)
+        ]
+        # When every one of them blocks (a refused wait would end at once, with an error)
+        while blocked() < MANY_WAITERS and not any(wait.done() for wait in waits):
+            await asyncio.sleep(0.01)
+        # And the result is stored
+        broker.store_result(TaskResult(id=message_id, status="SUCCESS", value=7))
+        return list(await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 60))
+
+    try:
+        got = asyncio.run(scenario())
+        # Then every waiter has it
+        assert [getattr(value, "value", value) for value in got] == [7] * MANY_WAITERS
+    finally:
+        broker.close()
+        for node in nodes:
+            node.close()
 
 
 def queues_on_three_slots(broker: RedisBroker) -> list[str]:

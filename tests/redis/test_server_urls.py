@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
@@ -9,6 +11,7 @@ from redis.sentinel import SentinelConnectionPool
 from taskq_core import MissingCapability
 from taskq_core.capabilities import Workflows
 from taskq_core.errors import BrokerUnavailable, ConfigurationError
+from taskq_core.schemas import Message
 from taskq_core.urls import redact_url
 from taskq_redis import RedisBroker
 from taskq_redis.connection import client_from_url
@@ -99,6 +102,16 @@ def test_a_cluster_broker_is_built_while_the_cluster_is_down_and_connect_says_so
     with pytest.raises(BrokerUnavailable) as caught:
         broker.connect()
     assert "127.0.0.1:1" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+    broker.close()
+
+
+def test_an_asyncio_send_to_a_cluster_that_is_down_names_its_nodes() -> None:
+    broker = RedisBroker.from_url("redis+cluster://:s3cret@127.0.0.1:1,127.0.0.1:2/")
+    with pytest.raises(BrokerUnavailable) as caught:
+        asyncio.run(broker.async_producer().asend(Message(task="t")))
+    assert "Redis Cluster at 127.0.0.1:1,127.0.0.1:2" in str(caught.value)
     assert "s3cret" not in str(caught.value)
     assert "\n" not in str(caught.value)
     broker.close()

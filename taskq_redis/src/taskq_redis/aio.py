@@ -20,9 +20,13 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.exceptions import RedisClusterException
+
 from taskq_core.aio import AsyncProducer
+from taskq_core.errors import BrokerUnavailable
 from taskq_redis import results
-from taskq_redis.failures import areports_lost_connection
+from taskq_redis.failures import areports_lost_connection, describe, one_line
 from taskq_redis.keys import result_key
 from taskq_redis.producing import WritePlan, stale_result_keys, stale_result_reads
 from taskq_redis.runner import SCRIPT_RELOADS
@@ -71,18 +75,31 @@ class RedisAsyncProducer(AsyncProducer):
         Its closing is tied to the loop's end: an async generator parked on the loop is closed
         by ``asyncio.run`` (``loop.shutdown_asyncgens()``) and closes the client then, so a
         program that never calls ``aclose()`` leaves no connection open.
+
+        A cluster client learns the slot map (``initialize()``, which redis-py runs once under
+        a lock and then skips) before any command: first used by many coroutines at once
+        without it, redis-py's asyncio cluster client closes connections that other coroutines
+        are using (40 concurrent result waits failed on a fresh client).
         """
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
-        if entry is not None:
-            return entry[0]
-        client = self._make_client()
-        lifetime = self._lifetime(loop, client)
-        with self._lock:
-            for gone in [other for other in self._clients if other.is_closed()]:
-                del self._clients[gone]
-            self._clients[loop] = (client, lifetime)
-        await anext(lifetime)
+        if entry is None:
+            client = self._make_client()
+            lifetime = self._lifetime(loop, client)
+            with self._lock:
+                for gone in [other for other in self._clients if other.is_closed()]:
+                    del self._clients[gone]
+                self._clients[loop] = (client, lifetime)
+            await anext(lifetime)
+        else:
+            client = entry[0]
+        if isinstance(client, AsyncRedisCluster):
+            try:
+                await client.initialize()
+            except RedisClusterException as exc:  # no seed node answered
+                nodes = describe(client).removeprefix("cluster ")
+                message = f"cannot reach the Redis Cluster at {nodes}: {one_line(exc)}"
+                raise BrokerUnavailable(message) from exc
         return client
 
     async def _lifetime(

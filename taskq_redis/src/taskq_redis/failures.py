@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.sentinel import MasterNotFoundError
 
@@ -42,8 +43,8 @@ def describe(client: Any) -> str:
     where = getattr(client, "taskq_where", None)
     if where is not None:
         return str(where)
-    if isinstance(client, redis.RedisCluster):
-        nodes = client.get_primaries() or client.nodes_manager.startup_nodes.values()  # type: ignore[no-untyped-call]
+    if isinstance(client, redis.RedisCluster | AsyncRedisCluster):
+        nodes = client.get_primaries() or client.nodes_manager.startup_nodes.values()
         return "cluster " + ",".join(sorted(node.name for node in nodes))
     kwargs = connection_kwargs(client)
     if kwargs.get("path"):

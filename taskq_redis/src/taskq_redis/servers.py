@@ -54,6 +54,10 @@ URL_OPTIONS = frozenset(
 #: Options only a Sentinel URL takes.
 SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password", "sentinel_ssl"})
 
+#: Connections per node of the asyncio cluster client unless the URL says ``max_connections``:
+#: redis-py's asyncio pool default (its cluster client's own default is 100).
+ASYNC_CLUSTER_CONNECTIONS = 2**31
+
 #: Options whose text is a number or a flag, converted for redis-py's keyword arguments.
 _FLOATS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
 _INTS = ("max_connections", "protocol")
@@ -172,6 +176,11 @@ def cluster_client(
         raise _fail(url, "a cluster has only database 0; write redis+cluster://host:port/")
     prefix = servers.options.get("prefix")
     options = connection_options(servers, defaults)
+    if asyncio:
+        # Each waiting coroutine holds a connection (aio.py), as on a single server, whose
+        # asyncio pool has no cap; the asyncio cluster client refuses the 101st command to a
+        # node at once (MaxConnectionsError) unless told otherwise.
+        options.setdefault("max_connections", ASYNC_CLUSTER_CONNECTIONS)
     nodes = [cluster_node(host, port) for host, port in servers.hosts]
     where = ",".join(f"{host}:{port}" for host, port in servers.hosts)
 
