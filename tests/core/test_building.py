@@ -13,6 +13,7 @@ import enum
 import math
 import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -21,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from taskq_core import SerializationError, Taskq, building
+from taskq_core import ids as id_maker
 from taskq_core.ids import new_message_id
 from taskq_core.schemas import Message
+
+from ..support.waiting import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -242,6 +246,23 @@ def test_message_ids_from_threads_are_unique_and_ordered_per_thread() -> None:
     assert len(set(every)) == len(every)
     for ids in made.values():
         assert ids == sorted(ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_an_id_is_being_made_makes_ids() -> None:
+    # Given the id lock held at the fork (as by another thread making an id)
+    with id_maker._lock:
+        pid = os.fork()
+        if pid == 0:  # the child: an id, then out (a lock copied held would block here)
+            new_message_id()
+            os._exit(0)
+    # Then the child ends by itself
+    try:
+        wait_until(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, what="the child's exit")
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

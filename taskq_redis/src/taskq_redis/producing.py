@@ -61,10 +61,10 @@ def write(
         if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
             # The steady state of one send: one bare EVALSHA.
             try:
-                if eta is None and not replace_result and sends_ready(message):
-                    return [bool(store.redis.call_repeated(*_send_ready(store, message)))]
                 call = _send_one(store, store.now_arg(), message, eta, replace_result)
-                return [bool(store.redis.call(*call))]
+                # send_ready's KEYS are one queue's: its command head is packed once.
+                run = store.redis.call_repeated if call[0] == "send_ready" else store.redis.call
+                return [bool(run(*call))]
             except ResponseError as exc:
                 if (full := broker_full(exc, "the send")) is None:
                     raise
@@ -213,29 +213,6 @@ def _unannounced(store: Store, queues: Any) -> list[str]:
     )
 
 
-def sends_ready(message: Message) -> bool:
-    """Whether send_ready.lua writes ``message`` when it is due now and names no result key.
-
-    That is a message without state fields (priority 0, the default max_deliveries) and
-    without an expiry; the caller rules out an ETA, a unique key and a result key.
-    """
-    return (
-        message.priority == 0
-        and message.max_deliveries == DEFAULT_MAX_DELIVERIES
-        and message.expires is None
-    )
-
-
-def _send_ready(store: Store, message: Message) -> tuple[str, tuple[str, ...], list[str]]:
-    """The send_ready.lua call of ``message`` (see :func:`sends_ready`)."""
-    keys = store.keys(message.queue)
-    return (
-        "send_ready",
-        (keys.payloads, keys.ready[0], keys.marker),
-        [message.id, stored_payload(message)],
-    )
-
-
 def _send_one(
     store: Store,
     now: str,
@@ -244,10 +221,25 @@ def _send_one(
     replace_result: bool,
     claim: UniqueClaim | None = None,
 ) -> Call:
-    if eta is None and not replace_result and claim is None and sends_ready(message):
-        name, ready_keys, ready_args = _send_ready(store, message)
-        return (name, list(ready_keys), list(ready_args))
+    """The script call that writes one message: send_ready.lua when it can, else send.lua.
+
+    send_ready.lua writes a message due now without state fields (priority 0, the default
+    max_deliveries), expiry, unique key or result key to delete.
+    """
     keys = store.keys(message.queue)
+    if (
+        eta is None
+        and claim is None
+        and not replace_result
+        and message.priority == 0
+        and message.max_deliveries == DEFAULT_MAX_DELIVERIES
+        and message.expires is None
+    ):
+        return (
+            "send_ready",
+            [keys.payloads, keys.ready[0], keys.marker],
+            [message.id, stored_payload(message)],
+        )
     names = [
         keys.payloads,
         keys.state,

@@ -81,7 +81,7 @@ class Runner:
         """Run one script call now; one round trip with a warm script cache."""
         return self.run(self.scripts.command(name, keys, args))
 
-    def call_repeated(self, name: str, keys: tuple[str, ...], args: Sequence[str]) -> Any:
+    def call_repeated(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
         """:meth:`call` for KEYS that repeat from call to call (one queue's) and text ARGV.
 
         On the direct transport the call is written as RESP the registry packed, its head

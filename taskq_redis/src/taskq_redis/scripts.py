@@ -91,7 +91,7 @@ class ScriptRegistry:
         """The EVALSHA command of one call of script ``name``."""
         return ("EVALSHA", self._sha[name], len(keys), *keys, *args)
 
-    def packed(self, name: str, keys: tuple[str, ...], args: Sequence[str]) -> bytes:
+    def packed(self, name: str, keys: Sequence[str], args: Sequence[str]) -> bytes:
         """The RESP of :meth:`command` for string arguments (UTF-8), ready to write.
 
         Everything up to the last key is packed once per script, key tuple and argument count
@@ -99,11 +99,12 @@ class ScriptRegistry:
         bounded set); per call only the arguments are packed, about a tenth of what packing
         the whole command costs redis-py.
         """
-        head = self._heads.get((name, keys, len(args)))
+        shape = (name, tuple(keys), len(args))
+        head = self._heads.get(shape)
         if head is None:
             words = ("EVALSHA", self._sha[name], str(len(keys)), *keys)
             head = b"*%d\r\n%s" % (len(words) + len(args), b"".join(map(_bulk, words)))
-            self._heads[(name, keys, len(args))] = head
+            self._heads[shape] = head
         return head + b"".join(map(_bulk, args))
 
     def missing(self, commands: Sequence[Sequence[Any]], replies: Sequence[Any]) -> list[int]:
