@@ -14,13 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from taskq_core.clock import Clock
 from taskq_core.schemas import Message, TaskResult
 from taskq_core.testing import BrokerConformance, BrokerFactory
 from taskq_redis import RedisBroker
 
 from ..support.cluster import RedisCluster, redis_cluster  # noqa: F401 - the session fixture
 from ..support.drain import drain_across
+from ..support.redis_server import brokers_from
 
 #: Longest a woken wait may take to return (a guard against hangs, not a timing assertion).
 WAKE_GUARD_SECONDS = 30.0
@@ -32,16 +32,7 @@ DRAIN_SECONDS = 60.0
 class TestRedisClusterBroker(BrokerConformance):
     @pytest.fixture
     def make_broker(self, redis_cluster: RedisCluster) -> Iterator[BrokerFactory]:  # noqa: F811
-        brokers: list[RedisBroker] = []
-
-        def build(clock: Clock) -> RedisBroker:
-            prefix = f"tq-test-{uuid.uuid4().hex[:12]}"
-            brokers.append(RedisBroker.from_url(redis_cluster.url, prefix=prefix, clock=clock))
-            return brokers[-1]
-
-        yield build
-        for broker in brokers:
-            broker.close()
+        yield from brokers_from(redis_cluster.url)
 
 
 #: Coroutines waiting for one result at once: more than redis-py's asyncio cluster client

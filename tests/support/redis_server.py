@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from taskq_core.clock import Clock
+from taskq_redis import RedisBroker
+
 from .waiting import wait_until
 
 REDIS_URL_ENV = "TASKQ_TEST_REDIS_URL"
@@ -68,6 +71,22 @@ def free_port() -> int:
 def new_prefix() -> str:
     """A key prefix (and Redis client name) no other test, and no other engineer, uses."""
     return f"tq-test-{uuid.uuid4().hex[:12]}"
+
+
+def brokers_from(url: str) -> Iterator[Callable[[Clock], RedisBroker]]:
+    """The conformance suite's ``make_broker`` for ``url`` (``yield from`` it in the fixture).
+
+    Each broker works under a prefix of its own; all are closed once the test is done.
+    """
+    brokers: list[RedisBroker] = []
+
+    def build(clock: Clock) -> RedisBroker:
+        brokers.append(RedisBroker.from_url(url, prefix=new_prefix(), clock=clock))
+        return brokers[-1]
+
+    yield build
+    for broker in brokers:
+        broker.close()
 
 
 def reachable(url: str) -> str:

@@ -30,6 +30,7 @@ from taskq_redis.failures import areports_lost_connection, describe, one_line
 from taskq_redis.keys import result_key
 from taskq_redis.producing import WritePlan, stale_result_keys, stale_result_reads
 from taskq_redis.runner import SCRIPT_RELOADS
+from taskq_redis.servers import sentinels_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Sequence
@@ -111,7 +112,7 @@ class RedisAsyncProducer(AsyncProducer):
             with self._lock:
                 if self._clients.get(loop, (None,))[0] is client:
                     del self._clients[loop]
-            await client.aclose()
+            await _close(client)
 
     @areports_lost_connection
     async def asend(
@@ -180,11 +181,11 @@ class RedisAsyncProducer(AsyncProducer):
             if loop.is_closed():
                 continue
             if loop is running:
-                task = loop.create_task(client.aclose())
+                task = loop.create_task(_close(client))
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
             else:
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                asyncio.run_coroutine_threadsafe(_close(client), loop)
 
     async def _current(
         self, client: redis.asyncio.Redis, key: str, element: bytes | str | None
@@ -220,3 +221,10 @@ class RedisAsyncProducer(AsyncProducer):
         for command in commands:
             pipe.execute_command(*command)
         return list(await pipe.execute(raise_on_error=False))
+
+
+async def _close(client: redis.asyncio.Redis) -> None:
+    """Close ``client`` and, behind a Sentinel URL, its clients of the Sentinels."""
+    await client.aclose()
+    for sentinel in sentinels_of(client):
+        await sentinel.aclose()

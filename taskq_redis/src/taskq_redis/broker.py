@@ -37,6 +37,7 @@ from taskq_redis.keys import DEFAULT_PREFIX, check_prefix
 from taskq_redis.limits import LimitOperations
 from taskq_redis.reserving import IdleReserves, reserve_blocking
 from taskq_redis.results import ResultOperations
+from taskq_redis.servers import sentinels_of
 from taskq_redis.settling import SettlingOperations
 from taskq_redis.store import Store
 from taskq_redis.waiting import MarkerWaiter
@@ -159,6 +160,8 @@ class RedisBroker(
         self._waiter.interrupt()
         if self._owns_client:
             self.client.close()
+            for sentinel in sentinels_of(self.client):
+                sentinel.close()
         if self._async_producer is not None:
             self._async_producer.close()
 

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from taskq_core.errors import ConfigurationError
 from taskq_core.urls import redact_url
@@ -260,11 +259,12 @@ def sentinel_client(
         raise _fail(url, f"database must be a number, got {database!r}")
     prefix = servers.options.get("prefix")
     options = connection_options(servers, defaults)
+    retry_class: Any = importlib.import_module("redis.asyncio.retry" if asyncio else "redis.retry")
     sentinel_kwargs: dict[str, Any] = {
         "socket_timeout": options.get("socket_timeout"),
         "socket_connect_timeout": options.get("socket_connect_timeout"),
         # Each Sentinel is asked once per discovery: the next one is the retry.
-        "retry": Retry(NoBackoff(), 0),
+        "retry": retry_class.Retry(NoBackoff(), 0),
     }
     for name in ("username", "password"):
         if f"sentinel_{name}" in servers.options:
@@ -276,7 +276,16 @@ def sentinel_client(
         client = sentinel.master_for(service, db=int(database), retry=retry, **options)
     except (TypeError, ValueError) as exc:
         raise _fail(url, str(exc)) from None
-    if asyncio:
-        return client, prefix
     client.taskq_where = f"service {service} via {','.join(f'{h}:{p}' for h, p in servers.hosts)}"
     return client, prefix
+
+
+def sentinels_of(client: Any) -> list[Any]:
+    """The clients of the Sentinels behind a :func:`sentinel_client` (none for others).
+
+    Closing the primary's client leaves their connections open: whoever closes it closes them.
+    """
+    if isinstance(client, LazyCluster):  # (asking it for an attribute would build it)
+        return []
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    return list(getattr(manager, "sentinels", ())) if manager is not None else []
