@@ -259,12 +259,12 @@ def sentinel_client(
         raise _fail(url, f"database must be a number, got {database!r}")
     prefix = servers.options.get("prefix")
     options = connection_options(servers, defaults)
-    retry_class: Any = importlib.import_module("redis.asyncio.retry" if asyncio else "redis.retry")
+    retries: Any = importlib.import_module("redis.asyncio.retry" if asyncio else "redis.retry")
     sentinel_kwargs: dict[str, Any] = {
         "socket_timeout": options.get("socket_timeout"),
         "socket_connect_timeout": options.get("socket_connect_timeout"),
         # Each Sentinel is asked once per discovery: the next one is the retry.
-        "retry": retry_class.Retry(NoBackoff(), 0),
+        "retry": retries.Retry(NoBackoff(), 0),
     }
     for name in ("username", "password"):
         if f"sentinel_{name}" in servers.options:
