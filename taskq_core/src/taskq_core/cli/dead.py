@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
 from taskq_core.cli.common import (
+    F,
     broker_options,
     json_option,
     one_line_errors,
@@ -16,6 +18,18 @@ from taskq_core.cli.common import (
 )
 from taskq_core.dead_letters import dead_detail, find_dead, most_recent_dead
 from taskq_core.terminal import busy, requeue_dead, show_dead_list
+
+
+def _one_queue(help_text: str) -> Callable[[F], F]:
+    """``--queue``/``-q`` of a command that acts on the DEAD messages of one queue."""
+    return click.option(
+        "--queue",
+        "-q",
+        default="default",
+        show_default=True,
+        callback=queue_name_arg,
+        help=help_text,
+    )
 
 
 @click.group()
@@ -79,14 +93,7 @@ def dead_show(
 
 @dead.command("requeue")
 @broker_options
-@click.option(
-    "--queue",
-    "-q",
-    default="default",
-    show_default=True,
-    callback=queue_name_arg,
-    help="Queue whose DEAD messages go back to READY.",
-)
+@_one_queue("Queue whose DEAD messages go back to READY.")
 @click.option("--id", "ids", multiple=True, help="Only these message ids (repeatable).")
 @json_option
 def dead_requeue(
@@ -100,14 +107,7 @@ def dead_requeue(
 
 @dead.command("purge")
 @broker_options
-@click.option(
-    "--queue",
-    "-q",
-    default="default",
-    show_default=True,
-    callback=queue_name_arg,
-    help="Queue whose DEAD messages are deleted.",
-)
+@_one_queue("Queue whose DEAD messages are deleted.")
 @json_option
 def dead_purge(broker: str | None, app_spec: str | None, queue: str, as_json: bool) -> None:
     """Delete every DEAD message of a queue."""
