@@ -6,6 +6,7 @@ uses and puts back to 0 (no limit) afterwards.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -134,6 +135,31 @@ def test_a_send_to_a_full_redis_is_a_broker_full_error_in_one_line(
     assert "\n" not in text
     assert isinstance(caught.value.__cause__, OutOfMemoryError)
     assert len(held_ids(server, prefix)) == 1
+
+
+def test_an_asyncio_send_to_a_full_redis_is_a_broker_full_error_in_one_line(
+    server: redis.Redis, private_redis_url: str, prefix: str
+) -> None:
+    # Given a Redis that is full, and a queue this producer sent to already (one bare EVALSHA)
+    app = make_app(private_redis_url, prefix)
+    echo = app.tasks["tests.echo"]
+
+    async def send(text: str) -> None:
+        await echo.adelay(text)
+
+    asyncio.run(send("warm-up"))
+    limit_memory(server, headroom=-1)
+
+    # When one more call is sent from a coroutine
+    with pytest.raises(BrokerFullError) as caught:
+        asyncio.run(send("hello"))
+
+    # Then the error is one line, chained to redis-py's, and nothing more was written
+    assert "out of memory (used memory > maxmemory) and refused the send" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, OutOfMemoryError)
+    assert len(held_ids(server, prefix)) == 1
+    app.close()
 
 
 def test_any_broker_call_refused_for_memory_is_a_broker_full_error(

@@ -21,14 +21,19 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.exceptions import RedisClusterException
+from redis.exceptions import NoScriptError, RedisClusterException, ResponseError
 
 from taskq_core.aio import AsyncProducer
 from taskq_core.errors import BrokerUnavailable
 from taskq_redis import results
-from taskq_redis.failures import areports_lost_connection, describe, one_line
+from taskq_redis.failures import areports_lost_connection, broker_full, describe, one_line
 from taskq_redis.keys import result_key
-from taskq_redis.producing import WritePlan, stale_result_keys, stale_result_reads
+from taskq_redis.producing import (
+    WritePlan,
+    stale_result_keys,
+    stale_result_reads,
+    steady_call,
+)
 from taskq_redis.runner import SCRIPT_RELOADS
 from taskq_redis.servers import sentinels_of
 
@@ -118,8 +123,21 @@ class RedisAsyncProducer(AsyncProducer):
     async def asend(
         self, message: Message, *, eta: float | None = None, replace_result: bool = False
     ) -> bool:
-        """Write ``message`` (to SCHEDULED until ``eta``) with send.lua; one round trip."""
-        return (await self.asend_batch([message], eta=eta, replace_result=replace_result))[0]
+        """Write ``message`` (to SCHEDULED until ``eta``) with one script call; one round trip.
+
+        In the steady state (``producing.steady_call``) the call is one bare EVALSHA, as in
+        the sync path; otherwise it goes through :meth:`asend_batch`'s plan.
+        """
+        call = None if replace_result else steady_call(self._store, message, eta, False)
+        if call is None:
+            return (await self.asend_batch([message], eta=eta, replace_result=replace_result))[0]
+        client = await self._client()
+        try:
+            return bool(await self._run(client, self._store.redis.scripts.command(*call)))
+        except ResponseError as exc:
+            if (full := broker_full(exc, "the send")) is None:
+                raise
+            raise full from exc
 
     @areports_lost_connection
     async def asend_batch(
@@ -194,6 +212,15 @@ class RedisAsyncProducer(AsyncProducer):
         if expired:
             await client.lrem(key, 0, element)  # type: ignore[arg-type]  # bytes work too
         return found
+
+    async def _run(self, client: redis.asyncio.Redis, command: Command) -> Any:
+        """Run one command; a script call that meets ``NOSCRIPT`` runs again once loaded."""
+        try:
+            return await client.execute_command(*command)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            for body in self._store.redis.scripts.bodies([command]):
+                await client.script_load(body)
+            return await client.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def _batch(self, commands: list[Command]) -> list[Any]:
         """Run ``commands`` in one pipeline; error replies in place.

@@ -55,24 +55,35 @@ def write(
     if replace_result and store.redis.cluster:
         forget_stale_results(store, [message for message, _ in batch])
         replace_result = False
-    if len(batch) == 1:
-        message, eta = batch[0]
-        moment = time.monotonic()
-        if moment - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) < ANNOUNCE_INTERVAL:
-            # The steady state of one send: one bare EVALSHA.
-            try:
-                call = _send_one(store, store.now_arg(), message, eta, replace_result)
-                # send_ready's KEYS are one queue's: its command head is packed once.
-                run = store.redis.call_repeated if call[0] == "send_ready" else store.redis.call
-                return [bool(run(*call))]
-            except ResponseError as exc:
-                if (full := broker_full(exc, "the send")) is None:
-                    raise
-                raise full from exc
+    if len(batch) == 1 and (call := steady_call(store, *batch[0], replace_result)) is not None:
+        # send_ready's KEYS are one queue's: its command head is packed once.
+        run = store.redis.call_repeated if call[0] == "send_ready" else store.redis.call
+        try:
+            return [bool(run(*call))]
+        except ResponseError as exc:
+            if (full := broker_full(exc, "the send")) is None:
+                raise
+            raise full from exc
     plan = WritePlan(store, batch, replace_result)
     # Each call goes out as soon as it is built: Redis writes the first chunk while the next
     # one is encoded (sends are idempotent by id, so a retried stream is harmless).
     return plan.outcome(store.redis.batch(plan.commands(), raise_on_error=False))
+
+
+def steady_call(
+    store: Store, message: Message, eta: float | None, replace_result: bool
+) -> Call | None:
+    """The one script call that sends ``message`` in the steady state, else ``None``.
+
+    The steady state: this broker announced the queue's name (SADD) within
+    ``ANNOUNCE_INTERVAL``, so the send is one bare EVALSHA; otherwise the send goes through a
+    :class:`WritePlan`, which leads with the SADD.
+    """
+    if time.monotonic() - store.announced.get(message.queue, -ANNOUNCE_INTERVAL) >= (
+        ANNOUNCE_INTERVAL
+    ):
+        return None
+    return _send_one(store, store.now_arg(), message, eta, replace_result)
 
 
 def stale_result_reads(store: Store, messages: Sequence[Message]) -> list[Command]:
