@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/sends.py                      # taskq, huey, rq; N=20000, 5 rounds
     .venv/bin/python bench/sends.py --only taskq,huey --n 5000 --rounds 9
+    .venv/bin/python bench/sends.py --only taskq,taskiq --steps asend   # from asyncio code
 
 Each step is what `run.py` times (`peers/scenario.py LIB send|bulk`): a fresh process opens
 its connection, then N calls (or one bulk call of N) are timed. What this adds is the order:
@@ -40,14 +41,15 @@ def interleaved(
     run_step: StepRunner,
     bulk_libs: set[str],
     log: Callable[[str], None],
+    steps: tuple[str, ...] = ("send", "bulk"),
 ) -> dict[str, dict[str, list[dict]]]:
     """``{lib: {"send": [one result per round], "bulk": [...]}}``, libraries taking turns."""
-    out: dict[str, dict[str, list[dict]]] = {lib: {"send": [], "bulk": []} for lib in libs}
+    out: dict[str, dict[str, list[dict]]] = {lib: {step: [] for step in steps} for lib in libs}
     for round_index in range(rounds):
         shift = round_index % len(libs)
         order = libs[shift:] + libs[:shift]
         for lib in order:
-            for step in ("send", "bulk"):
+            for step in steps:
                 if step == "bulk" and lib not in bulk_libs:
                     out[lib][step].append({"na": True})
                     continue
@@ -107,7 +109,7 @@ def report(rounds: dict[str, dict[str, list[dict]]], n: int) -> str:
                 f"{statistics.median(redis_cpus):.1f} |"
             )
     lines.append("")
-    for step in ("send", "bulk"):
+    for step in next(iter(rounds.values()), {}):
         for peer, (median, worst, best) in paired_ratios(rounds, step).items():
             lines.append(
                 f"taskq {step} / {peer}: {median:.2f}x median of paired rounds "
@@ -126,7 +128,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="calls per step")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of every library")
     parser.add_argument("--only", default=",".join(DEFAULT_LIBS), help="comma-separated libs")
+    parser.add_argument(
+        "--steps",
+        default="send,bulk",
+        help="comma-separated, out of send, bulk and asend (one call each from asyncio code: "
+        "taskq adelay(), taskiq kiq(); n/a for libraries without an asyncio API)",
+    )
     args = parser.parse_args()
+    steps = tuple(step.strip() for step in args.steps.split(",") if step.strip())
+    if not steps or set(steps) - {"send", "bulk", "asend"}:
+        sys.exit(f"--steps takes send, bulk and asend, got {args.steps!r}")
     libs = [lib.strip() for lib in args.only.split(",") if lib.strip()]
     if any(lib != "taskq" for lib in libs) and not run.PEERS_PYTHON.exists():
         sys.exit(f"{run.PEERS_VENV} is missing: run run.py --setup-peers once")
@@ -149,6 +160,7 @@ def main() -> None:
             run_step=run.run_step,
             bulk_libs=bulk_libs,
             log=lambda msg: print(msg, file=sys.stderr, flush=True),
+            steps=steps,
         )
         client.close()
     print(f"Machine: {note}. N={args.n}, {args.rounds} interleaved rounds.\n")

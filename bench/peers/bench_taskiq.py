@@ -46,6 +46,10 @@ class Producer:
 
         self.loop.run_until_complete(go())
 
+    def asend_each(self, stamps: list[int]) -> None:
+        """taskiq has only the asyncio API: the same as ``send_each``."""
+        self.send_each(stamps)
+
     def send_bulk(self, stamps: list[int]) -> None:
         raise NotImplementedError
 

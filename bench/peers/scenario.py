@@ -36,7 +36,9 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("lib")
-    parser.add_argument("step", choices=["info", "send", "bulk", "latency", "roundtrip", "worker"])
+    parser.add_argument(
+        "step", choices=["info", "send", "bulk", "asend", "latency", "roundtrip", "worker"]
+    )
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
@@ -68,13 +70,17 @@ def main() -> None:
 
 
 def run_producer_step(args: argparse.Namespace, mod, producer) -> dict:
-    if args.step in ("send", "bulk"):
+    if args.step in ("send", "bulk", "asend"):
         stamps = [0] * args.n
         if args.step == "bulk" and mod.BULK_API is None:
+            return {"na": True}
+        if args.step == "asend" and not hasattr(producer, "asend_each"):
             return {"na": True}
         cpu0, t0 = time.process_time(), time.perf_counter()
         if args.step == "send":
             producer.send_each(stamps)
+        elif args.step == "asend":
+            producer.asend_each(stamps)
         else:
             producer.send_bulk(stamps)
         seconds = time.perf_counter() - t0
